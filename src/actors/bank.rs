@@ -1,0 +1,397 @@
+//! One actor per bank: the single writer of that bank's exposure. It checks each
+//! transfer the bank sends against its status and net debit caps, reserves the debit,
+//! stamps the open window and hands the transfer to the store writer. Its memory is
+//! a cache of the store: at start and after every restart it asks the writer for a
+//! snapshot of its books (a barrier, see `writer::RequestSnapshot`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tokio::sync::oneshot;
+
+use super::corridor::Quote;
+use super::writer::{Persist, PersistOutcome, RequestSnapshot, StoreWriter};
+use super::{guard, Guarded, InjectPanic};
+use crate::domain::rules::{check_transfer, TransferDraft, TransferFacts};
+use crate::domain::{BankCode, BankStatus, Currency, Outcome, Transfer, TransferId, WindowId};
+use crate::metrics::Metrics;
+use crate::store::{BankBooks, BankRecord};
+
+/// How long a bank whose snapshot failed waits before asking again.
+const SNAPSHOT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Most submissions held while the books are re-read (a start or restart takes
+/// milliseconds); beyond it, or if the read fails, they are answered "unavailable".
+const WAITING_SUBMISSIONS_MAX: usize = 4096;
+
+/// A new transfer from this bank, with the corridor's quote and the receiver's status.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubmitTransfer {
+    pub draft: TransferDraft,
+    pub quote: Quote,
+    pub receiver_status: BankStatus,
+    pub created_at: DateTime<Utc>,
+    pub reply: oneshot::Sender<PersistOutcome>,
+}
+
+/// What one committed batch changed in one currency of a bank's books.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BookDelta {
+    /// Reservations that are settled one way or the other (committed, replayed or failed).
+    pub reserved_released: Decimal,
+    pub debits_added: Decimal,
+    pub credits_added: Decimal,
+}
+
+/// From the writer, after a batch: the changes to this bank's books, in batch order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BookUpdate {
+    pub batch_seq: u64,
+    pub deltas: Vec<(Currency, BookDelta)>,
+}
+
+/// From the writer: the bank's books as stored after batch `batch_seq`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Snapshot {
+    pub batch_seq: u64,
+    pub record: BankRecord,
+    pub books: BankBooks,
+    pub window: WindowId,
+}
+
+/// From the writer: the snapshot could not be read (the database is unavailable).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SnapshotFailed {
+    pub error: String,
+}
+
+/// From the writer: the books may be stale (a batch failed); re-read them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync;
+
+/// The operator changed the bank (status, caps); already stored.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ProfileChanged(pub BankRecord);
+
+/// Reads the bank's cached positions and exposure.
+#[derive(Message)]
+#[rtype(result = "BankView")]
+pub struct ReadPositions;
+
+/// One currency of a bank's books.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ledger {
+    pub debits: Decimal,
+    pub credits: Decimal,
+    /// Debits handed to the writer and not yet committed.
+    pub reserved: Decimal,
+}
+
+impl Ledger {
+    /// Net debit counting reservations: what the limit check compares with the cap.
+    pub fn exposure(&self) -> Decimal {
+        self.debits + self.reserved - self.credits
+    }
+}
+
+/// A bank's cached state, as `GET /banks/{code}/positions` shows it.
+#[derive(Clone, Debug, MessageResponse)]
+pub struct BankView {
+    pub code: BankCode,
+    pub status: BankStatus,
+    pub window: Option<WindowId>,
+    pub ledgers: BTreeMap<Currency, Ledger>,
+    pub net_debit_caps: BTreeMap<Currency, Decimal>,
+    /// False while the actor re-reads its books; figures are then the last known.
+    pub current: bool,
+}
+
+struct Books {
+    ledgers: BTreeMap<Currency, Ledger>,
+    window: WindowId,
+    snapshot_batch_seq: u64,
+}
+
+pub struct BankActor {
+    code: BankCode,
+    writer: Addr<StoreWriter>,
+    metrics: Arc<Metrics>,
+    /// Status and caps: from the store at start, then from the operator's changes.
+    profile: BankRecord,
+    /// Shared with the directory so submissions see the receiver's status directly.
+    active: Arc<AtomicBool>,
+    books: Option<Books>,
+    /// Set while waiting for a snapshot; submissions wait in `waiting` meanwhile.
+    recovering: bool,
+    waiting: VecDeque<SubmitTransfer>,
+}
+
+impl BankActor {
+    pub fn new(
+        profile: BankRecord,
+        writer: Addr<StoreWriter>,
+        metrics: Arc<Metrics>,
+        active: Arc<AtomicBool>,
+    ) -> Self {
+        active.store(profile.status == BankStatus::Active, Ordering::Release);
+        BankActor {
+            code: profile.code.clone(),
+            writer,
+            metrics,
+            profile,
+            active,
+            books: None,
+            recovering: true,
+            waiting: VecDeque::new(),
+        }
+    }
+
+    fn request_snapshot(&mut self, ctx: &mut Context<Self>) {
+        self.recovering = true;
+        self.writer.do_send(RequestSnapshot {
+            bank: self.code.clone(),
+            reply_to: ctx.address(),
+        });
+    }
+
+    fn set_profile(&mut self, record: BankRecord) {
+        if record.updated_at >= self.profile.updated_at {
+            self.active
+                .store(record.status == BankStatus::Active, Ordering::Release);
+            self.profile = record;
+        }
+    }
+
+    fn submit(&mut self, msg: SubmitTransfer) {
+        let books = match (&mut self.books, self.recovering) {
+            (Some(books), false) => books,
+            _ if self.waiting.len() < WAITING_SUBMISSIONS_MAX => {
+                self.waiting.push_back(msg);
+                return;
+            }
+            _ => {
+                let _ = msg.reply.send(PersistOutcome::Failed(format!(
+                    "bank {} is re-reading its books",
+                    self.code
+                )));
+                return;
+            }
+        };
+        let amount = msg.draft.amount;
+        let currency = amount.currency();
+        let ledger = books.ledgers.entry(currency).or_default();
+        let facts = TransferFacts {
+            sender_status: self.profile.status,
+            receiver_status: msg.receiver_status,
+            corridor_status: msg.quote.status,
+            corridor_amount_max: msg.quote.amount_max,
+            amount: amount.value(),
+            exposure: ledger.exposure(),
+            net_debit_cap: self
+                .profile
+                .net_debit_caps
+                .get(&currency)
+                .copied()
+                .unwrap_or(Decimal::ZERO),
+        };
+        let outcome = match check_transfer(&facts) {
+            Ok(()) => {
+                ledger.reserved += amount.value();
+                Outcome::Accepted(books.window)
+            }
+            Err(code) => Outcome::Rejected(code),
+        };
+        let draft = msg.draft;
+        let transfer = Transfer {
+            id: TransferId::new(),
+            sender: draft.sender,
+            receiver: draft.receiver,
+            amount,
+            to_currency: draft.to_currency,
+            fx_rate: Some(msg.quote.rate),
+            converted: Some(msg.quote.converted),
+            outcome,
+            sender_account: draft.sender_account,
+            receiver_account: draft.receiver_account,
+            reference: draft.reference,
+            idempotency_key: draft.idempotency_key,
+            created_at: msg.created_at,
+        };
+        // do_send keeps this bank's records in order on the way to the writer.
+        self.writer.do_send(Persist {
+            transfer,
+            reply: msg.reply,
+        });
+    }
+
+    fn view(&self) -> BankView {
+        BankView {
+            code: self.code.clone(),
+            status: self.profile.status,
+            window: self.books.as_ref().map(|b| b.window),
+            ledgers: self
+                .books
+                .as_ref()
+                .map(|b| b.ledgers.clone())
+                .unwrap_or_default(),
+            net_debit_caps: self.profile.net_debit_caps.clone(),
+            current: !self.recovering,
+        }
+    }
+}
+
+impl Actor for BankActor {
+    type Context = Context<Self>;
+
+    /// Runs at the first start and again after every restart.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
+        self.request_snapshot(ctx);
+    }
+}
+
+impl Supervised for BankActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.metrics
+            .actor_restarts
+            .with_label_values(&["bank"])
+            .inc();
+        tracing::warn!(bank = %self.code, "bank actor restarting; its books will be re-read");
+        // Keep the last books for reads; `started` asks for a fresh snapshot.
+        self.recovering = true;
+    }
+}
+
+impl Guarded for BankActor {
+    fn kind(&self) -> &'static str {
+        "bank"
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl Handler<SubmitTransfer> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubmitTransfer, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| act.submit(msg));
+    }
+}
+
+impl Handler<BookUpdate> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: BookUpdate, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            // While recovering, the coming snapshot already includes this batch.
+            if act.recovering {
+                return;
+            }
+            let Some(books) = act.books.as_mut() else {
+                return;
+            };
+            debug_assert!(msg.batch_seq > books.snapshot_batch_seq);
+            for (currency, delta) in msg.deltas {
+                let ledger = books.ledgers.entry(currency).or_default();
+                ledger.reserved -= delta.reserved_released;
+                ledger.debits += delta.debits_added;
+                ledger.credits += delta.credits_added;
+            }
+        });
+    }
+}
+
+impl Handler<Snapshot> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Snapshot, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            let mut ledgers: BTreeMap<Currency, Ledger> = BTreeMap::new();
+            for (currency, total) in msg.books.debits {
+                ledgers.entry(currency).or_default().debits = total;
+            }
+            for (currency, total) in msg.books.credits {
+                ledgers.entry(currency).or_default().credits = total;
+            }
+            act.set_profile(msg.record);
+            act.books = Some(Books {
+                ledgers,
+                window: msg.window,
+                snapshot_batch_seq: msg.batch_seq,
+            });
+            act.recovering = false;
+            tracing::debug!(bank = %act.code, batch_seq = msg.batch_seq, "books rebuilt from store");
+            while let Some(waiting) = act.waiting.pop_front() {
+                act.submit(waiting);
+            }
+        });
+    }
+}
+
+impl Handler<SnapshotFailed> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SnapshotFailed, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, ctx| {
+            tracing::warn!(bank = %act.code, error = %msg.error, "snapshot failed; retrying");
+            for waiting in act.waiting.drain(..) {
+                let _ = waiting
+                    .reply
+                    .send(PersistOutcome::Failed(msg.error.clone()));
+            }
+            ctx.run_later(SNAPSHOT_RETRY_INTERVAL, |act, ctx| {
+                act.request_snapshot(ctx)
+            });
+        });
+    }
+}
+
+impl Handler<Resync> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Resync, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, ctx| {
+            if !act.recovering {
+                act.request_snapshot(ctx);
+            }
+        });
+    }
+}
+
+impl Handler<ProfileChanged> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ProfileChanged, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| act.set_profile(msg.0));
+    }
+}
+
+impl Handler<ReadPositions> for BankActor {
+    type Result = BankView;
+
+    fn handle(&mut self, _: ReadPositions, _: &mut Context<Self>) -> BankView {
+        self.view()
+    }
+}
+
+impl Handler<InjectPanic> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            panic!("injected panic in bank {}", act.code)
+        });
+    }
+}

@@ -1,0 +1,195 @@
+//! The actors that hold the engine's changing state: one per bank and per corridor,
+//! and the store writer that makes transfers durable in group commits. Each runs
+//! under an actix `Supervisor`; handler panics are contained so the supervisor can
+//! restart the actor, which then rebuilds its state from the store.
+
+pub mod bank;
+pub mod corridor;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use actix::{Actor, ActorContext, Addr, Context, Message};
+
+use crate::domain::{BankCode, BankStatus, CorridorId};
+use crate::metrics::Metrics;
+
+pub use bank::BankActor;
+pub use corridor::CorridorActor;
+pub use writer::StoreWriter;
+
+/// Mailbox capacity of bank and corridor actors for `send()` callers; `do_send`
+/// ignores it, so the real bound on queued work is the HTTP admission limit.
+pub const MAILBOX_CAPACITY: usize = 4096;
+
+/// Test hook: makes the receiving actor panic inside its handler.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectPanic;
+
+/// How to reach a bank: its actor and whether it may receive transfers right now
+/// (read by HTTP handlers without a round trip to the receiver's actor).
+#[derive(Clone)]
+pub struct BankHandle {
+    pub addr: Addr<BankActor>,
+    active: Arc<AtomicBool>,
+}
+
+impl BankHandle {
+    pub fn new(addr: Addr<BankActor>, active: Arc<AtomicBool>) -> Self {
+        BankHandle { addr, active }
+    }
+
+    pub fn status(&self) -> BankStatus {
+        if self.active.load(Ordering::Acquire) {
+            BankStatus::Active
+        } else {
+            BankStatus::Suspended
+        }
+    }
+}
+
+/// Where each bank and corridor actor lives. Banks and corridors may be added while
+/// the engine runs, so the maps sit behind a lock read on every submission.
+#[derive(Default)]
+pub struct Directory {
+    banks: RwLock<HashMap<BankCode, BankHandle>>,
+    corridors: RwLock<HashMap<CorridorId, Addr<CorridorActor>>>,
+}
+
+impl Directory {
+    pub fn bank(&self, code: &BankCode) -> Option<BankHandle> {
+        self.banks.read().expect("lock").get(code).cloned()
+    }
+
+    pub fn add_bank(&self, code: BankCode, handle: BankHandle) {
+        self.banks.write().expect("lock").insert(code, handle);
+    }
+
+    pub fn corridor(&self, id: &CorridorId) -> Option<Addr<CorridorActor>> {
+        self.corridors.read().expect("lock").get(id).cloned()
+    }
+
+    pub fn add_corridor(&self, id: CorridorId, addr: Addr<CorridorActor>) {
+        self.corridors.write().expect("lock").insert(id, addr);
+    }
+
+    pub fn bank_codes(&self) -> Vec<BankCode> {
+        let mut codes: Vec<BankCode> = self.banks.read().expect("lock").keys().cloned().collect();
+        codes.sort();
+        codes
+    }
+}
+
+/// An actor whose handlers run inside `guard`.
+pub trait Guarded: Actor<Context = Context<Self>> {
+    /// The label for metrics and logs (`bank`, `corridor`).
+    fn kind(&self) -> &'static str;
+    fn metrics(&self) -> &Metrics;
+}
+
+/// Runs a handler body, catching a panic: the panic is counted and logged and the
+/// actor is stopped, so that its supervisor restarts it and `restarting()` rebuilds
+/// its state. A caller waiting on the panicking message sees its reply dropped.
+pub fn guard<A: Guarded, R>(
+    act: &mut A,
+    ctx: &mut Context<A>,
+    body: impl FnOnce(&mut A, &mut Context<A>) -> R,
+) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(|| body(act, ctx))) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            act.metrics()
+                .actor_panics
+                .with_label_values(&[act.kind()])
+                .inc();
+            tracing::error!(actor = act.kind(), panic = %what, "handler panicked; restarting actor");
+            ctx.stop();
+            None
+        }
+    }
+}
+
+/// The running actor tree: handles to start new bank and corridor actors on the
+/// engine's own arbiter and to reach the store writer.
+#[derive(Clone)]
+pub struct Engine {
+    pub directory: Arc<Directory>,
+    pub writer: Addr<StoreWriter>,
+    arbiter: actix::ArbiterHandle,
+    store: crate::store::Store,
+    metrics: Arc<Metrics>,
+}
+
+impl Engine {
+    /// Starts the writer and one supervised actor per bank and corridor on `arbiter`.
+    pub fn start(
+        arbiter: actix::ArbiterHandle,
+        store: crate::store::Store,
+        metrics: Arc<Metrics>,
+        limits: writer::WriterLimits,
+        banks: Vec<crate::store::BankRecord>,
+        corridors: Vec<crate::store::CorridorRecord>,
+    ) -> Self {
+        let directory = Arc::new(Directory::default());
+        let writer = {
+            let (store, directory, metrics) = (store.clone(), directory.clone(), metrics.clone());
+            actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
+                StoreWriter::new(store, directory, metrics, limits)
+            })
+        };
+        let engine = Engine {
+            directory,
+            writer,
+            arbiter,
+            store,
+            metrics,
+        };
+        for bank in banks {
+            engine.start_bank(bank);
+        }
+        for corridor in corridors {
+            engine.start_corridor(corridor);
+        }
+        engine
+    }
+
+    pub fn start_bank(&self, record: crate::store::BankRecord) {
+        let code = record.code.clone();
+        let active = Arc::new(AtomicBool::new(false));
+        let addr = {
+            let (writer, metrics, active) =
+                (self.writer.clone(), self.metrics.clone(), active.clone());
+            actix::Supervisor::start_in_arbiter(&self.arbiter, move |_| {
+                BankActor::new(record, writer, metrics, active)
+            })
+        };
+        self.directory.add_bank(code, BankHandle::new(addr, active));
+    }
+
+    pub fn start_corridor(&self, record: crate::store::CorridorRecord) {
+        let id = record.id;
+        let addr = {
+            let (store, metrics) = (self.store.clone(), self.metrics.clone());
+            actix::Supervisor::start_in_arbiter(&self.arbiter, move |_| {
+                CorridorActor::new(record, store, metrics)
+            })
+        };
+        self.directory.add_corridor(id, addr);
+    }
+
+    /// Waits until every transfer handed to the writer so far is committed or failed.
+    pub async fn drain(&self) -> bool {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.writer.do_send(writer::Drain { reply });
+        done.await.is_ok()
+    }
+}

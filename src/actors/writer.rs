@@ -1,0 +1,358 @@
+//! The store writer: the one place transfers become real. It group-commits: while no
+//! batch is in flight a record is written at once (a lone request waits only for its
+//! own commit); while batches are in flight, new records gather and leave in the next
+//! batch as soon as a connection is free. After each commit it answers the waiting
+//! submissions and tells the banks involved what changed in their books.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::bank::{BankActor, BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed};
+use super::{guard, Directory, Guarded};
+use crate::domain::{BankCode, Currency, Outcome, Transfer};
+use crate::metrics::Metrics;
+use crate::store::{InsertOutcome, Store, StoreError};
+
+/// What became of a transfer handed to the writer.
+#[derive(Debug)]
+pub enum PersistOutcome {
+    /// Committed as decided.
+    Stored(Box<Transfer>),
+    /// The sender had used this idempotency key before; this is the stored transfer.
+    Existing(Box<Transfer>),
+    /// Not known to be committed: the database failed. The client may retry.
+    Failed(String),
+}
+
+/// A decided transfer to store; `reply` is answered after its batch commits.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Persist {
+    pub transfer: Transfer,
+    pub reply: oneshot::Sender<PersistOutcome>,
+}
+
+/// A bank actor asks for its books. Served as a barrier: every record received before
+/// this request is committed (or failed) first, no batch commits while the books are
+/// read, and the answer goes back by `do_send` behind every earlier `BookUpdate`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RequestSnapshot {
+    pub bank: BankCode,
+    pub reply_to: Addr<BankActor>,
+}
+
+/// Answers once every record received before it is committed or failed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain {
+    pub reply: oneshot::Sender<()>,
+}
+
+enum Barrier {
+    Snapshot(RequestSnapshot),
+    Drain(oneshot::Sender<()>),
+}
+
+struct PendingBarrier {
+    /// Number of records received before the barrier.
+    mark: u64,
+    barrier: Barrier,
+}
+
+struct Pending {
+    transfer: Transfer,
+    reply: oneshot::Sender<PersistOutcome>,
+}
+
+/// Batching limits.
+#[derive(Clone, Copy, Debug)]
+pub struct WriterLimits {
+    /// Most transfers in one batch.
+    pub batch_size_max: usize,
+    /// Most batches committing at once, each on its own connection.
+    pub batches_in_flight_max: usize,
+}
+
+pub struct StoreWriter {
+    store: Store,
+    directory: Arc<Directory>,
+    metrics: Arc<Metrics>,
+    limits: WriterLimits,
+    buffer: VecDeque<Pending>,
+    barriers: VecDeque<PendingBarrier>,
+    barrier_running: bool,
+    in_flight: usize,
+    received: u64,
+    dispatched: u64,
+    /// Number of the last batch dispatched; batches are numbered from 1.
+    last_batch_seq: u64,
+}
+
+impl StoreWriter {
+    pub fn new(
+        store: Store,
+        directory: Arc<Directory>,
+        metrics: Arc<Metrics>,
+        limits: WriterLimits,
+    ) -> Self {
+        StoreWriter {
+            store,
+            directory,
+            metrics,
+            limits,
+            buffer: VecDeque::new(),
+            barriers: VecDeque::new(),
+            barrier_running: false,
+            in_flight: 0,
+            received: 0,
+            dispatched: 0,
+            last_batch_seq: 0,
+        }
+    }
+
+    /// Starts as many batches and barriers as the limits allow.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        loop {
+            if self.barrier_running {
+                return;
+            }
+            let mut take_max = self.limits.batch_size_max;
+            if let Some(front) = self.barriers.front() {
+                if self.dispatched >= front.mark {
+                    if self.in_flight == 0 {
+                        let barrier = self.barriers.pop_front().expect("front exists");
+                        self.run_barrier(barrier.barrier, ctx);
+                        continue;
+                    }
+                    return;
+                }
+                take_max = take_max.min((front.mark - self.dispatched) as usize);
+            }
+            if self.buffer.is_empty() || self.in_flight >= self.limits.batches_in_flight_max {
+                return;
+            }
+            let take = take_max.min(self.buffer.len());
+            let batch: Vec<Pending> = self.buffer.drain(..take).collect();
+            self.dispatched += take as u64;
+            self.in_flight += 1;
+            self.last_batch_seq += 1;
+            self.flush(self.last_batch_seq, batch, ctx);
+        }
+    }
+
+    fn flush(&mut self, batch_seq: u64, batch: Vec<Pending>, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let transfers: Vec<Transfer> = batch.iter().map(|p| p.transfer.clone()).collect();
+        self.metrics.store_batch_size.observe(batch.len() as f64);
+        let started = Instant::now();
+        let write = async move { store.insert_transfers(&transfers).await };
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+            act.metrics
+                .store_flush_duration
+                .observe(started.elapsed().as_secs_f64());
+            act.in_flight -= 1;
+            act.complete(batch_seq, batch, result);
+            act.pump(ctx);
+        }));
+    }
+
+    /// Answers the batch's submissions and sends each bank involved one `BookUpdate`.
+    fn complete(
+        &mut self,
+        batch_seq: u64,
+        batch: Vec<Pending>,
+        result: Result<Vec<InsertOutcome>, StoreError>,
+    ) {
+        let mut deltas: Deltas = HashMap::new();
+        match result {
+            Ok(outcomes) => {
+                for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                    let t = &pending.transfer;
+                    if let Outcome::Accepted(_) = t.outcome {
+                        let sender = delta(&mut deltas, &t.sender, t.amount.currency());
+                        sender.reserved_released += t.amount.value();
+                        if let InsertOutcome::Inserted = outcome {
+                            sender.debits_added += t.amount.value();
+                            let converted = t.converted.expect("accepted transfers have a quote");
+                            delta(&mut deltas, &t.receiver, converted.currency()).credits_added +=
+                                converted.value();
+                        }
+                    }
+                    let answer = match outcome {
+                        InsertOutcome::Inserted => {
+                            PersistOutcome::Stored(Box::new(pending.transfer))
+                        }
+                        InsertOutcome::Existing(stored) => PersistOutcome::Existing(stored),
+                    };
+                    // The client may have gone away; its transfer is stored regardless.
+                    let _ = pending.reply.send(answer);
+                }
+            }
+            Err(error) => {
+                self.metrics.store_flush_failures.inc();
+                tracing::warn!(batch_seq, error = %error, "batch failed");
+                let mut involved: Vec<BankCode> = Vec::new();
+                for pending in batch {
+                    let t = &pending.transfer;
+                    if let Outcome::Accepted(_) = t.outcome {
+                        delta(&mut deltas, &t.sender, t.amount.currency()).reserved_released +=
+                            t.amount.value();
+                    }
+                    involved.push(t.sender.clone());
+                    involved.push(t.receiver.clone());
+                    let _ = pending
+                        .reply
+                        .send(PersistOutcome::Failed(error.to_string()));
+                }
+                // A failure can hide a commit whose answer was lost: the banks involved
+                // re-read their books from the store once it answers again.
+                involved.sort();
+                involved.dedup();
+                for bank in involved {
+                    if let Some(handle) = self.directory.bank(&bank) {
+                        handle.addr.do_send(Resync);
+                    }
+                }
+            }
+        }
+        for (bank, currencies) in deltas {
+            if let Some(handle) = self.directory.bank(&bank) {
+                handle.addr.do_send(BookUpdate {
+                    batch_seq,
+                    deltas: currencies.into_iter().collect(),
+                });
+            }
+        }
+    }
+
+    fn run_barrier(&mut self, barrier: Barrier, ctx: &mut Context<Self>) {
+        match barrier {
+            Barrier::Drain(reply) => {
+                let _ = reply.send(());
+            }
+            Barrier::Snapshot(request) => {
+                self.barrier_running = true;
+                let store = self.store.clone();
+                let bank = request.bank.clone();
+                let read = async move {
+                    let record = store.bank(&bank).await?;
+                    let books = store.bank_books(&bank).await?;
+                    let window = store.open_window().await?;
+                    Ok::<_, StoreError>((record, books, window))
+                };
+                ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
+                    act.barrier_running = false;
+                    match result {
+                        Ok((record, books, window)) => request.reply_to.do_send(Snapshot {
+                            batch_seq: act.last_batch_seq,
+                            record,
+                            books,
+                            window,
+                        }),
+                        Err(error) => request.reply_to.do_send(SnapshotFailed {
+                            error: error.to_string(),
+                        }),
+                    }
+                    act.pump(ctx);
+                }));
+            }
+        }
+    }
+
+    fn add_barrier(&mut self, barrier: Barrier, ctx: &mut Context<Self>) {
+        self.barriers.push_back(PendingBarrier {
+            mark: self.received,
+            barrier,
+        });
+        self.pump(ctx);
+    }
+}
+
+type Deltas = HashMap<BankCode, BTreeMap<Currency, BookDelta>>;
+
+fn delta<'a>(deltas: &'a mut Deltas, bank: &BankCode, currency: Currency) -> &'a mut BookDelta {
+    deltas
+        .entry(bank.clone())
+        .or_default()
+        .entry(currency)
+        .or_default()
+}
+
+impl Actor for StoreWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
+    }
+}
+
+impl Guarded for StoreWriter {
+    fn kind(&self) -> &'static str {
+        "writer"
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl Supervised for StoreWriter {
+    /// Buffered submissions are answered "unavailable" (their replies are dropped) and
+    /// every bank re-reads its books, since batches in flight may or may not commit.
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.metrics
+            .actor_restarts
+            .with_label_values(&["writer"])
+            .inc();
+        self.buffer.clear();
+        self.barriers.clear();
+        self.barrier_running = false;
+        self.in_flight = 0;
+        self.dispatched = self.received;
+        for code in self.directory.bank_codes() {
+            if let Some(handle) = self.directory.bank(&code) {
+                handle.addr.do_send(Resync);
+            }
+        }
+    }
+}
+
+impl Handler<Persist> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, ctx| {
+            act.received += 1;
+            act.buffer.push_back(Pending {
+                transfer: msg.transfer,
+                reply: msg.reply,
+            });
+            act.pump(ctx);
+        });
+    }
+}
+
+impl Handler<RequestSnapshot> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: RequestSnapshot, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, ctx| {
+            act.add_barrier(Barrier::Snapshot(msg), ctx)
+        });
+    }
+}
+
+impl Handler<Drain> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, ctx| {
+            act.add_barrier(Barrier::Drain(msg.reply), ctx)
+        });
+    }
+}

@@ -1,0 +1,448 @@
+//! The rules a new transfer must pass, as two ladders of one-line checks:
+//! `TransferDraft::parse` for input (refused, never stored) and `check_transfer`
+//! for business rules (rejected, stored for audit and idempotent replay).
+
+use rust_decimal::Decimal;
+
+use super::ids::{BankCode, BankStatus, CorridorStatus};
+use super::money::{Amount, Currency};
+
+/// Why input was refused. Each variant reads as a sentence and has a stable `code`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("a bank code is 2 to 11 upper-case letters or digits and not HUB")]
+    BankCodeInvalid,
+    #[error("sender and receiver must be different banks")]
+    BanksMustBeDifferent,
+    #[error("a currency code is three upper-case letters")]
+    CurrencyCodeInvalid,
+    #[error("the currency is not one the engine knows")]
+    CurrencyUnknown,
+    #[error("the amount is not a decimal number")]
+    AmountInvalid,
+    #[error("the amount must be greater than zero")]
+    AmountMustBePositive,
+    #[error("the amount has more decimals than its currency allows")]
+    AmountHasTooManyDecimals,
+    #[error("the amount is too large (at most 15 integer digits)")]
+    AmountTooLarge,
+    #[error("the FX rate is not a decimal number")]
+    FxRateInvalid,
+    #[error("the FX rate must be greater than zero")]
+    FxRateMustBePositive,
+    #[error("the FX rate has more than 8 decimals")]
+    FxRateHasTooManyDecimals,
+    #[error("the FX rate is too large (at most 6 integer digits)")]
+    FxRateTooLarge,
+    #[error("a same-currency corridor must have the rate 1")]
+    SameCurrencyRateMustBeOne,
+    #[error("a corridor id is two currency codes joined by '-', like INR-AED")]
+    CorridorIdInvalid,
+    #[error("a transaction id is a UUID")]
+    TransferIdInvalid,
+    #[error("a window id is a positive integer")]
+    WindowIdInvalid,
+    #[error("a status is 'active' or 'suspended'")]
+    StatusInvalid,
+    #[error("the text is longer than allowed")]
+    TextTooLong,
+    #[error("an idempotency key is 1 to 128 printable ASCII characters")]
+    IdempotencyKeyInvalid,
+    #[error("a net debit cap is a decimal number, zero or more, with the currency's decimals")]
+    NetDebitCapInvalid,
+}
+
+impl InputError {
+    /// The stable machine-readable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InputError::BankCodeInvalid => "bank_code_invalid",
+            InputError::BanksMustBeDifferent => "banks_must_be_different",
+            InputError::CurrencyCodeInvalid => "currency_code_invalid",
+            InputError::CurrencyUnknown => "currency_unknown",
+            InputError::AmountInvalid => "amount_invalid",
+            InputError::AmountMustBePositive => "amount_must_be_positive",
+            InputError::AmountHasTooManyDecimals => "amount_has_too_many_decimals",
+            InputError::AmountTooLarge => "amount_too_large",
+            InputError::FxRateInvalid => "fx_rate_invalid",
+            InputError::FxRateMustBePositive => "fx_rate_must_be_positive",
+            InputError::FxRateHasTooManyDecimals => "fx_rate_has_too_many_decimals",
+            InputError::FxRateTooLarge => "fx_rate_too_large",
+            InputError::SameCurrencyRateMustBeOne => "same_currency_rate_must_be_one",
+            InputError::CorridorIdInvalid => "corridor_id_invalid",
+            InputError::TransferIdInvalid => "transaction_id_invalid",
+            InputError::WindowIdInvalid => "window_id_invalid",
+            InputError::StatusInvalid => "status_invalid",
+            InputError::TextTooLong => "text_too_long",
+            InputError::IdempotencyKeyInvalid => "idempotency_key_invalid",
+            InputError::NetDebitCapInvalid => "net_debit_cap_invalid",
+        }
+    }
+}
+
+/// Why an otherwise well-formed transfer was rejected. Stored with the transfer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum RejectCode {
+    #[error("the sender bank is suspended")]
+    SenderBankSuspended,
+    #[error("the receiver bank is suspended")]
+    ReceiverBankSuspended,
+    #[error("the corridor is suspended")]
+    CorridorSuspended,
+    #[error("the amount exceeds the corridor's per-transfer maximum")]
+    AmountExceedsCorridorMaximum,
+    #[error("the transfer would push the sender's net debit beyond its cap")]
+    LimitExceeded,
+}
+
+impl RejectCode {
+    pub const ALL: [RejectCode; 5] = [
+        RejectCode::SenderBankSuspended,
+        RejectCode::ReceiverBankSuspended,
+        RejectCode::CorridorSuspended,
+        RejectCode::AmountExceedsCorridorMaximum,
+        RejectCode::LimitExceeded,
+    ];
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectCode::SenderBankSuspended => "sender_bank_suspended",
+            RejectCode::ReceiverBankSuspended => "receiver_bank_suspended",
+            RejectCode::CorridorSuspended => "corridor_suspended",
+            RejectCode::AmountExceedsCorridorMaximum => "amount_exceeds_corridor_maximum",
+            RejectCode::LimitExceeded => "limit_exceeded",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+/// Longest account number or name a transfer may carry.
+pub const ACCOUNT_LEN_MAX: usize = 64;
+/// Longest free-text reference (the length of a SWIFT remittance field, 140).
+pub const REFERENCE_LEN_MAX: usize = 140;
+/// Longest idempotency key.
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 128;
+
+/// A transfer as a client asked for it, before any actor has looked at it.
+#[derive(Clone, Copy, Debug)]
+pub struct RawTransfer<'a> {
+    pub sender_bank: &'a str,
+    pub receiver_bank: &'a str,
+    pub amount: &'a str,
+    pub from_currency: &'a str,
+    pub to_currency: &'a str,
+    pub sender_account: Option<&'a str>,
+    pub receiver_account: Option<&'a str>,
+    pub reference: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// A transfer whose every field is valid; routing and business rules come next.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TransferDraft {
+    pub sender: BankCode,
+    pub receiver: BankCode,
+    pub amount: Amount,
+    pub to_currency: Currency,
+    pub sender_account: Option<String>,
+    pub receiver_account: Option<String>,
+    pub reference: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl TransferDraft {
+    /// The input ladder, in order of precedence; the first failing check names the
+    /// field it refused.
+    pub fn parse(raw: RawTransfer<'_>) -> Result<Self, (&'static str, InputError)> {
+        let sender = BankCode::parse(raw.sender_bank).map_err(|e| ("sender_bank", e))?;
+        let receiver = BankCode::parse(raw.receiver_bank).map_err(|e| ("receiver_bank", e))?;
+        if sender == receiver {
+            return Err(("receiver_bank", InputError::BanksMustBeDifferent));
+        }
+        let from = Currency::parse(raw.from_currency).map_err(|e| ("from_currency", e))?;
+        let to_currency = Currency::parse(raw.to_currency).map_err(|e| ("to_currency", e))?;
+        let amount = Amount::parse(raw.amount, from).map_err(|e| ("amount", e))?;
+        let sender_account =
+            bounded_text(raw.sender_account, ACCOUNT_LEN_MAX).map_err(|e| ("sender_account", e))?;
+        let receiver_account = bounded_text(raw.receiver_account, ACCOUNT_LEN_MAX)
+            .map_err(|e| ("receiver_account", e))?;
+        let reference =
+            bounded_text(raw.reference, REFERENCE_LEN_MAX).map_err(|e| ("reference", e))?;
+        let idempotency_key =
+            idempotency_key(raw.idempotency_key).map_err(|e| ("idempotency_key", e))?;
+        Ok(TransferDraft {
+            sender,
+            receiver,
+            amount,
+            to_currency,
+            sender_account,
+            receiver_account,
+            reference,
+            idempotency_key,
+        })
+    }
+}
+
+fn bounded_text(text: Option<&str>, len_max: usize) -> Result<Option<String>, InputError> {
+    match text {
+        Some(t) if t.chars().count() > len_max => Err(InputError::TextTooLong),
+        Some(t) => Ok(Some(t.to_string())),
+        None => Ok(None),
+    }
+}
+
+fn idempotency_key(key: Option<&str>) -> Result<Option<String>, InputError> {
+    match key {
+        None => Ok(None),
+        Some(k)
+            if !k.is_empty()
+                && k.len() <= IDEMPOTENCY_KEY_LEN_MAX
+                && k.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(k.to_string()))
+        }
+        Some(_) => Err(InputError::IdempotencyKeyInvalid),
+    }
+}
+
+/// Everything the business ladder needs to know, gathered from the actors that own it.
+#[derive(Clone, Copy, Debug)]
+pub struct TransferFacts {
+    pub sender_status: BankStatus,
+    pub receiver_status: BankStatus,
+    pub corridor_status: CorridorStatus,
+    pub corridor_amount_max: Decimal,
+    pub amount: Decimal,
+    /// The sender's net debit in the source currency now: debits (committed and
+    /// reserved) minus credits, over unsettled windows. Negative means net credit.
+    pub exposure: Decimal,
+    pub net_debit_cap: Decimal,
+}
+
+/// The business ladder, in order of precedence.
+pub fn check_transfer(f: &TransferFacts) -> Result<(), RejectCode> {
+    if f.sender_status != BankStatus::Active {
+        return Err(RejectCode::SenderBankSuspended);
+    }
+    if f.receiver_status != BankStatus::Active {
+        return Err(RejectCode::ReceiverBankSuspended);
+    }
+    if f.corridor_status != CorridorStatus::Active {
+        return Err(RejectCode::CorridorSuspended);
+    }
+    if f.amount > f.corridor_amount_max {
+        return Err(RejectCode::AmountExceedsCorridorMaximum);
+    }
+    if f.exposure + f.amount > f.net_debit_cap {
+        return Err(RejectCode::LimitExceeded);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawTransfer<'static> {
+        RawTransfer {
+            sender_bank: "ICICI",
+            receiver_bank: "ENBD",
+            amount: "100.00",
+            from_currency: "INR",
+            to_currency: "AED",
+            sender_account: None,
+            receiver_account: None,
+            reference: None,
+            idempotency_key: Some("k-1"),
+        }
+    }
+
+    #[test]
+    fn input_ladder_names_the_first_failing_field_in_order() {
+        let long = "x".repeat(200);
+        let cases: Vec<(RawTransfer, &str, InputError)> = vec![
+            (
+                RawTransfer {
+                    sender_bank: "x",
+                    receiver_bank: "y",
+                    ..raw()
+                },
+                "sender_bank",
+                InputError::BankCodeInvalid,
+            ),
+            (
+                RawTransfer {
+                    receiver_bank: "y",
+                    ..raw()
+                },
+                "receiver_bank",
+                InputError::BankCodeInvalid,
+            ),
+            (
+                RawTransfer {
+                    receiver_bank: "ICICI",
+                    ..raw()
+                },
+                "receiver_bank",
+                InputError::BanksMustBeDifferent,
+            ),
+            (
+                RawTransfer {
+                    from_currency: "XXX",
+                    amount: "x",
+                    ..raw()
+                },
+                "from_currency",
+                InputError::CurrencyUnknown,
+            ),
+            (
+                RawTransfer {
+                    to_currency: "aed",
+                    amount: "x",
+                    ..raw()
+                },
+                "to_currency",
+                InputError::CurrencyCodeInvalid,
+            ),
+            (
+                RawTransfer {
+                    amount: "1.001",
+                    ..raw()
+                },
+                "amount",
+                InputError::AmountHasTooManyDecimals,
+            ),
+            (
+                RawTransfer {
+                    sender_account: Some(&long),
+                    ..raw()
+                },
+                "sender_account",
+                InputError::TextTooLong,
+            ),
+            (
+                RawTransfer {
+                    receiver_account: Some(&long),
+                    ..raw()
+                },
+                "receiver_account",
+                InputError::TextTooLong,
+            ),
+            (
+                RawTransfer {
+                    reference: Some(&long),
+                    ..raw()
+                },
+                "reference",
+                InputError::TextTooLong,
+            ),
+            (
+                RawTransfer {
+                    idempotency_key: Some(""),
+                    ..raw()
+                },
+                "idempotency_key",
+                InputError::IdempotencyKeyInvalid,
+            ),
+            (
+                RawTransfer {
+                    idempotency_key: Some("a b"),
+                    ..raw()
+                },
+                "idempotency_key",
+                InputError::IdempotencyKeyInvalid,
+            ),
+        ];
+        for (input, field, error) in cases {
+            assert_eq!(
+                TransferDraft::parse(input).unwrap_err(),
+                (field, error),
+                "{input:?}"
+            );
+        }
+        assert!(TransferDraft::parse(raw()).is_ok());
+    }
+
+    fn facts() -> TransferFacts {
+        TransferFacts {
+            sender_status: BankStatus::Active,
+            receiver_status: BankStatus::Active,
+            corridor_status: CorridorStatus::Active,
+            corridor_amount_max: Decimal::new(1_000, 0),
+            amount: Decimal::new(100, 0),
+            exposure: Decimal::new(800, 0),
+            net_debit_cap: Decimal::new(1_000, 0),
+        }
+    }
+
+    #[test]
+    fn business_ladder_walks_every_code_in_order_of_precedence() {
+        // Each row breaks one more rule than the next, so only precedence picks the code.
+        let all_broken = TransferFacts {
+            sender_status: BankStatus::Suspended,
+            receiver_status: BankStatus::Suspended,
+            corridor_status: CorridorStatus::Suspended,
+            amount: Decimal::new(5_000, 0),
+            ..facts()
+        };
+        let ladder = [
+            (all_broken, RejectCode::SenderBankSuspended),
+            (
+                TransferFacts {
+                    sender_status: BankStatus::Active,
+                    ..all_broken
+                },
+                RejectCode::ReceiverBankSuspended,
+            ),
+            (
+                TransferFacts {
+                    sender_status: BankStatus::Active,
+                    receiver_status: BankStatus::Active,
+                    ..all_broken
+                },
+                RejectCode::CorridorSuspended,
+            ),
+            (
+                TransferFacts {
+                    corridor_status: CorridorStatus::Active,
+                    sender_status: BankStatus::Active,
+                    receiver_status: BankStatus::Active,
+                    ..all_broken
+                },
+                RejectCode::AmountExceedsCorridorMaximum,
+            ),
+            (
+                TransferFacts {
+                    amount: Decimal::new(201, 0),
+                    ..facts()
+                },
+                RejectCode::LimitExceeded,
+            ),
+        ];
+        for (f, code) in ladder {
+            assert_eq!(check_transfer(&f), Err(code));
+            assert_eq!(RejectCode::from_code(code.code()), Some(code));
+        }
+        assert_eq!(
+            check_transfer(&TransferFacts {
+                amount: Decimal::new(200, 0),
+                ..facts()
+            }),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn credits_received_count_as_headroom() {
+        let net_creditor = TransferFacts {
+            exposure: Decimal::new(-500, 0),
+            amount: Decimal::new(1_000, 0),
+            net_debit_cap: Decimal::new(600, 0),
+            ..facts()
+        };
+        assert_eq!(check_transfer(&net_creditor), Ok(()));
+    }
+}

@@ -1,0 +1,161 @@
+//! Every error the API can answer, mapped to HTTP and `application/problem+json`
+//! (RFC 9457) in one place. Each carries a stable `code` clients can match on.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{json, Map, Value};
+
+use crate::domain::{InputError, Transfer};
+use crate::store::StoreError;
+
+/// Seconds a client is asked to wait before retrying an overloaded or unavailable engine.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{error} ({field})")]
+    Input {
+        field: &'static str,
+        error: InputError,
+    },
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    FieldMissing(String),
+    #[error("{0}")]
+    FieldInvalid(String),
+    #[error("the body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("the {field} {value} is not registered")]
+    UnknownBank { field: &'static str, value: String },
+    #[error("no corridor is registered for {0}")]
+    CorridorUnknown(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("the transfer was rejected: {}", .0.reject_code().map(|r| r.to_string()).unwrap_or_default())]
+    Rejected(Box<Transfer>),
+    #[error(
+        "idempotency key {key} was already used by transfer {transaction_id} with a different body"
+    )]
+    IdempotencyKeyReused { key: String, transaction_id: String },
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    QueryInvalid(String),
+    #[error("the engine is at its limit of submissions in flight; retry shortly")]
+    Overloaded,
+    #[error("the engine cannot reach its database right now: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Input { error, .. } => error.code(),
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::FieldMissing(_) => "field_missing",
+            ApiError::FieldInvalid(_) => "field_invalid",
+            ApiError::BodyTooLarge(_) => "body_too_large",
+            ApiError::UnknownBank { field, .. } => match *field {
+                "sender_bank" => "sender_bank_unknown",
+                "receiver_bank" => "receiver_bank_unknown",
+                _ => "bank_unknown",
+            },
+            ApiError::CorridorUnknown(_) => "corridor_unknown",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Rejected(t) => t.reject_code().map(|r| r.code()).unwrap_or("rejected"),
+            ApiError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
+            ApiError::AlreadyExists(_) => "already_exists",
+            ApiError::QueryInvalid(_) => "query_invalid",
+            ApiError::Overloaded => "overloaded",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// Parses JSON text into `T`, telling malformed JSON from missing or mistyped fields.
+    pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+        serde_json::from_slice(body).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data if e.to_string().starts_with("missing field") => {
+                    ApiError::FieldMissing(e.to_string())
+                }
+                Category::Data => ApiError::FieldInvalid(e.to_string()),
+                _ => ApiError::MalformedJson(e.to_string()),
+            }
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
+            StoreError::NotFound => ApiError::NotFound("resource".to_string()),
+            StoreError::Duplicate(detail) => ApiError::AlreadyExists(detail),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Input { .. }
+            | ApiError::UnknownBank { .. }
+            | ApiError::CorridorUnknown(_)
+            | ApiError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MalformedJson(_)
+            | ApiError::FieldMissing(_)
+            | ApiError::FieldInvalid(_)
+            | ApiError::QueryInvalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::IdempotencyKeyReused { .. } | ApiError::AlreadyExists(_) => {
+                StatusCode::CONFLICT
+            }
+            ApiError::Overloaded | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let code = self.code();
+        let mut body = Map::new();
+        body.insert("type".into(), json!(format!("urn:deltran:problem:{code}")));
+        body.insert(
+            "title".into(),
+            json!(status.canonical_reason().unwrap_or("Error")),
+        );
+        body.insert("status".into(), json!(status.as_u16()));
+        body.insert("code".into(), json!(code));
+        body.insert("detail".into(), json!(self.to_string()));
+        match self {
+            ApiError::Input { field, .. } => {
+                body.insert("field".into(), json!(field));
+            }
+            ApiError::UnknownBank { field, .. } => {
+                body.insert("field".into(), json!(field));
+            }
+            ApiError::Rejected(transfer) => {
+                body.insert("transaction_id".into(), json!(transfer.id.to_string()));
+                body.insert("transfer".into(), super::views::transfer(transfer));
+            }
+            ApiError::IdempotencyKeyReused { transaction_id, .. } => {
+                body.insert("transaction_id".into(), json!(transaction_id));
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
+        }
+        response.body(Value::Object(body).to_string())
+    }
+}

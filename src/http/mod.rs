@@ -1,0 +1,113 @@
+//! The HTTP edge: turns JSON into domain types and back, and nothing else.
+
+pub mod error;
+mod health;
+mod registry;
+pub mod transfers;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+
+use crate::actors::Engine;
+use crate::metrics::Metrics;
+use crate::store::Store;
+pub use error::ApiError;
+pub use transfers::HttpLimits;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+    pub engine: Engine,
+    pub metrics: Arc<Metrics>,
+    /// One permit per submission in flight: the bound on work queued in the engine.
+    pub admission: Arc<Semaphore>,
+    pub limits: HttpLimits,
+}
+
+/// Reads a request body, refusing it as soon as it passes `limit` bytes.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::BodyTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Every route of the v1 API, with the compatibility aliases.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health::health))
+        .route("/ready", web::get().to(health::ready))
+        .route("/metrics", web::get().to(health::metrics))
+        .service(
+            web::scope("/api/v1")
+                .route("/transfers", web::post().to(transfers::submit))
+                .route("/transfers", web::get().to(transfers::list))
+                .route("/transfers/{id}", web::get().to(transfers::get))
+                // Compatibility routes of existing DelTran clients.
+                .route("/transfer", web::post().to(transfers::submit))
+                .route("/transaction/{id}", web::get().to(transfers::get))
+                .route("/transactions", web::get().to(transfers::list))
+                .route("/banks", web::get().to(registry::list_banks))
+                .route("/banks", web::post().to(registry::create_bank))
+                .route("/banks/{code}", web::get().to(registry::get_bank))
+                .route("/banks/{code}", web::patch().to(registry::update_bank))
+                .route(
+                    "/banks/{code}/positions",
+                    web::get().to(registry::positions),
+                )
+                .route("/corridors", web::get().to(registry::list_corridors))
+                .route("/corridors", web::post().to(registry::create_corridor))
+                .route("/corridors/{id}", web::get().to(registry::get_corridor))
+                .route(
+                    "/corridors/{id}",
+                    web::patch().to(registry::update_corridor),
+                ),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("route".into()))
+}
+
+/// Counts and times every request by its route pattern (never the raw path, which
+/// would make one time series per transfer id).
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.metrics.clone());
+    let response = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let request = response.request();
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_string());
+        let method = request.method().as_str();
+        let status = response.status();
+        metrics
+            .http_requests
+            .with_label_values(&[method, &route, status.as_str()])
+            .inc();
+        metrics
+            .http_request_duration
+            .with_label_values(&[method, &route])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}

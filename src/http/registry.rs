@@ -1,0 +1,357 @@
+//! Operator routes for banks and corridors, and a bank's positions.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::{read_body, views, AppState};
+use crate::actors::bank::{ProfileChanged, ReadPositions};
+use crate::actors::corridor::TermsChanged;
+use crate::domain::money::ExactDecimal;
+use crate::domain::{
+    Amount, BankCode, BankStatus, CorridorId, CorridorStatus, Currency, FxRate, InputError,
+};
+use crate::store::{BankPatch, BankRecord, CorridorPatch, CorridorRecord, StoreError};
+
+/// Longest bank name or country code accepted.
+const NAME_LEN_MAX: usize = 120;
+const COUNTRY_LEN: usize = 2;
+
+fn input(field: &'static str) -> impl Fn(InputError) -> ApiError {
+    move |error| ApiError::Input { field, error }
+}
+
+/// A JSON number or string as its exact text.
+fn number_text(value: &Value, field: &'static str, error: InputError) -> Result<String, ApiError> {
+    match value {
+        Value::Number(n) => Ok(n.to_string()),
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(ApiError::Input { field, error }),
+    }
+}
+
+/// Caps are zero or more, with no more decimals than their currency has.
+fn parse_caps(caps: &HashMap<String, Value>) -> Result<BTreeMap<Currency, Decimal>, ApiError> {
+    let invalid = ApiError::Input {
+        field: "net_debit_caps",
+        error: InputError::NetDebitCapInvalid,
+    };
+    let mut parsed = BTreeMap::new();
+    for (code, value) in caps {
+        let currency = Currency::parse(code).map_err(input("net_debit_caps"))?;
+        let text = number_text(value, "net_debit_caps", InputError::NetDebitCapInvalid)?;
+        let zero = ExactDecimal::parse(&text)
+            .map(|d| d.digits.is_empty())
+            .unwrap_or(false);
+        let cap = if zero {
+            Decimal::ZERO
+        } else {
+            Amount::parse(&text, currency)
+                .map_err(|_| ApiError::Input {
+                    field: "net_debit_caps",
+                    error: InputError::NetDebitCapInvalid,
+                })?
+                .value()
+        };
+        parsed.insert(currency, cap);
+    }
+    if parsed.len() != caps.len() {
+        return Err(invalid);
+    }
+    Ok(parsed)
+}
+
+fn bank_code(text: &str) -> Result<BankCode, ApiError> {
+    BankCode::parse(text).map_err(input("code"))
+}
+
+fn not_found(what: String) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::NotFound(what.clone()),
+        other => other.into(),
+    }
+}
+
+fn bounded_name(name: &str) -> Result<String, ApiError> {
+    if name.is_empty() || name.chars().count() > NAME_LEN_MAX {
+        return Err(ApiError::Input {
+            field: "name",
+            error: InputError::TextTooLong,
+        });
+    }
+    Ok(name.to_string())
+}
+
+pub async fn list_banks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let banks: Vec<Value> = state.store.banks().await?.iter().map(views::bank).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "banks": banks })))
+}
+
+pub async fn get_bank(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = bank_code(&path)?;
+    let bank = state
+        .store
+        .bank(&code)
+        .await
+        .map_err(not_found(format!("bank {code}")))?;
+    Ok(HttpResponse::Ok().json(views::bank(&bank)))
+}
+
+#[derive(Deserialize)]
+struct NewBank {
+    code: String,
+    name: String,
+    country: String,
+    status: Option<String>,
+    #[serde(default)]
+    net_debit_caps: HashMap<String, Value>,
+}
+
+pub async fn create_bank(
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
+    let new: NewBank = ApiError::parse_json(&body)?;
+    let code = bank_code(&new.code)?;
+    let name = bounded_name(&new.name)?;
+    if new.country.len() != COUNTRY_LEN || !new.country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ApiError::FieldInvalid(
+            "country is an ISO 3166 two-letter code such as IN or AE".into(),
+        ));
+    }
+    let status = new
+        .status
+        .as_deref()
+        .map(BankStatus::parse)
+        .transpose()
+        .map_err(input("status"))?
+        .unwrap_or(BankStatus::Active);
+    let now = Utc::now();
+    let mut record = BankRecord {
+        code: code.clone(),
+        name,
+        country: new.country,
+        status,
+        net_debit_caps: parse_caps(&new.net_debit_caps)?,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store
+        .insert_bank(&record)
+        .await
+        .map_err(|e| match e {
+            StoreError::Duplicate(_) => ApiError::AlreadyExists(format!("bank {code} exists")),
+            other => other.into(),
+        })?;
+    record = state.store.bank(&code).await?;
+    state.engine.start_bank(record.clone());
+    Ok(HttpResponse::Created().json(views::bank(&record)))
+}
+
+#[derive(Deserialize)]
+struct BankChange {
+    name: Option<String>,
+    status: Option<String>,
+    #[serde(default)]
+    net_debit_caps: HashMap<String, Value>,
+}
+
+pub async fn update_bank(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let code = bank_code(&path)?;
+    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
+    let change: BankChange = ApiError::parse_json(&body)?;
+    let patch = BankPatch {
+        name: change.name.as_deref().map(bounded_name).transpose()?,
+        status: change
+            .status
+            .as_deref()
+            .map(BankStatus::parse)
+            .transpose()
+            .map_err(input("status"))?,
+        net_debit_caps: parse_caps(&change.net_debit_caps)?,
+    };
+    let handle = state
+        .engine
+        .directory
+        .bank(&code)
+        .ok_or_else(|| ApiError::NotFound(format!("bank {code}")))?;
+    let record = state
+        .store
+        .update_bank(&code, &patch)
+        .await
+        .map_err(not_found(format!("bank {code}")))?;
+    handle.addr.do_send(ProfileChanged(record.clone()));
+    Ok(HttpResponse::Ok().json(views::bank(&record)))
+}
+
+/// `GET /api/v1/banks/{code}/positions`: from the bank actor's cache, so it answers
+/// while the database is down (with `current: false` if the books are being re-read).
+pub async fn positions(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = bank_code(&path)?;
+    let handle = state
+        .engine
+        .directory
+        .bank(&code)
+        .ok_or_else(|| ApiError::NotFound(format!("bank {code}")))?;
+    let view = handle
+        .addr
+        .send(ReadPositions)
+        .await
+        .map_err(|_| ApiError::Unavailable(format!("bank {code} is restarting")))?;
+    Ok(HttpResponse::Ok().json(views::positions(&view)))
+}
+
+pub async fn list_corridors(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let corridors: Vec<Value> = state
+        .store
+        .corridors()
+        .await?
+        .iter()
+        .map(views::corridor)
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "corridors": corridors })))
+}
+
+pub async fn get_corridor(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = CorridorId::parse(&path).map_err(input("id"))?;
+    let corridor = state
+        .store
+        .corridor(id)
+        .await
+        .map_err(not_found(format!("corridor {id}")))?;
+    Ok(HttpResponse::Ok().json(views::corridor(&corridor)))
+}
+
+fn parse_rate(value: &Value, id: CorridorId) -> Result<FxRate, ApiError> {
+    let text = number_text(value, "fx_rate", InputError::FxRateInvalid)?;
+    let rate = FxRate::parse(&text).map_err(input("fx_rate"))?;
+    if id.from == id.to && rate != FxRate::one() {
+        return Err(ApiError::Input {
+            field: "fx_rate",
+            error: InputError::SameCurrencyRateMustBeOne,
+        });
+    }
+    Ok(rate)
+}
+
+fn parse_amount_max(value: &Value, currency: Currency) -> Result<Decimal, ApiError> {
+    let text = number_text(value, "amount_max", InputError::AmountInvalid)?;
+    Ok(Amount::parse(&text, currency)
+        .map_err(input("amount_max"))?
+        .value())
+}
+
+#[derive(Deserialize)]
+struct NewCorridor {
+    from_currency: String,
+    to_currency: String,
+    fx_rate: Value,
+    amount_max: Value,
+    status: Option<String>,
+}
+
+pub async fn create_corridor(
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
+    let new: NewCorridor = ApiError::parse_json(&body)?;
+    let id = CorridorId::new(
+        Currency::parse(&new.from_currency).map_err(input("from_currency"))?,
+        Currency::parse(&new.to_currency).map_err(input("to_currency"))?,
+    );
+    let now = Utc::now();
+    let record = CorridorRecord {
+        id,
+        fx_rate: parse_rate(&new.fx_rate, id)?,
+        status: new
+            .status
+            .as_deref()
+            .map(CorridorStatus::parse)
+            .transpose()
+            .map_err(input("status"))?
+            .unwrap_or(CorridorStatus::Active),
+        amount_max: parse_amount_max(&new.amount_max, id.from)?,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store
+        .insert_corridor(&record)
+        .await
+        .map_err(|e| match e {
+            StoreError::Duplicate(_) => ApiError::AlreadyExists(format!("corridor {id} exists")),
+            other => other.into(),
+        })?;
+    let record = state.store.corridor(id).await?;
+    state.engine.start_corridor(record.clone());
+    Ok(HttpResponse::Created().json(views::corridor(&record)))
+}
+
+#[derive(Deserialize)]
+struct CorridorChange {
+    fx_rate: Option<Value>,
+    status: Option<String>,
+    amount_max: Option<Value>,
+}
+
+pub async fn update_corridor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let path = req.match_info().get("id").unwrap_or_default();
+    let id = CorridorId::parse(path).map_err(input("id"))?;
+    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
+    let change: CorridorChange = ApiError::parse_json(&body)?;
+    let patch = CorridorPatch {
+        fx_rate: change
+            .fx_rate
+            .as_ref()
+            .map(|v| parse_rate(v, id))
+            .transpose()?,
+        status: change
+            .status
+            .as_deref()
+            .map(CorridorStatus::parse)
+            .transpose()
+            .map_err(input("status"))?,
+        amount_max: change
+            .amount_max
+            .as_ref()
+            .map(|v| parse_amount_max(v, id.from))
+            .transpose()?,
+    };
+    let actor = state
+        .engine
+        .directory
+        .corridor(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("corridor {id}")))?;
+    let record = state
+        .store
+        .update_corridor(id, &patch)
+        .await
+        .map_err(not_found(format!("corridor {id}")))?;
+    actor.do_send(TermsChanged(record.clone()));
+    Ok(HttpResponse::Ok().json(views::corridor(&record)))
+}

@@ -1,0 +1,333 @@
+//! Transfer routes: submission (canonical and compatibility), lookup and listing.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::error::ApiError;
+use super::{read_body, views, AppState};
+use crate::actors::bank::SubmitTransfer;
+use crate::actors::corridor::QuoteTransfer;
+use crate::actors::writer::PersistOutcome;
+use crate::domain::rules::{RawTransfer, TransferDraft};
+use crate::domain::{BankCode, CorridorId, InputError, Outcome, Transfer, TransferId, WindowId};
+use crate::store::TransferFilter;
+
+/// Page size when the client names none.
+const PAGE_SIZE_DEFAULT: i64 = 100;
+
+/// The body of `POST /api/v1/transfers`; unknown fields are ignored.
+#[derive(Deserialize)]
+struct TransferBody {
+    sender_bank: String,
+    receiver_bank: String,
+    /// A JSON number or a decimal string; kept as its exact text (serde_json's
+    /// `arbitrary_precision` keeps a number's digits instead of making a float).
+    amount: Value,
+    from_currency: String,
+    to_currency: String,
+    sender_account: Option<String>,
+    receiver_account: Option<String>,
+    reference: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+/// Now, to the microsecond the store keeps, so a replay shows the same `created_at`.
+fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, ApiError> {
+    let invalid_key = ApiError::Input {
+        field: "idempotency_key",
+        error: InputError::IdempotencyKeyInvalid,
+    };
+    let header_key = match req.headers().get("Idempotency-Key") {
+        Some(value) => Some(value.to_str().map_err(|_| invalid_key)?),
+        None => None,
+    };
+    let key = match (header_key, body.idempotency_key.as_deref()) {
+        (Some(h), Some(b)) if h != b => {
+            return Err(ApiError::FieldInvalid(
+                "the Idempotency-Key header and the idempotency_key field differ".into(),
+            ))
+        }
+        (h, b) => h.or(b),
+    };
+    let amount_text = match &body.amount {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => {
+            return Err(ApiError::Input {
+                field: "amount",
+                error: InputError::AmountInvalid,
+            })
+        }
+    };
+    TransferDraft::parse(RawTransfer {
+        sender_bank: &body.sender_bank,
+        receiver_bank: &body.receiver_bank,
+        amount: &amount_text,
+        from_currency: &body.from_currency,
+        to_currency: &body.to_currency,
+        sender_account: body.sender_account.as_deref(),
+        receiver_account: body.receiver_account.as_deref(),
+        reference: body.reference.as_deref(),
+        idempotency_key: key,
+    })
+    .map_err(|(field, error)| ApiError::Input { field, error })
+}
+
+/// `POST /api/v1/transfers` (and `/api/v1/transfer`): 202 once durably stored,
+/// 422 when rejected (also stored), the original answer on an idempotent replay.
+pub async fn submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let metrics = &state.metrics;
+    // Admission first: overload is answered before any work is done for the request.
+    let Ok(_permit) = state.admission.clone().try_acquire_owned() else {
+        metrics
+            .submissions_refused
+            .with_label_values(&["overloaded"])
+            .inc();
+        return Err(ApiError::Overloaded);
+    };
+    metrics.submissions_in_flight.inc();
+    let result = submit_admitted(&state, &req, payload).await;
+    metrics.submissions_in_flight.dec();
+    result
+}
+
+async fn submit_admitted(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
+    let body: TransferBody = ApiError::parse_json(&body)?;
+    let draft = parse_draft(req, &body)?;
+    let directory = &state.engine.directory;
+    let sender = directory
+        .bank(&draft.sender)
+        .ok_or_else(|| ApiError::UnknownBank {
+            field: "sender_bank",
+            value: draft.sender.to_string(),
+        })?;
+    let receiver = directory
+        .bank(&draft.receiver)
+        .ok_or_else(|| ApiError::UnknownBank {
+            field: "receiver_bank",
+            value: draft.receiver.to_string(),
+        })?;
+    let corridor_id = CorridorId::new(draft.amount.currency(), draft.to_currency);
+    let corridor = directory
+        .corridor(&corridor_id)
+        .ok_or_else(|| ApiError::CorridorUnknown(corridor_id.to_string()))?;
+    let quote = corridor
+        .send(QuoteTransfer {
+            amount: draft.amount,
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable(format!("corridor {corridor_id} is restarting")))?;
+    // Kept only when a replay could need it: to compare with what the key stored.
+    let asked = draft.idempotency_key.is_some().then(|| draft.clone());
+    let (reply, answer) = oneshot::channel();
+    sender.addr.do_send(SubmitTransfer {
+        draft,
+        quote,
+        receiver_status: receiver.status(),
+        created_at: now_micros(),
+        reply,
+    });
+    let outcome = match tokio::time::timeout(state.limits.submit_wait_max, answer).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted".into()),
+        Err(_) => {
+            state
+                .metrics
+                .submissions_refused
+                .with_label_values(&["timeout"])
+                .inc();
+            return Err(ApiError::Unavailable(
+                "the transfer was not confirmed in time; retry with the same idempotency key"
+                    .into(),
+            ));
+        }
+    };
+    let corridor_label = corridor_id.to_string();
+    match outcome {
+        PersistOutcome::Stored(transfer) => {
+            count(state, &transfer, &corridor_label, false);
+            answer_for(*transfer, false)
+        }
+        PersistOutcome::Existing(stored) => {
+            let same = asked.as_ref().is_some_and(|d| stored.matches_request(d));
+            if !same {
+                return Err(ApiError::IdempotencyKeyReused {
+                    key: stored.idempotency_key.clone().unwrap_or_default(),
+                    transaction_id: stored.id.to_string(),
+                });
+            }
+            count(state, &stored, &corridor_label, true);
+            answer_for(*stored, true)
+        }
+        PersistOutcome::Failed(detail) => {
+            state
+                .metrics
+                .submissions_refused
+                .with_label_values(&["unavailable"])
+                .inc();
+            Err(ApiError::Unavailable(detail))
+        }
+    }
+}
+
+fn count(state: &AppState, t: &Transfer, corridor: &str, replayed: bool) {
+    let (outcome, code) = match (replayed, t.outcome) {
+        (true, _) => ("replayed", ""),
+        (false, Outcome::Accepted(_)) => ("accepted", ""),
+        (false, Outcome::Rejected(code)) => ("rejected", code.code()),
+    };
+    state
+        .metrics
+        .transfers
+        .with_label_values(&[outcome, corridor, code])
+        .inc();
+}
+
+fn answer_for(transfer: Transfer, replayed: bool) -> Result<HttpResponse, ApiError> {
+    let mut response = match transfer.outcome {
+        Outcome::Accepted(_) => HttpResponse::Accepted().json(views::transfer(&transfer)),
+        Outcome::Rejected(_) => {
+            actix_web::ResponseError::error_response(&ApiError::Rejected(Box::new(transfer)))
+        }
+    };
+    if replayed {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
+            actix_web::http::header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/transfers/{id}` (and `/api/v1/transaction/{id}`).
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = TransferId::parse(&path).map_err(|error| ApiError::Input {
+        field: "transaction_id",
+        error,
+    })?;
+    let transfer = state.store.transfer(id).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => ApiError::NotFound(format!("transfer {id}")),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::Ok().json(views::transfer(&transfer)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    transaction_id: Option<String>,
+    sender_bank: Option<String>,
+    receiver_bank: Option<String>,
+    bank: Option<String>,
+    status: Option<String>,
+    window_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn query_bank(value: &Option<String>, field: &'static str) -> Result<Option<BankCode>, ApiError> {
+    value
+        .as_deref()
+        .map(BankCode::parse)
+        .transpose()
+        .map_err(|error| ApiError::Input { field, error })
+}
+
+/// `GET /api/v1/transfers` (and `/api/v1/transactions`): filtered, cursor-paged,
+/// answered as `{"transactions": […], "next_cursor": …}`.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::QueryInvalid(e.to_string()))?
+        .into_inner();
+    let invalid = |what: &str| ApiError::QueryInvalid(what.to_string());
+    let limit = match query.limit.as_deref() {
+        None => PAGE_SIZE_DEFAULT.min(state.limits.page_size_max),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=state.limits.page_size_max).contains(l))
+            .ok_or_else(|| {
+                invalid(&format!(
+                    "limit must be 1 to {}",
+                    state.limits.page_size_max
+                ))
+            })?,
+    };
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s @ ("accepted" | "rejected")) => Some(s.to_string()),
+        Some(_) => return Err(invalid("status must be accepted or rejected")),
+    };
+    let window_id = query
+        .window_id
+        .as_deref()
+        .map(|w| {
+            w.parse::<i64>()
+                .ok()
+                .and_then(|n| WindowId::new(n).ok())
+                .ok_or_else(|| invalid("window_id must be a positive integer"))
+        })
+        .transpose()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| invalid("cursor is not one this API gave"))
+        })
+        .transpose()?;
+    let transaction_id = query
+        .transaction_id
+        .as_deref()
+        .map(TransferId::parse)
+        .transpose()
+        .map_err(|error| ApiError::Input {
+            field: "transaction_id",
+            error,
+        })?;
+    let filter = TransferFilter {
+        transaction_id,
+        sender: query_bank(&query.sender_bank, "sender_bank")?,
+        receiver: query_bank(&query.receiver_bank, "receiver_bank")?,
+        bank: query_bank(&query.bank, "bank")?,
+        status,
+        window_id,
+        after,
+        limit,
+    };
+    let page = state.store.transfers(&filter).await?;
+    let transfers: Vec<Value> = page.transfers.iter().map(views::transfer).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "transactions": transfers,
+        "next_cursor": page.next_cursor.map(|c| c.to_string()),
+    })))
+}
+
+/// Limits that bound the HTTP edge.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    pub body_size_max_bytes: usize,
+    pub page_size_max: i64,
+    pub submit_wait_max: Duration,
+}

@@ -1,0 +1,109 @@
+//! The JSON shapes of resources. Amounts are strings with the currency's decimals.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::actors::bank::BankView;
+use crate::domain::Transfer;
+use crate::store::{BankRecord, CorridorRecord};
+
+pub fn timestamp(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn transfer(t: &Transfer) -> Value {
+    let mut v = Map::new();
+    v.insert("transaction_id".into(), json!(t.id.to_string()));
+    v.insert("status".into(), json!(t.status()));
+    v.insert("window_id".into(), json!(t.window_id().map(|w| w.get())));
+    v.insert("sender_bank".into(), json!(t.sender.as_str()));
+    v.insert("receiver_bank".into(), json!(t.receiver.as_str()));
+    v.insert("amount".into(), json!(t.amount.to_string()));
+    v.insert("from_currency".into(), json!(t.amount.currency().as_str()));
+    v.insert(
+        "converted_amount".into(),
+        json!(t.converted.map(|c| c.to_string())),
+    );
+    v.insert("to_currency".into(), json!(t.to_currency.as_str()));
+    v.insert("fx_rate".into(), json!(t.fx_rate.map(|r| r.to_string())));
+    v.insert("created_at".into(), json!(timestamp(&t.created_at)));
+    if let Some(code) = t.reject_code() {
+        v.insert("reject_code".into(), json!(code.code()));
+    }
+    for (name, value) in [
+        ("sender_account", &t.sender_account),
+        ("receiver_account", &t.receiver_account),
+        ("reference", &t.reference),
+        ("idempotency_key", &t.idempotency_key),
+    ] {
+        if let Some(value) = value {
+            v.insert(name.into(), json!(value));
+        }
+    }
+    Value::Object(v)
+}
+
+pub fn bank(b: &BankRecord) -> Value {
+    let caps: Map<String, Value> = b
+        .net_debit_caps
+        .iter()
+        .map(|(c, cap)| (c.as_str().to_string(), json!(c.format(*cap))))
+        .collect();
+    json!({
+        "code": b.code.as_str(),
+        "name": b.name,
+        "country": b.country,
+        "status": b.status.as_str(),
+        "net_debit_caps": caps,
+        "created_at": timestamp(&b.created_at),
+        "updated_at": timestamp(&b.updated_at),
+    })
+}
+
+pub fn positions(view: &BankView) -> Value {
+    let mut currencies: Vec<_> = view
+        .ledgers
+        .keys()
+        .chain(view.net_debit_caps.keys())
+        .copied()
+        .collect();
+    currencies.sort();
+    currencies.dedup();
+    let positions: Vec<Value> = currencies
+        .into_iter()
+        .map(|c| {
+            let ledger = view.ledgers.get(&c).copied().unwrap_or_default();
+            let cap = view.net_debit_caps.get(&c).copied().unwrap_or_default();
+            json!({
+                "currency": c.as_str(),
+                "debits": c.format(ledger.debits),
+                "credits": c.format(ledger.credits),
+                "position": c.format(ledger.credits - ledger.debits),
+                "reserved": c.format(ledger.reserved),
+                "exposure": c.format(ledger.exposure()),
+                "net_debit_cap": c.format(cap),
+                "headroom": c.format(cap - ledger.exposure()),
+            })
+        })
+        .collect();
+    json!({
+        "bank": view.code.as_str(),
+        "status": view.status.as_str(),
+        "window_id": view.window.map(|w| w.get()),
+        "current": view.current,
+        "positions": positions,
+    })
+}
+
+pub fn corridor(c: &CorridorRecord) -> Value {
+    json!({
+        "id": c.id.to_string(),
+        "from_currency": c.id.from.as_str(),
+        "to_currency": c.id.to.as_str(),
+        "fx_rate": c.fx_rate.to_string(),
+        "status": c.status.as_str(),
+        "amount_max": c.id.from.format(c.amount_max),
+        "created_at": timestamp(&c.created_at),
+        "updated_at": timestamp(&c.updated_at),
+    })
+}

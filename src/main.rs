@@ -1,0 +1,50 @@
+//! The `deltran` command: parses the command line and calls into the library.
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use deltran::config::{load_config_file, Cli, Command, Settings};
+use deltran::startup::Application;
+use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
+use deltran::store::prepare_database;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    load_config_file(&args).map_err(anyhow::Error::msg)?;
+    match Cli::parse().command {
+        Command::Serve(settings) => serve(settings),
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    deltran::telemetry::init(settings.log_format);
+    // The embedded cluster is started from the main thread, which lives as long as
+    // the process: the kernel ties the cluster's parent-death signal to this thread.
+    let mut embedded = match &settings.database.database_url {
+        Some(_) => None,
+        None => Some(
+            EmbeddedPostgres::start(&settings.database.data_dir, &EmbeddedOptions::default())
+                .context("cannot start the embedded Postgres")?,
+        ),
+    };
+    let database = match (&settings.database.database_url, &embedded) {
+        (Some(url), _) => url
+            .parse::<tokio_postgres::Config>()
+            .context("DATABASE_URL is not a valid Postgres URL")?,
+        (None, Some(cluster)) => cluster.config(EMBEDDED_DATABASE),
+        (None, None) => unreachable!("one of the two is set"),
+    };
+    let result = actix_web::rt::System::new().block_on(async {
+        if embedded.is_some() {
+            prepare_database(&database)
+                .await
+                .context("the embedded Postgres did not come up")?;
+        }
+        let app = Application::build(&settings, database.clone()).await?;
+        app.run_until_stopped().await
+    });
+    if let Some(cluster) = embedded.as_mut() {
+        cluster.stop();
+    }
+    result
+}

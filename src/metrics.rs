@@ -1,0 +1,149 @@
+//! Prometheus metrics, named `deltran_*` with their unit last.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric the engine exports; one instance per running engine.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_request_duration: HistogramVec,
+    pub transfers: IntCounterVec,
+    pub submissions_in_flight: IntGauge,
+    pub submissions_refused: IntCounterVec,
+    pub store_batch_size: Histogram,
+    pub store_flush_duration: Histogram,
+    pub store_flush_failures: IntCounter,
+    pub actor_restarts: IntCounterVec,
+    pub actor_panics: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let latency_buckets = vec![
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "deltran_http_requests_total",
+                "HTTP requests by route and status",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let http_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "deltran_http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(latency_buckets.clone()),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let transfers = IntCounterVec::new(
+            Opts::new(
+                "deltran_transfers_total",
+                "Transfers decided, by outcome (accepted, rejected, replayed) and corridor",
+            ),
+            &["outcome", "corridor", "code"],
+        )
+        .expect("valid metric");
+        let submissions_in_flight = IntGauge::new(
+            "deltran_submissions_in_flight",
+            "Transfer submissions admitted and not yet answered",
+        )
+        .expect("valid metric");
+        let submissions_refused = IntCounterVec::new(
+            Opts::new(
+                "deltran_submissions_refused_total",
+                "Submissions answered 503 by reason (overloaded, unavailable, timeout)",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let store_batch_size = Histogram::with_opts(
+            HistogramOpts::new("deltran_store_batch_size", "Transfers per group commit").buckets(
+                vec![
+                    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+                ],
+            ),
+        )
+        .expect("valid metric");
+        let store_flush_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "deltran_store_flush_duration_seconds",
+                "Time to write and commit one batch",
+            )
+            .buckets(latency_buckets),
+        )
+        .expect("valid metric");
+        let store_flush_failures = IntCounter::new(
+            "deltran_store_flush_failures_total",
+            "Batches that failed to commit",
+        )
+        .expect("valid metric");
+        let actor_restarts = IntCounterVec::new(
+            Opts::new(
+                "deltran_actor_restarts_total",
+                "Supervisor restarts by actor kind",
+            ),
+            &["actor"],
+        )
+        .expect("valid metric");
+        let actor_panics = IntCounterVec::new(
+            Opts::new(
+                "deltran_actor_panics_total",
+                "Panics caught in actor handlers by actor kind",
+            ),
+            &["actor"],
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_request_duration.clone()),
+            Box::new(transfers.clone()),
+            Box::new(submissions_in_flight.clone()),
+            Box::new(submissions_refused.clone()),
+            Box::new(store_batch_size.clone()),
+            Box::new(store_flush_duration.clone()),
+            Box::new(store_flush_failures.clone()),
+            Box::new(actor_restarts.clone()),
+            Box::new(actor_panics.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            http_requests,
+            http_request_duration,
+            transfers,
+            submissions_in_flight,
+            submissions_refused,
+            store_batch_size,
+            store_flush_duration,
+            store_flush_failures,
+            actor_restarts,
+            actor_panics,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buffer).expect("prometheus text is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,117 @@
+//! Builds the whole engine from settings: store, actor tree and HTTP server. Tests
+//! use the same function, on port 0 with a database of their own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Arbiter;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use tokio::sync::Semaphore;
+
+use crate::actors::writer::WriterLimits;
+use crate::actors::Engine;
+use crate::config::Settings;
+use crate::http::{self, AppState, HttpLimits};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// How long the engine waits for its database at start.
+const DATABASE_WAIT_MAX: Duration = Duration::from_secs(30);
+/// How long in-flight HTTP requests get to finish on shutdown.
+const SHUTDOWN_GRACE_SECONDS: u64 = 10;
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    pub engine: Engine,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    arbiter: Arbiter,
+}
+
+impl Application {
+    /// Connects, migrates, seeds (if asked and empty), starts the actors and binds.
+    pub async fn build(
+        settings: &Settings,
+        database: tokio_postgres::Config,
+    ) -> anyhow::Result<Self> {
+        let store = Store::connect(database, settings.database.db_pool_size_max);
+        store
+            .wait_until_ready(DATABASE_WAIT_MAX)
+            .await
+            .context("the database did not become ready")?;
+        store.migrate().await.context("migrations failed")?;
+        if settings.seed && store.seed_reference_data().await? {
+            tracing::info!("loaded the reference corridor (India ⇄ UAE)");
+        }
+        let metrics = Arc::new(Metrics::new());
+        // The domain actors share one arbiter (thread) of their own, away from the
+        // HTTP workers; see docs/PERFORMANCE.md for the measurement behind this.
+        let arbiter = Arbiter::new();
+        let engine = Engine::start(
+            arbiter.handle(),
+            store.clone(),
+            metrics.clone(),
+            WriterLimits {
+                batch_size_max: settings.batch_size_max.max(1),
+                batches_in_flight_max: settings.batches_in_flight_max.max(1),
+            },
+            store.banks().await?,
+            store.corridors().await?,
+        );
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            engine: engine.clone(),
+            metrics: metrics.clone(),
+            admission: Arc::new(Semaphore::new(settings.submissions_in_flight_max.max(1))),
+            limits: HttpLimits {
+                body_size_max_bytes: settings.body_size_max_bytes,
+                page_size_max: settings.page_size_max.max(1),
+                submit_wait_max: Duration::from_millis(settings.submit_wait_max_ms),
+            },
+        });
+        let listener = std::net::TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(http::observe))
+                .configure(http::routes)
+        })
+        .workers(settings.http_workers.max(1))
+        .backlog(4096)
+        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
+        .listen(listener)?
+        .run();
+        tracing::info!(listen = %settings.listen, port, "DelTran engine ready");
+        Ok(Application {
+            server,
+            port,
+            engine,
+            store,
+            metrics,
+            arbiter,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (SIGTERM, Ctrl-C or a handle), then lets the
+    /// writer finish every batch it holds before the actors stop.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        self.engine.drain().await;
+        self.arbiter.stop();
+        tracing::info!("DelTran engine stopped");
+        Ok(())
+    }
+}

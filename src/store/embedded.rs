@@ -1,0 +1,382 @@
+//! The embedded Postgres cluster: `initdb` on first start, `postgres` as a child
+//! process on a private unix socket, stopped when the engine stops.
+//!
+//! Postgres refuses to run as root, so when the engine is root the cluster runs as the
+//! `postgres` system user. The child asks the kernel to send it SIGQUIT (immediate
+//! shutdown) if the engine dies, so a `kill -9` of the engine never leaves an orphan
+//! postmaster holding the data directory.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The database role and database the engine uses inside its own cluster.
+pub const EMBEDDED_USER: &str = "deltran";
+pub const EMBEDDED_DATABASE: &str = "deltran";
+/// The port only names the socket file; the cluster listens on no TCP address.
+const EMBEDDED_PORT: u16 = 5432;
+/// How long a postmaster left by a killed engine may take to exit before we give up.
+const STALE_POSTMASTER_WAIT_MAX: Duration = Duration::from_secs(15);
+/// How long a fast shutdown may take before the cluster is told to quit at once.
+const SHUTDOWN_WAIT_MAX: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error(
+        "PostgreSQL server binaries (initdb, postgres) were not found on PATH or under \
+         /usr/lib/postgresql/*/bin. Install them (Debian/Ubuntu: `apt-get install \
+         postgresql-15`) or point the engine at an existing server with --database-url."
+    )]
+    NotInstalled,
+    #[error(
+        "the engine runs as root and Postgres refuses to; a `postgres` system user is \
+         needed to run the embedded cluster (apt-get install postgresql-15 creates it)"
+    )]
+    NoPostgresUser,
+    #[error(
+        "the data directory {0} is not reachable by the `postgres` system user (a parent \
+         directory is private); choose --data-dir under a readable path such as /var/lib \
+         or /tmp"
+    )]
+    Unreachable(PathBuf),
+    #[error("initdb failed (see {log}): {detail}")]
+    InitdbFailed { log: PathBuf, detail: String },
+    #[error("another postgres (pid {pid}) still runs on {dir}")]
+    AlreadyRunning { pid: i32, dir: PathBuf },
+    #[error("the embedded postgres exited at start (see {log}): {detail}")]
+    StartFailed { log: PathBuf, detail: String },
+    #[error("embedded postgres: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// How to run the cluster.
+#[derive(Clone, Debug, Default)]
+pub struct EmbeddedOptions {
+    /// Extra `-c name=value` server settings.
+    pub settings: Vec<(String, String)>,
+    /// Skip initdb's own fsyncs (tests only: a crash during initdb loses nothing real).
+    pub initdb_no_sync: bool,
+}
+
+/// A running embedded cluster; dropping it stops the cluster.
+pub struct EmbeddedPostgres {
+    child: Option<Child>,
+    socket_dir: PathBuf,
+    log_path: PathBuf,
+}
+
+#[derive(Clone, Copy)]
+struct RunAs {
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+}
+
+impl EmbeddedPostgres {
+    /// Initialises the cluster under `root/pg` if needed and starts it. Call from a
+    /// thread that lives as long as the cluster should: the kernel ties the child's
+    /// parent-death signal to the spawning thread.
+    pub fn start(root: &Path, options: &EmbeddedOptions) -> Result<Self, EmbeddedError> {
+        let bin = find_binaries()?;
+        fs::create_dir_all(root)?;
+        let root = fs::canonicalize(root)?;
+        let run_as = run_as()?;
+        let cluster = root.join("pg");
+        let log_path = root.join("postgres.log");
+        if let Some(user) = run_as {
+            check_reachable(&root, user)?;
+            chown(&root, user)?;
+        }
+        if !cluster.join("PG_VERSION").exists() {
+            initdb(&bin, &cluster, &root, run_as, options)?;
+        }
+        wait_for_stale_postmaster(&cluster)?;
+        let socket_dir = socket_dir_for(&cluster);
+        match fs::create_dir(&socket_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+        fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700))?;
+        if let Some(user) = run_as {
+            chown(&socket_dir, user)?;
+        }
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        if let Some(user) = run_as {
+            chown(&log_path, user)?;
+        }
+        let mut cmd = Command::new(bin.join("postgres"));
+        cmd.arg("-D")
+            .arg(&cluster)
+            .arg("-k")
+            .arg(&socket_dir)
+            .arg("-p")
+            .arg(EMBEDDED_PORT.to_string())
+            .args(["-c", "listen_addresses="]);
+        for (name, value) in &options.settings {
+            cmd.arg("-c").arg(format!("{name}={value}"));
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        prepare_child(&mut cmd, run_as, true);
+        let mut child = cmd.spawn()?;
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(status) = child.try_wait()? {
+            return Err(EmbeddedError::StartFailed {
+                detail: format!("{status}; {}", log_tail(&log_path)),
+                log: log_path,
+            });
+        }
+        Ok(EmbeddedPostgres {
+            child: Some(child),
+            socket_dir,
+            log_path,
+        })
+    }
+
+    /// Connection settings for a database of this cluster.
+    pub fn config(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(&self.socket_dir)
+            .port(EMBEDDED_PORT)
+            .user(EMBEDDED_USER)
+            .dbname(dbname)
+            .application_name("deltran")
+            .connect_timeout(Duration::from_secs(5));
+        config
+    }
+
+    /// Whether the postmaster is still running; with the log's tail when it is not.
+    pub fn check_alive(&mut self) -> Result<(), EmbeddedError> {
+        if let Some(child) = self.child.as_mut() {
+            if let Some(status) = child.try_wait()? {
+                return Err(EmbeddedError::StartFailed {
+                    detail: format!("{status}; {}", log_tail(&self.log_path)),
+                    log: self.log_path.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Fast shutdown: open sessions are ended, committed data is already durable.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = child.id() as i32;
+        // SAFETY: plain signal to our own child process.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let started = Instant::now();
+        while started.elapsed() < SHUTDOWN_WAIT_MAX {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGQUIT) };
+        let _ = child.wait();
+    }
+}
+
+impl Drop for EmbeddedPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn find_binaries() -> Result<PathBuf, EmbeddedError> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) = std::env::var_os("DELTRAN_PG_BIN").map(PathBuf::from) {
+        return if has_both(&dir) {
+            Ok(dir)
+        } else {
+            Err(EmbeddedError::NotInstalled)
+        };
+    }
+    // Debian's versioned directories first (the newest), then PATH.
+    let mut versioned: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                .filter(|p| has_both(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    versioned.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(dir) = versioned.pop() {
+        return Ok(dir);
+    }
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).find(|d| has_both(d)))
+        .and_then(|found| found)
+        .ok_or(EmbeddedError::NotInstalled)
+}
+
+fn run_as() -> Result<Option<RunAs>, EmbeddedError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let name = CString::new("postgres").expect("no NUL");
+    // SAFETY: getpwnam returns a pointer into static storage or null; we copy out at once.
+    let entry = unsafe { libc::getpwnam(name.as_ptr()) };
+    if entry.is_null() {
+        return Err(EmbeddedError::NoPostgresUser);
+    }
+    // SAFETY: checked non-null above.
+    let (uid, gid) = unsafe { ((*entry).pw_uid, (*entry).pw_gid) };
+    Ok(Some(RunAs { uid, gid }))
+}
+
+/// Every ancestor of `dir` must let the postgres user pass through.
+fn check_reachable(dir: &Path, user: RunAs) -> Result<(), EmbeddedError> {
+    use std::os::unix::fs::MetadataExt;
+    for ancestor in dir.ancestors().skip(1) {
+        let meta = fs::metadata(ancestor)?;
+        let mode = meta.mode();
+        let passable = mode & 0o001 != 0
+            || (meta.uid() == user.uid && mode & 0o100 != 0)
+            || (meta.gid() == user.gid && mode & 0o010 != 0);
+        if !passable {
+            return Err(EmbeddedError::Unreachable(dir.to_path_buf()));
+        }
+    }
+    Ok(())
+}
+
+fn chown(path: &Path, user: RunAs) -> io::Result<()> {
+    std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
+}
+
+/// Sets the child's user, process group and parent-death signal. Done in one
+/// `pre_exec` because changing the uid clears the parent-death signal.
+fn prepare_child(cmd: &mut Command, run_as: Option<RunAs>, die_with_parent: bool) {
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Its own process group: a Ctrl-C in the terminal reaches only the engine,
+            // which then stops the cluster after its last flush.
+            if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some(user) = run_as {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(user.gid) != 0
+                    || libc::setuid(user.uid) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if die_with_parent {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent may have died before prctl took effect.
+                if libc::getppid() == 1 {
+                    libc::_exit(1);
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+fn initdb(
+    bin: &Path,
+    cluster: &Path,
+    root: &Path,
+    run_as: Option<RunAs>,
+    options: &EmbeddedOptions,
+) -> Result<(), EmbeddedError> {
+    // A half-made cluster from an interrupted initdb is useless: start over.
+    if cluster.exists() {
+        fs::remove_dir_all(cluster)?;
+    }
+    let log_path = root.join("initdb.log");
+    let log = fs::File::create(&log_path)?;
+    if let Some(user) = run_as {
+        chown(&log_path, user)?;
+    }
+    let mut cmd = Command::new(bin.join("initdb"));
+    cmd.arg("-D").arg(cluster).args([
+        "-U",
+        EMBEDDED_USER,
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--locale=C",
+    ]);
+    if options.initdb_no_sync {
+        cmd.arg("--no-sync");
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    prepare_child(&mut cmd, run_as, false);
+    let status = cmd.status()?;
+    if !status.success() {
+        return Err(EmbeddedError::InitdbFailed {
+            detail: format!("{status}; {}", log_tail(&log_path)),
+            log: log_path,
+        });
+    }
+    Ok(())
+}
+
+/// A postmaster killed with its engine may still be exiting; wait for it.
+fn wait_for_stale_postmaster(cluster: &Path) -> Result<(), EmbeddedError> {
+    let pid_file = cluster.join("postmaster.pid");
+    let started = Instant::now();
+    loop {
+        let pid = fs::read_to_string(&pid_file).ok().and_then(|text| {
+            text.lines()
+                .next()
+                .and_then(|l| l.trim().parse::<i32>().ok())
+        });
+        let Some(pid) = pid else { return Ok(()) };
+        // SAFETY: signal 0 only checks that the process exists.
+        let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
+        if !alive {
+            return Ok(());
+        }
+        if started.elapsed() > STALE_POSTMASTER_WAIT_MAX {
+            return Err(EmbeddedError::AlreadyRunning {
+                pid,
+                dir: cluster.to_path_buf(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Unix socket paths are limited to about 100 bytes, so the socket lives in a short
+/// directory under /tmp named after the cluster's path.
+fn socket_dir_for(cluster: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    cluster.hash(&mut hasher);
+    PathBuf::from(format!("/tmp/deltran-{:016x}", hasher.finish()))
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join(" | ")
+}

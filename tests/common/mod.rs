@@ -1,0 +1,312 @@
+//! One way in for integration tests: `TestApp` starts the real engine (real Postgres,
+//! port 0, a fresh database per test) and has one typed method per endpoint.
+//!
+//! The Postgres server is `DATABASE_URL` when set; otherwise one embedded cluster per
+//! test binary, made in the system temp dir and run as the `postgres` user when the
+//! tests run as root.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use awc::http::StatusCode;
+use serde_json::Value;
+
+use deltran::config::Settings;
+use deltran::startup::Application;
+use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
+use deltran::store::{create_database_if_missing, prepare_database, Store};
+
+/// Where the test server lives: a base config to which each test adds its database.
+static SERVER: OnceLock<tokio_postgres::Config> = OnceLock::new();
+
+/// A scratch directory in the system temp dir, reachable by the `postgres` user.
+pub fn scratch_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn start_embedded_server() -> tokio_postgres::Config {
+    let root = scratch_dir("deltran-test-pg");
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The cluster's parent-death signal is tied to the thread that starts it, so it
+    // gets a thread that lives until the test process exits.
+    std::thread::spawn(move || {
+        let options = EmbeddedOptions {
+            initdb_no_sync: true,
+            settings: vec![("max_connections".into(), "300".into())],
+        };
+        match EmbeddedPostgres::start(&root, &options) {
+            Ok(cluster) => {
+                tx.send(Ok(cluster.config(EMBEDDED_DATABASE))).unwrap();
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => tx.send(Err(e.to_string())).unwrap(),
+        }
+    });
+    rx.recv()
+        .expect("cluster thread answers")
+        .expect("embedded postgres starts")
+}
+
+fn server() -> tokio_postgres::Config {
+    SERVER
+        .get_or_init(|| match std::env::var("DATABASE_URL") {
+            Ok(url) => url.parse().expect("DATABASE_URL is a Postgres URL"),
+            Err(_) => start_embedded_server(),
+        })
+        .clone()
+}
+
+/// A fresh, empty database on the test server.
+pub async fn fresh_database() -> tokio_postgres::Config {
+    let mut config = server();
+    prepare_database(&config).await.expect("server is up");
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    create_database_if_missing(&config, &name)
+        .await
+        .expect("create test database");
+    config.dbname(&name);
+    config
+}
+
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::defaults();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database.db_pool_size_max = 8;
+    settings.http_workers = 2;
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub database: tokio_postgres::Config,
+    pub store: Store,
+    pub engine: deltran::actors::Engine,
+    pub metrics: std::sync::Arc<deltran::metrics::Metrics>,
+    server: ServerHandle,
+    stopped: Option<tokio::task::JoinHandle<()>>,
+    client: awc::Client,
+}
+
+/// A response: status, headers and the body parsed as JSON (Null if it is not).
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn str(&self, field: &str) -> String {
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} missing in {}", self.body))
+            .to_string()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(test_settings(), fresh_database().await).await
+    }
+
+    pub async fn spawn_with(settings: Settings, database: tokio_postgres::Config) -> TestApp {
+        let app = Application::build(&settings, database.clone())
+            .await
+            .expect("application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (store, engine, metrics) = (app.store.clone(), app.engine.clone(), app.metrics.clone());
+        let server = app.server_handle();
+        let stopped = actix_web::rt::spawn(async move {
+            app.run_until_stopped().await.expect("server runs");
+        });
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connector(awc::Connector::new().limit(1000))
+            .finish();
+        TestApp {
+            address,
+            database,
+            store,
+            engine,
+            metrics,
+            server,
+            stopped: Some(stopped),
+            client,
+        }
+    }
+
+    /// Stops the server gracefully and waits until the writer has drained.
+    pub async fn stop(mut self) {
+        self.server.stop(true).await;
+        if let Some(stopped) = self.stopped.take() {
+            let _ = stopped.await;
+        }
+    }
+
+    async fn finish(
+        mut response: awc::ClientResponse<
+            impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+                + Unpin,
+        >,
+    ) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = response.body().limit(64 * 1024 * 1024).await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request");
+        Self::finish(response).await
+    }
+
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .insert_header(("content-type", "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let response = request.send_body(body).await.expect("request");
+        Self::finish(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send_raw("POST", path, body.to_string().into_bytes(), &[])
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send_raw("PATCH", path, body.to_string().into_bytes(), &[])
+            .await
+    }
+
+    pub async fn submit(&self, body: &Value) -> Reply {
+        self.post("/api/v1/transfers", body).await
+    }
+
+    /// Submits with the key in the `Idempotency-Key` header.
+    pub async fn submit_with_key(&self, body: &Value, key: &str) -> Reply {
+        self.send_raw(
+            "POST",
+            "/api/v1/transfers",
+            body.to_string().into_bytes(),
+            &[("Idempotency-Key", key)],
+        )
+        .await
+    }
+
+    pub async fn transfer(&self, id: &str) -> Reply {
+        self.get(&format!("/api/v1/transfers/{id}")).await
+    }
+
+    pub async fn positions(&self, bank: &str) -> Reply {
+        self.get(&format!("/api/v1/banks/{bank}/positions")).await
+    }
+
+    /// A bank's position row for one currency from the positions route.
+    pub async fn position(&self, bank: &str, currency: &str) -> Value {
+        let reply = self.positions(bank).await;
+        reply.body["positions"]
+            .as_array()
+            .expect("positions")
+            .iter()
+            .find(|p| p["currency"] == currency)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    pub async fn set_cap(&self, bank: &str, currency: &str, cap: &str) -> Reply {
+        self.patch(
+            &format!("/api/v1/banks/{bank}"),
+            &serde_json::json!({ "net_debit_caps": { currency: cap } }),
+        )
+        .await
+    }
+
+    /// A connection straight to this test's database, for recomputing from the store.
+    pub async fn sql(&self) -> tokio_postgres::Client {
+        let (client, connection) = self
+            .database
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        actix_web::rt::spawn(connection);
+        client
+    }
+
+    /// `SELECT <expr>` over this test's database, as text.
+    pub async fn scalar(&self, sql: &str) -> String {
+        let client = self.sql().await;
+        let row = client
+            .query_one(&format!("SELECT ({sql})::text"), &[])
+            .await
+            .expect("query");
+        row.get::<_, Option<String>>(0).unwrap_or_default()
+    }
+}
+
+/// A transfer body from ICICI to ENBD in INR.
+pub fn inr_to_aed(amount: Value) -> Value {
+    serde_json::json!({
+        "sender_bank": "ICICI",
+        "receiver_bank": "ENBD",
+        "amount": amount,
+        "from_currency": "INR",
+        "to_currency": "AED",
+    })
+}
+
+/// Polls `check` until it is true, up to 10 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
