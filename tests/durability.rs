@@ -1,0 +1,217 @@
+//! SPEC rule 1: a 2xx answer means the transfer is committed. The engine binary runs
+//! as a child process with its embedded Postgres, is killed with SIGKILL right after
+//! an acknowledgement while other submissions are in flight, and restarted on the same
+//! data directory: every acknowledged transfer is there, once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// Acknowledgements to collect before the kill.
+const ACKNOWLEDGED_BEFORE_KILL: usize = 1500;
+/// Concurrent submitters.
+const SUBMITTERS: usize = 16;
+
+struct Engine {
+    child: Child,
+}
+
+impl Engine {
+    fn start(data_dir: &std::path::Path, port: u16) -> Engine {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("engine.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_deltran"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir.join("data"))
+            .env_remove("DATABASE_URL")
+            .env("DELTRAN_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("engine starts");
+        Engine { child }
+    }
+
+    fn kill_9(&mut self) {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+
+    fn terminate(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill_9();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_healthy(client: &awc::Client, base: &str) {
+    for _ in 0..600 {
+        if let Ok(response) = client.get(format!("{base}/health")).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("engine did not become healthy");
+}
+
+#[actix_web::test]
+async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
+    let dir = common::scratch_dir("deltran-durability");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connector(awc::Connector::new().limit(100))
+        .finish();
+    let mut engine = Engine::start(&dir, port);
+    wait_healthy(&client, &base).await;
+
+    let acknowledged: Arc<Mutex<HashMap<String, (String, String)>>> = Default::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(Mutex::new(false));
+    let pid = engine.child.id() as i32;
+    let submitters = (0..SUBMITTERS).map(|worker| {
+        let (client, base) = (client.clone(), base.clone());
+        let (acknowledged, count, killed) = (acknowledged.clone(), count.clone(), killed.clone());
+        async move {
+            for i in 0.. {
+                let (sender, receiver, from, to) = if (worker + i) % 3 == 0 {
+                    ("ENBD", "AXIS", "AED", "INR")
+                } else {
+                    ("ICICI", "ADCB", "INR", "AED")
+                };
+                let amount = format!("{}.{:02}", 1000 + worker * 7 + i, i % 100);
+                let body = json!({"sender_bank": sender, "receiver_bank": receiver,
+                    "amount": amount, "from_currency": from, "to_currency": to,
+                    "idempotency_key": format!("d-{worker}-{i}")});
+                let Ok(mut response) = client
+                    .post(format!("{base}/api/v1/transfers"))
+                    .send_json(&body)
+                    .await
+                else {
+                    return; // the engine is gone
+                };
+                if response.status() != 202 {
+                    return;
+                }
+                let Ok(reply) = response.json::<Value>().await else {
+                    return;
+                };
+                let id = reply["transaction_id"].as_str().unwrap().to_string();
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .insert(id, (sender.to_string(), amount));
+                if count.fetch_add(1, Ordering::SeqCst) + 1 == ACKNOWLEDGED_BEFORE_KILL {
+                    let mut killed = killed.lock().unwrap();
+                    // SAFETY: a signal to the engine child, right after this ack.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    *killed = true;
+                }
+                if *killed.lock().unwrap() {
+                    return;
+                }
+            }
+        }
+    });
+    futures_util::future::join_all(submitters).await;
+    engine.kill_9();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= ACKNOWLEDGED_BEFORE_KILL);
+
+    let mut engine = Engine::start(&dir, port);
+    wait_healthy(&client, &base).await;
+    // Every stored transfer, page by page.
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    let mut sent_by_icici = rust_decimal::Decimal::ZERO;
+    let mut cursor = String::new();
+    loop {
+        let mut response = client
+            .get(format!("{base}/api/v1/transfers?limit=1000{cursor}"))
+            .send()
+            .await
+            .unwrap();
+        let page: Value = response.json().limit(64 << 20).await.unwrap();
+        for t in page["transactions"].as_array().unwrap() {
+            *stored
+                .entry(t["transaction_id"].as_str().unwrap().to_string())
+                .or_default() += 1;
+            if t["sender_bank"] == "ICICI" && t["status"] == "accepted" {
+                sent_by_icici += t["amount"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<rust_decimal::Decimal>()
+                    .unwrap();
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let missing: Vec<&String> = acknowledged
+        .keys()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged transfers lost: {missing:?}",
+        missing.len()
+    );
+    assert!(
+        stored.values().all(|n| *n == 1),
+        "a transfer is stored twice"
+    );
+    // The restarted bank actor's exposure is what the store says.
+    let mut response = client
+        .get(format!("{base}/api/v1/banks/ICICI/positions"))
+        .send()
+        .await
+        .unwrap();
+    let positions: Value = response.json().await.unwrap();
+    let inr = positions["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["currency"] == "INR")
+        .unwrap();
+    assert_eq!(
+        inr["debits"]
+            .as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap(),
+        sent_by_icici
+    );
+    engine.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}
