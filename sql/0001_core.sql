@@ -37,12 +37,12 @@ CREATE TABLE windows (
 );
 
 -- Append-only: a transfer row is written once by the store writer's group commit.
--- `seq` orders rows for cursor paging; the UUIDv7 id is the public identifier.
+-- The id is a UUIDv7: it sorts by creation time and is the paging cursor, so no
+-- extra sequence column or index is paid for on every insert.
 -- No foreign keys here on purpose: they cost a lookup per row on the hottest insert
 -- path, and only bank actors (which exist only for stored banks) and the open
 -- window produce these values; `deltran audit` checks them from the stored data.
 CREATE TABLE transfers (
-    seq               BIGINT GENERATED ALWAYS AS IDENTITY,
     id                UUID PRIMARY KEY,
     sender_bank       TEXT NOT NULL,
     receiver_bank     TEXT NOT NULL,
@@ -63,6 +63,5 @@ CREATE TABLE transfers (
                                     AND converted_amount IS NOT NULL AND fx_rate IS NOT NULL))
 );
 
-CREATE UNIQUE INDEX transfers_seq ON transfers (seq);
 CREATE UNIQUE INDEX transfers_idempotency ON transfers (sender_bank, idempotency_key)
     WHERE idempotency_key IS NOT NULL;

@@ -59,7 +59,7 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_BATCH_SIZE_MAX", default_value_t = 2000)]
     pub batch_size_max: usize,
     /// Most group commits in flight at once, each on its own connection.
-    #[arg(long, env = "DELTRAN_BATCHES_IN_FLIGHT_MAX", default_value_t = 3)]
+    #[arg(long, env = "DELTRAN_BATCHES_IN_FLIGHT_MAX", default_value_t = 2)]
     pub batches_in_flight_max: usize,
     /// Most submissions admitted and unanswered; beyond it the API answers 503.
     #[arg(

@@ -8,6 +8,12 @@ use deltran::startup::Application;
 use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
 use deltran::store::prepare_database;
 
+/// mimalloc instead of glibc malloc: the request path allocates many small short-lived
+/// objects across threads, where glibc's allocator showed up at ~15% of CPU in a
+/// profile under load (docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     load_config_file(&args).map_err(anyhow::Error::msg)?;
@@ -23,7 +29,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut embedded = match &settings.database.database_url {
         Some(_) => None,
         None => Some(
-            EmbeddedPostgres::start(&settings.database.data_dir, &EmbeddedOptions::default())
+            EmbeddedPostgres::start(&settings.database.data_dir, &EmbeddedOptions::engine())
                 .context("cannot start the embedded Postgres")?,
         ),
     };

@@ -292,10 +292,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let after = query
         .cursor
         .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| invalid("cursor is not one this API gave"))
-        })
+        .map(|c| TransferId::parse(c).map_err(|_| invalid("cursor is not one this API gave")))
         .transpose()?;
     let transaction_id = query
         .transaction_id

@@ -75,29 +75,32 @@ pub struct TransferFilter {
     pub bank: Option<BankCode>,
     pub status: Option<String>,
     pub window_id: Option<WindowId>,
-    /// Only rows after this cursor (exclusive).
-    pub after: Option<i64>,
+    /// Only rows after this transfer id (exclusive): the previous page's cursor.
+    pub after: Option<TransferId>,
     pub limit: i64,
 }
 
 pub struct TransferPage {
     pub transfers: Vec<Transfer>,
     /// Pass back as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<i64>,
+    pub next_cursor: Option<TransferId>,
 }
 
 const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at";
 
-const INSERT_TRANSFERS: &str = "INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
+/// Answers only how many rows went in: one row back instead of one per transfer,
+/// since a conflict (a reused idempotency key) is rare and looked up separately.
+const INSERT_TRANSFERS: &str =
+    "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
     from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at) \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], \
     $6::numeric[], $7::text[], $8::numeric[], $9::text[], $10::text[], $11::int8[], \
     $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[]) \
     ON CONFLICT (sender_bank, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-    RETURNING id";
+    RETURNING 1) SELECT count(*) FROM inserted";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
@@ -201,15 +204,17 @@ impl Store {
             &references,
             &created,
         ];
+        let inserted_count: i64 = client.query_one(&statement, &params).await?.get(0);
+        if inserted_count as usize == batch.len() {
+            return Ok(vec![InsertOutcome::Inserted; batch.len()]);
+        }
+        // The statement has committed; which of our ids are in the table now?
         let inserted: std::collections::HashSet<Uuid> = client
-            .query(&statement, &params)
+            .query("SELECT id FROM transfers WHERE id = ANY($1)", &[&ids])
             .await?
             .iter()
             .map(|r| r.get(0))
             .collect();
-        if inserted.len() == batch.len() {
-            return Ok(vec![InsertOutcome::Inserted; batch.len()]);
-        }
         // Some keys were used before (or twice in this batch): read what they hold.
         let conflicted: Vec<&Transfer> = batch
             .iter()
@@ -264,7 +269,7 @@ impl Store {
         transfer_from_row(&row)
     }
 
-    /// One page of transfers in the order they were stored.
+    /// One page of transfers in id order, which is creation order (UUIDv7).
     pub async fn transfers(&self, filter: &TransferFilter) -> Result<TransferPage, StoreError> {
         let client = self.client().await?;
         let mut clauses: Vec<String> = Vec::new();
@@ -295,13 +300,13 @@ impl Store {
             push("window_id = ?", Box::new(window.get()));
         }
         if let Some(after) = filter.after {
-            push("seq > ?", Box::new(after));
+            push("id > ?", Box::new(after.as_uuid()));
         }
         let limit = filter.limit;
         push("TRUE", Box::new(limit + 1));
         let limit_param = params.len();
         let sql = format!(
-            "SELECT seq, {TRANSFER_COLUMNS} FROM transfers WHERE {} ORDER BY seq LIMIT ${limit_param}",
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {} ORDER BY id LIMIT ${limit_param}",
             clauses.join(" AND ")
         );
         let refs: Vec<&(dyn ToSql + Sync)> = params
@@ -311,14 +316,17 @@ impl Store {
         let rows = client.query(&sql, &refs).await?;
         let more = rows.len() as i64 > limit;
         let mut transfers = Vec::with_capacity(rows.len());
-        let mut last_seq = None;
         for row in rows.iter().take(limit as usize) {
-            last_seq = Some(row.get::<_, i64>("seq"));
             transfers.push(transfer_from_row(row)?);
         }
+        let next_cursor = if more {
+            transfers.last().map(|t| t.id)
+        } else {
+            None
+        };
         Ok(TransferPage {
             transfers,
-            next_cursor: if more { last_seq } else { None },
+            next_cursor,
         })
     }
 

@@ -1,0 +1,71 @@
+-- wrk script: POST single transfers with unique idempotency keys, spread over the
+-- reference corridor's banks, and count the answers by status.
+--   wrk -t2 -c256 -d20s -s loadtest/submit.lua http://127.0.0.1:8080
+-- RUN_ID (environment) prefixes every key so a run's transfers can be counted in
+-- the database afterwards: idempotency_key LIKE 'RUN_ID-%'.
+
+local run_id = os.getenv("RUN_ID") or tostring(os.time())
+local threads = {}
+local thread_id = 0
+
+local pairs_ = {
+  { "ICICI", "ENBD", "INR", "AED" },
+  { "HDFC", "ADCB", "INR", "AED" },
+  { "AXIS", "ENBD", "INR", "AED" },
+  { "ENBD", "ICICI", "AED", "INR" },
+  { "ADCB", "HDFC", "AED", "INR" },
+}
+
+function setup(thread)
+  thread:set("id", thread_id)
+  thread_id = thread_id + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counter = 0
+  accepted = 0
+  rejected = 0
+  overloaded = 0
+  other = 0
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+function request()
+  counter = counter + 1
+  local p = pairs_[(counter % #pairs_) + 1]
+  local amount = string.format("%d.%02d", 100 + (counter % 900), counter % 100)
+  local body = string.format(
+    '{"sender_bank":"%s","receiver_bank":"%s","amount":"%s","from_currency":"%s","to_currency":"%s","idempotency_key":"%s-%d-%d"}',
+    p[1], p[2], amount, p[3], p[4], run_id, id, counter)
+  return wrk.format(nil, "/api/v1/transfers", nil, body)
+end
+
+function response(status, headers, body)
+  if status == 202 then
+    accepted = accepted + 1
+  elseif status == 422 then
+    rejected = rejected + 1
+  elseif status == 503 then
+    overloaded = overloaded + 1
+  else
+    other = other + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local a, r, o, x = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    a = a + t:get("accepted")
+    r = r + t:get("rejected")
+    o = o + t:get("overloaded")
+    x = x + t:get("other")
+  end
+  local seconds = summary.duration / 1e6
+  io.write(string.format("accepted=%d rejected=%d unavailable=%d other=%d\n", a, r, o, x))
+  io.write(string.format("acknowledged_per_second=%.0f\n", a / seconds))
+  for _, p in ipairs({ 50, 90, 99, 99.9 }) do
+    io.write(string.format("latency_p%s_ms=%.2f\n", p, latency:percentile(p) / 1000))
+  end
+end
