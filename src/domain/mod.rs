@@ -4,6 +4,7 @@
 pub mod fx;
 pub mod ids;
 pub mod money;
+pub mod netting;
 pub mod rules;
 pub mod transfer;
 

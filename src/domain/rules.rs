@@ -445,4 +445,67 @@ mod tests {
         };
         assert_eq!(check_transfer(&net_creditor), Ok(()));
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One event in a bank's life: it sends `amount`, or receives a credit.
+        #[derive(Clone, Debug)]
+        enum Event {
+            Send(i64),
+            Credit(i64),
+        }
+
+        fn events() -> impl Strategy<Value = Vec<Event>> {
+            prop::collection::vec(
+                prop_oneof![
+                    3 => (1i64..=500_000).prop_map(Event::Send),
+                    1 => (1i64..=300_000).prop_map(Event::Credit),
+                ],
+                1..200,
+            )
+        }
+
+        proptest! {
+            /// Against a reference model that recomputes exposure from the whole history:
+            /// the ladder accepts exactly the sends that keep the net debit within the cap,
+            /// so exposure never passes the cap, whatever the order of sends and credits.
+            #[test]
+            fn accepted_sends_never_push_exposure_past_the_cap(
+                cap_minor in 0i64..=2_000_000,
+                events in events(),
+            ) {
+                let cap = Decimal::new(cap_minor, 2);
+                let mut accepted: Vec<Decimal> = Vec::new();
+                let mut credits: Vec<Decimal> = Vec::new();
+                for event in events {
+                    // The model: exposure recomputed from scratch each time.
+                    let exposure: Decimal =
+                        accepted.iter().sum::<Decimal>() - credits.iter().sum::<Decimal>();
+                    match event {
+                        Event::Credit(minor) => credits.push(Decimal::new(minor, 2)),
+                        Event::Send(minor) => {
+                            let amount = Decimal::new(minor, 2);
+                            let decision = check_transfer(&TransferFacts {
+                                amount,
+                                exposure,
+                                net_debit_cap: cap,
+                                corridor_amount_max: Decimal::new(1_000_000, 0),
+                                ..facts()
+                            });
+                            let fits = exposure + amount <= cap;
+                            prop_assert_eq!(decision.is_ok(), fits);
+                            if fits {
+                                accepted.push(amount);
+                            }
+                        }
+                    }
+                    let exposure: Decimal =
+                        accepted.iter().sum::<Decimal>() - credits.iter().sum::<Decimal>();
+                    prop_assert!(exposure <= cap);
+                }
+            }
+        }
+    }
 }

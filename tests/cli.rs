@@ -1,0 +1,89 @@
+//! The `deltran` command line: help, a clear message when PostgreSQL is missing, and a
+//! clean stop on SIGTERM that also stops the embedded cluster.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn deltran() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_deltran"));
+    command
+        .env_remove("DATABASE_URL")
+        .env("DELTRAN_LOG_FORMAT", "pretty");
+    command
+}
+
+#[test]
+fn serve_help_lists_every_setting_with_its_variable() {
+    let output = deltran().args(["serve", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for setting in [
+        "--listen",
+        "DELTRAN_LISTEN",
+        "--data-dir",
+        "DATABASE_URL",
+        "--batch-size-max",
+        "--submissions-in-flight-max",
+        "--body-size-max-bytes",
+        "--config",
+    ] {
+        assert!(help.contains(setting), "{setting} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn a_missing_postgres_installation_gets_a_message_saying_what_to_install() {
+    let dir = common::scratch_dir("deltran-nopg");
+    let output = deltran()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .env("DELTRAN_PG_BIN", dir.join("no-such-dir"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("apt-get install postgresql-15"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn sigterm_stops_the_engine_and_its_embedded_cluster_cleanly() {
+    let dir = common::scratch_dir("deltran-sigterm");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = deltran()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = dir.join("data/pg/postmaster.pid");
+    let mut up = false;
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(up, "engine did not listen");
+    assert!(pid_file.exists(), "embedded postgres is running");
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(!pid_file.exists(), "the embedded cluster was stopped");
+    let _ = std::fs::remove_dir_all(dir);
+}
