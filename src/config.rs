@@ -18,6 +18,15 @@ pub struct Cli {
 pub enum Command {
     /// Run the engine: HTTP API, actors and (by default) an embedded Postgres.
     Serve(Settings),
+    /// Check the rules of the stored data (windows, positions, instructions) and exit
+    /// non-zero on any violation. Safe to run while the engine runs.
+    Audit(AuditArgs),
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -77,6 +86,18 @@ pub struct Settings {
     /// Largest page a list route returns.
     #[arg(long, env = "DELTRAN_PAGE_SIZE_MAX", default_value_t = 1000)]
     pub page_size_max: i64,
+    /// Length of a clearing window; it then closes on its own (the operator can close
+    /// it earlier).
+    #[arg(long, env = "DELTRAN_WINDOW_DURATION_MS", default_value_t = 60_000)]
+    pub window_duration_ms: u64,
+    /// Demo mode: a simulated settlement rail confirms every instruction on its own
+    /// `--settlement-delay-ms` after its window is netted, so windows settle and limits
+    /// free up without an operator.
+    #[arg(long, env = "DELTRAN_DEMO", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub demo: bool,
+    /// Delay of the demo rail's confirmations.
+    #[arg(long, env = "DELTRAN_SETTLEMENT_DELAY_MS", default_value_t = 1_000)]
+    pub settlement_delay_ms: u64,
     /// Load the reference corridor (ICICI, HDFC, AXIS, ENBD, ADCB; INR-AED, AED-INR)
     /// into an empty database.
     #[arg(long, env = "DELTRAN_SEED", default_value_t = true, action = clap::ArgAction::Set)]
@@ -92,6 +113,7 @@ impl Settings {
         let cli = Cli::try_parse_from(["deltran", "serve"]).expect("defaults parse");
         match cli.command {
             Command::Serve(settings) => settings,
+            Command::Audit(_) => unreachable!("parsed serve"),
         }
     }
 }

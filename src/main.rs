@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 
-use deltran::config::{load_config_file, Cli, Command, Settings};
+use deltran::config::{load_config_file, AuditArgs, Cli, Command, Settings};
 use deltran::startup::Application;
 use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
 use deltran::store::prepare_database;
@@ -19,7 +19,57 @@ fn main() -> anyhow::Result<()> {
     load_config_file(&args).map_err(anyhow::Error::msg)?;
     match Cli::parse().command {
         Command::Serve(settings) => serve(settings),
+        Command::Audit(args) => audit(args),
     }
+}
+
+/// `deltran audit`: attaches to the embedded cluster if an engine runs it, starts it
+/// otherwise (or uses `--database-url`), and checks every rule of the stored data.
+fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    let mut embedded = None;
+    let database = match &args.database.database_url {
+        Some(url) => url
+            .parse::<tokio_postgres::Config>()
+            .context("DATABASE_URL is not a valid Postgres URL")?,
+        None => match EmbeddedPostgres::attach(&args.database.data_dir, EMBEDDED_DATABASE) {
+            Some(config) => config,
+            None => {
+                let cluster =
+                    EmbeddedPostgres::start(&args.database.data_dir, &EmbeddedOptions::engine())
+                        .context("cannot start the embedded Postgres")?;
+                let config = cluster.config(EMBEDDED_DATABASE);
+                embedded = Some(cluster);
+                config
+            }
+        },
+    };
+    let report = actix_web::rt::System::new().block_on(async {
+        prepare_database(&database).await?;
+        let store = deltran::store::Store::connect(database.clone(), 2);
+        store.migrate().await?;
+        store.audit().await
+    });
+    if let Some(mut cluster) = embedded {
+        cluster.stop();
+    }
+    let checks = report.context("the audit could not read the database")?;
+    let mut violated = 0;
+    for check in &checks {
+        if check.violations.is_empty() {
+            println!("ok         {}", check.rule);
+        } else {
+            violated += 1;
+            println!("VIOLATED   {}", check.rule);
+            for v in &check.violations {
+                println!("           {v}");
+            }
+        }
+    }
+    println!("{} rules checked, {} violated", checks.len(), violated);
+    if violated > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {

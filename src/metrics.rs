@@ -1,8 +1,8 @@
 //! Prometheus metrics, named `deltran_*` with their unit last.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 
 /// Every metric the engine exports; one instance per running engine.
@@ -18,6 +18,10 @@ pub struct Metrics {
     pub store_flush_failures: IntCounter,
     pub actor_restarts: IntCounterVec,
     pub actor_panics: IntCounterVec,
+    pub window_close_duration: Histogram,
+    pub window_transfers: Histogram,
+    pub netting_efficiency: GaugeVec,
+    pub instructions_pending: IntGauge,
 }
 
 impl Metrics {
@@ -101,6 +105,37 @@ impl Metrics {
             &["actor"],
         )
         .expect("valid metric");
+        let window_close_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "deltran_window_close_duration_seconds",
+                "From cut-off to netting stored and instructions ready",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0,
+            ]),
+        )
+        .expect("valid metric");
+        let window_transfers = Histogram::with_opts(
+            HistogramOpts::new(
+                "deltran_window_transfers",
+                "Accepted transfers per netted window",
+            )
+            .buckets(prometheus::exponential_buckets(1.0, 10.0, 8).expect("valid buckets")),
+        )
+        .expect("valid metric");
+        let netting_efficiency = GaugeVec::new(
+            Opts::new(
+                "deltran_netting_efficiency_ratio",
+                "1 - net/gross of the last netted window, per currency",
+            ),
+            &["currency"],
+        )
+        .expect("valid metric");
+        let instructions_pending = IntGauge::new(
+            "deltran_settlement_instructions_pending",
+            "Settlement instructions not yet confirmed or failed",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_request_duration.clone()),
@@ -112,6 +147,10 @@ impl Metrics {
             Box::new(store_flush_failures.clone()),
             Box::new(actor_restarts.clone()),
             Box::new(actor_panics.clone()),
+            Box::new(window_close_duration.clone()),
+            Box::new(window_transfers.clone()),
+            Box::new(netting_efficiency.clone()),
+            Box::new(instructions_pending.clone()),
         ] {
             registry
                 .register(collector)
@@ -129,6 +168,10 @@ impl Metrics {
             store_flush_failures,
             actor_restarts,
             actor_panics,
+            window_close_duration,
+            window_transfers,
+            netting_efficiency,
+            instructions_pending,
         }
     }
 

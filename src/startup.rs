@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use tokio::sync::Semaphore;
 
 use crate::actors::writer::WriterLimits;
-use crate::actors::Engine;
+use crate::actors::{Engine, WindowSettings};
 use crate::config::Settings;
 use crate::http::{self, AppState, HttpLimits};
 use crate::metrics::Metrics;
@@ -19,6 +19,8 @@ use crate::store::Store;
 
 /// How long the engine waits for its database at start.
 const DATABASE_WAIT_MAX: Duration = Duration::from_secs(30);
+/// Shortest window accepted: a cut-off and its netting take a few milliseconds.
+const WINDOW_DURATION_MS_MIN: u64 = 10;
 /// How long in-flight HTTP requests get to finish on shutdown.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
 
@@ -47,6 +49,9 @@ impl Application {
             tracing::info!("loaded the reference corridor (India ⇄ UAE)");
         }
         let metrics = Arc::new(Metrics::new());
+        metrics
+            .instructions_pending
+            .set(store.pending_instruction_count().await?);
         // The domain actors share one arbiter (thread) of their own, away from the
         // HTTP workers; see docs/PERFORMANCE.md for the measurement behind this.
         let arbiter = Arbiter::new();
@@ -57,6 +62,14 @@ impl Application {
             WriterLimits {
                 batch_size_max: settings.batch_size_max.max(1),
                 batches_in_flight_max: settings.batches_in_flight_max.max(1),
+            },
+            WindowSettings {
+                duration: Duration::from_millis(
+                    settings.window_duration_ms.max(WINDOW_DURATION_MS_MIN),
+                ),
+                demo_settlement_delay: settings
+                    .demo
+                    .then(|| Duration::from_millis(settings.settlement_delay_ms)),
             },
             store.banks().await?,
             store.corridors().await?,

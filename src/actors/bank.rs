@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 
 use super::corridor::Quote;
-use super::writer::{Persist, PersistOutcome, RequestSnapshot, StoreWriter};
+use super::writer::{CutOffMarker, Persist, PersistOutcome, RequestSnapshot, StoreWriter};
 use super::{guard, Guarded, InjectPanic};
 use crate::domain::rules::{check_transfer, TransferDraft, TransferFacts};
 use crate::domain::{BankCode, BankStatus, Currency, Outcome, Transfer, TransferId, WindowId};
@@ -78,6 +78,23 @@ pub struct SnapshotFailed {
 #[rtype(result = "()")]
 pub struct Resync;
 
+/// From the window clock: stamp new transfers with `next`, then send the writer a
+/// marker for `window` behind every transfer already stamped with it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CutOffBank {
+    pub window: WindowId,
+    pub next: WindowId,
+}
+
+/// From the writer: `window` is settled; its debits and credits leave the books.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WindowReleased {
+    pub window: WindowId,
+    pub books: Vec<(Currency, Decimal, Decimal)>,
+}
+
 /// The operator changed the bank (status, caps); already stored.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -134,6 +151,9 @@ pub struct BankActor {
     /// Set while waiting for a snapshot; submissions wait in `waiting` meanwhile.
     recovering: bool,
     waiting: VecDeque<SubmitTransfer>,
+    /// The newest window a cut-off named as next: a snapshot read before that cut-off
+    /// must not take the bank back to the closed window.
+    window_floor: Option<WindowId>,
 }
 
 impl BankActor {
@@ -153,6 +173,7 @@ impl BankActor {
             books: None,
             recovering: true,
             waiting: VecDeque::new(),
+            window_floor: None,
         }
     }
 
@@ -226,6 +247,7 @@ impl BankActor {
             reference: draft.reference,
             idempotency_key: draft.idempotency_key,
             created_at: msg.created_at,
+            window_phase: None,
         };
         // do_send keeps this bank's records in order on the way to the writer.
         self.writer.do_send(Persist {
@@ -302,7 +324,7 @@ impl Handler<BookUpdate> for BankActor {
             let Some(books) = act.books.as_mut() else {
                 return;
             };
-            debug_assert!(msg.batch_seq > books.snapshot_batch_seq);
+            debug_assert!(msg.batch_seq >= books.snapshot_batch_seq);
             for (currency, delta) in msg.deltas {
                 let ledger = books.ledgers.entry(currency).or_default();
                 ledger.reserved -= delta.reserved_released;
@@ -328,7 +350,7 @@ impl Handler<Snapshot> for BankActor {
             act.set_profile(msg.record);
             act.books = Some(Books {
                 ledgers,
-                window: msg.window,
+                window: msg.window.max(act.window_floor.unwrap_or(msg.window)),
                 snapshot_batch_seq: msg.batch_seq,
             });
             act.recovering = false;
@@ -375,6 +397,46 @@ impl Handler<ProfileChanged> for BankActor {
 
     fn handle(&mut self, msg: ProfileChanged, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, _| act.set_profile(msg.0));
+    }
+}
+
+impl Handler<CutOffBank> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CutOffBank, ctx: &mut Context<Self>) {
+        // The marker goes first and unguarded: a cut-off must never wait on this bank.
+        self.writer.do_send(CutOffMarker {
+            bank: self.code.clone(),
+            window: msg.window,
+        });
+        guard(self, ctx, |act, _| {
+            act.window_floor = act.window_floor.max(Some(msg.next));
+            if let Some(books) = act.books.as_mut() {
+                books.window = books.window.max(msg.next);
+            }
+        });
+    }
+}
+
+impl Handler<WindowReleased> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WindowReleased, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            // While recovering, the coming snapshot already leaves the window out.
+            if act.recovering {
+                return;
+            }
+            let Some(books) = act.books.as_mut() else {
+                return;
+            };
+            for (currency, debits, credits) in msg.books {
+                let ledger = books.ledgers.entry(currency).or_default();
+                ledger.debits -= debits;
+                ledger.credits -= credits;
+            }
+            tracing::debug!(bank = %act.code, window = %msg.window, "window released");
+        });
     }
 }
 

@@ -5,6 +5,8 @@
 
 pub mod bank;
 pub mod corridor;
+pub mod settlement;
+pub mod window;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -19,6 +21,7 @@ use crate::metrics::Metrics;
 
 pub use bank::BankActor;
 pub use corridor::CorridorActor;
+pub use window::{WindowClock, WindowSettings};
 pub use writer::StoreWriter;
 
 /// Mailbox capacity of bank and corridor actors for `send()` callers; `do_send`
@@ -124,6 +127,7 @@ pub fn guard<A: Guarded, R>(
 pub struct Engine {
     pub directory: Arc<Directory>,
     pub writer: Addr<StoreWriter>,
+    pub clock: Addr<WindowClock>,
     arbiter: actix::ArbiterHandle,
     store: crate::store::Store,
     metrics: Arc<Metrics>,
@@ -136,6 +140,7 @@ impl Engine {
         store: crate::store::Store,
         metrics: Arc<Metrics>,
         limits: writer::WriterLimits,
+        windows: WindowSettings,
         banks: Vec<crate::store::BankRecord>,
         corridors: Vec<crate::store::CorridorRecord>,
     ) -> Self {
@@ -146,9 +151,21 @@ impl Engine {
                 StoreWriter::new(store, directory, metrics, limits)
             })
         };
+        let clock = {
+            let (store, directory, writer, metrics) = (
+                store.clone(),
+                directory.clone(),
+                writer.clone(),
+                metrics.clone(),
+            );
+            actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
+                WindowClock::new(store, directory, writer, metrics, windows)
+            })
+        };
         let engine = Engine {
             directory,
             writer,
+            clock,
             arbiter,
             store,
             metrics,
@@ -184,6 +201,23 @@ impl Engine {
             })
         };
         self.directory.add_corridor(id, addr);
+    }
+
+    /// Confirms or fails a settlement instruction (see `settlement::change`).
+    pub async fn change_instruction(
+        &self,
+        id: uuid::Uuid,
+        state: &str,
+    ) -> Result<crate::store::InstructionChange, crate::store::StoreError> {
+        settlement::change(
+            &self.store,
+            &self.writer,
+            &self.clock,
+            &self.metrics,
+            id,
+            state,
+        )
+        .await
     }
 
     /// Waits until every transfer handed to the writer so far is committed or failed.

@@ -4,18 +4,22 @@
 //! batch as soon as a connection is free. After each commit it answers the waiting
 //! submissions and tells the banks involved what changed in their books.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::bank::{BankActor, BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed};
+use super::bank::{
+    BankActor, BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed, WindowReleased,
+};
+use super::window::Sealed;
 use super::{guard, Directory, Guarded};
-use crate::domain::{BankCode, Currency, Outcome, Transfer};
+use crate::domain::{BankCode, Currency, Outcome, Transfer, WindowId};
 use crate::metrics::Metrics;
 use crate::store::{InsertOutcome, Store, StoreError};
+use rust_decimal::Decimal;
 
 /// What became of a transfer handed to the writer.
 #[derive(Debug)]
@@ -53,9 +57,43 @@ pub struct Drain {
     pub reply: oneshot::Sender<()>,
 }
 
+/// From the window clock, before it tells the banks to cut off `window`: the banks
+/// whose markers seal it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BeginCutOff {
+    pub window: WindowId,
+    pub banks: Vec<BankCode>,
+    pub sealed_to: Recipient<Sealed>,
+}
+
+/// From a bank actor, behind every transfer it stamped with `window`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CutOffMarker {
+    pub bank: BankCode,
+    pub window: WindowId,
+}
+
+/// Settle a window whose instructions are all confirmed and release its exposure from
+/// the banks' books. Runs as a barrier, in order with the banks' snapshots.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseWindow {
+    pub window: WindowId,
+    pub reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
 enum Barrier {
     Snapshot(RequestSnapshot),
     Drain(oneshot::Sender<()>),
+    Seal(WindowId, Recipient<Sealed>),
+    Release(ReleaseWindow),
+}
+
+struct CutOff {
+    waiting_for: HashSet<BankCode>,
+    sealed_to: Recipient<Sealed>,
 }
 
 struct PendingBarrier {
@@ -91,6 +129,10 @@ pub struct StoreWriter {
     dispatched: u64,
     /// Number of the last batch dispatched; batches are numbered from 1.
     last_batch_seq: u64,
+    cutoffs: BTreeMap<WindowId, CutOff>,
+    /// The newest sealed window: a transfer stamped with it or an older one arrived
+    /// too late and is refused (the client retries into the open window).
+    sealed_max: Option<WindowId>,
 }
 
 impl StoreWriter {
@@ -112,6 +154,8 @@ impl StoreWriter {
             received: 0,
             dispatched: 0,
             last_batch_seq: 0,
+            cutoffs: BTreeMap::new(),
+            sealed_max: None,
         }
     }
 
@@ -235,6 +279,40 @@ impl StoreWriter {
             Barrier::Drain(reply) => {
                 let _ = reply.send(());
             }
+            Barrier::Seal(window, sealed_to) => {
+                self.sealed_max = self.sealed_max.max(Some(window));
+                sealed_to.do_send(Sealed { window });
+            }
+            Barrier::Release(request) => {
+                self.barrier_running = true;
+                let store = self.store.clone();
+                let window = request.window;
+                let settle = async move { store.settle_window(window).await };
+                ctx.spawn(settle.into_actor(self).map(move |result, act, ctx| {
+                    act.barrier_running = false;
+                    let answer = result.map(|released| {
+                        let Some(released) = released else {
+                            return false;
+                        };
+                        let mut by_bank: HashMap<BankCode, Vec<(Currency, Decimal, Decimal)>> =
+                            HashMap::new();
+                        for r in released {
+                            by_bank
+                                .entry(r.bank)
+                                .or_default()
+                                .push((r.currency, r.debits, r.credits));
+                        }
+                        for (bank, books) in by_bank {
+                            if let Some(handle) = act.directory.bank(&bank) {
+                                handle.addr.do_send(WindowReleased { window, books });
+                            }
+                        }
+                        true
+                    });
+                    let _ = request.reply.send(answer);
+                    act.pump(ctx);
+                }));
+            }
             Barrier::Snapshot(request) => {
                 self.barrier_running = true;
                 let store = self.store.clone();
@@ -312,6 +390,8 @@ impl Supervised for StoreWriter {
         self.buffer.clear();
         self.barriers.clear();
         self.barrier_running = false;
+        // Cut-offs in progress are asked again by their window actors.
+        self.cutoffs.clear();
         self.in_flight = 0;
         self.dispatched = self.received;
         for code in self.directory.bank_codes() {
@@ -327,6 +407,12 @@ impl Handler<Persist> for StoreWriter {
 
     fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, ctx| {
+            if let (Some(window), Some(sealed)) = (msg.transfer.window_id(), act.sealed_max) {
+                if window <= sealed {
+                    act.refuse_late(msg);
+                    return;
+                }
+            }
             act.received += 1;
             act.buffer.push_back(Pending {
                 transfer: msg.transfer,
@@ -343,6 +429,86 @@ impl Handler<RequestSnapshot> for StoreWriter {
     fn handle(&mut self, msg: RequestSnapshot, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, ctx| {
             act.add_barrier(Barrier::Snapshot(msg), ctx)
+        });
+    }
+}
+
+impl StoreWriter {
+    /// A transfer stamped with a window already sealed cannot be netted any more: it
+    /// is refused (503, the client retries) and its reservation released. Only a bank
+    /// that joined during a cut-off could produce one.
+    fn refuse_late(&mut self, msg: Persist) {
+        let t = &msg.transfer;
+        tracing::warn!(bank = %t.sender, window = ?t.window_id(), "transfer for a sealed window refused");
+        if let Some(handle) = self.directory.bank(&t.sender) {
+            handle.addr.do_send(BookUpdate {
+                batch_seq: self.last_batch_seq,
+                deltas: vec![(
+                    t.amount.currency(),
+                    BookDelta {
+                        reserved_released: t.amount.value(),
+                        ..BookDelta::default()
+                    },
+                )],
+            });
+        }
+        let _ = msg.reply.send(PersistOutcome::Failed(
+            "the transfer's window closed while it was submitted; retry".into(),
+        ));
+    }
+}
+
+impl Handler<BeginCutOff> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: BeginCutOff, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, ctx| {
+            act.cutoffs.insert(
+                msg.window,
+                CutOff {
+                    waiting_for: msg.banks.into_iter().collect(),
+                    sealed_to: msg.sealed_to,
+                },
+            );
+            act.seal_if_complete(msg.window, ctx);
+        });
+    }
+}
+
+impl Handler<CutOffMarker> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: CutOffMarker, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, ctx| {
+            if let Some(cutoff) = act.cutoffs.get_mut(&msg.window) {
+                cutoff.waiting_for.remove(&msg.bank);
+            }
+            act.seal_if_complete(msg.window, ctx);
+        });
+    }
+}
+
+impl StoreWriter {
+    /// Once every bank's marker is in, everything received so far includes all of the
+    /// window's transfers: a barrier then seals it when they are committed.
+    fn seal_if_complete(&mut self, window: WindowId, ctx: &mut Context<Self>) {
+        let complete = self
+            .cutoffs
+            .get(&window)
+            .is_some_and(|c| c.waiting_for.is_empty());
+        if complete {
+            let cutoff = self.cutoffs.remove(&window).expect("present");
+            self.add_barrier(Barrier::Seal(window, cutoff.sealed_to), ctx);
+        }
+    }
+}
+
+impl Handler<ReleaseWindow> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReleaseWindow, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, ctx| {
+            act.add_barrier(Barrier::Release(msg), ctx)
         });
     }
 }

@@ -12,4 +12,4 @@ pub use fx::{convert, FxRate};
 pub use ids::{BankCode, BankStatus, CorridorId, CorridorStatus, TransferId, WindowId};
 pub use money::{Amount, Currency};
 pub use rules::{InputError, RejectCode};
-pub use transfer::{Outcome, Transfer};
+pub use transfer::{Outcome, Transfer, WindowPhase};

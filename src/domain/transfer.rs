@@ -32,6 +32,32 @@ pub struct Transfer {
     pub reference: Option<String>,
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Where its window is now, when read with it: an accepted transfer reads as
+    /// `netted` or `settled` once its window is, without its own row changing.
+    pub window_phase: Option<WindowPhase>,
+}
+
+/// The lifecycle state of the window an accepted transfer belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WindowPhase {
+    Open,
+    Closing,
+    Netted,
+    Settled,
+    SettlementFailed,
+}
+
+impl WindowPhase {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "open" => Some(WindowPhase::Open),
+            "closing" => Some(WindowPhase::Closing),
+            "netted" => Some(WindowPhase::Netted),
+            "settled" => Some(WindowPhase::Settled),
+            "settlement_failed" => Some(WindowPhase::SettlementFailed),
+            _ => None,
+        }
+    }
 }
 
 impl Transfer {
@@ -47,10 +73,21 @@ impl Transfer {
             && self.reference == draft.reference
     }
 
-    pub fn status(&self) -> &'static str {
+    /// The decision as stored: `accepted` or `rejected`.
+    pub fn decision(&self) -> &'static str {
         match self.outcome {
             Outcome::Accepted(_) => "accepted",
             Outcome::Rejected(_) => "rejected",
+        }
+    }
+
+    /// The lifecycle status clients see: accepted → netted → settled, or rejected.
+    pub fn status(&self) -> &'static str {
+        match (self.outcome, self.window_phase) {
+            (Outcome::Rejected(_), _) => "rejected",
+            (_, Some(WindowPhase::Netted | WindowPhase::SettlementFailed)) => "netted",
+            (_, Some(WindowPhase::Settled)) => "settled",
+            _ => "accepted",
         }
     }
 

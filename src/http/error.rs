@@ -42,6 +42,8 @@ pub enum ApiError {
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
+    InstructionNotPending(String),
+    #[error("{0}")]
     QueryInvalid(String),
     #[error("the engine is at its limit of submissions in flight; retry shortly")]
     Overloaded,
@@ -69,6 +71,7 @@ impl ApiError {
             ApiError::Rejected(t) => t.reject_code().map(|r| r.code()).unwrap_or("rejected"),
             ApiError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             ApiError::AlreadyExists(_) => "already_exists",
+            ApiError::InstructionNotPending(_) => "instruction_not_pending",
             ApiError::QueryInvalid(_) => "query_invalid",
             ApiError::Overloaded => "overloaded",
             ApiError::Unavailable(_) => "unavailable",
@@ -97,6 +100,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
             StoreError::NotFound => ApiError::NotFound("resource".to_string()),
             StoreError::Duplicate(detail) => ApiError::AlreadyExists(detail),
+            StoreError::Conflict(detail) => ApiError::InstructionNotPending(detail),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -115,9 +119,9 @@ impl ResponseError for ApiError {
             | ApiError::QueryInvalid(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::IdempotencyKeyReused { .. } | ApiError::AlreadyExists(_) => {
-                StatusCode::CONFLICT
-            }
+            ApiError::IdempotencyKeyReused { .. }
+            | ApiError::AlreadyExists(_)
+            | ApiError::InstructionNotPending(_) => StatusCode::CONFLICT,
             ApiError::Overloaded | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -5,6 +5,7 @@ mod health;
 mod registry;
 pub mod transfers;
 pub mod views;
+mod windows;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -73,7 +74,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/corridors/{id}",
                     web::patch().to(registry::update_corridor),
-                ),
+                )
+                .route("/windows", web::get().to(windows::list))
+                .route("/windows/current", web::get().to(windows::current))
+                .route(
+                    "/windows/current/close",
+                    web::post().to(windows::close_current),
+                )
+                .route("/windows/{id}", web::get().to(windows::get))
+                .route("/settlements", web::get().to(windows::list_settlements))
+                .route(
+                    "/settlements/{id}",
+                    web::get().to(windows::settlement_status),
+                )
+                .route(
+                    "/settlements/{id}/status",
+                    web::get().to(windows::settlement_status),
+                )
+                .route(
+                    "/settlements/{id}/confirm",
+                    web::post().to(windows::confirm),
+                )
+                .route("/settlements/{id}/fail", web::post().to(windows::fail)),
         )
         .default_service(web::to(not_found));
 }

@@ -276,8 +276,12 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     };
     let status = match query.status.as_deref() {
         None => None,
-        Some(s @ ("accepted" | "rejected")) => Some(s.to_string()),
-        Some(_) => return Err(invalid("status must be accepted or rejected")),
+        Some(s @ ("accepted" | "rejected" | "netted" | "settled")) => Some(s.to_string()),
+        Some(_) => {
+            return Err(invalid(
+                "status must be accepted, netted, settled or rejected",
+            ))
+        }
     };
     let window_id = query
         .window_id

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::actors::bank::BankView;
 use crate::domain::Transfer;
-use crate::store::{BankRecord, CorridorRecord};
+use crate::store::{BankRecord, CorridorRecord, InstructionRecord, WindowDetail, WindowRecord};
 
 pub fn timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -105,5 +105,85 @@ pub fn corridor(c: &CorridorRecord) -> Value {
         "amount_max": c.id.from.format(c.amount_max),
         "created_at": timestamp(&c.created_at),
         "updated_at": timestamp(&c.updated_at),
+    })
+}
+
+fn optional_time(t: &Option<DateTime<Utc>>) -> Value {
+    json!(t.as_ref().map(timestamp))
+}
+
+pub fn window_record(w: &WindowRecord) -> Value {
+    json!({
+        "id": w.id.get(),
+        "state": w.state,
+        "opened_at": timestamp(&w.opened_at),
+        "closed_at": optional_time(&w.closed_at),
+        "netted_at": optional_time(&w.netted_at),
+        "settled_at": optional_time(&w.settled_at),
+        "transfer_count": w.transfer_count,
+    })
+}
+
+/// A window with its result; `live_count` is the running count of an unnetted window.
+pub fn window(detail: &WindowDetail, live_count: Option<i64>) -> Value {
+    let mut v = window_record(&detail.record);
+    if let Some(count) = live_count {
+        v["transfer_count"] = json!(count);
+    }
+    v["positions"] = detail
+        .positions
+        .iter()
+        .map(|p| {
+            json!({
+                "bank": p.bank.as_str(),
+                "currency": p.currency.as_str(),
+                "debits": p.currency.format(p.debits),
+                "credits": p.currency.format(p.credits),
+                "position": p.currency.format(p.position),
+            })
+        })
+        .collect();
+    v["currencies"] = detail
+        .currencies
+        .iter()
+        .map(|c| {
+            json!({
+                "currency": c.currency.as_str(),
+                "gross": c.currency.format(c.gross),
+                "net": c.currency.format(c.net),
+                "efficiency": c.efficiency().round_dp(6).normalize().to_string(),
+            })
+        })
+        .collect();
+    v["hub"] = detail
+        .currencies
+        .iter()
+        .map(|c| json!({"currency": c.currency.as_str(), "position": c.currency.format(c.hub_position)}))
+        .collect();
+    v["fx"] = detail
+        .corridors
+        .iter()
+        .map(|(id, source, destination)| {
+            json!({
+                "corridor": id.to_string(),
+                "source_amount": id.from.format(*source),
+                "destination_amount": id.to.format(*destination),
+            })
+        })
+        .collect();
+    v
+}
+
+pub fn instruction(i: &InstructionRecord) -> Value {
+    json!({
+        "id": i.id.to_string(),
+        "window_id": i.window_id.get(),
+        "currency": i.currency.as_str(),
+        "payer": i.payer,
+        "payee": i.payee,
+        "amount": i.currency.format(i.amount),
+        "state": i.state,
+        "created_at": timestamp(&i.created_at),
+        "updated_at": timestamp(&i.updated_at),
     })
 }

@@ -167,6 +167,28 @@ impl EmbeddedPostgres {
         })
     }
 
+    /// Connection settings of a cluster already running on `root` (an engine is using
+    /// it), read from its `postmaster.pid`; `None` if none runs.
+    pub fn attach(root: &Path, dbname: &str) -> Option<tokio_postgres::Config> {
+        let text = fs::read_to_string(root.join("pg").join("postmaster.pid")).ok()?;
+        let lines: Vec<&str> = text.lines().collect();
+        let pid: i32 = lines.first()?.trim().parse().ok()?;
+        // SAFETY: signal 0 only checks that the process exists.
+        if pid <= 0 || unsafe { libc::kill(pid, 0) } != 0 {
+            return None;
+        }
+        let port: u16 = lines.get(3)?.trim().parse().ok()?;
+        let socket_dir = lines.get(4)?.trim();
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(socket_dir)
+            .port(port)
+            .user(EMBEDDED_USER)
+            .dbname(dbname)
+            .connect_timeout(Duration::from_secs(5));
+        Some(config)
+    }
+
     /// Connection settings for a database of this cluster.
     pub fn config(&self, dbname: &str) -> tokio_postgres::Config {
         let mut config = tokio_postgres::Config::new();

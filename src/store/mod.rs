@@ -1,8 +1,10 @@
 //! The only place that speaks SQL: the connection pool, migrations, reference data
 //! and every query the engine makes.
 
+pub mod audit;
 pub mod embedded;
 mod queries;
+pub mod windows;
 
 use std::time::Duration;
 
@@ -13,9 +15,15 @@ pub use queries::{
     BankBooks, BankPatch, BankRecord, CorridorPatch, CorridorRecord, InsertOutcome, TransferFilter,
     TransferPage,
 };
+pub use windows::{
+    InstructionChange, InstructionRecord, ReleasedBooks, WindowDetail, WindowRecord,
+};
 
 /// Migrations in order; each runs once, recorded in `schema_migrations`.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_core", include_str!("../../sql/0001_core.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_core", include_str!("../../sql/0001_core.sql")),
+    ("0002_windows", include_str!("../../sql/0002_windows.sql")),
+];
 
 /// How long a request waits for a free connection before the store says "unavailable".
 const POOL_WAIT_MAX: Duration = Duration::from_secs(2);
@@ -30,6 +38,8 @@ pub enum StoreError {
     NotFound,
     #[error("already exists: {0}")]
     Duplicate(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

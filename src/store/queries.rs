@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Store, StoreError};
 use crate::domain::{
     Amount, BankCode, BankStatus, CorridorId, CorridorStatus, Currency, FxRate, Outcome,
-    RejectCode, Transfer, TransferId, WindowId,
+    RejectCode, Transfer, TransferId, WindowId, WindowPhase,
 };
 
 /// A bank as stored, with its net debit cap per currency.
@@ -86,6 +86,13 @@ pub struct TransferPage {
     pub next_cursor: Option<TransferId>,
 }
 
+/// The columns of a transfer read with its window's state (`t` joined with `w`).
+const TRANSFER_WITH_WINDOW: &str = "t.id, t.sender_bank, t.receiver_bank, t.amount, \
+    t.from_currency, t.converted_amount, t.to_currency, t.fx_rate, t.status, t.reject_code, \
+    t.window_id, t.idempotency_key, t.sender_account, t.receiver_account, t.reference, \
+    t.created_at, w.state AS window_state \
+    FROM transfers t LEFT JOIN windows w ON w.id = t.window_id";
+
 const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at";
@@ -144,6 +151,11 @@ fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
         reference: row.get("reference"),
         idempotency_key: row.get("idempotency_key"),
         created_at: row.get("created_at"),
+        window_phase: row
+            .try_get::<_, Option<&str>>("window_state")
+            .ok()
+            .flatten()
+            .and_then(WindowPhase::parse),
     })
 }
 
@@ -168,7 +180,7 @@ impl Store {
         let tos: Vec<&str> = batch.iter().map(|t| t.to_currency.as_str()).collect();
         let rates: Vec<Option<Decimal>> =
             batch.iter().map(|t| t.fx_rate.map(|r| r.value())).collect();
-        let statuses: Vec<&str> = batch.iter().map(|t| t.status()).collect();
+        let statuses: Vec<&str> = batch.iter().map(|t| t.decision()).collect();
         let rejects: Vec<Option<&str>> = batch
             .iter()
             .map(|t| t.reject_code().map(|r| r.code()))
@@ -260,7 +272,7 @@ impl Store {
 
     pub async fn transfer(&self, id: TransferId) -> Result<Transfer, StoreError> {
         let client = self.client().await?;
-        let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1");
+        let sql = format!("SELECT {TRANSFER_WITH_WINDOW} WHERE t.id = $1");
         let statement = client.prepare_cached(&sql).await?;
         let row = client
             .query_opt(&statement, &[&id.as_uuid()])
@@ -279,34 +291,40 @@ impl Store {
             clauses.push(clause.replace('?', &format!("${}", params.len())));
         };
         if let Some(id) = filter.transaction_id {
-            push("id = ?", Box::new(id.as_uuid()));
+            push("t.id = ?", Box::new(id.as_uuid()));
         }
         if let Some(bank) = &filter.sender {
-            push("sender_bank = ?", Box::new(bank.as_str().to_string()));
+            push("t.sender_bank = ?", Box::new(bank.as_str().to_string()));
         }
         if let Some(bank) = &filter.receiver {
-            push("receiver_bank = ?", Box::new(bank.as_str().to_string()));
+            push("t.receiver_bank = ?", Box::new(bank.as_str().to_string()));
         }
         if let Some(bank) = &filter.bank {
             push(
-                "(sender_bank = ? OR receiver_bank = ?)",
+                "(t.sender_bank = ? OR t.receiver_bank = ?)",
                 Box::new(bank.as_str().to_string()),
             );
         }
         if let Some(status) = &filter.status {
-            push("status = ?", Box::new(status.clone()));
+            let clause = match status.as_str() {
+                "rejected" => "t.status = 'rejected' AND ?::text IS NOT NULL",
+                "netted" => "w.state IN ('netted', 'settlement_failed') AND ?::text IS NOT NULL",
+                "settled" => "w.state = 'settled' AND ?::text IS NOT NULL",
+                _ => "t.status = 'accepted' AND w.state IN ('open', 'closing') AND ?::text IS NOT NULL",
+            };
+            push(clause, Box::new(status.clone()));
         }
         if let Some(window) = filter.window_id {
-            push("window_id = ?", Box::new(window.get()));
+            push("t.window_id = ?", Box::new(window.get()));
         }
         if let Some(after) = filter.after {
-            push("id > ?", Box::new(after.as_uuid()));
+            push("t.id > ?", Box::new(after.as_uuid()));
         }
         let limit = filter.limit;
         push("TRUE", Box::new(limit + 1));
         let limit_param = params.len();
         let sql = format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {} ORDER BY id LIMIT ${limit_param}",
+            "SELECT {TRANSFER_WITH_WINDOW} WHERE {} ORDER BY t.id LIMIT ${limit_param}",
             clauses.join(" AND ")
         );
         let refs: Vec<&(dyn ToSql + Sync)> = params

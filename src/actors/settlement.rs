@@ -1,0 +1,51 @@
+//! Settlement steps shared by the HTTP routes and the demo rail: confirming or
+//! failing an instruction, and settling a window once all its instructions are
+//! confirmed, which releases the banks' exposure from it.
+
+use actix::Addr;
+use uuid::Uuid;
+
+use super::window::{WindowClock, WindowSettled};
+use super::writer::{ReleaseWindow, StoreWriter};
+use crate::domain::WindowId;
+use crate::metrics::Metrics;
+use crate::store::{InstructionChange, Store, StoreError};
+
+/// Moves an instruction to `state` ("confirmed" or "failed"); settles its window when
+/// that was the last pending one. Repeating a change is harmless.
+pub async fn change(
+    store: &Store,
+    writer: &Addr<StoreWriter>,
+    clock: &Addr<WindowClock>,
+    metrics: &Metrics,
+    id: Uuid,
+    state: &str,
+) -> Result<InstructionChange, StoreError> {
+    let change = store.change_instruction(id, state).await?;
+    if change.changed {
+        metrics.instructions_pending.dec();
+    }
+    if change.window_complete {
+        settle_if_complete(writer, clock, change.instruction.window_id).await?;
+    }
+    Ok(change)
+}
+
+/// Settles `window` if every instruction is confirmed. The store change and the
+/// release of the banks' exposure go through the writer, in order with the bank
+/// actors' snapshots, so that no bank counts a window's release twice or never.
+pub async fn settle_if_complete(
+    writer: &Addr<StoreWriter>,
+    clock: &Addr<WindowClock>,
+    window: WindowId,
+) -> Result<bool, StoreError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    writer.do_send(ReleaseWindow { window, reply });
+    let settled = answer
+        .await
+        .map_err(|_| StoreError::Unavailable("the store writer restarted".into()))??;
+    if settled {
+        clock.do_send(WindowSettled { window });
+    }
+    Ok(settled)
+}

@@ -1,0 +1,224 @@
+//! Clearing windows and settlement instructions.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::{views, AppState};
+use crate::actors::window::{CloseCurrent, CurrentWindow};
+use crate::domain::{InputError, WindowId};
+use crate::store::StoreError;
+
+/// Page size of the list routes when the client names none.
+const PAGE_SIZE_DEFAULT: i64 = 100;
+
+fn window_id(text: &str) -> Result<WindowId, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .and_then(|n| WindowId::new(n).ok())
+        .ok_or(ApiError::Input {
+            field: "window_id",
+            error: InputError::WindowIdInvalid,
+        })
+}
+
+fn instruction_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text)
+        .map_err(|_| ApiError::QueryInvalid(format!("{text} is not a settlement id (a UUID)")))
+}
+
+fn not_found(what: String) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::NotFound(what.clone()),
+        other => other.into(),
+    }
+}
+
+fn page_limit(text: Option<&str>, state: &AppState) -> Result<i64, ApiError> {
+    match text {
+        None => Ok(PAGE_SIZE_DEFAULT.min(state.limits.page_size_max)),
+        Some(t) => t
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=state.limits.page_size_max).contains(l))
+            .ok_or_else(|| {
+                ApiError::QueryInvalid(format!("limit must be 1 to {}", state.limits.page_size_max))
+            }),
+    }
+}
+
+async fn current_id(state: &AppState) -> Result<WindowId, ApiError> {
+    state
+        .engine
+        .clock
+        .send(CurrentWindow)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiError::Unavailable("the window clock is starting".into()))
+}
+
+async fn window_view(state: &AppState, id: WindowId) -> Result<Value, ApiError> {
+    let detail = state
+        .store
+        .window(id)
+        .await
+        .map_err(not_found(format!("window {id}")))?;
+    let live_count = match detail.record.state.as_str() {
+        "open" | "closing" => Some(state.store.window_transfer_count(id).await?),
+        _ => None,
+    };
+    Ok(views::window(&detail, live_count))
+}
+
+#[derive(Deserialize)]
+struct WindowQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// `GET /api/v1/windows`: newest first; `before` pages back.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<WindowQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::QueryInvalid(e.to_string()))?;
+    let limit = page_limit(query.limit.as_deref(), &state)?;
+    let before = query.before.as_deref().map(window_id).transpose()?;
+    let records = state.store.windows(before, limit + 1).await?;
+    let more = records.len() as i64 > limit;
+    let windows: Vec<Value> = records
+        .iter()
+        .take(limit as usize)
+        .map(views::window_record)
+        .collect();
+    let next = if more {
+        records.get(limit as usize - 1).map(|w| w.id.to_string())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(json!({ "windows": windows, "next_cursor": next })))
+}
+
+pub async fn current(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = current_id(&state).await?;
+    Ok(HttpResponse::Ok().json(window_view(&state, id).await?))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = window_id(&path)?;
+    Ok(HttpResponse::Ok().json(window_view(&state, id).await?))
+}
+
+/// `POST /api/v1/windows/current/close`: cut-off now; netting follows at once.
+pub async fn close_current(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (closed, next) = state
+        .engine
+        .clock
+        .send(CloseCurrent)
+        .await
+        .map_err(|_| ApiError::Unavailable("the window clock is restarting".into()))?
+        .map_err(ApiError::Unavailable)?;
+    let window = window_view(&state, closed).await?;
+    Ok(HttpResponse::Accepted().json(json!({
+        "closed_window_id": closed.get(),
+        "next_window_id": next.get(),
+        "window": window,
+    })))
+}
+
+#[derive(Deserialize)]
+struct SettlementQuery {
+    window_id: Option<String>,
+    state: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/settlements?window_id=`: instructions, paged by id.
+pub async fn list_settlements(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<SettlementQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::QueryInvalid(e.to_string()))?;
+    let limit = page_limit(query.limit.as_deref(), &state)?;
+    let window = query.window_id.as_deref().map(window_id).transpose()?;
+    let wanted = match query.state.as_deref() {
+        None => None,
+        Some(s @ ("pending" | "confirmed" | "failed")) => Some(s),
+        Some(_) => {
+            return Err(ApiError::QueryInvalid(
+                "state must be pending, confirmed or failed".into(),
+            ))
+        }
+    };
+    let after = query.cursor.as_deref().map(instruction_id).transpose()?;
+    let instructions = state
+        .store
+        .instructions(window, wanted, after, limit + 1)
+        .await?;
+    let more = instructions.len() as i64 > limit;
+    let page: Vec<Value> = instructions
+        .iter()
+        .take(limit as usize)
+        .map(views::instruction)
+        .collect();
+    let next = if more {
+        instructions
+            .get(limit as usize - 1)
+            .map(|i| i.id.to_string())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(json!({ "settlements": page, "next_cursor": next })))
+}
+
+pub async fn settlement_status(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = instruction_id(&path)?;
+    let instruction = state
+        .store
+        .instruction(id)
+        .await
+        .map_err(not_found(format!("settlement instruction {id}")))?;
+    Ok(HttpResponse::Ok().json(views::instruction(&instruction)))
+}
+
+async fn change(state: &AppState, path: &str, to: &str) -> Result<HttpResponse, ApiError> {
+    let id = instruction_id(path)?;
+    let change = state
+        .engine
+        .change_instruction(id, to)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound(format!("settlement instruction {id}")),
+            StoreError::Conflict(detail) => ApiError::InstructionNotPending(detail),
+            other => other.into(),
+        })?;
+    let mut view = views::instruction(&change.instruction);
+    view["changed"] = json!(change.changed);
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `POST /api/v1/settlements/{id}/confirm`: confirming twice is harmless.
+pub async fn confirm(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    change(&state, &path, "confirmed").await
+}
+
+/// `POST /api/v1/settlements/{id}/fail`: the rail reports the payment failed; the
+/// window becomes `settlement_failed`.
+pub async fn fail(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    change(&state, &path, "failed").await
+}

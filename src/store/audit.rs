@@ -1,0 +1,135 @@
+//! The audit: every rule of SPEC.md that the stored data can show, recomputed from
+//! the transfers themselves. `deltran audit` prints it; tests assert it is clean.
+
+use super::{Store, StoreError};
+
+/// One rule and the rows that break it (empty when it holds).
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub rule: &'static str,
+    pub violations: Vec<String>,
+}
+
+/// The most violations listed per rule; the rest are counted.
+const VIOLATIONS_LISTED_MAX: i64 = 20;
+
+/// Each rule as a query returning one text row per violation.
+const CHECKS: &[(&str, &str)] = &[
+    (
+        "every accepted transfer is in exactly one existing window; rejected ones in none",
+        "SELECT 'transfer ' || t.id || ' status ' || t.status || ' window ' || coalesce(t.window_id::text, 'none')
+           FROM transfers t LEFT JOIN windows w ON w.id = t.window_id
+          WHERE (t.status = 'accepted' AND w.id IS NULL)
+             OR (t.status = 'rejected' AND t.window_id IS NOT NULL)",
+    ),
+    (
+        "at most one window is open, and it is the newest",
+        "SELECT 'window ' || id || ' is open but window ' || (SELECT max(id) FROM windows) || ' exists'
+           FROM windows WHERE state = 'open' AND id <> (SELECT max(id) FROM windows)",
+    ),
+    (
+        "positions equal credits minus debits recomputed from the stored transfers",
+        "WITH legs AS (
+             SELECT window_id, sender_bank AS bank, from_currency AS currency,
+                    amount AS debit, 0::numeric AS credit
+               FROM transfers WHERE status = 'accepted'
+             UNION ALL
+             SELECT window_id, receiver_bank, to_currency, 0, converted_amount
+               FROM transfers WHERE status = 'accepted'),
+         recomputed AS (
+             SELECT l.window_id, bank, currency, sum(debit) AS debits, sum(credit) AS credits
+               FROM legs l JOIN windows w ON w.id = l.window_id
+              WHERE w.state IN ('netted', 'settled', 'settlement_failed')
+              GROUP BY 1, 2, 3)
+         SELECT 'window ' || coalesce(r.window_id, p.window_id) || ' ' || coalesce(r.bank, p.bank)
+                || ' ' || coalesce(r.currency, p.currency) || ': stored '
+                || coalesce(p.position::text, 'nothing') || ', recomputed '
+                || coalesce((r.credits - r.debits)::text, 'nothing')
+           FROM recomputed r
+           FULL JOIN window_positions p
+             ON p.window_id = r.window_id AND p.bank = r.bank AND p.currency = r.currency
+          WHERE p.position IS DISTINCT FROM r.credits - r.debits
+             OR p.debits IS DISTINCT FROM r.debits OR p.credits IS DISTINCT FROM r.credits",
+    ),
+    (
+        "the hub's position is minus the banks' sum, and gross and net match the positions",
+        "WITH banks AS (
+             SELECT window_id, currency, sum(position) AS total, sum(debits) AS gross,
+                    sum(CASE WHEN position < 0 THEN -position ELSE 0 END) AS net
+               FROM window_positions GROUP BY 1, 2)
+         SELECT 'window ' || c.window_id || ' ' || c.currency || ': hub ' || c.hub_position
+                || ', banks ' || coalesce(b.total::text, 'none')
+           FROM window_currencies c
+           FULL JOIN banks b ON b.window_id = c.window_id AND b.currency = c.currency
+          WHERE c.hub_position IS DISTINCT FROM -b.total
+             OR c.gross IS DISTINCT FROM b.gross OR c.net IS DISTINCT FROM b.net",
+    ),
+    (
+        "settlement instructions move exactly the positions",
+        "WITH moved AS (
+             SELECT window_id, currency,
+                    CASE WHEN payer = 'HUB' THEN payee ELSE payer END AS bank,
+                    sum(CASE WHEN payer = 'HUB' THEN amount ELSE -amount END) AS amount,
+                    count(*) AS n
+               FROM settlement_instructions GROUP BY 1, 2, 3)
+         SELECT 'window ' || coalesce(p.window_id, m.window_id) || ' '
+                || coalesce(p.bank, m.bank) || ' ' || coalesce(p.currency, m.currency)
+                || ': position ' || coalesce(p.position::text, 'none')
+                || ', instructions ' || coalesce(m.amount::text, 'none')
+           FROM (SELECT * FROM window_positions WHERE position <> 0) p
+           FULL JOIN moved m
+             ON m.window_id = p.window_id AND m.bank = p.bank AND m.currency = p.currency
+          WHERE p.position IS DISTINCT FROM m.amount OR m.n > 1",
+    ),
+    (
+        "a window's transfer count is its accepted transfers",
+        "SELECT 'window ' || w.id || ': count ' || w.transfer_count || ', stored '
+                || (SELECT count(*) FROM transfers t WHERE t.window_id = w.id AND t.status = 'accepted')
+           FROM windows w
+          WHERE w.state IN ('netted', 'settled', 'settlement_failed')
+            AND w.transfer_count IS DISTINCT FROM
+                (SELECT count(*) FROM transfers t WHERE t.window_id = w.id AND t.status = 'accepted')",
+    ),
+    (
+        "a settled window has every instruction confirmed; a netted one has none failed",
+        "SELECT 'window ' || w.id || ' is ' || w.state || ' with an instruction ' || i.state
+           FROM windows w JOIN settlement_instructions i ON i.window_id = w.id
+          WHERE (w.state = 'settled' AND i.state <> 'confirmed')
+             OR (w.state = 'netted' AND i.state = 'failed')",
+    ),
+    (
+        "only netted windows have results",
+        "SELECT 'window ' || w.id || ' is ' || w.state || ' but has stored positions'
+           FROM windows w
+          WHERE w.state IN ('open', 'closing')
+            AND EXISTS (SELECT 1 FROM window_positions p WHERE p.window_id = w.id)",
+    ),
+];
+
+impl Store {
+    /// Runs every check against the stored data.
+    pub async fn audit(&self) -> Result<Vec<Check>, StoreError> {
+        let client = self.client().await?;
+        let mut checks = Vec::with_capacity(CHECKS.len());
+        for (rule, sql) in CHECKS {
+            let total: i64 = client
+                .query_one(&format!("SELECT count(*) FROM ({sql}) v"), &[])
+                .await?
+                .get(0);
+            let mut violations: Vec<String> = client
+                .query(
+                    &format!("SELECT * FROM ({sql}) v LIMIT {VIOLATIONS_LISTED_MAX}"),
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+                .collect();
+            if total > VIOLATIONS_LISTED_MAX {
+                violations.push(format!("… and {} more", total - VIOLATIONS_LISTED_MAX));
+            }
+            checks.push(Check { rule, violations });
+        }
+        Ok(checks)
+    }
+}

@@ -1,0 +1,359 @@
+//! Clearing windows against real Postgres: exact cut-off under load, a hand-computed
+//! netting, settlement and the release of exposure, failed settlement.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{eventually, inr_to_aed, TestApp};
+use serde_json::{json, Value};
+
+async fn spawn_with_windows(duration_ms: u64, demo_delay_ms: Option<u64>) -> TestApp {
+    let mut settings = common::test_settings();
+    settings.window_duration_ms = duration_ms;
+    settings.demo = demo_delay_ms.is_some();
+    settings.settlement_delay_ms = demo_delay_ms.unwrap_or(0);
+    TestApp::spawn_with(settings, common::fresh_database().await).await
+}
+
+async fn close_current(app: &TestApp) -> i64 {
+    let reply = app.post("/api/v1/windows/current/close", &json!({})).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    reply.body["closed_window_id"].as_i64().unwrap()
+}
+
+async fn wait_for_state(app: &TestApp, window: i64, states: &[&str]) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        last = app.get(&format!("/api/v1/windows/{window}")).await.body;
+        if states.iter().any(|s| last["state"] == *s) {
+            return last;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("window {window} never reached {states:?}: {last}");
+}
+
+async fn assert_audit_clean(app: &TestApp) {
+    for check in app.store.audit().await.unwrap() {
+        assert!(
+            check.violations.is_empty(),
+            "{}: {:?}",
+            check.rule,
+            check.violations
+        );
+    }
+}
+
+fn body(sender: &str, receiver: &str, amount: &str, from: &str, to: &str) -> Value {
+    json!({"sender_bank": sender, "receiver_bank": receiver, "amount": amount,
+           "from_currency": from, "to_currency": to})
+}
+
+#[actix_web::test]
+async fn transfers_across_a_hundred_short_windows_are_each_netted_exactly_once() {
+    let app = spawn_with_windows(25, Some(5)).await;
+    let first_window = app.get("/api/v1/windows/current").await.body["id"]
+        .as_i64()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let pairs = [
+        ("ICICI", "ENBD", "INR", "AED"),
+        ("HDFC", "ADCB", "INR", "AED"),
+        ("AXIS", "ENBD", "INR", "AED"),
+        ("ENBD", "ICICI", "AED", "INR"),
+        ("ADCB", "HDFC", "AED", "INR"),
+        ("ICICI", "HDFC", "INR", "INR"),
+    ];
+    // A same-currency corridor so some transfers need no conversion.
+    let corridor = app
+        .post(
+            "/api/v1/corridors",
+            &json!({"from_currency": "INR", "to_currency": "INR", "fx_rate": "1", "amount_max": "1000000"}),
+        )
+        .await;
+    assert_eq!(corridor.status, 201);
+    let submitters = (0..8).map(|task| {
+        let (app, stop, accepted) = (&app, stop.clone(), accepted.clone());
+        async move {
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let (s, r, f, t) = pairs[(task + i) % pairs.len()];
+                let amount = format!("{}.{:02}", 1 + (task * 31 + i * 7) % 5000, i % 100);
+                let reply = app.submit(&body(s, r, &amount, f, t)).await;
+                assert_eq!(reply.status, 202, "{}", reply.body);
+                accepted.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }
+    });
+    let watcher = async {
+        loop {
+            let current = app.get("/api/v1/windows/current").await.body["id"]
+                .as_i64()
+                .unwrap();
+            if current >= first_window + 100 {
+                stop.store(true, Ordering::Relaxed);
+                return current;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (_, last_open) =
+        futures_util::future::join(futures_util::future::join_all(submitters), watcher).await;
+    let closed = close_current(&app).await;
+    assert!(closed >= last_open);
+    wait_for_state(&app, closed, &["netted", "settled"]).await;
+    // Every window before it is netted (or already settled by the demo rail).
+    let client = app.sql().await;
+    eventually("all earlier windows netted", || {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM windows WHERE id <= $1 AND state IN ('open', 'closing')",
+                    &[&closed],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0) == 0
+        }
+    })
+    .await;
+    let windows_with_transfers: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT window_id) FROM transfers WHERE status = 'accepted'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        windows_with_transfers >= 90,
+        "{windows_with_transfers} windows had transfers"
+    );
+    let counted: i64 = client
+        .query_one(
+            "SELECT sum(transfer_count) FROM windows WHERE id <= $1",
+            &[&closed],
+        )
+        .await
+        .unwrap()
+        .get::<_, rust_decimal::Decimal>(0)
+        .try_into()
+        .unwrap();
+    assert_eq!(counted as usize, accepted.load(Ordering::Relaxed));
+    assert_audit_clean(&app).await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruction() {
+    let app = spawn_with_windows(3_600_000, None).await;
+    app.patch("/api/v1/corridors/INR-AED", &json!({"fx_rate": "0.05"}))
+        .await;
+    app.patch("/api/v1/corridors/AED-INR", &json!({"fx_rate": "20"}))
+        .await;
+    for (s, r, a, f, t) in [
+        ("ICICI", "ENBD", "1000", "INR", "AED"), // ENBD +50 AED
+        ("HDFC", "ENBD", "500", "INR", "AED"),   // ENBD +25 AED
+        ("ENBD", "ICICI", "40", "AED", "INR"),   // ICICI +800 INR
+        ("ADCB", "HDFC", "10", "AED", "INR"),    // HDFC +200 INR
+    ] {
+        assert_eq!(app.submit(&body(s, r, a, f, t)).await.status, 202);
+    }
+    let window = close_current(&app).await;
+    let w = wait_for_state(&app, window, &["netted"]).await;
+    assert_eq!(w["transfer_count"], 4);
+    assert_eq!(
+        w["positions"],
+        json!([
+            {"bank": "ADCB", "currency": "AED", "debits": "10.00", "credits": "0.00", "position": "-10.00"},
+            {"bank": "ENBD", "currency": "AED", "debits": "40.00", "credits": "75.00", "position": "35.00"},
+            {"bank": "HDFC", "currency": "INR", "debits": "500.00", "credits": "200.00", "position": "-300.00"},
+            {"bank": "ICICI", "currency": "INR", "debits": "1000.00", "credits": "800.00", "position": "-200.00"},
+        ])
+    );
+    assert_eq!(
+        w["currencies"],
+        json!([
+            {"currency": "AED", "gross": "50.00", "net": "10.00", "efficiency": "0.8"},
+            {"currency": "INR", "gross": "1500.00", "net": "500.00", "efficiency": "0.666667"},
+        ])
+    );
+    assert_eq!(
+        w["hub"],
+        json!([{"currency": "AED", "position": "-25.00"}, {"currency": "INR", "position": "500.00"}])
+    );
+    assert_eq!(
+        w["fx"],
+        json!([
+            {"corridor": "AED-INR", "source_amount": "50.00", "destination_amount": "1000.00"},
+            {"corridor": "INR-AED", "source_amount": "1500.00", "destination_amount": "75.00"},
+        ])
+    );
+    let listed = app
+        .get(&format!("/api/v1/settlements?window_id={window}"))
+        .await;
+    let mut instructions: Vec<(String, String, String, String)> = listed.body["settlements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["payer"].as_str().unwrap().to_string(),
+                i["payee"].as_str().unwrap().to_string(),
+                i["amount"].as_str().unwrap().to_string(),
+                i["currency"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    instructions.sort();
+    let expected: Vec<(String, String, String, String)> = [
+        ("ADCB", "HUB", "10.00", "AED"),
+        ("HDFC", "HUB", "300.00", "INR"),
+        ("HUB", "ENBD", "35.00", "AED"),
+        ("ICICI", "HUB", "200.00", "INR"),
+    ]
+    .iter()
+    .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
+    .collect();
+    assert_eq!(instructions, expected);
+    let transfers = app
+        .get(&format!("/api/v1/transfers?window_id={window}"))
+        .await;
+    for t in transfers.body["transactions"].as_array().unwrap() {
+        assert_eq!(t["status"], "netted");
+    }
+    let ids: Vec<String> = listed.body["settlements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        let reply = app
+            .post(&format!("/api/v1/settlements/{id}/confirm"), &json!({}))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body["state"], "confirmed");
+        let state = app.get(&format!("/api/v1/windows/{window}")).await.body["state"].clone();
+        assert_eq!(
+            state,
+            if n + 1 == ids.len() {
+                "settled"
+            } else {
+                "netted"
+            }
+        );
+    }
+    let again = app
+        .post(
+            &format!("/api/v1/settlements/{}/confirm", ids[0]),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (again.status.as_u16(), again.body["changed"].clone()),
+        (200, json!(false))
+    );
+    let status = app
+        .get(&format!("/api/v1/settlements/{}/status", ids[0]))
+        .await;
+    assert_eq!(status.body["state"], "confirmed");
+    let unknown = app
+        .post(
+            "/api/v1/settlements/00000000-0000-7000-8000-000000000000/confirm",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (unknown.status.as_u16(), unknown.code()),
+        (404, "not_found")
+    );
+    let invalid = app
+        .post("/api/v1/settlements/nope/confirm", &json!({}))
+        .await;
+    assert_eq!(invalid.status, 400);
+    let transfers = app
+        .get(&format!(
+            "/api/v1/transfers?window_id={window}&status=settled"
+        ))
+        .await;
+    assert_eq!(transfers.body["transactions"].as_array().unwrap().len(), 4);
+    assert_audit_clean(&app).await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_bank_at_its_cap_sends_again_only_once_the_window_with_its_debits_is_settled() {
+    let app = spawn_with_windows(3_600_000, None).await;
+    app.set_cap("ICICI", "INR", "1000").await;
+    assert_eq!(app.submit(&inr_to_aed(json!("1000"))).await.status, 202);
+    assert_eq!(
+        app.submit(&inr_to_aed(json!("1"))).await.code(),
+        "limit_exceeded"
+    );
+    let window = close_current(&app).await;
+    wait_for_state(&app, window, &["netted"]).await;
+    // Netted is not settled: the debit still counts.
+    assert_eq!(
+        app.submit(&inr_to_aed(json!("1"))).await.code(),
+        "limit_exceeded"
+    );
+    let listed = app
+        .get(&format!("/api/v1/settlements?window_id={window}"))
+        .await;
+    for i in listed.body["settlements"].as_array().unwrap() {
+        let id = i["id"].as_str().unwrap();
+        assert_eq!(
+            app.post(&format!("/api/v1/settlements/{id}/confirm"), &json!({}))
+                .await
+                .status,
+            200
+        );
+    }
+    wait_for_state(&app, window, &["settled"]).await;
+    eventually("the exposure to be released", || async {
+        app.position("ICICI", "INR").await["exposure"] == "0.00"
+    })
+    .await;
+    assert_eq!(app.submit(&inr_to_aed(json!("1"))).await.status, 202);
+    assert_audit_clean(&app).await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_failed_instruction_fails_the_window_and_cannot_be_confirmed_after() {
+    let app = spawn_with_windows(3_600_000, None).await;
+    assert_eq!(app.submit(&inr_to_aed(json!("10"))).await.status, 202);
+    let window = close_current(&app).await;
+    wait_for_state(&app, window, &["netted"]).await;
+    let listed = app
+        .get(&format!("/api/v1/settlements?window_id={window}"))
+        .await;
+    let id = listed.body["settlements"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failed = app
+        .post(&format!("/api/v1/settlements/{id}/fail"), &json!({}))
+        .await;
+    assert_eq!(
+        (failed.status.as_u16(), failed.body["state"].clone()),
+        (200, json!("failed"))
+    );
+    wait_for_state(&app, window, &["settlement_failed"]).await;
+    let confirm = app
+        .post(&format!("/api/v1/settlements/{id}/confirm"), &json!({}))
+        .await;
+    assert_eq!(
+        (confirm.status.as_u16(), confirm.code()),
+        (409, "instruction_not_pending")
+    );
+    assert_audit_clean(&app).await;
+    app.stop().await;
+}
