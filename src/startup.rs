@@ -48,6 +48,8 @@ impl Application {
         if settings.seed && store.seed_reference_data().await? {
             tracing::info!("loaded the reference corridor (India ⇄ UAE)");
         }
+        // Open the first window before any actor asks for it.
+        store.open_window().await?;
         let metrics = Arc::new(Metrics::new());
         metrics
             .instructions_pending

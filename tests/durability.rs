@@ -24,6 +24,10 @@ struct Engine {
 
 impl Engine {
     fn start(data_dir: &std::path::Path, port: u16) -> Engine {
+        Self::start_with(data_dir, port, &[])
+    }
+
+    fn start_with(data_dir: &std::path::Path, port: u16, extra: &[&str]) -> Engine {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -33,6 +37,7 @@ impl Engine {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data_dir.join("data"))
+            .args(extra)
             .env_remove("DATABASE_URL")
             .env("DELTRAN_LOG_FORMAT", "json")
             .stdout(Stdio::null())
@@ -212,6 +217,121 @@ async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
             .unwrap(),
         sent_by_icici
     );
+    engine.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[actix_web::test]
+async fn a_window_killed_while_closing_is_netted_exactly_once_after_restart() {
+    let dir = common::scratch_dir("deltran-close-kill");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connector(awc::Connector::new().limit(100))
+        .finish();
+    // Windows close only when asked, so the kill lands right after a cut-off.
+    let manual = ["--window-duration-ms", "3600000"];
+    let mut engine = Engine::start_with(&dir, port, &manual);
+    wait_healthy(&client, &base).await;
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let submitters = (0..8).map(|worker| {
+        let (client, base, acknowledged, stop) = (
+            client.clone(),
+            base.clone(),
+            acknowledged.clone(),
+            stop.clone(),
+        );
+        async move {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let body = json!({"sender_bank": "AXIS", "receiver_bank": "ADCB",
+                    "amount": format!("{}.25", 10 + worker + i), "from_currency": "INR",
+                    "to_currency": "AED"});
+                let Ok(mut response) = client
+                    .post(format!("{base}/api/v1/transfers"))
+                    .send_json(&body)
+                    .await
+                else {
+                    return;
+                };
+                if response.status() == 202 {
+                    if let Ok(reply) = response.json::<Value>().await {
+                        let id = reply["transaction_id"].as_str().unwrap().to_string();
+                        acknowledged.lock().unwrap().push(id);
+                    }
+                }
+                i += 1;
+            }
+        }
+    });
+    let closer = async {
+        actix_web::rt::time::sleep(Duration::from_millis(700)).await;
+        let mut response = client
+            .post(format!("{base}/api/v1/windows/current/close"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        // SAFETY: a signal to the engine child, right after its cut-off.
+        unsafe { libc::kill(engine.child.id() as i32, libc::SIGKILL) };
+        stop.store(true, Ordering::SeqCst);
+        let reply: Value = response.json().await.unwrap();
+        reply["closed_window_id"].as_i64().unwrap()
+    };
+    let (_, closed) =
+        futures_util::future::join(futures_util::future::join_all(submitters), closer).await;
+    engine.kill_9();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(!acknowledged.is_empty());
+
+    let mut engine = Engine::start_with(&dir, port, &manual);
+    wait_healthy(&client, &base).await;
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        let mut response = client
+            .get(format!("{base}/api/v1/windows/{closed}"))
+            .send()
+            .await
+            .unwrap();
+        state = response.json::<Value>().limit(16 << 20).await.unwrap();
+        if state["state"] == "netted" {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state["state"], "netted", "{state}");
+    // Every acknowledged transfer is stored and in a window netted (or still open).
+    for id in &acknowledged {
+        let mut response = client
+            .get(format!("{base}/api/v1/transfers/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "acknowledged transfer {id} lost");
+        let t: Value = response.json().await.unwrap();
+        let window = t["window_id"].as_i64().unwrap();
+        assert!(window <= closed + 1);
+        assert_eq!(
+            t["status"],
+            if window <= closed {
+                "netted"
+            } else {
+                "accepted"
+            }
+        );
+    }
+    // The audit, run as an operator would while the engine runs, finds nothing wrong.
+    let audit = Command::new(env!("CARGO_BIN_EXE_deltran"))
+        .args(["audit", "--data-dir"])
+        .arg(dir.join("data"))
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "audit failed:\n{report}");
+    assert!(report.contains("0 violated"), "{report}");
     engine.terminate();
     let _ = std::fs::remove_dir_all(&dir);
 }

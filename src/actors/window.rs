@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::bank::CutOffBank;
 use super::writer::{BeginCutOff, StoreWriter};
 use super::{guard, settlement, Directory, Guarded, InjectPanic};
-use crate::domain::netting::{assert_conserved, net, Netting};
+use crate::domain::netting::{assert_conserved, net, Netting, WindowSums};
 use crate::domain::{BankCode, WindowId};
 use crate::metrics::Metrics;
 use crate::store::windows::{CLOSING, NETTED};
@@ -50,11 +50,15 @@ pub struct CloseCurrent;
 pub struct CurrentWindow;
 
 /// From the writer: every transfer of the window is committed; none can follow.
+/// `sums` are its legs as the writer committed them, when the writer saw them all.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Sealed {
     pub window: WindowId,
+    pub sums: Option<WindowSums<BankCode>>,
 }
+
+type CloseReply = tokio::sync::oneshot::Sender<Result<(WindowId, WindowId), String>>;
 
 /// To a window actor: net now (recovery of a window found closing at start).
 #[derive(Message)]
@@ -84,6 +88,8 @@ pub struct WindowClock {
     settings: WindowSettings,
     current: Option<WindowId>,
     closing: bool,
+    /// Callers waiting for the cut-off in progress: one close answers them all.
+    waiting: Vec<CloseReply>,
     windows: BTreeMap<WindowId, Addr<WindowActor>>,
     timer: Option<SpawnHandle>,
     /// False after a supervisor restart: windows left closing are then still in the
@@ -107,6 +113,7 @@ impl WindowClock {
             settings,
             current: None,
             closing: false,
+            waiting: Vec::new(),
             windows: BTreeMap::new(),
             timer: None,
             first_start: true,
@@ -127,6 +134,7 @@ impl WindowClock {
             demo_settlement_delay: self.settings.demo_settlement_delay,
             phase: Phase::Open,
             closing_started: None,
+            sums: None,
         };
         let addr = Supervisor::start(move |_| actor);
         self.windows.insert(window, addr.clone());
@@ -143,22 +151,15 @@ impl WindowClock {
         }));
     }
 
-    /// Cut-off of the open window; answers `reply` when the store has moved on.
-    fn close(
-        &mut self,
-        ctx: &mut Context<Self>,
-        reply: Option<tokio::sync::oneshot::Sender<Result<(WindowId, WindowId), String>>>,
-    ) {
+    /// Cut-off of the open window; answers `reply` when the store has moved on. A
+    /// request that arrives while a cut-off is under way is answered by that one.
+    fn close(&mut self, ctx: &mut Context<Self>, reply: Option<CloseReply>) {
+        self.waiting.extend(reply);
+        // Still reading the windows at start: the close follows once they are read.
         let Some(window) = self.current else {
-            if let Some(reply) = reply {
-                let _ = reply.send(Err("no window is open yet".into()));
-            }
             return;
         };
         if self.closing {
-            if let Some(reply) = reply {
-                let _ = reply.send(Err(format!("window {window} is already closing")));
-            }
             return;
         }
         self.closing = true;
@@ -185,13 +186,13 @@ impl WindowClock {
                     }
                     tracing::info!(window = %window, next = %next, "window closing");
                     act.schedule_close(ctx);
-                    if let Some(reply) = reply {
+                    for reply in act.waiting.drain(..) {
                         let _ = reply.send(Ok((window, next)));
                     }
                 }
                 Err(error) => {
                     tracing::warn!(window = %window, %error, "cut-off failed; retrying");
-                    if let Some(reply) = reply {
+                    for reply in act.waiting.drain(..) {
                         let _ = reply.send(Err(error.to_string()));
                     }
                     act.timer = Some(ctx.run_later(RETRY_INTERVAL, |act, ctx| {
@@ -337,6 +338,9 @@ pub struct WindowActor {
     demo_settlement_delay: Option<Duration>,
     phase: Phase,
     closing_started: Option<Instant>,
+    /// The legs handed over by the writer at the seal; without them (recovery) the
+    /// window's transfers are summed in the store.
+    sums: Option<WindowSums<BankCode>>,
 }
 
 impl WindowActor {
@@ -344,8 +348,12 @@ impl WindowActor {
         self.phase = Phase::Netting;
         let store = self.store.clone();
         let window = self.window;
+        let known = self.sums.clone();
         let work = async move {
-            let sums = store.window_sums(window).await?;
+            let sums = match known {
+                Some(sums) => sums,
+                None => store.window_sums(window).await?,
+            };
             let netting: Netting<BankCode> = net(&sums);
             let newly = store.store_netting(window, &netting).await?;
             // Assert the invariants again on what the store now holds.
@@ -508,9 +516,10 @@ impl WindowActor {
 impl Handler<Sealed> for WindowActor {
     type Result = ();
 
-    fn handle(&mut self, _: Sealed, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Sealed, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, ctx| {
             if matches!(act.phase, Phase::Open | Phase::Closing) {
+                act.sums = msg.sums;
                 act.net_and_store(ctx);
             }
         });

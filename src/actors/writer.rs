@@ -16,6 +16,7 @@ use super::bank::{
 };
 use super::window::Sealed;
 use super::{guard, Directory, Guarded};
+use crate::domain::netting::WindowSums;
 use crate::domain::{BankCode, Currency, Outcome, Transfer, WindowId};
 use crate::metrics::Metrics;
 use crate::store::{InsertOutcome, Store, StoreError};
@@ -130,6 +131,15 @@ pub struct StoreWriter {
     /// Number of the last batch dispatched; batches are numbered from 1.
     last_batch_seq: u64,
     cutoffs: BTreeMap<WindowId, CutOff>,
+    /// Each unsealed window's legs as committed, so that closing a window does not
+    /// have to read its transfers back: netting starts from these sums.
+    sums: HashMap<WindowId, WindowSums<BankCode>>,
+    /// Windows after this one were opened while this writer ran, so it saw every one
+    /// of their commits; for older windows (opened before a start or restart) the
+    /// window actor reads the sums from the store instead.
+    trusted_after: Option<WindowId>,
+    /// Windows with a batch whose fate is unknown (it failed, maybe after its commit).
+    untrusted: HashSet<WindowId>,
     /// The newest sealed window: a transfer stamped with it or an older one arrived
     /// too late and is refused (the client retries into the open window).
     sealed_max: Option<WindowId>,
@@ -155,6 +165,9 @@ impl StoreWriter {
             dispatched: 0,
             last_batch_seq: 0,
             cutoffs: BTreeMap::new(),
+            sums: HashMap::new(),
+            trusted_after: None,
+            untrusted: HashSet::new(),
             sealed_max: None,
         }
     }
@@ -225,6 +238,16 @@ impl StoreWriter {
                             let converted = t.converted.expect("accepted transfers have a quote");
                             delta(&mut deltas, &t.receiver, converted.currency()).credits_added +=
                                 converted.value();
+                            if let Outcome::Accepted(window) = t.outcome {
+                                self.sums.entry(window).or_default().add_transfer(
+                                    &t.sender,
+                                    &t.receiver,
+                                    t.amount.value(),
+                                    t.amount.currency(),
+                                    converted.value(),
+                                    converted.currency(),
+                                );
+                            }
                         }
                     }
                     let answer = match outcome {
@@ -243,9 +266,10 @@ impl StoreWriter {
                 let mut involved: Vec<BankCode> = Vec::new();
                 for pending in batch {
                     let t = &pending.transfer;
-                    if let Outcome::Accepted(_) = t.outcome {
+                    if let Outcome::Accepted(window) = t.outcome {
                         delta(&mut deltas, &t.sender, t.amount.currency()).reserved_released +=
                             t.amount.value();
+                        self.untrusted.insert(window);
                     }
                     involved.push(t.sender.clone());
                     involved.push(t.receiver.clone());
@@ -281,7 +305,10 @@ impl StoreWriter {
             }
             Barrier::Seal(window, sealed_to) => {
                 self.sealed_max = self.sealed_max.max(Some(window));
-                sealed_to.do_send(Sealed { window });
+                let sums = self.sums.remove(&window).unwrap_or_default();
+                let sums = self.trusts(window).then_some(sums);
+                self.untrusted.remove(&window);
+                sealed_to.do_send(Sealed { window, sums });
             }
             Barrier::Release(request) => {
                 self.barrier_running = true;
@@ -390,8 +417,12 @@ impl Supervised for StoreWriter {
         self.buffer.clear();
         self.barriers.clear();
         self.barrier_running = false;
-        // Cut-offs in progress are asked again by their window actors.
+        // Cut-offs in progress are asked again by their window actors, and windows
+        // open now are netted from the store, since their sums were lost.
         self.cutoffs.clear();
+        self.sums.clear();
+        self.untrusted.clear();
+        self.trusted_after = None;
         self.in_flight = 0;
         self.dispatched = self.received;
         for code in self.directory.bank_codes() {
@@ -463,6 +494,8 @@ impl Handler<BeginCutOff> for StoreWriter {
 
     fn handle(&mut self, msg: BeginCutOff, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, ctx| {
+            // The first cut-off this writer sees opens a window it sees from the start.
+            act.trusted_after.get_or_insert(msg.window);
             act.cutoffs.insert(
                 msg.window,
                 CutOff {
@@ -500,6 +533,33 @@ impl StoreWriter {
             let cutoff = self.cutoffs.remove(&window).expect("present");
             self.add_barrier(Barrier::Seal(window, cutoff.sealed_to), ctx);
         }
+    }
+}
+
+impl StoreWriter {
+    fn trusts(&self, window: WindowId) -> bool {
+        self.trusted_after.is_some_and(|after| window > after) && !self.untrusted.contains(&window)
+    }
+}
+
+/// How many transfers a window has so far, from the writer's sums; `None` when the
+/// writer cannot vouch for the window (it started after the window opened).
+#[derive(Message)]
+#[rtype(result = "Option<u64>")]
+pub struct WindowProgress {
+    pub window: WindowId,
+}
+
+impl Handler<WindowProgress> for StoreWriter {
+    type Result = Option<u64>;
+
+    fn handle(&mut self, msg: WindowProgress, _: &mut Context<Self>) -> Option<u64> {
+        self.trusts(msg.window).then(|| {
+            self.sums
+                .get(&msg.window)
+                .map(|s| s.transfer_count)
+                .unwrap_or(0)
+        })
     }
 }
 

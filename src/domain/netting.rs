@@ -7,7 +7,8 @@
 //! each net creditor. `WindowSums` gathers the legs (from transfers one by one, or
 //! from sums the store computed), and `net` turns them into the window's result.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
 use rust_decimal::Decimal;
 
@@ -23,28 +24,29 @@ pub enum Party<K> {
 
 /// Sums of a window's legs, keyed by bank `K` (a `BankCode` in the engine; any
 /// ordered key in tests and benchmarks).
+/// Hash maps while gathering (a million legs touch a few hundred keys); `net` sorts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WindowSums<K: Ord> {
-    pub debits: BTreeMap<(K, Currency), Decimal>,
-    pub credits: BTreeMap<(K, Currency), Decimal>,
+pub struct WindowSums<K: Ord + Hash> {
+    pub debits: HashMap<(K, Currency), Decimal>,
+    pub credits: HashMap<(K, Currency), Decimal>,
     /// Per corridor: what the hub receives in the source currency and pays out in the
     /// destination currency.
-    pub corridors: BTreeMap<CorridorId, (Decimal, Decimal)>,
+    pub corridors: HashMap<CorridorId, (Decimal, Decimal)>,
     pub transfer_count: u64,
 }
 
-impl<K: Ord> Default for WindowSums<K> {
+impl<K: Ord + Hash> Default for WindowSums<K> {
     fn default() -> Self {
         WindowSums {
-            debits: BTreeMap::new(),
-            credits: BTreeMap::new(),
-            corridors: BTreeMap::new(),
+            debits: HashMap::new(),
+            credits: HashMap::new(),
+            corridors: HashMap::new(),
             transfer_count: 0,
         }
     }
 }
 
-impl<K: Ord + Clone> WindowSums<K> {
+impl<K: Ord + Hash + Clone> WindowSums<K> {
     /// Adds one accepted transfer's two legs.
     pub fn add_transfer(
         &mut self,
@@ -120,7 +122,7 @@ pub struct Netting<K> {
 
 /// Nets a window. Asserts conservation as it goes: the instructions move exactly the
 /// positions, and the hub's net in each currency is minus the banks' sum.
-pub fn net<K: Ord + Clone>(sums: &WindowSums<K>) -> Netting<K> {
+pub fn net<K: Ord + Hash + Clone>(sums: &WindowSums<K>) -> Netting<K> {
     let mut keys: Vec<&(K, Currency)> = sums.debits.keys().chain(sums.credits.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -167,14 +169,16 @@ pub fn net<K: Ord + Clone>(sums: &WindowSums<K>) -> Netting<K> {
             position,
         });
     }
+    let mut corridors: Vec<(CorridorId, Decimal, Decimal)> = sums
+        .corridors
+        .iter()
+        .map(|(id, (from, to))| (*id, *from, *to))
+        .collect();
+    corridors.sort_by_key(|(id, ..)| *id);
     let netting = Netting {
         positions,
         currencies: by_currency.into_values().collect(),
-        corridors: sums
-            .corridors
-            .iter()
-            .map(|(id, (from, to))| (*id, *from, *to))
-            .collect(),
+        corridors,
         instructions,
         transfer_count: sums.transfer_count,
     };

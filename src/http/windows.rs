@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::{views, AppState};
 use crate::actors::window::{CloseCurrent, CurrentWindow};
+use crate::actors::writer::WindowProgress;
 use crate::domain::{InputError, WindowId};
 use crate::store::StoreError;
 
@@ -67,7 +68,19 @@ async fn window_view(state: &AppState, id: WindowId) -> Result<Value, ApiError> 
         .await
         .map_err(not_found(format!("window {id}")))?;
     let live_count = match detail.record.state.as_str() {
-        "open" | "closing" => Some(state.store.window_transfer_count(id).await?),
+        "open" | "closing" => {
+            let counted = state
+                .engine
+                .writer
+                .send(WindowProgress { window: id })
+                .await
+                .ok()
+                .flatten();
+            match counted {
+                Some(count) => Some(count as i64),
+                None => Some(state.store.window_transfer_count(id).await?),
+            }
+        }
         _ => None,
     };
     Ok(views::window(&detail, live_count))

@@ -348,22 +348,24 @@ impl Store {
         })
     }
 
-    /// The open window, opening window 1 on an empty database.
+    /// The open window, opening window 1 on an empty database. Safe to call from
+    /// several places at once: a concurrent first insert is absorbed by the conflict.
     pub async fn open_window(&self) -> Result<WindowId, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_one(
-                "WITH existing AS (
-                     SELECT id FROM windows WHERE state = 'open' ORDER BY id DESC LIMIT 1),
-                 created AS (
-                     INSERT INTO windows (id, state)
-                     SELECT COALESCE((SELECT max(id) FROM windows), 0) + 1, 'open'
-                     WHERE NOT EXISTS (SELECT 1 FROM existing)
-                     RETURNING id)
-                 SELECT id FROM existing UNION ALL SELECT id FROM created",
+        let find = "SELECT id FROM windows WHERE state = 'open' ORDER BY id DESC LIMIT 1";
+        if let Some(row) = client.query_opt(find, &[]).await? {
+            let id: i64 = row.get(0);
+            return WindowId::new(id).map_err(|_| corrupt("window", &id.to_string()));
+        }
+        client
+            .execute(
+                "INSERT INTO windows (id, state)
+                 SELECT COALESCE(max(id), 0) + 1, 'open' FROM windows
+                 ON CONFLICT DO NOTHING",
                 &[],
             )
             .await?;
+        let row = client.query_one(find, &[]).await?;
         let id: i64 = row.get(0);
         WindowId::new(id).map_err(|_| corrupt("window", &id.to_string()))
     }
