@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use tokio::sync::Semaphore;
 
 use crate::actors::writer::WriterLimits;
-use crate::actors::{Engine, WindowSettings};
+use crate::actors::{Engine, EngineSetup, WindowSettings};
 use crate::config::Settings;
 use crate::http::{self, AppState, HttpLimits};
 use crate::metrics::Metrics;
@@ -48,8 +48,10 @@ impl Application {
         if settings.seed && store.seed_reference_data().await? {
             tracing::info!("loaded the reference corridor (India ⇄ UAE)");
         }
-        // Open the first window before any actor asks for it.
-        store.open_window().await?;
+        // Open the first window before any actor asks for it. If it holds no transfer
+        // yet, the writer will see every one of them and can sum it in memory.
+        let open = store.open_window().await?;
+        let empty_open_window = store.window_is_empty(open).await?.then_some(open);
         let metrics = Arc::new(Metrics::new());
         metrics
             .instructions_pending
@@ -61,20 +63,23 @@ impl Application {
             arbiter.handle(),
             store.clone(),
             metrics.clone(),
-            WriterLimits {
-                batch_size_max: settings.batch_size_max.max(1),
-                batches_in_flight_max: settings.batches_in_flight_max.max(1),
+            EngineSetup {
+                writer: WriterLimits {
+                    batch_size_max: settings.batch_size_max.max(1),
+                    batches_in_flight_max: settings.batches_in_flight_max.max(1),
+                },
+                windows: WindowSettings {
+                    duration: Duration::from_millis(
+                        settings.window_duration_ms.max(WINDOW_DURATION_MS_MIN),
+                    ),
+                    demo_settlement_delay: settings
+                        .demo
+                        .then(|| Duration::from_millis(settings.settlement_delay_ms)),
+                },
+                empty_open_window,
+                banks: store.banks().await?,
+                corridors: store.corridors().await?,
             },
-            WindowSettings {
-                duration: Duration::from_millis(
-                    settings.window_duration_ms.max(WINDOW_DURATION_MS_MIN),
-                ),
-                demo_settlement_delay: settings
-                    .demo
-                    .then(|| Duration::from_millis(settings.settlement_delay_ms)),
-            },
-            store.banks().await?,
-            store.corridors().await?,
         );
         let state = web::Data::new(AppState {
             store: store.clone(),

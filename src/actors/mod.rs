@@ -121,6 +121,16 @@ pub fn guard<A: Guarded, R>(
     }
 }
 
+/// What the actor tree starts from.
+pub struct EngineSetup {
+    pub writer: writer::WriterLimits,
+    pub windows: WindowSettings,
+    /// The open window, if it holds no transfer yet (see `writer::TrustWindowsFrom`).
+    pub empty_open_window: Option<crate::domain::WindowId>,
+    pub banks: Vec<crate::store::BankRecord>,
+    pub corridors: Vec<crate::store::CorridorRecord>,
+}
+
 /// The running actor tree: handles to start new bank and corridor actors on the
 /// engine's own arbiter and to reach the store writer.
 #[derive(Clone)]
@@ -134,16 +144,21 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the writer and one supervised actor per bank and corridor on `arbiter`.
+    /// Starts the writer, the window clock and one supervised actor per bank and
+    /// corridor on `arbiter`.
     pub fn start(
         arbiter: actix::ArbiterHandle,
         store: crate::store::Store,
         metrics: Arc<Metrics>,
-        limits: writer::WriterLimits,
-        windows: WindowSettings,
-        banks: Vec<crate::store::BankRecord>,
-        corridors: Vec<crate::store::CorridorRecord>,
+        setup: EngineSetup,
     ) -> Self {
+        let EngineSetup {
+            writer: limits,
+            windows,
+            empty_open_window,
+            banks,
+            corridors,
+        } = setup;
         let directory = Arc::new(Directory::default());
         let writer = {
             let (store, directory, metrics) = (store.clone(), directory.clone(), metrics.clone());
@@ -151,6 +166,9 @@ impl Engine {
                 StoreWriter::new(store, directory, metrics, limits)
             })
         };
+        if let Some(window) = empty_open_window {
+            writer.do_send(writer::TrustWindowsFrom(window));
+        }
         let clock = {
             let (store, directory, writer, metrics) = (
                 store.clone(),

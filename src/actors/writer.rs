@@ -137,7 +137,7 @@ pub struct StoreWriter {
     /// Windows after this one were opened while this writer ran, so it saw every one
     /// of their commits; for older windows (opened before a start or restart) the
     /// window actor reads the sums from the store instead.
-    trusted_after: Option<WindowId>,
+    trusted_after: Option<i64>,
     /// Windows with a batch whose fate is unknown (it failed, maybe after its commit).
     untrusted: HashSet<WindowId>,
     /// The newest sealed window: a transfer stamped with it or an older one arrived
@@ -340,28 +340,62 @@ impl StoreWriter {
                     act.pump(ctx);
                 }));
             }
-            Barrier::Snapshot(request) => {
+            Barrier::Snapshot(first) => {
+                // Snapshots queued right behind this one and already due are served by
+                // the same read: at start every bank asks at once.
+                let mut requests = vec![first];
+                while let Some(next) = self.barriers.front() {
+                    let due = next.mark <= self.dispatched;
+                    if !(due && matches!(next.barrier, Barrier::Snapshot(_))) {
+                        break;
+                    }
+                    if let Some(PendingBarrier {
+                        barrier: Barrier::Snapshot(request),
+                        ..
+                    }) = self.barriers.pop_front()
+                    {
+                        requests.push(request);
+                    }
+                }
                 self.barrier_running = true;
                 let store = self.store.clone();
-                let bank = request.bank.clone();
+                let banks: Vec<BankCode> = requests.iter().map(|r| r.bank.clone()).collect();
                 let read = async move {
-                    let record = store.bank(&bank).await?;
-                    let books = store.bank_books(&bank).await?;
+                    let records = store.banks().await?;
+                    let books = store.bank_books(&banks).await?;
                     let window = store.open_window().await?;
-                    Ok::<_, StoreError>((record, books, window))
+                    Ok::<_, StoreError>((records, books, window))
                 };
                 ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
                     act.barrier_running = false;
                     match result {
-                        Ok((record, books, window)) => request.reply_to.do_send(Snapshot {
-                            batch_seq: act.last_batch_seq,
-                            record,
-                            books,
-                            window,
-                        }),
-                        Err(error) => request.reply_to.do_send(SnapshotFailed {
-                            error: error.to_string(),
-                        }),
+                        Ok((records, mut books, window)) => {
+                            for request in requests {
+                                let record = records.iter().find(|r| r.code == request.bank);
+                                let answer = match record {
+                                    Some(record) => Snapshot {
+                                        batch_seq: act.last_batch_seq,
+                                        record: record.clone(),
+                                        books: books.remove(&request.bank).unwrap_or_default(),
+                                        window,
+                                    },
+                                    None => {
+                                        request.reply_to.do_send(SnapshotFailed {
+                                            error: format!("bank {} is not stored", request.bank),
+                                        });
+                                        continue;
+                                    }
+                                };
+                                request.reply_to.do_send(answer);
+                            }
+                        }
+                        Err(error) => {
+                            for request in requests {
+                                request.reply_to.do_send(SnapshotFailed {
+                                    error: error.to_string(),
+                                });
+                            }
+                        }
                     }
                     act.pump(ctx);
                 }));
@@ -495,7 +529,7 @@ impl Handler<BeginCutOff> for StoreWriter {
     fn handle(&mut self, msg: BeginCutOff, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, ctx| {
             // The first cut-off this writer sees opens a window it sees from the start.
-            act.trusted_after.get_or_insert(msg.window);
+            act.trusted_after.get_or_insert(msg.window.get());
             act.cutoffs.insert(
                 msg.window,
                 CutOff {
@@ -538,7 +572,22 @@ impl StoreWriter {
 
 impl StoreWriter {
     fn trusts(&self, window: WindowId) -> bool {
-        self.trusted_after.is_some_and(|after| window > after) && !self.untrusted.contains(&window)
+        self.trusted_after.is_some_and(|after| window.get() > after)
+            && !self.untrusted.contains(&window)
+    }
+}
+
+/// At start, before any bank actor: `window` is open and holds no transfer yet, so
+/// this writer will see all of its commits and can vouch for its sums.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TrustWindowsFrom(pub WindowId);
+
+impl Handler<TrustWindowsFrom> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: TrustWindowsFrom, _: &mut Context<Self>) {
+        self.trusted_after = Some(msg.0.get() - 1);
     }
 }
 

@@ -397,6 +397,18 @@ impl Store {
             .get(0))
     }
 
+    /// Whether no transfer at all (accepted or not) is stamped with `window`.
+    pub async fn window_is_empty(&self, window: WindowId) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM transfers WHERE window_id = $1)",
+                &[&window.get()],
+            )
+            .await?
+            .get(0))
+    }
+
     pub async fn instruction(&self, id: Uuid) -> Result<InstructionRecord, StoreError> {
         let client = self.client().await?;
         let row = client
