@@ -46,6 +46,43 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     Ok(body.freeze())
 }
 
+/// Page size of the list routes when the client names none.
+const PAGE_SIZE_DEFAULT: i64 = 100;
+
+/// The `limit` query parameter: 1 to the configured page size maximum.
+pub fn page_limit(text: Option<&str>, state: &AppState) -> Result<i64, ApiError> {
+    let max = state.limits.page_size_max;
+    match text {
+        None => Ok(PAGE_SIZE_DEFAULT.min(max)),
+        Some(t) => t
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| ApiError::QueryInvalid(format!("limit must be 1 to {max}"))),
+    }
+}
+
+/// Cuts a page fetched with `limit + 1` rows to `limit`, with the cursor of its last
+/// item when more follow.
+pub fn paginate<T>(
+    mut items: Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next = if more { items.last().map(cursor) } else { None };
+    (items, next)
+}
+
+/// Maps "not found" from the store to a 404 naming `what`.
+pub fn not_found_as(what: String) -> impl Fn(crate::store::StoreError) -> ApiError {
+    move |e| match e {
+        crate::store::StoreError::NotFound => ApiError::NotFound(what.clone()),
+        other => other.into(),
+    }
+}
+
 /// Every route of the v1 API, with the compatibility aliases.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))

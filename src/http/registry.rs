@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::{read_body, views, AppState};
+use super::{not_found_as, read_body, views, AppState};
 use crate::actors::bank::{ProfileChanged, ReadPositions};
 use crate::actors::corridor::TermsChanged;
 use crate::domain::money::ExactDecimal;
@@ -70,13 +70,6 @@ fn bank_code(text: &str) -> Result<BankCode, ApiError> {
     BankCode::parse(text).map_err(input("code"))
 }
 
-fn not_found(what: String) -> impl Fn(StoreError) -> ApiError {
-    move |e| match e {
-        StoreError::NotFound => ApiError::NotFound(what.clone()),
-        other => other.into(),
-    }
-}
-
 fn bounded_name(name: &str) -> Result<String, ApiError> {
     if name.is_empty() || name.chars().count() > NAME_LEN_MAX {
         return Err(ApiError::Input {
@@ -101,7 +94,7 @@ pub async fn get_bank(
         .store
         .bank(&code)
         .await
-        .map_err(not_found(format!("bank {code}")))?;
+        .map_err(not_found_as(format!("bank {code}")))?;
     Ok(HttpResponse::Ok().json(views::bank(&bank)))
 }
 
@@ -193,7 +186,7 @@ pub async fn update_bank(
         .store
         .update_bank(&code, &patch)
         .await
-        .map_err(not_found(format!("bank {code}")))?;
+        .map_err(not_found_as(format!("bank {code}")))?;
     handle.addr.do_send(ProfileChanged(record.clone()));
     Ok(HttpResponse::Ok().json(views::bank(&record)))
 }
@@ -238,7 +231,7 @@ pub async fn get_corridor(
         .store
         .corridor(id)
         .await
-        .map_err(not_found(format!("corridor {id}")))?;
+        .map_err(not_found_as(format!("corridor {id}")))?;
     Ok(HttpResponse::Ok().json(views::corridor(&corridor)))
 }
 
@@ -351,7 +344,7 @@ pub async fn update_corridor(
         .store
         .update_corridor(id, &patch)
         .await
-        .map_err(not_found(format!("corridor {id}")))?;
+        .map_err(not_found_as(format!("corridor {id}")))?;
     actor.do_send(TermsChanged(record.clone()));
     Ok(HttpResponse::Ok().json(views::corridor(&record)))
 }

@@ -9,16 +9,13 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::error::ApiError;
-use super::{read_body, views, AppState};
+use super::{page_limit, read_body, views, AppState};
 use crate::actors::bank::SubmitTransfer;
 use crate::actors::corridor::QuoteTransfer;
 use crate::actors::writer::PersistOutcome;
 use crate::domain::rules::{RawTransfer, TransferDraft};
 use crate::domain::{BankCode, CorridorId, InputError, Outcome, Transfer, TransferId, WindowId};
 use crate::store::TransferFilter;
-
-/// Page size when the client names none.
-const PAGE_SIZE_DEFAULT: i64 = 100;
 
 /// The body of `POST /api/v1/transfers`; unknown fields are ignored.
 #[derive(Deserialize)]
@@ -261,19 +258,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         .map_err(|e| ApiError::QueryInvalid(e.to_string()))?
         .into_inner();
     let invalid = |what: &str| ApiError::QueryInvalid(what.to_string());
-    let limit = match query.limit.as_deref() {
-        None => PAGE_SIZE_DEFAULT.min(state.limits.page_size_max),
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=state.limits.page_size_max).contains(l))
-            .ok_or_else(|| {
-                invalid(&format!(
-                    "limit must be 1 to {}",
-                    state.limits.page_size_max
-                ))
-            })?,
-    };
+    let limit = page_limit(query.limit.as_deref(), &state)?;
     let status = match query.status.as_deref() {
         None => None,
         Some(s @ ("accepted" | "rejected" | "netted" | "settled")) => Some(s.to_string()),

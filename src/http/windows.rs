@@ -6,14 +6,11 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::{views, AppState};
+use super::{not_found_as, page_limit, paginate, views, AppState};
 use crate::actors::window::{CloseCurrent, CurrentWindow};
 use crate::actors::writer::WindowProgress;
 use crate::domain::{InputError, WindowId};
 use crate::store::StoreError;
-
-/// Page size of the list routes when the client names none.
-const PAGE_SIZE_DEFAULT: i64 = 100;
 
 fn window_id(text: &str) -> Result<WindowId, ApiError> {
     text.parse::<i64>()
@@ -28,26 +25,6 @@ fn window_id(text: &str) -> Result<WindowId, ApiError> {
 fn instruction_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text)
         .map_err(|_| ApiError::QueryInvalid(format!("{text} is not a settlement id (a UUID)")))
-}
-
-fn not_found(what: String) -> impl Fn(StoreError) -> ApiError {
-    move |e| match e {
-        StoreError::NotFound => ApiError::NotFound(what.clone()),
-        other => other.into(),
-    }
-}
-
-fn page_limit(text: Option<&str>, state: &AppState) -> Result<i64, ApiError> {
-    match text {
-        None => Ok(PAGE_SIZE_DEFAULT.min(state.limits.page_size_max)),
-        Some(t) => t
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=state.limits.page_size_max).contains(l))
-            .ok_or_else(|| {
-                ApiError::QueryInvalid(format!("limit must be 1 to {}", state.limits.page_size_max))
-            }),
-    }
 }
 
 async fn current_id(state: &AppState) -> Result<WindowId, ApiError> {
@@ -66,7 +43,7 @@ async fn window_view(state: &AppState, id: WindowId) -> Result<Value, ApiError> 
         .store
         .window(id)
         .await
-        .map_err(not_found(format!("window {id}")))?;
+        .map_err(not_found_as(format!("window {id}")))?;
     let live_count = match detail.record.state.as_str() {
         "open" | "closing" => {
             let counted = state
@@ -99,17 +76,8 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let limit = page_limit(query.limit.as_deref(), &state)?;
     let before = query.before.as_deref().map(window_id).transpose()?;
     let records = state.store.windows(before, limit + 1).await?;
-    let more = records.len() as i64 > limit;
-    let windows: Vec<Value> = records
-        .iter()
-        .take(limit as usize)
-        .map(views::window_record)
-        .collect();
-    let next = if more {
-        records.get(limit as usize - 1).map(|w| w.id.to_string())
-    } else {
-        None
-    };
+    let (records, next) = paginate(records, limit, |w| w.id.to_string());
+    let windows: Vec<Value> = records.iter().map(views::window_record).collect();
     Ok(HttpResponse::Ok().json(json!({ "windows": windows, "next_cursor": next })))
 }
 
@@ -199,7 +167,7 @@ pub async fn settlement_status(
         .store
         .instruction(id)
         .await
-        .map_err(not_found(format!("settlement instruction {id}")))?;
+        .map_err(not_found_as(format!("settlement instruction {id}")))?;
     Ok(HttpResponse::Ok().json(views::instruction(&instruction)))
 }
 
