@@ -98,6 +98,16 @@ pub struct Settings {
     /// Delay of the demo rail's confirmations.
     #[arg(long, env = "DELTRAN_SETTLEMENT_DELAY_MS", default_value_t = 1_000)]
     pub settlement_delay_ms: u64,
+    /// Largest WebSocket frame a client may send.
+    #[arg(long, env = "DELTRAN_WS_FRAME_SIZE_MAX_BYTES", default_value_t = 64 * 1024)]
+    pub ws_frame_size_max_bytes: usize,
+    /// Messages queued for one WebSocket client before it counts as lagging and is
+    /// disconnected.
+    #[arg(long, env = "DELTRAN_WS_QUEUE_MAX", default_value_t = 4096)]
+    pub ws_queue_max: usize,
+    /// WebSocket sessions open at once; beyond it `/ws` answers 503.
+    #[arg(long, env = "DELTRAN_WS_SESSIONS_MAX", default_value_t = 10_000)]
+    pub ws_sessions_max: usize,
     /// Load the reference corridor (ICICI, HDFC, AXIS, ENBD, ADCB; INR-AED, AED-INR)
     /// into an empty database.
     #[arg(long, env = "DELTRAN_SEED", default_value_t = true, action = clap::ArgAction::Set)]

@@ -22,6 +22,10 @@ pub struct Metrics {
     pub window_transfers: Histogram,
     pub netting_efficiency: GaugeVec,
     pub instructions_pending: IntGauge,
+    pub ws_sessions: IntGauge,
+    pub ws_messages_sent: IntCounterVec,
+    pub ws_messages_dropped: IntCounterVec,
+    pub ws_lagged_disconnects: IntCounter,
 }
 
 impl Metrics {
@@ -136,6 +140,29 @@ impl Metrics {
             "Settlement instructions not yet confirmed or failed",
         )
         .expect("valid metric");
+        let ws_sessions =
+            IntGauge::new("deltran_ws_sessions", "WebSocket sessions open").expect("valid metric");
+        let ws_messages_sent = IntCounterVec::new(
+            Opts::new(
+                "deltran_ws_messages_sent_total",
+                "Feed messages handed to sessions",
+            ),
+            &["channel"],
+        )
+        .expect("valid metric");
+        let ws_messages_dropped = IntCounterVec::new(
+            Opts::new(
+                "deltran_ws_messages_dropped_total",
+                "Feed messages dropped for sessions that could not keep up",
+            ),
+            &["channel"],
+        )
+        .expect("valid metric");
+        let ws_lagged_disconnects = IntCounter::new(
+            "deltran_ws_lagged_disconnects_total",
+            "Sessions closed because they fell behind",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_request_duration.clone()),
@@ -151,6 +178,10 @@ impl Metrics {
             Box::new(window_transfers.clone()),
             Box::new(netting_efficiency.clone()),
             Box::new(instructions_pending.clone()),
+            Box::new(ws_sessions.clone()),
+            Box::new(ws_messages_sent.clone()),
+            Box::new(ws_messages_dropped.clone()),
+            Box::new(ws_lagged_disconnects.clone()),
         ] {
             registry
                 .register(collector)
@@ -172,6 +203,10 @@ impl Metrics {
             window_transfers,
             netting_efficiency,
             instructions_pending,
+            ws_sessions,
+            ws_messages_sent,
+            ws_messages_dropped,
+            ws_lagged_disconnects,
         }
     }
 

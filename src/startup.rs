@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use crate::actors::writer::WriterLimits;
 use crate::actors::{Engine, EngineSetup, WindowSettings};
 use crate::config::Settings;
+use crate::http::ws::WsLimits;
 use crate::http::{self, AppState, HttpLimits};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -91,6 +92,12 @@ impl Application {
                 page_size_max: settings.page_size_max.max(1),
                 submit_wait_max: Duration::from_millis(settings.submit_wait_max_ms),
             },
+            ws_limits: WsLimits {
+                frame_size_max: settings.ws_frame_size_max_bytes,
+                queue_max: settings.ws_queue_max,
+                sessions_max: settings.ws_sessions_max,
+            },
+            ws_open: Default::default(),
         });
         let listener = std::net::TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

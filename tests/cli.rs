@@ -49,6 +49,21 @@ fn a_missing_postgres_installation_gets_a_message_saying_what_to_install() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+fn health_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
+
 #[test]
 fn sigterm_stops_the_engine_and_its_embedded_cluster_cleanly() {
     let dir = common::scratch_dir("deltran-sigterm");
@@ -71,8 +86,9 @@ fn sigterm_stops_the_engine_and_its_embedded_cluster_cleanly() {
         .unwrap();
     let pid_file = dir.join("data/pg/postmaster.pid");
     let mut up = false;
+    // Serving /health means the server runs, with its signal handlers installed.
     for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if health_answers(port) {
             up = true;
             break;
         }

@@ -15,12 +15,19 @@ use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 
 use super::corridor::Quote;
+use super::feed::{Channel, Event, Feed};
 use super::writer::{CutOffMarker, Persist, PersistOutcome, RequestSnapshot, StoreWriter};
 use super::{guard, Guarded, InjectPanic};
 use crate::domain::rules::{check_transfer, TransferDraft, TransferFacts};
 use crate::domain::{BankCode, BankStatus, Currency, Outcome, Transfer, TransferId, WindowId};
 use crate::metrics::Metrics;
 use crate::store::{BankBooks, BankRecord};
+
+/// Positions are published at most this often per bank (the latest value wins).
+const POSITION_PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
+/// A limit warning goes out when exposure passes 80 % of the cap.
+const LIMIT_WARNING_NUMERATOR: Decimal = Decimal::from_parts(8, 0, 0, false, 0);
+const LIMIT_WARNING_DENOMINATOR: Decimal = Decimal::from_parts(10, 0, 0, false, 0);
 
 /// How long a bank whose snapshot failed waits before asking again.
 const SNAPSHOT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -143,6 +150,12 @@ pub struct BankActor {
     code: BankCode,
     writer: Addr<StoreWriter>,
     metrics: Arc<Metrics>,
+    feed: Feed,
+    /// The books changed since positions were last published (at most
+    /// every `POSITION_PUBLISH_INTERVAL`: the latest value wins).
+    positions_dirty: bool,
+    /// Currencies whose exposure is above the warning share of the cap (warned once).
+    warned: Vec<Currency>,
     /// Status and caps: from the store at start, then from the operator's changes.
     profile: BankRecord,
     /// Shared with the directory so submissions see the receiver's status directly.
@@ -161,6 +174,7 @@ impl BankActor {
         profile: BankRecord,
         writer: Addr<StoreWriter>,
         metrics: Arc<Metrics>,
+        feed: Feed,
         active: Arc<AtomicBool>,
     ) -> Self {
         active.store(profile.status == BankStatus::Active, Ordering::Release);
@@ -168,6 +182,9 @@ impl BankActor {
             code: profile.code.clone(),
             writer,
             metrics,
+            feed,
+            positions_dirty: false,
+            warned: Vec::new(),
             profile,
             active,
             books: None,
@@ -232,6 +249,8 @@ impl BankActor {
             }
             Err(code) => Outcome::Rejected(code),
         };
+        let exposure = ledger.exposure();
+        self.check_limit_warning(currency, exposure, facts.net_debit_cap);
         let draft = msg.draft;
         let transfer = Transfer {
             id: TransferId::new(),
@@ -254,6 +273,31 @@ impl BankActor {
             transfer,
             reply: msg.reply,
         });
+    }
+
+    /// Publishes a limit warning when exposure first passes the warning share of the
+    /// cap; warns again only after it has dropped below.
+    fn check_limit_warning(&mut self, currency: Currency, exposure: Decimal, cap: Decimal) {
+        let above = cap > Decimal::ZERO
+            && exposure * LIMIT_WARNING_DENOMINATOR > cap * LIMIT_WARNING_NUMERATOR;
+        let warned = self.warned.contains(&currency);
+        if above && !warned {
+            self.warned.push(currency);
+            self.feed.publish(Event::new(
+                Channel::Notifications,
+                "limit_warning",
+                vec![self.code.clone()],
+                serde_json::json!({
+                    "bank": self.code.as_str(),
+                    "currency": currency.as_str(),
+                    "exposure": currency.format(exposure),
+                    "net_debit_cap": currency.format(cap),
+                })
+                .to_string(),
+            ));
+        } else if !above && warned {
+            self.warned.retain(|c| *c != currency);
+        }
     }
 
     fn view(&self) -> BankView {
@@ -279,6 +323,17 @@ impl Actor for BankActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
         self.request_snapshot(ctx);
+        ctx.run_interval(POSITION_PUBLISH_INTERVAL, |act, _| {
+            if act.positions_dirty && !act.recovering {
+                act.positions_dirty = false;
+                act.feed.publish(Event::new(
+                    Channel::Positions,
+                    "position",
+                    vec![act.code.clone()],
+                    crate::http::views::positions(&act.view()).to_string(),
+                ));
+            }
+        });
     }
 }
 
@@ -288,6 +343,8 @@ impl Supervised for BankActor {
             .actor_restarts
             .with_label_values(&["bank"])
             .inc();
+        self.feed
+            .actor_restarted("bank", self.code.as_str(), vec![self.code.clone()]);
         tracing::warn!(bank = %self.code, "bank actor restarting; its books will be re-read");
         // Keep the last books for reads; `started` asks for a fresh snapshot.
         self.recovering = true;
@@ -331,6 +388,7 @@ impl Handler<BookUpdate> for BankActor {
                 ledger.debits += delta.debits_added;
                 ledger.credits += delta.credits_added;
             }
+            act.positions_dirty = true;
         });
     }
 }
@@ -435,6 +493,7 @@ impl Handler<WindowReleased> for BankActor {
                 ledger.debits -= debits;
                 ledger.credits -= credits;
             }
+            act.positions_dirty = true;
             tracing::debug!(bank = %act.code, window = %msg.window, "window released");
         });
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 
+use super::feed::Feed;
 use super::{guard, Guarded, InjectPanic};
 use crate::domain::{convert, Amount, CorridorStatus, FxRate};
 use crate::metrics::Metrics;
@@ -36,14 +37,16 @@ pub struct CorridorActor {
     terms: CorridorRecord,
     store: Store,
     metrics: Arc<Metrics>,
+    feed: Feed,
 }
 
 impl CorridorActor {
-    pub fn new(terms: CorridorRecord, store: Store, metrics: Arc<Metrics>) -> Self {
+    pub fn new(terms: CorridorRecord, store: Store, metrics: Arc<Metrics>, feed: Feed) -> Self {
         CorridorActor {
             terms,
             store,
             metrics,
+            feed,
         }
     }
 
@@ -73,6 +76,8 @@ impl Supervised for CorridorActor {
             .actor_restarts
             .with_label_values(&["corridor"])
             .inc();
+        self.feed
+            .actor_restarted("corridor", &self.terms.id.to_string(), Vec::new());
         let store = self.store.clone();
         let id = self.terms.id;
         let reload = async move { store.corridor(id).await };

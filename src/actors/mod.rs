@@ -5,6 +5,7 @@
 
 pub mod bank;
 pub mod corridor;
+pub mod feed;
 pub mod settlement;
 pub mod window;
 pub mod writer;
@@ -135,6 +136,7 @@ pub struct EngineSetup {
 /// engine's own arbiter and to reach the store writer.
 #[derive(Clone)]
 pub struct Engine {
+    pub feed: feed::Feed,
     pub directory: Arc<Directory>,
     pub writer: Addr<StoreWriter>,
     pub clock: Addr<WindowClock>,
@@ -160,27 +162,42 @@ impl Engine {
             corridors,
         } = setup;
         let directory = Arc::new(Directory::default());
+        let transactions_wanted = Arc::new(AtomicBool::new(false));
+        let feed = {
+            let (metrics, wanted) = (metrics.clone(), transactions_wanted.clone());
+            let hub = actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
+                feed::FeedHub::new(metrics, wanted)
+            });
+            feed::Feed::new(hub, transactions_wanted)
+        };
         let writer = {
-            let (store, directory, metrics) = (store.clone(), directory.clone(), metrics.clone());
+            let (store, directory, metrics, feed) = (
+                store.clone(),
+                directory.clone(),
+                metrics.clone(),
+                feed.clone(),
+            );
             actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
-                StoreWriter::new(store, directory, metrics, limits)
+                StoreWriter::new(store, directory, metrics, feed, limits)
             })
         };
         if let Some(window) = empty_open_window {
             writer.do_send(writer::TrustWindowsFrom(window));
         }
         let clock = {
-            let (store, directory, writer, metrics) = (
+            let (store, directory, writer, metrics, feed) = (
                 store.clone(),
                 directory.clone(),
                 writer.clone(),
                 metrics.clone(),
+                feed.clone(),
             );
             actix::Supervisor::start_in_arbiter(&arbiter, move |_| {
-                WindowClock::new(store, directory, writer, metrics, windows)
+                WindowClock::new(store, directory, writer, metrics, feed, windows)
             })
         };
         let engine = Engine {
+            feed,
             directory,
             writer,
             clock,
@@ -201,10 +218,14 @@ impl Engine {
         let code = record.code.clone();
         let active = Arc::new(AtomicBool::new(false));
         let addr = {
-            let (writer, metrics, active) =
-                (self.writer.clone(), self.metrics.clone(), active.clone());
+            let (writer, metrics, active, feed) = (
+                self.writer.clone(),
+                self.metrics.clone(),
+                active.clone(),
+                self.feed.clone(),
+            );
             actix::Supervisor::start_in_arbiter(&self.arbiter, move |_| {
-                BankActor::new(record, writer, metrics, active)
+                BankActor::new(record, writer, metrics, feed, active)
             })
         };
         self.directory.add_bank(code, BankHandle::new(addr, active));
@@ -213,9 +234,10 @@ impl Engine {
     pub fn start_corridor(&self, record: crate::store::CorridorRecord) {
         let id = record.id;
         let addr = {
-            let (store, metrics) = (self.store.clone(), self.metrics.clone());
+            let (store, metrics, feed) =
+                (self.store.clone(), self.metrics.clone(), self.feed.clone());
             actix::Supervisor::start_in_arbiter(&self.arbiter, move |_| {
-                CorridorActor::new(record, store, metrics)
+                CorridorActor::new(record, store, metrics, feed)
             })
         };
         self.directory.add_corridor(id, addr);
@@ -232,6 +254,7 @@ impl Engine {
             &self.writer,
             &self.clock,
             &self.metrics,
+            &self.feed,
             id,
             state,
         )

@@ -5,10 +5,14 @@
 use actix::Addr;
 use uuid::Uuid;
 
+use super::feed::{Channel, Event, Feed};
 use super::window::{WindowClock, WindowSettled};
 use super::writer::{ReleaseWindow, StoreWriter};
+use crate::domain::BankCode;
 use crate::domain::WindowId;
+use crate::http::views;
 use crate::metrics::Metrics;
+use crate::store::InstructionRecord;
 use crate::store::{InstructionChange, Store, StoreError};
 
 /// Moves an instruction to `state` ("confirmed" or "failed"); settles its window when
@@ -18,17 +22,37 @@ pub async fn change(
     writer: &Addr<StoreWriter>,
     clock: &Addr<WindowClock>,
     metrics: &Metrics,
+    feed: &Feed,
     id: Uuid,
     state: &str,
 ) -> Result<InstructionChange, StoreError> {
     let change = store.change_instruction(id, state).await?;
     if change.changed {
         metrics.instructions_pending.dec();
+        let kind = if state == "failed" {
+            "instruction_failed"
+        } else {
+            "instruction_confirmed"
+        };
+        feed.publish(Event::new(
+            Channel::Settlements,
+            kind,
+            banks_of(&change.instruction),
+            views::instruction(&change.instruction).to_string(),
+        ));
     }
     if change.window_complete {
         settle_if_complete(writer, clock, change.instruction.window_id).await?;
     }
     Ok(change)
+}
+
+/// The bank an instruction pays or is paid by (the other side is the hub).
+pub fn banks_of(instruction: &InstructionRecord) -> Vec<BankCode> {
+    [&instruction.payer, &instruction.payee]
+        .into_iter()
+        .filter_map(|party| BankCode::parse(party).ok())
+        .collect()
 }
 
 /// Settles `window` if every instruction is confirmed. The store change and the

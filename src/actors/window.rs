@@ -17,13 +17,17 @@ use actix::prelude::*;
 use uuid::Uuid;
 
 use super::bank::CutOffBank;
+use super::feed::{Channel, Event, Feed, Publish};
 use super::writer::{BeginCutOff, StoreWriter};
 use super::{guard, settlement, Directory, Guarded, InjectPanic};
 use crate::domain::netting::{assert_conserved, net, Netting, WindowSums};
 use crate::domain::{BankCode, WindowId};
+use crate::http::views;
 use crate::metrics::Metrics;
 use crate::store::windows::{CLOSING, NETTED};
+use crate::store::{InstructionRecord, WindowDetail};
 use crate::store::{Store, StoreError};
+use serde_json::json;
 
 /// How long a window may wait for its banks' cut-off markers before they are asked
 /// again (a bank actor that restarted mid-cut-off lost the request).
@@ -82,6 +86,7 @@ pub struct WindowSettled {
 
 pub struct WindowClock {
     store: Store,
+    feed: Feed,
     directory: Arc<Directory>,
     writer: Addr<StoreWriter>,
     metrics: Arc<Metrics>,
@@ -103,10 +108,12 @@ impl WindowClock {
         directory: Arc<Directory>,
         writer: Addr<StoreWriter>,
         metrics: Arc<Metrics>,
+        feed: Feed,
         settings: WindowSettings,
     ) -> Self {
         WindowClock {
             store,
+            feed,
             directory,
             writer,
             metrics,
@@ -131,6 +138,7 @@ impl WindowClock {
             writer: self.writer.clone(),
             clock: ctx.address(),
             metrics: self.metrics.clone(),
+            feed: self.feed.clone(),
             demo_settlement_delay: self.settings.demo_settlement_delay,
             phase: Phase::Open,
             closing_started: None,
@@ -185,6 +193,20 @@ impl WindowClock {
                         }
                     }
                     tracing::info!(window = %window, next = %next, "window closing");
+                    act.feed.hub.do_send(Publish(vec![
+                        Event::new(
+                            Channel::Windows,
+                            "window_closing",
+                            Vec::new(),
+                            json!({"id": window.get(), "next_window_id": next.get()}).to_string(),
+                        ),
+                        Event::new(
+                            Channel::Windows,
+                            "window_opened",
+                            Vec::new(),
+                            json!({"id": next.get()}).to_string(),
+                        ),
+                    ]));
                     act.schedule_close(ctx);
                     for reply in act.waiting.drain(..) {
                         let _ = reply.send(Ok((window, next)));
@@ -259,6 +281,8 @@ impl Supervised for WindowClock {
             .actor_restarts
             .with_label_values(&["clock"])
             .inc();
+        self.feed
+            .actor_restarted("clock", "window clock", Vec::new());
         self.closing = false;
         self.timer = None;
     }
@@ -335,6 +359,7 @@ pub struct WindowActor {
     writer: Addr<StoreWriter>,
     clock: Addr<WindowClock>,
     metrics: Arc<Metrics>,
+    feed: Feed,
     demo_settlement_delay: Option<Duration>,
     phase: Phase,
     closing_started: Option<Instant>,
@@ -359,9 +384,9 @@ impl WindowActor {
             // Assert the invariants again on what the store now holds.
             let stored = store.window(window).await?;
             let read_back = Netting {
-                positions: stored.positions,
-                currencies: stored.currencies,
-                corridors: stored.corridors,
+                positions: stored.positions.clone(),
+                currencies: stored.currencies.clone(),
+                corridors: stored.corridors.clone(),
                 instructions: netting.instructions.clone(),
                 transfer_count: stored.record.transfer_count.unwrap_or_default() as u64,
             };
@@ -371,13 +396,21 @@ impl WindowActor {
                 )));
             }
             assert_conserved(&read_back).map_err(StoreError::Corrupt)?;
-            Ok::<_, StoreError>((netting, newly))
+            let instructions = if newly {
+                store
+                    .instructions(Some(window), None, None, i64::MAX)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, StoreError>((netting, newly, stored, instructions))
         };
         ctx.wait(work.into_actor(self).map(|result, act, ctx| match result {
-            Ok((netting, newly)) => {
+            Ok((netting, newly, stored, instructions)) => {
                 act.phase = Phase::Netted;
                 if newly {
                     act.record_metrics(&netting);
+                    act.announce(&stored, &instructions);
                 }
                 tracing::info!(window = %act.window, transfers = netting.transfer_count,
                                instructions = netting.instructions.len(), "window netted");
@@ -388,6 +421,25 @@ impl WindowActor {
                 ctx.run_later(RETRY_INTERVAL, |act, ctx| act.net_and_store(ctx));
             }
         }));
+    }
+
+    /// The window's result on `windows`, and its instructions on `settlements`.
+    fn announce(&self, stored: &WindowDetail, instructions: &[InstructionRecord]) {
+        let mut events = vec![Event::new(
+            Channel::Windows,
+            "window_netted",
+            Vec::new(),
+            views::window(stored, None).to_string(),
+        )];
+        for i in instructions {
+            events.push(Event::new(
+                Channel::Settlements,
+                "instruction_created",
+                settlement::banks_of(i),
+                views::instruction(i).to_string(),
+            ));
+        }
+        self.feed.hub.do_send(Publish(events));
     }
 
     fn record_metrics(&self, netting: &Netting<BankCode>) {
@@ -435,16 +487,18 @@ impl WindowActor {
 
     /// The simulated rail: confirms `ids`, then settles the window if all are done.
     fn confirm(&mut self, ids: Vec<Uuid>, ctx: &mut Context<Self>) {
-        let (store, writer, clock, metrics) = (
+        let (store, writer, clock, metrics, feed) = (
             self.store.clone(),
             self.writer.clone(),
             self.clock.clone(),
             self.metrics.clone(),
+            self.feed.clone(),
         );
         let window = self.window;
         let work = async move {
             for id in ids {
-                settlement::change(&store, &writer, &clock, &metrics, id, "confirmed").await?;
+                settlement::change(&store, &writer, &clock, &metrics, &feed, id, "confirmed")
+                    .await?;
             }
             settlement::settle_if_complete(&writer, &clock, window).await
         };
@@ -466,6 +520,8 @@ impl Supervised for WindowActor {
             .actor_restarts
             .with_label_values(&["window"])
             .inc();
+        self.feed
+            .actor_restarted("window", &self.window.to_string(), Vec::new());
         if self.phase == Phase::Netting || self.phase == Phase::Netted {
             self.net_and_store(ctx);
         }
@@ -539,6 +595,12 @@ impl Handler<WindowSettled> for WindowActor {
 
     fn handle(&mut self, msg: WindowSettled, ctx: &mut Context<Self>) {
         tracing::info!(window = %msg.window, "window settled");
+        self.feed.publish(Event::new(
+            Channel::Windows,
+            "window_settled",
+            Vec::new(),
+            json!({"id": msg.window.get(), "state": "settled"}).to_string(),
+        ));
         self.phase = Phase::Settled;
         ctx.stop();
     }

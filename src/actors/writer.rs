@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::bank::{
     BankActor, BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed, WindowReleased,
 };
+use super::feed::{Feed, TransfersStored};
 use super::window::Sealed;
 use super::{guard, Directory, Guarded};
 use crate::domain::netting::WindowSums;
@@ -119,6 +120,7 @@ pub struct WriterLimits {
 
 pub struct StoreWriter {
     store: Store,
+    feed: Feed,
     directory: Arc<Directory>,
     metrics: Arc<Metrics>,
     limits: WriterLimits,
@@ -150,10 +152,12 @@ impl StoreWriter {
         store: Store,
         directory: Arc<Directory>,
         metrics: Arc<Metrics>,
+        feed: Feed,
         limits: WriterLimits,
     ) -> Self {
         StoreWriter {
             store,
+            feed,
             directory,
             metrics,
             limits,
@@ -228,6 +232,15 @@ impl StoreWriter {
         let mut deltas: Deltas = HashMap::new();
         match result {
             Ok(outcomes) => {
+                if self.feed.transactions_wanted() {
+                    let stored: Vec<Transfer> = batch
+                        .iter()
+                        .zip(&outcomes)
+                        .filter(|(_, o)| matches!(o, InsertOutcome::Inserted))
+                        .map(|(p, _)| p.transfer.clone())
+                        .collect();
+                    self.feed.hub.do_send(TransfersStored(stored));
+                }
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
                     let t = &pending.transfer;
                     if let Outcome::Accepted(_) = t.outcome {
@@ -444,6 +457,8 @@ impl Supervised for StoreWriter {
     /// Buffered submissions are answered "unavailable" (their replies are dropped) and
     /// every bank re-reads its books, since batches in flight may or may not commit.
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.feed
+            .actor_restarted("writer", "store writer", Vec::new());
         self.metrics
             .actor_restarts
             .with_label_values(&["writer"])

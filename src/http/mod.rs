@@ -6,6 +6,7 @@ mod registry;
 pub mod transfers;
 pub mod views;
 mod windows;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,9 @@ pub struct AppState {
     /// One permit per submission in flight: the bound on work queued in the engine.
     pub admission: Arc<Semaphore>,
     pub limits: HttpLimits,
+    pub ws_limits: ws::WsLimits,
+    /// WebSocket sessions open now (bounded by `ws_limits.sessions_max`).
+    pub ws_open: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Reads a request body, refusing it as soon as it passes `limit` bytes.
@@ -86,6 +90,7 @@ pub fn not_found_as(what: String) -> impl Fn(crate::store::StoreError) -> ApiErr
 /// Every route of the v1 API, with the compatibility aliases.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
+        .route("/ws", web::get().to(ws::connect))
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
         .service(

@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::{not_found_as, read_body, views, AppState};
 use crate::actors::bank::{ProfileChanged, ReadPositions};
 use crate::actors::corridor::TermsChanged;
+use crate::actors::feed::{Channel, Event};
 use crate::domain::money::ExactDecimal;
 use crate::domain::{
     Amount, BankCode, BankStatus, CorridorId, CorridorStatus, Currency, FxRate, InputError,
@@ -188,6 +189,18 @@ pub async fn update_bank(
         .await
         .map_err(not_found_as(format!("bank {code}")))?;
     handle.addr.do_send(ProfileChanged(record.clone()));
+    if patch.status.is_some() {
+        state.engine.feed.publish(Event::new(
+            Channel::Notifications,
+            if record.status == BankStatus::Suspended {
+                "bank_suspended"
+            } else {
+                "bank_activated"
+            },
+            vec![record.code.clone()],
+            views::bank(&record).to_string(),
+        ));
+    }
     Ok(HttpResponse::Ok().json(views::bank(&record)))
 }
 
@@ -346,5 +359,17 @@ pub async fn update_corridor(
         .await
         .map_err(not_found_as(format!("corridor {id}")))?;
     actor.do_send(TermsChanged(record.clone()));
+    if patch.status.is_some() {
+        state.engine.feed.publish(Event::new(
+            Channel::Notifications,
+            if record.status == CorridorStatus::Suspended {
+                "corridor_suspended"
+            } else {
+                "corridor_activated"
+            },
+            Vec::new(),
+            views::corridor(&record).to_string(),
+        ));
+    }
     Ok(HttpResponse::Ok().json(views::corridor(&record)))
 }

@@ -310,3 +310,64 @@ where
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A WebSocket client of the engine's `/ws`.
+pub struct WsClient {
+    framed: actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>,
+}
+
+impl WsClient {
+    pub async fn connect(app: &TestApp) -> WsClient {
+        let url = format!("{}/ws", app.address.replace("http://", "ws://"));
+        let (_, framed) = awc::Client::new()
+            .ws(url)
+            .max_frame_size(1 << 20)
+            .connect()
+            .await
+            .expect("websocket connects");
+        WsClient { framed }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        self.framed
+            .send(awc::ws::Message::Text(text.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send(&mut self, message: &Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    /// The next JSON message, skipping pings; `None` when the server closed or nothing
+    /// came within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        use futures_util::StreamExt;
+        loop {
+            let frame = actix_web::rt::time::timeout(wait, self.framed.next())
+                .await
+                .ok()??;
+            match frame.ok()? {
+                awc::ws::Frame::Text(bytes) => {
+                    return Some(serde_json::from_slice(&bytes).expect("server sends JSON"))
+                }
+                awc::ws::Frame::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next message of type `kind`, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let message = self
+                .next(Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|| panic!("no {kind} message"));
+            if message["type"] == kind {
+                return message;
+            }
+        }
+    }
+}

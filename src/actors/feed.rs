@@ -1,0 +1,332 @@
+//! The feed hub: fans engine events out to WebSocket sessions. It holds `Recipient`s
+//! (never the session type) and sends with `try_send`, so a session that cannot keep
+//! up loses messages — and is told so — instead of slowing the engine down.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::domain::{BankCode, Transfer};
+use crate::metrics::Metrics;
+
+/// The channels a client can subscribe to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    Transactions,
+    Windows,
+    Settlements,
+    Positions,
+    Notifications,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 5] = [
+        Channel::Transactions,
+        Channel::Windows,
+        Channel::Settlements,
+        Channel::Positions,
+        Channel::Notifications,
+    ];
+
+    pub fn parse(text: &str) -> Option<Channel> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Channel::Transactions => "transactions",
+            Channel::Windows => "windows",
+            Channel::Settlements => "settlements",
+            Channel::Positions => "positions",
+            Channel::Notifications => "notifications",
+        }
+    }
+}
+
+/// One event, serialised once for every session that receives it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub channel: Channel,
+    /// The message `type`, e.g. `transaction`, `window_netted`.
+    pub kind: &'static str,
+    /// The banks the event concerns; empty for events of general interest (windows).
+    pub banks: Vec<BankCode>,
+    /// The `data` member, as JSON text.
+    pub data: Arc<str>,
+}
+
+/// From any part of the engine: events to publish.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish(pub Vec<Event>);
+
+/// From the store writer, after a batch commits: its transfers, accepted and rejected.
+/// Serialised only if some session listens to `transactions`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TransfersStored(pub Vec<Transfer>);
+
+impl Event {
+    pub fn new(channel: Channel, kind: &'static str, banks: Vec<BankCode>, data: String) -> Self {
+        Event {
+            channel,
+            kind,
+            banks,
+            data: data.into(),
+        }
+    }
+}
+
+/// To a session: one event for it.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Event);
+
+/// To a session: it fell behind and was unsubscribed; `missed` messages were dropped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Lagged {
+    pub missed: u64,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    pub id: u64,
+    pub deliver: Recipient<Deliver>,
+    pub lagged: Recipient<Lagged>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub id: u64,
+}
+
+/// A session's subscription: the channels, and optionally one bank.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    pub id: u64,
+    pub channels: Vec<Channel>,
+    pub bank: Option<BankCode>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    pub id: u64,
+    pub channels: Vec<Channel>,
+}
+
+struct Session {
+    deliver: Recipient<Deliver>,
+    lagged: Recipient<Lagged>,
+    channels: HashSet<Channel>,
+    bank: Option<BankCode>,
+}
+
+pub struct FeedHub {
+    sessions: HashMap<u64, Session>,
+    metrics: Arc<Metrics>,
+    /// Whether any session listens to `transactions`: the writer skips copying its
+    /// batches for the feed when none does.
+    transactions_wanted: Arc<AtomicBool>,
+}
+
+impl FeedHub {
+    pub fn new(metrics: Arc<Metrics>, transactions_wanted: Arc<AtomicBool>) -> Self {
+        FeedHub {
+            sessions: HashMap::new(),
+            metrics,
+            transactions_wanted,
+        }
+    }
+
+    fn refresh_interest(&self) {
+        let wanted = self
+            .sessions
+            .values()
+            .any(|s| s.channels.contains(&Channel::Transactions));
+        self.transactions_wanted.store(wanted, Ordering::Release);
+    }
+
+    fn fan_out(&mut self, events: Vec<Event>) {
+        if self.sessions.is_empty() {
+            return;
+        }
+        let mut lagging: Vec<u64> = Vec::new();
+        for event in events {
+            for (id, session) in &self.sessions {
+                if !Self::wants(session, &event) {
+                    continue;
+                }
+                let channel = event.channel.as_str();
+                match session.deliver.try_send(Deliver(event.clone())) {
+                    Ok(()) => self
+                        .metrics
+                        .ws_messages_sent
+                        .with_label_values(&[channel])
+                        .inc(),
+                    Err(_) => {
+                        self.metrics
+                            .ws_messages_dropped
+                            .with_label_values(&[channel])
+                            .inc();
+                        lagging.push(*id);
+                    }
+                }
+            }
+        }
+        lagging.sort_unstable();
+        lagging.dedup();
+        for id in lagging {
+            if let Some(session) = self.sessions.remove(&id) {
+                session.lagged.do_send(Lagged { missed: 1 });
+            }
+        }
+        self.refresh_interest();
+    }
+
+    fn wants(session: &Session, event: &Event) -> bool {
+        session.channels.contains(&event.channel)
+            && match &session.bank {
+                None => true,
+                Some(bank) => event.banks.is_empty() || event.banks.contains(bank),
+            }
+    }
+}
+
+impl Actor for FeedHub {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
+    }
+}
+
+impl Supervised for FeedHub {
+    /// Sessions re-register on their next subscribe; until then they hear nothing.
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.metrics
+            .actor_restarts
+            .with_label_values(&["feed"])
+            .inc();
+        self.sessions.clear();
+        self.refresh_interest();
+    }
+}
+
+impl Handler<Publish> for FeedHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Publish, _: &mut Context<Self>) {
+        self.fan_out(msg.0);
+    }
+}
+
+impl Handler<TransfersStored> for FeedHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: TransfersStored, _: &mut Context<Self>) {
+        let events = msg
+            .0
+            .iter()
+            .map(|t| {
+                Event::new(
+                    Channel::Transactions,
+                    "transaction",
+                    vec![t.sender.clone(), t.receiver.clone()],
+                    crate::http::views::transfer(t).to_string(),
+                )
+            })
+            .collect();
+        self.fan_out(events);
+    }
+}
+
+impl Handler<Connect> for FeedHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        self.sessions.insert(
+            msg.id,
+            Session {
+                deliver: msg.deliver,
+                lagged: msg.lagged,
+                channels: HashSet::new(),
+                bank: None,
+            },
+        );
+    }
+}
+
+impl Handler<Disconnect> for FeedHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+        self.sessions.remove(&msg.id);
+        self.refresh_interest();
+    }
+}
+
+impl Handler<Subscribe> for FeedHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        if let Some(session) = self.sessions.get_mut(&msg.id) {
+            session.channels.extend(msg.channels);
+            session.bank = msg.bank;
+        }
+        self.refresh_interest();
+    }
+}
+
+impl Handler<Unsubscribe> for FeedHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        if let Some(session) = self.sessions.get_mut(&msg.id) {
+            for channel in msg.channels {
+                session.channels.remove(&channel);
+            }
+        }
+        self.refresh_interest();
+    }
+}
+
+/// A handle to publish events from anywhere in the engine.
+#[derive(Clone)]
+pub struct Feed {
+    pub hub: Addr<FeedHub>,
+    transactions_wanted: Arc<AtomicBool>,
+}
+
+impl Feed {
+    pub fn new(hub: Addr<FeedHub>, transactions_wanted: Arc<AtomicBool>) -> Self {
+        Feed {
+            hub,
+            transactions_wanted,
+        }
+    }
+
+    pub fn publish(&self, event: Event) {
+        self.hub.do_send(Publish(vec![event]));
+    }
+
+    pub fn transactions_wanted(&self) -> bool {
+        self.transactions_wanted.load(Ordering::Acquire)
+    }
+
+    /// The notification that an actor restarted.
+    pub fn actor_restarted(&self, actor: &str, name: &str, banks: Vec<BankCode>) {
+        self.publish(Event::new(
+            Channel::Notifications,
+            "actor_restarted",
+            banks,
+            serde_json::json!({"actor": actor, "name": name}).to_string(),
+        ));
+    }
+}

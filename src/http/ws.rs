@@ -1,0 +1,366 @@
+//! `GET /ws`: live feeds. A session actor per connection registers with the feed hub,
+//! answers the client's subscribe/unsubscribe/ping messages, keeps a heartbeat, and
+//! writes frames into a bounded queue that the connection drains as fast as the client
+//! reads. A client that falls behind gets a `lagged` message and is disconnected: it
+//! never slows the engine.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_codec::{Decoder, Encoder};
+use actix_http::ws::Codec;
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse};
+use actix_web_actors::ws::{self, CloseCode, CloseReason, Frame, ProtocolError};
+use futures_util::{Stream, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::error::ApiError;
+use super::{views, AppState};
+use crate::actors::feed::{
+    Channel, Connect, Deliver, Disconnect, FeedHub, Lagged, Subscribe, Unsubscribe,
+};
+use crate::domain::BankCode;
+use crate::metrics::Metrics;
+
+/// How often the server pings, and how long a silent client is kept.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bounds of the WebSocket edge.
+#[derive(Clone, Copy, Debug)]
+pub struct WsLimits {
+    /// Largest frame a client may send.
+    pub frame_size_max: usize,
+    /// Frames queued for one client before it counts as lagging.
+    pub queue_max: usize,
+    /// Sessions open at once; beyond it `/ws` answers 503.
+    pub sessions_max: usize,
+}
+
+/// Deliveries a session may have waiting in its mailbox (it forwards them at once).
+const SESSION_MAILBOX_CAPACITY: usize = 1024;
+
+/// Per-process session ids.
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+pub async fn connect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let limits = state.ws_limits;
+    if state.ws_open.fetch_add(1, Ordering::AcqRel) >= limits.sessions_max {
+        state.ws_open.fetch_sub(1, Ordering::AcqRel);
+        return Err(ApiError::Overloaded);
+    }
+    let mut response = match ws::handshake(&req) {
+        Ok(response) => response,
+        Err(e) => {
+            state.ws_open.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::FieldInvalid(format!(
+                "not a WebSocket handshake: {e}"
+            )));
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(limits.queue_max.max(1));
+    let session = WsSession {
+        id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
+        hub: state.engine.feed.hub.clone(),
+        metrics: state.metrics.clone(),
+        open: state.ws_open.clone(),
+        tx,
+        codec: Codec::new(),
+        seq: 0,
+        last_heard: Instant::now(),
+        channels: Vec::new(),
+        bank: None,
+        missed: None,
+    };
+    let frames = decode(payload, Codec::new().max_size(limits.frame_size_max));
+    WsSession::create(move |ctx| {
+        ctx.add_stream(frames);
+        session
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|frame| (Ok::<_, actix_web::Error>(frame), rx))
+    });
+    Ok(response.streaming(body))
+}
+
+/// The client's frames, decoded from the request body.
+fn decode(payload: web::Payload, codec: Codec) -> impl Stream<Item = Result<Frame, ProtocolError>> {
+    futures_util::stream::unfold(
+        (payload, codec, BytesMut::new(), false),
+        |(mut payload, mut codec, mut buf, failed)| async move {
+            if failed {
+                return None;
+            }
+            loop {
+                match codec.decode(&mut buf) {
+                    Ok(Some(frame)) => return Some((Ok(frame), (payload, codec, buf, false))),
+                    Ok(None) => {}
+                    Err(e) => return Some((Err(e), (payload, codec, buf, true))),
+                }
+                match payload.next().await {
+                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                    _ => return None,
+                }
+            }
+        },
+    )
+}
+
+pub struct WsSession {
+    id: u64,
+    hub: Addr<FeedHub>,
+    metrics: Arc<Metrics>,
+    open: Arc<AtomicUsize>,
+    tx: mpsc::Sender<Bytes>,
+    codec: Codec,
+    seq: u64,
+    last_heard: Instant,
+    channels: Vec<Channel>,
+    bank: Option<BankCode>,
+    /// Set once the client fell behind: messages dropped since.
+    missed: Option<u64>,
+}
+
+impl WsSession {
+    fn encode(&mut self, message: ws::Message) -> Bytes {
+        let mut buf = BytesMut::new();
+        // Encoding a server frame into memory cannot fail.
+        let _ = self.codec.encode(message, &mut buf);
+        buf.freeze()
+    }
+
+    /// Queues one JSON message; a full queue makes the session lag.
+    fn send(&mut self, kind: &str, channel: &str, data: &str, ctx: &mut Context<Self>) {
+        if let Some(missed) = self.missed.as_mut() {
+            *missed += 1;
+            return;
+        }
+        self.seq += 1;
+        let text = format!(
+            r#"{{"type":"{kind}","channel":"{channel}","seq":{},"timestamp":"{}","data":{data}}}"#,
+            self.seq,
+            views::timestamp(&chrono::Utc::now()),
+        );
+        let frame = self.encode(ws::Message::Text(text.into()));
+        if self.tx.try_send(frame).is_err() {
+            self.lag(1, ctx);
+        }
+    }
+
+    fn control(&mut self, kind: &str, data: Value, ctx: &mut Context<Self>) {
+        self.send(kind, "control", &data.to_string(), ctx);
+    }
+
+    fn error(&mut self, code: &str, message: String, ctx: &mut Context<Self>) {
+        self.control("error", json!({"code": code, "message": message}), ctx);
+    }
+
+    /// The client fell behind: stop listening, then — once it has read enough to make
+    /// room — tell it how much it missed, and close.
+    fn lag(&mut self, missed: u64, ctx: &mut Context<Self>) {
+        if self.missed.is_some() {
+            return;
+        }
+        self.missed = Some(missed);
+        self.metrics.ws_lagged_disconnects.inc();
+        self.hub.do_send(Disconnect { id: self.id });
+        let tx = self.tx.clone();
+        let wait = async move { tx.reserve_owned().await.ok() };
+        ctx.spawn(wait.into_actor(self).map(|permit, act, ctx| {
+            if let Some(permit) = permit {
+                act.seq += 1;
+                let text = json!({
+                    "type": "lagged",
+                    "channel": "control",
+                    "seq": act.seq,
+                    "timestamp": views::timestamp(&chrono::Utc::now()),
+                    "data": {"missed": act.missed.unwrap_or_default(),
+                             "reason": "the client did not read fast enough"},
+                })
+                .to_string();
+                let frame = act.encode(ws::Message::Text(text.into()));
+                permit.send(frame);
+                act.close(Some(CloseReason::from((CloseCode::Policy, "lagged"))), ctx);
+            } else {
+                ctx.stop();
+            }
+        }));
+    }
+
+    fn close(&mut self, reason: Option<CloseReason>, ctx: &mut Context<Self>) {
+        let frame = self.encode(ws::Message::Close(reason));
+        let tx = self.tx.clone();
+        let send = async move {
+            let _ = tx.send(frame).await;
+        };
+        ctx.spawn(send.into_actor(self).map(|_, _, ctx| ctx.stop()));
+    }
+
+    fn client_message(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let message: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => return self.error("invalid_json", e.to_string(), ctx),
+        };
+        let kind = message["type"].as_str().unwrap_or_default().to_string();
+        match kind.as_str() {
+            "ping" => self.control("pong", json!({}), ctx),
+            "subscribe" | "unsubscribe" => {
+                let Some(names) = message["channels"].as_array() else {
+                    return self.error(
+                        "channels_missing",
+                        "channels must be a list of channel names".into(),
+                        ctx,
+                    );
+                };
+                let mut channels = Vec::new();
+                for name in names {
+                    match name.as_str().and_then(Channel::parse) {
+                        Some(channel) => channels.push(channel),
+                        None => {
+                            return self.error(
+                                "unknown_channel",
+                                format!(
+                                    "{name} is not a channel (transactions, windows, settlements, positions, notifications)"
+                                ),
+                                ctx,
+                            )
+                        }
+                    }
+                }
+                if kind == "subscribe" {
+                    let bank = match message["bank"].as_str() {
+                        None => None,
+                        Some(code) => match BankCode::parse(code) {
+                            Ok(bank) => Some(bank),
+                            Err(e) => return self.error(e.code(), e.to_string(), ctx),
+                        },
+                    };
+                    for c in &channels {
+                        if !self.channels.contains(c) {
+                            self.channels.push(*c);
+                        }
+                    }
+                    self.bank = bank.clone();
+                    self.hub.do_send(Subscribe {
+                        id: self.id,
+                        channels,
+                        bank,
+                    });
+                    self.acknowledge("subscribed", ctx);
+                } else {
+                    self.channels.retain(|c| !channels.contains(c));
+                    self.hub.do_send(Unsubscribe {
+                        id: self.id,
+                        channels,
+                    });
+                    self.acknowledge("unsubscribed", ctx);
+                }
+            }
+            "" => self.error("type_missing", "a message needs a type".into(), ctx),
+            other => self.error(
+                "unknown_type",
+                format!("{other} is not a message type (subscribe, unsubscribe, ping)"),
+                ctx,
+            ),
+        }
+    }
+
+    fn acknowledge(&mut self, kind: &str, ctx: &mut Context<Self>) {
+        let channels: Vec<&str> = self.channels.iter().map(|c| c.as_str()).collect();
+        let bank = self.bank.as_ref().map(|b| b.as_str().to_string());
+        self.control(kind, json!({"channels": channels, "bank": bank}), ctx);
+    }
+}
+
+impl Actor for WsSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // The hub's try_send lands here; the bounded queue that matters is `tx`.
+        ctx.set_mailbox_capacity(SESSION_MAILBOX_CAPACITY);
+        self.metrics.ws_sessions.inc();
+        self.hub.do_send(Connect {
+            id: self.id,
+            deliver: ctx.address().recipient(),
+            lagged: ctx.address().recipient(),
+        });
+        ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
+            if act.last_heard.elapsed() > CLIENT_TIMEOUT {
+                ctx.stop();
+                return;
+            }
+            if act.missed.is_none() {
+                let ping = act.encode(ws::Message::Ping(Bytes::new()));
+                if act.tx.try_send(ping).is_err() {
+                    act.lag(0, ctx);
+                }
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.hub.do_send(Disconnect { id: self.id });
+        self.metrics.ws_sessions.dec();
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
+    fn handle(&mut self, frame: Result<Frame, ProtocolError>, ctx: &mut Context<Self>) {
+        self.last_heard = Instant::now();
+        match frame {
+            Ok(Frame::Text(bytes)) => match std::str::from_utf8(&bytes) {
+                Ok(text) => {
+                    let text = text.to_string();
+                    self.client_message(&text, ctx);
+                }
+                Err(_) => self.error("invalid_json", "text frames must be UTF-8".into(), ctx),
+            },
+            Ok(Frame::Ping(payload)) => {
+                let pong = self.encode(ws::Message::Pong(payload));
+                let _ = self.tx.try_send(pong);
+            }
+            Ok(Frame::Pong(_)) => {}
+            Ok(Frame::Close(reason)) => self.close(reason, ctx),
+            Ok(Frame::Binary(_) | Frame::Continuation(_)) => {
+                self.error("unsupported_frame", "send JSON in text frames".into(), ctx)
+            }
+            Err(ProtocolError::Overflow) => self.close(
+                Some(CloseReason::from((CloseCode::Size, "frame too large"))),
+                ctx,
+            ),
+            Err(_) => ctx.stop(),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Deliver> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        let event = msg.0;
+        self.send(event.kind, event.channel.as_str(), &event.data, ctx);
+    }
+}
+
+impl Handler<Lagged> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Lagged, ctx: &mut Context<Self>) {
+        self.lag(msg.missed, ctx);
+    }
+}
