@@ -381,8 +381,14 @@ impl WindowActor {
             };
             let netting: Netting<BankCode> = net(&sums);
             let newly = store.store_netting(window, &netting).await?;
-            // Assert the invariants again on what the store now holds.
-            let stored = store.window(window).await?;
+            // Assert the invariants again on what the store now holds (read together
+            // with the instructions to announce).
+            let (stored, instructions) = futures_util::future::join(
+                store.window(window),
+                store.instructions(Some(window), None, None, i64::MAX),
+            )
+            .await;
+            let stored = stored?;
             let read_back = Netting {
                 positions: stored.positions.clone(),
                 currencies: stored.currencies.clone(),
@@ -396,13 +402,7 @@ impl WindowActor {
                 )));
             }
             assert_conserved(&read_back).map_err(StoreError::Corrupt)?;
-            let instructions = if newly {
-                store
-                    .instructions(Some(window), None, None, i64::MAX)
-                    .await?
-            } else {
-                Vec::new()
-            };
+            let instructions = instructions?;
             Ok::<_, StoreError>((netting, newly, stored, instructions))
         };
         ctx.wait(work.into_actor(self).map(|result, act, ctx| match result {

@@ -241,23 +241,35 @@ impl Store {
             &[&w, &banks, &currencies, &debits, &credits, &positions],
         )
         .await?;
-        for c in &netting.currencies {
-            tx.execute(
-                "INSERT INTO window_currencies (window_id, currency, gross, net, hub_position)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&w, &c.currency.as_str(), &c.gross, &c.net, &c.hub_position],
-            )
-            .await?;
-        }
-        for (id, source, destination) in &netting.corridors {
-            tx.execute(
-                "INSERT INTO window_corridors (window_id, from_currency, to_currency,
-                                               source_amount, destination_amount)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&w, &id.from.as_str(), &id.to.as_str(), source, destination],
-            )
-            .await?;
-        }
+        let summary_currencies: Vec<&str> = netting
+            .currencies
+            .iter()
+            .map(|c| c.currency.as_str())
+            .collect();
+        let gross: Vec<Decimal> = netting.currencies.iter().map(|c| c.gross).collect();
+        let net: Vec<Decimal> = netting.currencies.iter().map(|c| c.net).collect();
+        let hub: Vec<Decimal> = netting.currencies.iter().map(|c| c.hub_position).collect();
+        tx.execute(
+            "INSERT INTO window_currencies (window_id, currency, gross, net, hub_position)
+             SELECT $1, * FROM UNNEST($2::text[], $3::numeric[], $4::numeric[], $5::numeric[])",
+            &[&w, &summary_currencies, &gross, &net, &hub],
+        )
+        .await?;
+        let froms: Vec<&str> = netting
+            .corridors
+            .iter()
+            .map(|c| c.0.from.as_str())
+            .collect();
+        let tos: Vec<&str> = netting.corridors.iter().map(|c| c.0.to.as_str()).collect();
+        let sources: Vec<Decimal> = netting.corridors.iter().map(|c| c.1).collect();
+        let destinations: Vec<Decimal> = netting.corridors.iter().map(|c| c.2).collect();
+        tx.execute(
+            "INSERT INTO window_corridors (window_id, from_currency, to_currency,
+                                           source_amount, destination_amount)
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::numeric[], $5::numeric[])",
+            &[&w, &froms, &tos, &sources, &destinations],
+        )
+        .await?;
         let ids: Vec<Uuid> = netting
             .instructions
             .iter()
@@ -291,24 +303,33 @@ impl Store {
         Ok(true)
     }
 
+    /// A window with its stored result. The four reads go out together on one
+    /// connection (pipelined), so they cost one round trip.
     pub async fn window(&self, window: WindowId) -> Result<WindowDetail, StoreError> {
         let client = self.client().await?;
         let w = window.get();
-        let row = client
-            .query_opt(
-                &format!("SELECT {WINDOW_COLUMNS} FROM windows WHERE id = $1"),
-                &[&w],
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let record = window_from_row(&row)?;
-        let positions = client
-            .query(
+        let record_sql = format!("SELECT {WINDOW_COLUMNS} FROM windows WHERE id = $1");
+        let (record, positions, currencies, corridors) = futures_util::future::join4(
+            client.query_opt(&record_sql, &[&w]),
+            client.query(
                 "SELECT bank, currency, debits, credits, position FROM window_positions
                   WHERE window_id = $1 ORDER BY bank, currency",
                 &[&w],
-            )
-            .await?
+            ),
+            client.query(
+                "SELECT currency, gross, net, hub_position FROM window_currencies
+                  WHERE window_id = $1 ORDER BY currency",
+                &[&w],
+            ),
+            client.query(
+                "SELECT from_currency, to_currency, source_amount, destination_amount
+                   FROM window_corridors WHERE window_id = $1 ORDER BY from_currency, to_currency",
+                &[&w],
+            ),
+        )
+        .await;
+        let record = window_from_row(&record?.ok_or(StoreError::NotFound)?)?;
+        let positions = positions?
             .iter()
             .map(|r| {
                 Ok(Position {
@@ -320,13 +341,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let currencies = client
-            .query(
-                "SELECT currency, gross, net, hub_position FROM window_currencies
-                  WHERE window_id = $1 ORDER BY currency",
-                &[&w],
-            )
-            .await?
+        let currencies = currencies?
             .iter()
             .map(|r| {
                 Ok(CurrencySummary {
@@ -337,13 +352,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let corridors = client
-            .query(
-                "SELECT from_currency, to_currency, source_amount, destination_amount
-                   FROM window_corridors WHERE window_id = $1 ORDER BY from_currency, to_currency",
-                &[&w],
-            )
-            .await?
+        let corridors = corridors?
             .iter()
             .map(|r| {
                 Ok((
