@@ -214,3 +214,27 @@ async fn positions_and_notifications_reach_the_banks_subscriber() {
     drop(ws);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn protocol_pings_are_answered_and_sessions_are_bounded() {
+    use futures_util::{SinkExt, StreamExt};
+    let mut settings = common::test_settings();
+    settings.ws_sessions_max = 1;
+    let app = TestApp::spawn_with(settings, common::fresh_database().await).await;
+    let url = format!("{}/ws", app.address.replace("http://", "ws://"));
+    let (_, mut first) = awc::Client::new().ws(url.as_str()).connect().await.unwrap();
+    first
+        .send(awc::ws::Message::Ping("hello".into()))
+        .await
+        .unwrap();
+    let pong = first.next().await.unwrap().unwrap();
+    assert_eq!(pong, awc::ws::Frame::Pong("hello".into()));
+    // The second session is over the bound: refused before the handshake.
+    let refused = awc::Client::new().ws(url.as_str()).connect().await;
+    match refused {
+        Err(awc::error::WsClientError::InvalidResponseStatus(status)) => assert_eq!(status, 503),
+        other => panic!("expected 503, got {:?}", other.map(|_| ())),
+    }
+    drop(first);
+    app.stop().await;
+}
