@@ -79,10 +79,11 @@ impl Event {
     }
 }
 
-/// To a session: one event for it.
+/// To a session: the events of one publication that it wants, in order (one message
+/// per session per publication, not per event: fan-out cost is per message).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Event);
+pub struct Deliver(pub Vec<Event>);
 
 /// To a session: it fell behind and was unsubscribed; `missed` messages were dropped.
 #[derive(Message)]
@@ -158,30 +159,32 @@ impl FeedHub {
             return;
         }
         let mut lagging: Vec<u64> = Vec::new();
-        for event in events {
-            for (id, session) in &self.sessions {
-                if !Self::wants(session, &event) {
-                    continue;
-                }
-                let channel = event.channel.as_str();
-                match session.deliver.try_send(Deliver(event.clone())) {
-                    Ok(()) => self
-                        .metrics
-                        .ws_messages_sent
+        for (id, session) in &self.sessions {
+            let wanted: Vec<Event> = events
+                .iter()
+                .filter(|e| Self::wants(session, e))
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let count = wanted.len() as u64;
+            let channel = wanted[0].channel.as_str();
+            match session.deliver.try_send(Deliver(wanted)) {
+                Ok(()) => self
+                    .metrics
+                    .ws_messages_sent
+                    .with_label_values(&[channel])
+                    .inc_by(count),
+                Err(_) => {
+                    self.metrics
+                        .ws_messages_dropped
                         .with_label_values(&[channel])
-                        .inc(),
-                    Err(_) => {
-                        self.metrics
-                            .ws_messages_dropped
-                            .with_label_values(&[channel])
-                            .inc();
-                        lagging.push(*id);
-                    }
+                        .inc_by(count);
+                    lagging.push(*id);
                 }
             }
         }
-        lagging.sort_unstable();
-        lagging.dedup();
         for id in lagging {
             if let Some(session) = self.sessions.remove(&id) {
                 session.lagged.do_send(Lagged { missed: 1 });

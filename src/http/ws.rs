@@ -352,8 +352,9 @@ impl Handler<Deliver> for WsSession {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        let event = msg.0;
-        self.send(event.kind, event.channel.as_str(), &event.data, ctx);
+        for event in msg.0 {
+            self.send(event.kind, event.channel.as_str(), &event.data, ctx);
+        }
     }
 }
 
