@@ -374,44 +374,52 @@ impl WindowActor {
         let store = self.store.clone();
         let window = self.window;
         let known = self.sums.clone();
+        let (feed, metrics) = (self.feed.clone(), self.metrics.clone());
+        let closing_started = self.closing_started;
         let work = async move {
             let sums = match known {
                 Some(sums) => sums,
                 None => store.window_sums(window).await?,
             };
             let netting: Netting<BankCode> = net(&sums);
-            let newly = store.store_netting(window, &netting).await?;
-            // Assert the invariants again on what the store now holds (read together
-            // with the instructions to announce).
-            let (stored, instructions) = futures_util::future::join(
-                store.window(window),
-                store.instructions(Some(window), None, None, i64::MAX),
-            )
-            .await;
-            let stored = stored?;
+            let stored_now = store.store_netting(window, &netting).await?;
+            let newly = stored_now.is_some();
+            if let Some((record, instructions)) = &stored_now {
+                // Announce at once: the result is what was just committed. The read-back
+                // below checks that the store holds exactly this.
+                let detail = WindowDetail {
+                    record: record.clone(),
+                    positions: netting.positions.clone(),
+                    currencies: netting.currencies.clone(),
+                    corridors: netting.corridors.clone(),
+                };
+                announce(&feed, &detail, instructions);
+                record_metrics(&metrics, closing_started, &netting);
+            }
+            // Assert the invariants again on what the store now holds.
+            let stored = store.window(window).await?;
+            if newly
+                && (stored.positions != netting.positions
+                    || stored.currencies != netting.currencies
+                    || stored.corridors != netting.corridors)
+            {
+                return Err(StoreError::Corrupt(format!(
+                    "window {window}: stored result differs from the netting"
+                )));
+            }
             let read_back = Netting {
-                positions: stored.positions.clone(),
-                currencies: stored.currencies.clone(),
-                corridors: stored.corridors.clone(),
+                positions: stored.positions,
+                currencies: stored.currencies,
+                corridors: stored.corridors,
                 instructions: netting.instructions.clone(),
                 transfer_count: stored.record.transfer_count.unwrap_or_default() as u64,
             };
-            if newly && read_back.positions != netting.positions {
-                return Err(StoreError::Corrupt(format!(
-                    "window {window}: stored positions differ from the netting"
-                )));
-            }
             assert_conserved(&read_back).map_err(StoreError::Corrupt)?;
-            let instructions = instructions?;
-            Ok::<_, StoreError>((netting, newly, stored, instructions))
+            Ok::<_, StoreError>(netting)
         };
         ctx.wait(work.into_actor(self).map(|result, act, ctx| match result {
-            Ok((netting, newly, stored, instructions)) => {
+            Ok(netting) => {
                 act.phase = Phase::Netted;
-                if newly {
-                    act.record_metrics(&netting);
-                    act.announce(&stored, &instructions);
-                }
                 tracing::info!(window = %act.window, transfers = netting.transfer_count,
                                instructions = netting.instructions.len(), "window netted");
                 act.after_netting(ctx);
@@ -421,42 +429,6 @@ impl WindowActor {
                 ctx.run_later(RETRY_INTERVAL, |act, ctx| act.net_and_store(ctx));
             }
         }));
-    }
-
-    /// The window's result on `windows`, and its instructions on `settlements`.
-    fn announce(&self, stored: &WindowDetail, instructions: &[InstructionRecord]) {
-        let mut events = vec![Event::new(
-            Channel::Windows,
-            "window_netted",
-            Vec::new(),
-            views::window(stored, None).to_string(),
-        )];
-        for i in instructions {
-            events.push(Event::new(
-                Channel::Settlements,
-                "instruction_created",
-                settlement::banks_of(i),
-                views::instruction(i).to_string(),
-            ));
-        }
-        self.feed.hub.do_send(Publish(events));
-    }
-
-    fn record_metrics(&self, netting: &Netting<BankCode>) {
-        let m = &self.metrics;
-        if let Some(started) = self.closing_started {
-            m.window_close_duration
-                .observe(started.elapsed().as_secs_f64());
-        }
-        m.window_transfers.observe(netting.transfer_count as f64);
-        for c in &netting.currencies {
-            let efficiency: f64 = c.efficiency().try_into().unwrap_or(0.0);
-            m.netting_efficiency
-                .with_label_values(&[c.currency.as_str()])
-                .set(efficiency);
-        }
-        m.instructions_pending
-            .add(netting.instructions.len() as i64);
     }
 
     /// Settles a window with nothing to pay, or plays the demo rail.
@@ -604,4 +576,48 @@ impl Handler<WindowSettled> for WindowActor {
         self.phase = Phase::Settled;
         ctx.stop();
     }
+}
+
+/// The window's result on `windows`, and its instructions on `settlements`.
+fn announce(feed: &Feed, stored: &WindowDetail, instructions: &[InstructionRecord]) {
+    let mut events = vec![Event::new(
+        Channel::Windows,
+        "window_netted",
+        Vec::new(),
+        views::window(stored, None).to_string(),
+    )];
+    for i in instructions {
+        events.push(Event::new(
+            Channel::Settlements,
+            "instruction_created",
+            settlement::banks_of(i),
+            views::instruction(i).to_string(),
+        ));
+    }
+    feed.hub.do_send(Publish(events));
+}
+
+fn record_metrics(
+    metrics: &Metrics,
+    closing_started: Option<Instant>,
+    netting: &Netting<BankCode>,
+) {
+    if let Some(started) = closing_started {
+        metrics
+            .window_close_duration
+            .observe(started.elapsed().as_secs_f64());
+    }
+    metrics
+        .window_transfers
+        .observe(netting.transfer_count as f64);
+    for c in &netting.currencies {
+        let efficiency: f64 = c.efficiency().try_into().unwrap_or(0.0);
+        metrics
+            .netting_efficiency
+            .with_label_values(&[c.currency.as_str()])
+            .set(efficiency);
+    }
+    metrics
+        .instructions_pending
+        .add(netting.instructions.len() as i64);
 }

@@ -206,26 +206,31 @@ impl Store {
         Ok(sums)
     }
 
-    /// Stores a window's netting and moves it from closing to netted, once: returns
-    /// false (and writes nothing) if the window was already netted.
+    /// Stores a window's netting and moves it from closing to netted, once. Returns the
+    /// window as stored and its instructions (as stored: their times are the
+    /// transaction's), or `None` — writing nothing — if the window was already netted.
     pub async fn store_netting(
         &self,
         window: WindowId,
         netting: &Netting<BankCode>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<(WindowRecord, Vec<InstructionRecord>)>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let w = window.get();
         let moved = tx
-            .execute(
-                "UPDATE windows SET state = 'netted', netted_at = now(), transfer_count = $2
-                  WHERE id = $1 AND state = 'closing'",
+            .query_opt(
+                &format!(
+                    "UPDATE windows SET state = 'netted', netted_at = now(), transfer_count = $2
+                      WHERE id = $1 AND state = 'closing' RETURNING {WINDOW_COLUMNS}"
+                ),
                 &[&w, &(netting.transfer_count as i64)],
             )
             .await?;
-        if moved == 0 {
-            return Ok(false);
-        }
+        let Some(moved) = moved else {
+            return Ok(None);
+        };
+        let record = window_from_row(&moved)?;
+        let now = record.netted_at.expect("just set");
         let banks: Vec<&str> = netting.positions.iter().map(|p| p.bank.as_str()).collect();
         let currencies: Vec<&str> = netting
             .positions
@@ -300,7 +305,23 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(true)
+        let instructions = netting
+            .instructions
+            .iter()
+            .zip(ids)
+            .map(|(i, id)| InstructionRecord {
+                id,
+                window_id: window,
+                currency: i.currency,
+                payer: party_text(&i.payer).to_string(),
+                payee: party_text(&i.payee).to_string(),
+                amount: i.amount,
+                state: "pending".to_string(),
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        Ok(Some((record, instructions)))
     }
 
     /// A window with its stored result. The four reads go out together on one
