@@ -23,6 +23,7 @@ fn cluster_controller() -> mpsc::Sender<Command> {
     std::thread::spawn(move || {
         let options = EmbeddedOptions {
             initdb_no_sync: true,
+            wal_segment_size_mb: None,
             settings: vec![],
         };
         let mut cluster: Option<EmbeddedPostgres> = None;

@@ -41,6 +41,7 @@ fn start_embedded_server() -> tokio_postgres::Config {
     std::thread::spawn(move || {
         let options = EmbeddedOptions {
             initdb_no_sync: true,
+            wal_segment_size_mb: None,
             settings: vec![("max_connections".into(), "300".into())],
         };
         match EmbeddedPostgres::start(&root, &options) {
