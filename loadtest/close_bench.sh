@@ -10,25 +10,10 @@
 #   3. the same again after an engine restart, when the writer's sums are gone and the
 #      window's transfers are summed in the store (the recovery path).
 # Usage: loadtest/close_bench.sh   (TRANSFERS=1000000 RATE=2000)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 TRANSFERS=${TRANSFERS:-1000000}
 RATE=${RATE:-2000}
 ADDR=127.0.0.1:18090
-OUT=$(mktemp -d /tmp/deltran-close-XXXXXX)
-chmod 755 "$OUT"
-engine=""
-cleanup() { [ -n "$engine" ] && kill "$engine" 2>/dev/null; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-cargo build --release --locked --bins >/dev/null 2>&1
-start_engine() {
-  target/release/deltran serve --listen "$ADDR" --data-dir "$OUT/engine" --window-duration-ms 3600000 \
-    --log-format json >>"$OUT/engine.log" 2>&1 &
-  engine=$!
-  for _ in $(seq 1 300); do curl -fs "http://$ADDR/health" >/dev/null 2>&1 && return; sleep 0.1; done
-  echo "engine did not start" >&2; exit 1
-}
 current() { curl -fs "http://$ADDR/api/v1/windows/current" | sed -n 's/.*"id":\([0-9]*\).*/\1/p'; }
 count() { curl -fs "http://$ADDR/api/v1/windows/current" | sed -n 's/.*"transfer_count":\([0-9]*\).*/\1/p'; }
 
@@ -59,16 +44,16 @@ close_and_time() {
   sed "s/^/[$label]   /" "$OUT/during-$label.txt"
 }
 
-start_engine
+start_engine "$ADDR" --window-duration-ms 3600000
 fill
 close_and_time from-writer-sums
 
 fill
 echo "== restarting the engine (the writer's sums are lost)"
-kill -TERM "$engine"; wait "$engine" || true
-start_engine
+stop_engine
+start_engine "$ADDR" --window-duration-ms 3600000
 close_and_time from-store
 
-kill -TERM "$engine"; wait "$engine" || true; engine=""
+stop_engine
 target/release/deltran audit --data-dir "$OUT/engine" | tail -1
 echo "outputs in $OUT"
