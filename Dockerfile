@@ -6,6 +6,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY sql ./sql
+# Cargo checks every target of the manifest, so the benchmark sources come along.
+COPY loadtest ./loadtest
+COPY benches ./benches
 RUN cargo build --release --locked --bin deltran
 
 FROM debian:bookworm-slim
