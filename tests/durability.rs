@@ -68,6 +68,13 @@ impl Drop for Engine {
     }
 }
 
+fn http_client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connector(awc::Connector::new().limit(100))
+        .finish()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -93,10 +100,7 @@ async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
     let dir = common::scratch_dir("deltran-durability");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connector(awc::Connector::new().limit(100))
-        .finish();
+    let client = http_client();
     let mut engine = Engine::start(&dir, port);
     wait_healthy(&client, &base).await;
 
@@ -226,10 +230,7 @@ async fn a_window_killed_while_closing_is_netted_exactly_once_after_restart() {
     let dir = common::scratch_dir("deltran-close-kill");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connector(awc::Connector::new().limit(100))
-        .finish();
+    let client = http_client();
     // Windows close only when asked, so the kill lands right after a cut-off.
     let manual = ["--window-duration-ms", "3600000"];
     let mut engine = Engine::start_with(&dir, port, &manual);

@@ -316,7 +316,17 @@ impl Feed {
     }
 
     pub fn publish(&self, event: Event) {
-        self.hub.do_send(Publish(vec![event]));
+        self.publish_all(vec![event]);
+    }
+
+    /// Events that belong together; each session gets those it wants in one delivery.
+    pub fn publish_all(&self, events: Vec<Event>) {
+        self.hub.do_send(Publish(events));
+    }
+
+    /// A committed batch's transfers for `transactions` (call only when wanted).
+    pub fn transfers_stored(&self, transfers: Vec<Transfer>) {
+        self.hub.do_send(TransfersStored(transfers));
     }
 
     pub fn transactions_wanted(&self) -> bool {

@@ -81,10 +81,17 @@ impl Directory {
         self.corridors.write().expect("lock").insert(id, addr);
     }
 
-    pub fn bank_codes(&self) -> Vec<BankCode> {
-        let mut codes: Vec<BankCode> = self.banks.read().expect("lock").keys().cloned().collect();
-        codes.sort();
-        codes
+    /// Every bank's handle, in code order: one consistent list for a broadcast.
+    pub fn banks(&self) -> Vec<(BankCode, BankHandle)> {
+        let mut banks: Vec<(BankCode, BankHandle)> = self
+            .banks
+            .read()
+            .expect("lock")
+            .iter()
+            .map(|(code, handle)| (code.clone(), handle.clone()))
+            .collect();
+        banks.sort_by(|a, b| a.0.cmp(&b.0));
+        banks
     }
 }
 

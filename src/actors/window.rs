@@ -17,9 +17,9 @@ use actix::prelude::*;
 use uuid::Uuid;
 
 use super::bank::CutOffBank;
-use super::feed::{Channel, Event, Feed, Publish};
+use super::feed::{Channel, Event, Feed};
 use super::writer::{BeginCutOff, StoreWriter};
-use super::{guard, settlement, Directory, Guarded, InjectPanic};
+use super::{guard, settlement, BankHandle, Directory, Guarded, InjectPanic};
 use crate::domain::netting::{assert_conserved, net, Netting, WindowSums};
 use crate::domain::{BankCode, WindowId};
 use crate::http::views;
@@ -182,18 +182,17 @@ impl WindowClock {
                     act.window_actor(next, ctx);
                     let closing = act.window_actor(window, ctx);
                     closing.do_send(Closing { started });
+                    // One list of banks for both: the writer waits for exactly the
+                    // markers of the banks told to cut off.
+                    let banks = act.directory.banks();
                     act.writer.do_send(BeginCutOff {
                         window,
-                        banks: act.directory.bank_codes(),
+                        banks: banks.iter().map(|(code, _)| code.clone()).collect(),
                         sealed_to: closing.recipient(),
                     });
-                    for code in act.directory.bank_codes() {
-                        if let Some(bank) = act.directory.bank(&code) {
-                            bank.addr.do_send(CutOffBank { window, next });
-                        }
-                    }
+                    cut_off(&banks, window, next);
                     tracing::info!(window = %window, next = %next, "window closing");
-                    act.feed.hub.do_send(Publish(vec![
+                    act.feed.publish_all(vec![
                         Event::new(
                             Channel::Windows,
                             "window_closing",
@@ -206,7 +205,7 @@ impl WindowClock {
                             Vec::new(),
                             json!({"id": next.get()}).to_string(),
                         ),
-                    ]));
+                    ]);
                     act.schedule_close(ctx);
                     for reply in act.waiting.drain(..) {
                         let _ = reply.send(Ok((window, next)));
@@ -529,14 +528,7 @@ impl WindowActor {
         }
         let next = WindowId::new(self.window.get() + 1).expect("positive");
         tracing::warn!(window = %self.window, "cut-off markers still missing; asking the banks again");
-        for code in self.directory.bank_codes() {
-            if let Some(bank) = self.directory.bank(&code) {
-                bank.addr.do_send(CutOffBank {
-                    window: self.window,
-                    next,
-                });
-            }
-        }
+        cut_off(&self.directory.banks(), self.window, next);
         ctx.run_later(SEAL_WAIT_MAX, |act, ctx| act.ask_again_if_unsealed(ctx));
     }
 }
@@ -594,7 +586,15 @@ fn announce(feed: &Feed, stored: &WindowDetail, instructions: &[InstructionRecor
             views::instruction(i).to_string(),
         ));
     }
-    feed.hub.do_send(Publish(events));
+    feed.publish_all(events);
+}
+
+/// Tells each bank to stamp `next` from now on and send the writer its marker for
+/// `window` (repeating it is harmless: the writer counts each bank once).
+fn cut_off(banks: &[(BankCode, BankHandle)], window: WindowId, next: WindowId) {
+    for (_, bank) in banks {
+        bank.addr.do_send(CutOffBank { window, next });
+    }
 }
 
 fn record_metrics(

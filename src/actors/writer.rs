@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::bank::{
     BankActor, BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed, WindowReleased,
 };
-use super::feed::{Feed, TransfersStored};
+use super::feed::Feed;
 use super::window::Sealed;
 use super::{guard, Directory, Guarded};
 use crate::domain::netting::WindowSums;
@@ -208,18 +208,26 @@ impl StoreWriter {
 
     fn flush(&mut self, batch_seq: u64, batch: Vec<Pending>, ctx: &mut Context<Self>) {
         let store = self.store.clone();
-        let transfers: Vec<Transfer> = batch.iter().map(|p| p.transfer.clone()).collect();
         self.metrics.store_batch_size.observe(batch.len() as f64);
         let started = Instant::now();
-        let write = async move { store.insert_transfers(&transfers).await };
-        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
-            act.metrics
-                .store_flush_duration
-                .observe(started.elapsed().as_secs_f64());
-            act.in_flight -= 1;
-            act.complete(batch_seq, batch, result);
-            act.pump(ctx);
-        }));
+        // The batch travels with the write and comes back with its result: no copy.
+        let write = async move {
+            let transfers: Vec<&Transfer> = batch.iter().map(|p| &p.transfer).collect();
+            let result = store.insert_transfers(&transfers).await;
+            (batch, result)
+        };
+        ctx.spawn(
+            write
+                .into_actor(self)
+                .map(move |(batch, result), act, ctx| {
+                    act.metrics
+                        .store_flush_duration
+                        .observe(started.elapsed().as_secs_f64());
+                    act.in_flight -= 1;
+                    act.complete(batch_seq, batch, result);
+                    act.pump(ctx);
+                }),
+        );
     }
 
     /// Answers the batch's submissions and sends each bank involved one `BookUpdate`.
@@ -239,11 +247,11 @@ impl StoreWriter {
                         .filter(|(_, o)| matches!(o, InsertOutcome::Inserted))
                         .map(|(p, _)| p.transfer.clone())
                         .collect();
-                    self.feed.hub.do_send(TransfersStored(stored));
+                    self.feed.transfers_stored(stored);
                 }
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
                     let t = &pending.transfer;
-                    if let Outcome::Accepted(_) = t.outcome {
+                    if let Outcome::Accepted(window) = t.outcome {
                         let sender = delta(&mut deltas, &t.sender, t.amount.currency());
                         sender.reserved_released += t.amount.value();
                         if let InsertOutcome::Inserted = outcome {
@@ -251,16 +259,14 @@ impl StoreWriter {
                             let converted = t.converted.expect("accepted transfers have a quote");
                             delta(&mut deltas, &t.receiver, converted.currency()).credits_added +=
                                 converted.value();
-                            if let Outcome::Accepted(window) = t.outcome {
-                                self.sums.entry(window).or_default().add_transfer(
-                                    &t.sender,
-                                    &t.receiver,
-                                    t.amount.value(),
-                                    t.amount.currency(),
-                                    converted.value(),
-                                    converted.currency(),
-                                );
-                            }
+                            self.sums.entry(window).or_default().add_transfer(
+                                &t.sender,
+                                &t.receiver,
+                                t.amount.value(),
+                                t.amount.currency(),
+                                converted.value(),
+                                converted.currency(),
+                            );
                         }
                     }
                     let answer = match outcome {
@@ -474,10 +480,8 @@ impl Supervised for StoreWriter {
         self.trusted_after = None;
         self.in_flight = 0;
         self.dispatched = self.received;
-        for code in self.directory.bank_codes() {
-            if let Some(handle) = self.directory.bank(&code) {
-                handle.addr.do_send(Resync);
-            }
+        for (_, handle) in self.directory.banks() {
+            handle.addr.do_send(Resync);
         }
     }
 }

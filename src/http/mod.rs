@@ -50,6 +50,20 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     Ok(body.freeze())
 }
 
+/// The exact text of a JSON number or string, for money and rates (serde_json's
+/// `arbitrary_precision` keeps a number's digits); anything else is `error` on `field`.
+pub fn number_text(
+    value: &serde_json::Value,
+    field: &'static str,
+    error: crate::domain::InputError,
+) -> Result<String, ApiError> {
+    match value {
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::String(s) => Ok(s.clone()),
+        _ => Err(ApiError::Input { field, error }),
+    }
+}
+
 /// Page size of the list routes when the client names none.
 const PAGE_SIZE_DEFAULT: i64 = 100;
 

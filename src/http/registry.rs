@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::{not_found_as, read_body, views, AppState};
+use super::{not_found_as, number_text, read_body, views, AppState};
 use crate::actors::bank::{ProfileChanged, ReadPositions};
 use crate::actors::corridor::TermsChanged;
 use crate::actors::feed::{Channel, Event};
@@ -25,15 +25,6 @@ const COUNTRY_LEN: usize = 2;
 
 fn input(field: &'static str) -> impl Fn(InputError) -> ApiError {
     move |error| ApiError::Input { field, error }
-}
-
-/// A JSON number or string as its exact text.
-fn number_text(value: &Value, field: &'static str, error: InputError) -> Result<String, ApiError> {
-    match value {
-        Value::Number(n) => Ok(n.to_string()),
-        Value::String(s) => Ok(s.clone()),
-        _ => Err(ApiError::Input { field, error }),
-    }
 }
 
 /// Caps are zero or more, with no more decimals than their currency has.

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::error::ApiError;
-use super::{page_limit, read_body, views, AppState};
+use super::{number_text, page_limit, read_body, views, AppState};
 use crate::actors::bank::SubmitTransfer;
 use crate::actors::corridor::QuoteTransfer;
 use crate::actors::writer::PersistOutcome;
@@ -56,16 +56,7 @@ fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, 
         }
         (h, b) => h.or(b),
     };
-    let amount_text = match &body.amount {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => {
-            return Err(ApiError::Input {
-                field: "amount",
-                error: InputError::AmountInvalid,
-            })
-        }
-    };
+    let amount_text = number_text(&body.amount, "amount", InputError::AmountInvalid)?;
     TransferDraft::parse(RawTransfer {
         sender_bank: &body.sender_bank,
         receiver_bank: &body.receiver_bank,

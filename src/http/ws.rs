@@ -139,19 +139,25 @@ impl WsSession {
         buf.freeze()
     }
 
-    /// Queues one JSON message; a full queue makes the session lag.
-    fn send(&mut self, kind: &str, channel: &str, data: &str, ctx: &mut Context<Self>) {
-        if let Some(missed) = self.missed.as_mut() {
-            *missed += 1;
-            return;
-        }
+    /// The next message of this connection as a text frame: `data` (JSON text) in the
+    /// envelope every server message has.
+    fn envelope(&mut self, kind: &str, channel: &str, data: &str) -> Bytes {
         self.seq += 1;
         let text = format!(
             r#"{{"type":"{kind}","channel":"{channel}","seq":{},"timestamp":"{}","data":{data}}}"#,
             self.seq,
             views::timestamp(&chrono::Utc::now()),
         );
-        let frame = self.encode(ws::Message::Text(text.into()));
+        self.encode(ws::Message::Text(text.into()))
+    }
+
+    /// Queues one JSON message; a full queue makes the session lag.
+    fn send(&mut self, kind: &str, channel: &str, data: &str, ctx: &mut Context<Self>) {
+        if let Some(missed) = self.missed.as_mut() {
+            *missed += 1;
+            return;
+        }
+        let frame = self.envelope(kind, channel, data);
         if self.tx.try_send(frame).is_err() {
             self.lag(1, ctx);
         }
@@ -178,18 +184,9 @@ impl WsSession {
         let wait = async move { tx.reserve_owned().await.ok() };
         ctx.spawn(wait.into_actor(self).map(|permit, act, ctx| {
             if let Some(permit) = permit {
-                act.seq += 1;
-                let text = json!({
-                    "type": "lagged",
-                    "channel": "control",
-                    "seq": act.seq,
-                    "timestamp": views::timestamp(&chrono::Utc::now()),
-                    "data": {"missed": act.missed.unwrap_or_default(),
-                             "reason": "the client did not read fast enough"},
-                })
-                .to_string();
-                let frame = act.encode(ws::Message::Text(text.into()));
-                permit.send(frame);
+                let data = json!({"missed": act.missed.unwrap_or_default(),
+                                  "reason": "the client did not read fast enough"});
+                permit.send(act.envelope("lagged", "control", &data.to_string()));
                 act.close(Some(CloseReason::from((CloseCode::Policy, "lagged"))), ctx);
             } else {
                 ctx.stop();

@@ -8,6 +8,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::decode::{bank_code, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::{
     Amount, BankCode, BankStatus, CorridorId, CorridorStatus, Currency, FxRate, Outcome,
@@ -109,18 +110,6 @@ const INSERT_TRANSFERS: &str =
     ON CONFLICT (sender_bank, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
     RETURNING 1) SELECT count(*) FROM inserted";
 
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {value:?}"))
-}
-
-fn currency(text: &str) -> Result<Currency, StoreError> {
-    Currency::parse(text).map_err(|_| corrupt("currency", text))
-}
-
-fn bank_code(text: &str) -> Result<BankCode, StoreError> {
-    BankCode::parse(text).map_err(|_| corrupt("bank code", text))
-}
-
 fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
     let from = currency(row.get("from_currency"))?;
     let to = currency(row.get("to_currency"))?;
@@ -128,7 +117,7 @@ fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
     let outcome = match status {
         "accepted" => {
             let id: i64 = row.get("window_id");
-            Outcome::Accepted(WindowId::new(id).map_err(|_| corrupt("window", &id.to_string()))?)
+            Outcome::Accepted(window_id(id)?)
         }
         _ => {
             let code: &str = row.get("reject_code");
@@ -164,7 +153,7 @@ impl Store {
     /// key the sender already used is not written; its outcome carries the stored one.
     pub async fn insert_transfers(
         &self,
-        batch: &[Transfer],
+        batch: &[&Transfer],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let client = self.client().await?;
         let statement = client.prepare_cached(INSERT_TRANSFERS).await?;
@@ -230,6 +219,7 @@ impl Store {
         // Some keys were used before (or twice in this batch): read what they hold.
         let conflicted: Vec<&Transfer> = batch
             .iter()
+            .copied()
             .filter(|t| !inserted.contains(&t.id.as_uuid()))
             .collect();
         let banks: Vec<&str> = conflicted.iter().map(|t| t.sender.as_str()).collect();
@@ -284,11 +274,16 @@ impl Store {
     /// One page of transfers in id order, which is creation order (UUIDv7).
     pub async fn transfers(&self, filter: &TransferFilter) -> Result<TransferPage, StoreError> {
         let client = self.client().await?;
-        let mut clauses: Vec<String> = Vec::new();
+        let mut clauses: Vec<String> = vec!["TRUE".to_string()];
         let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        // Binds `value` as the next parameter and adds `clause` (if any) with every `?`
+        // naming it; answers the parameter's number.
         let mut push = |clause: &str, value: Box<dyn ToSql + Sync + Send>| {
             params.push(value);
-            clauses.push(clause.replace('?', &format!("${}", params.len())));
+            if !clause.is_empty() {
+                clauses.push(clause.replace('?', &format!("${}", params.len())));
+            }
+            params.len()
         };
         if let Some(id) = filter.transaction_id {
             push("t.id = ?", Box::new(id.as_uuid()));
@@ -305,15 +300,6 @@ impl Store {
                 Box::new(bank.as_str().to_string()),
             );
         }
-        if let Some(status) = &filter.status {
-            let clause = match status.as_str() {
-                "rejected" => "t.status = 'rejected' AND ?::text IS NOT NULL",
-                "netted" => "w.state IN ('netted', 'settlement_failed') AND ?::text IS NOT NULL",
-                "settled" => "w.state = 'settled' AND ?::text IS NOT NULL",
-                _ => "t.status = 'accepted' AND w.state IN ('open', 'closing') AND ?::text IS NOT NULL",
-            };
-            push(clause, Box::new(status.clone()));
-        }
         if let Some(window) = filter.window_id {
             push("t.window_id = ?", Box::new(window.get()));
         }
@@ -321,8 +307,19 @@ impl Store {
             push("t.id > ?", Box::new(after.as_uuid()));
         }
         let limit = filter.limit;
-        push("TRUE", Box::new(limit + 1));
-        let limit_param = params.len();
+        let limit_param = push("", Box::new(limit + 1));
+        // The lifecycle status is the transfer's decision and its window's state.
+        if let Some(status) = &filter.status {
+            clauses.push(
+                match status.as_str() {
+                    "rejected" => "t.status = 'rejected'",
+                    "netted" => "w.state IN ('netted', 'settlement_failed')",
+                    "settled" => "w.state = 'settled'",
+                    _ => "t.status = 'accepted' AND w.state IN ('open', 'closing')",
+                }
+                .to_string(),
+            );
+        }
         let sql = format!(
             "SELECT {TRANSFER_WITH_WINDOW} WHERE {} ORDER BY t.id LIMIT ${limit_param}",
             clauses.join(" AND ")
@@ -355,7 +352,7 @@ impl Store {
         let find = "SELECT id FROM windows WHERE state = 'open' ORDER BY id DESC LIMIT 1";
         if let Some(row) = client.query_opt(find, &[]).await? {
             let id: i64 = row.get(0);
-            return WindowId::new(id).map_err(|_| corrupt("window", &id.to_string()));
+            return window_id(id);
         }
         client
             .execute(
@@ -367,7 +364,7 @@ impl Store {
             .await?;
         let row = client.query_one(find, &[]).await?;
         let id: i64 = row.get(0);
-        WindowId::new(id).map_err(|_| corrupt("window", &id.to_string()))
+        window_id(id)
     }
 
     /// Banks' committed debits and credits over windows not yet settled: summed from

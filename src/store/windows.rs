@@ -69,17 +69,7 @@ pub struct ReleasedBooks {
     pub credits: Decimal,
 }
 
-fn currency(text: &str) -> Result<Currency, StoreError> {
-    Currency::parse(text).map_err(|_| StoreError::Corrupt(format!("currency {text:?}")))
-}
-
-fn bank(text: &str) -> Result<BankCode, StoreError> {
-    BankCode::parse(text).map_err(|_| StoreError::Corrupt(format!("bank {text:?}")))
-}
-
-fn window_id(id: i64) -> Result<WindowId, StoreError> {
-    WindowId::new(id).map_err(|_| StoreError::Corrupt(format!("window {id}")))
-}
+use super::decode::{bank_code as bank, currency, window_id};
 
 fn window_from_row(row: &Row) -> Result<WindowRecord, StoreError> {
     Ok(WindowRecord {
