@@ -23,3 +23,15 @@ pub fn init(format: LogFormat) {
         builder.try_init()
     };
 }
+
+/// An error with every source after it, for a log line: `a: b: c`.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -8,9 +8,10 @@ use rust_decimal::Decimal;
 
 use super::feed::Feed;
 use super::{guard, Guarded, InjectPanic};
-use crate::domain::{convert, Amount, CorridorStatus, FxRate};
+use crate::domain::{convert, Amount, CorridorRecord, CorridorStatus, FxRate};
 use crate::metrics::Metrics;
-use crate::store::{CorridorRecord, Store};
+use crate::store::Store;
+use crate::telemetry::error_chain;
 
 /// The corridor's terms for one transfer.
 #[derive(Clone, Copy, Debug, MessageResponse)]
@@ -84,7 +85,7 @@ impl Supervised for CorridorActor {
         ctx.wait(reload.into_actor(self).map(|result, act, _| match result {
             Ok(terms) => act.terms = terms,
             Err(error) => {
-                tracing::warn!(corridor = %act.terms.id, %error, "kept last known terms")
+                tracing::warn!(corridor = %act.terms.id, error = %error_chain(&error), "kept last known terms")
             }
         }));
     }

@@ -10,6 +10,7 @@ use actix::prelude::*;
 
 use crate::domain::{BankCode, Transfer};
 use crate::metrics::Metrics;
+use crate::views;
 
 /// The channels a client can subscribe to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -242,7 +243,7 @@ impl Handler<TransfersStored> for FeedHub {
                     Channel::Transactions,
                     "transaction",
                     vec![t.sender.clone(), t.receiver.clone()],
-                    crate::http::views::transfer(t).to_string(),
+                    views::transfer(t).to_string(),
                 )
             })
             .collect();
@@ -339,7 +340,7 @@ impl Feed {
             Channel::Notifications,
             "actor_restarted",
             banks,
-            serde_json::json!({"actor": actor, "name": name}).to_string(),
+            views::actor_restarted(actor, name).to_string(),
         ));
     }
 }

@@ -1,12 +1,16 @@
-//! The actors that hold the engine's changing state: one per bank and per corridor,
-//! and the store writer that makes transfers durable in group commits. Each runs
-//! under an actix `Supervisor`; handler panics are contained so the supervisor can
-//! restart the actor, which then rebuilds its state from the store.
+//! The actors that hold the engine's changing state: one per bank, corridor and
+//! clearing window, the window clock, the feed hub and the store writer that makes
+//! transfers durable in group commits; and the commands that change that state
+//! (`commands`). Each actor runs under an actix `Supervisor`; handler panics are
+//! contained so the supervisor can restart the actor, which then rebuilds its state
+//! from the store.
 
 pub mod bank;
+pub mod clock;
+pub mod commands;
 pub mod corridor;
 pub mod feed;
-pub mod settlement;
+mod settlement;
 pub mod window;
 pub mod writer;
 
@@ -17,12 +21,14 @@ use std::sync::{Arc, RwLock};
 
 use actix::{Actor, ActorContext, Addr, Context, Message};
 
-use crate::domain::{BankCode, BankStatus, CorridorId};
+use crate::domain::{BankCode, BankRecord, BankStatus, CorridorId, CorridorRecord, WindowId};
 use crate::metrics::Metrics;
+use crate::store::Store;
 
 pub use bank::BankActor;
+pub use clock::{WindowClock, WindowSettings};
+pub use commands::{ClosedWindow, CommandError, Submitted};
 pub use corridor::CorridorActor;
-pub use window::{WindowClock, WindowSettings};
 pub use writer::StoreWriter;
 
 /// Mailbox capacity of bank and corridor actors for `send()` callers; `do_send`
@@ -134,9 +140,9 @@ pub struct EngineSetup {
     pub writer: writer::WriterLimits,
     pub windows: WindowSettings,
     /// The open window, if it holds no transfer yet (see `writer::TrustWindowsFrom`).
-    pub empty_open_window: Option<crate::domain::WindowId>,
-    pub banks: Vec<crate::store::BankRecord>,
-    pub corridors: Vec<crate::store::CorridorRecord>,
+    pub empty_open_window: Option<WindowId>,
+    pub banks: Vec<BankRecord>,
+    pub corridors: Vec<CorridorRecord>,
 }
 
 /// The running actor tree: handles to start new bank and corridor actors on the
@@ -148,7 +154,7 @@ pub struct Engine {
     pub writer: Addr<StoreWriter>,
     pub clock: Addr<WindowClock>,
     arbiter: actix::ArbiterHandle,
-    store: crate::store::Store,
+    store: Store,
     metrics: Arc<Metrics>,
 }
 
@@ -157,7 +163,7 @@ impl Engine {
     /// corridor on `arbiter`.
     pub fn start(
         arbiter: actix::ArbiterHandle,
-        store: crate::store::Store,
+        store: Store,
         metrics: Arc<Metrics>,
         setup: EngineSetup,
     ) -> Self {
@@ -221,7 +227,7 @@ impl Engine {
         engine
     }
 
-    pub fn start_bank(&self, record: crate::store::BankRecord) {
+    fn start_bank(&self, record: BankRecord) {
         let code = record.code.clone();
         let active = Arc::new(AtomicBool::new(false));
         let addr = {
@@ -238,7 +244,7 @@ impl Engine {
         self.directory.add_bank(code, BankHandle::new(addr, active));
     }
 
-    pub fn start_corridor(&self, record: crate::store::CorridorRecord) {
+    fn start_corridor(&self, record: CorridorRecord) {
         let id = record.id;
         let addr = {
             let (store, metrics, feed) =
@@ -248,24 +254,6 @@ impl Engine {
             })
         };
         self.directory.add_corridor(id, addr);
-    }
-
-    /// Confirms or fails a settlement instruction (see `settlement::change`).
-    pub async fn change_instruction(
-        &self,
-        id: uuid::Uuid,
-        state: &str,
-    ) -> Result<crate::store::InstructionChange, crate::store::StoreError> {
-        settlement::change(
-            &self.store,
-            &self.writer,
-            &self.clock,
-            &self.metrics,
-            &self.feed,
-            id,
-            state,
-        )
-        .await
     }
 
     /// Waits until every transfer handed to the writer so far is committed or failed.

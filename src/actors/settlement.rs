@@ -1,21 +1,20 @@
-//! Settlement steps shared by the HTTP routes and the demo rail: confirming or
+//! Settlement steps shared by the operator's commands and the demo rail: confirming or
 //! failing an instruction, and settling a window once all its instructions are
 //! confirmed, which releases the banks' exposure from it.
 
 use actix::Addr;
 use uuid::Uuid;
 
+use super::clock::WindowClock;
 use super::feed::{Channel, Event, Feed};
-use super::window::{WindowClock, WindowSettled};
+use super::window::WindowSettled;
 use super::writer::{ReleaseWindow, StoreWriter};
-use crate::domain::BankCode;
-use crate::domain::WindowId;
-use crate::http::views;
+use crate::domain::{InstructionChange, InstructionState, WindowId};
 use crate::metrics::Metrics;
-use crate::store::InstructionRecord;
-use crate::store::{InstructionChange, Store, StoreError};
+use crate::store::{Store, StoreError};
+use crate::views;
 
-/// Moves an instruction to `state` ("confirmed" or "failed"); settles its window when
+/// Moves an instruction to `state` (confirmed or failed); settles its window when
 /// that was the last pending one. Repeating a change is harmless.
 pub async fn change(
     store: &Store,
@@ -24,20 +23,19 @@ pub async fn change(
     metrics: &Metrics,
     feed: &Feed,
     id: Uuid,
-    state: &str,
+    state: InstructionState,
 ) -> Result<InstructionChange, StoreError> {
     let change = store.change_instruction(id, state).await?;
     if change.changed {
         metrics.instructions_pending.dec();
-        let kind = if state == "failed" {
-            "instruction_failed"
-        } else {
-            "instruction_confirmed"
+        let kind = match state {
+            InstructionState::Failed => "instruction_failed",
+            _ => "instruction_confirmed",
         };
         feed.publish(Event::new(
             Channel::Settlements,
             kind,
-            banks_of(&change.instruction),
+            change.instruction.banks(),
             views::instruction(&change.instruction).to_string(),
         ));
     }
@@ -45,14 +43,6 @@ pub async fn change(
         settle_if_complete(writer, clock, change.instruction.window_id).await?;
     }
     Ok(change)
-}
-
-/// The bank an instruction pays or is paid by (the other side is the hub).
-pub fn banks_of(instruction: &InstructionRecord) -> Vec<BankCode> {
-    [&instruction.payer, &instruction.payee]
-        .into_iter()
-        .filter_map(|party| BankCode::parse(party).ok())
-        .collect()
 }
 
 /// Settles `window` if every instruction is confirmed. The store change and the

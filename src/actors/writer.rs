@@ -21,6 +21,7 @@ use crate::domain::netting::WindowSums;
 use crate::domain::{BankCode, Currency, Outcome, Transfer, WindowId};
 use crate::metrics::Metrics;
 use crate::store::{InsertOutcome, Store, StoreError};
+use crate::telemetry::error_chain;
 use rust_decimal::Decimal;
 
 /// What became of a transfer handed to the writer.
@@ -281,7 +282,7 @@ impl StoreWriter {
             }
             Err(error) => {
                 self.metrics.store_flush_failures.inc();
-                tracing::warn!(batch_seq, error = %error, "batch failed");
+                tracing::warn!(batch_seq, error = %error_chain(&error), "batch failed");
                 let mut involved: Vec<BankCode> = Vec::new();
                 for pending in batch {
                     let t = &pending.transfer;

@@ -5,8 +5,8 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
+use super::errors::InputError;
 use super::money::{Amount, Currency, ExactDecimal};
-use super::rules::InputError;
 
 /// Most decimals a rate may carry (SPEC: "up to 8 decimals").
 pub const FX_RATE_DECIMALS_MAX: i64 = 8;

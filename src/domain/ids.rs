@@ -5,8 +5,8 @@ use std::fmt;
 
 use uuid::Uuid;
 
+use super::errors::InputError;
 use super::money::Currency;
-use super::rules::InputError;
 
 /// Shortest and longest bank code: short names like `HDFC` up to a full 11-letter BIC.
 const BANK_CODE_LEN_MIN: usize = 2;

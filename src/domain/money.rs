@@ -5,7 +5,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
-use super::rules::InputError;
+use super::errors::InputError;
 
 /// The most integer digits an amount may have: below 10^15 in any currency.
 /// Keeps every product with an FX rate inside exact 128-bit arithmetic.

@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, Utc};
 
+use super::errors::RejectCode;
 use super::fx::FxRate;
 use super::ids::{BankCode, TransferId, WindowId};
 use super::money::{Amount, Currency};
-use super::rules::{RejectCode, TransferDraft};
+use super::rules::TransferDraft;
+use super::window::WindowState;
 
 /// The decision on a transfer, fixed when its batch commits.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -34,29 +36,17 @@ pub struct Transfer {
     pub created_at: DateTime<Utc>,
     /// Where its window is now, when read with it: an accepted transfer reads as
     /// `netted` or `settled` once its window is, without its own row changing.
-    pub window_phase: Option<WindowPhase>,
+    pub window_state: Option<WindowState>,
 }
 
-/// The lifecycle state of the window an accepted transfer belongs to.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum WindowPhase {
-    Open,
-    Closing,
-    Netted,
-    Settled,
-    SettlementFailed,
-}
-
-impl WindowPhase {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "open" => Some(WindowPhase::Open),
-            "closing" => Some(WindowPhase::Closing),
-            "netted" => Some(WindowPhase::Netted),
-            "settled" => Some(WindowPhase::Settled),
-            "settlement_failed" => Some(WindowPhase::SettlementFailed),
-            _ => None,
-        }
+text_enum! {
+    /// A transfer's lifecycle as clients see it: `accepted` → `netted` (its window
+    /// closed) → `settled` (its window settled); or `rejected` at submission.
+    TransferStatus {
+        Accepted => "accepted",
+        Netted => "netted",
+        Settled => "settled",
+        Rejected => "rejected",
     }
 }
 
@@ -73,21 +63,23 @@ impl Transfer {
             && self.reference == draft.reference
     }
 
-    /// The decision as stored: `accepted` or `rejected`.
-    pub fn decision(&self) -> &'static str {
+    /// The decision as stored: `Accepted` or `Rejected`.
+    pub fn decision(&self) -> TransferStatus {
         match self.outcome {
-            Outcome::Accepted(_) => "accepted",
-            Outcome::Rejected(_) => "rejected",
+            Outcome::Accepted(_) => TransferStatus::Accepted,
+            Outcome::Rejected(_) => TransferStatus::Rejected,
         }
     }
 
     /// The lifecycle status clients see: accepted → netted → settled, or rejected.
-    pub fn status(&self) -> &'static str {
-        match (self.outcome, self.window_phase) {
-            (Outcome::Rejected(_), _) => "rejected",
-            (_, Some(WindowPhase::Netted | WindowPhase::SettlementFailed)) => "netted",
-            (_, Some(WindowPhase::Settled)) => "settled",
-            _ => "accepted",
+    pub fn status(&self) -> TransferStatus {
+        match (self.outcome, self.window_state) {
+            (Outcome::Rejected(_), _) => TransferStatus::Rejected,
+            (_, Some(WindowState::Netted | WindowState::SettlementFailed)) => {
+                TransferStatus::Netted
+            }
+            (_, Some(WindowState::Settled)) => TransferStatus::Settled,
+            _ => TransferStatus::Accepted,
         }
     }
 

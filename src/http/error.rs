@@ -1,13 +1,18 @@
 //! Every error the API can answer, mapped to HTTP and `application/problem+json`
-//! (RFC 9457) in one place. Each carries a stable `code` clients can match on.
+//! (RFC 9457) in one place. Each carries a stable `code` clients can match on and the
+//! request's id. A server-side cause (a database error, a bug) is kept for the log
+//! line of that request and never shown to the client.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
+use super::middleware::current_request_id;
+use crate::actors::CommandError;
 use crate::domain::{InputError, Transfer};
-use crate::store::StoreError;
+use crate::store::{BoxError, StoreError};
+use crate::views;
 
 /// Seconds a client is asked to wait before retrying an overloaded or unavailable engine.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
@@ -47,10 +52,15 @@ pub enum ApiError {
     QueryInvalid(String),
     #[error("the engine is at its limit of submissions in flight; retry shortly")]
     Overloaded,
-    #[error("the engine cannot reach its database right now: {0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// 503: `detail` is safe to show; `cause`, if any, only goes to the log.
+    #[error("{detail}")]
+    Unavailable {
+        detail: String,
+        cause: Option<BoxError>,
+    },
+    /// 500: the cause only goes to the log.
+    #[error("internal error; the request id identifies it in the engine's log")]
+    Internal(BoxError),
 }
 
 impl ApiError {
@@ -74,7 +84,7 @@ impl ApiError {
             ApiError::InstructionNotPending(_) => "instruction_not_pending",
             ApiError::QueryInvalid(_) => "query_invalid",
             ApiError::Overloaded => "overloaded",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -94,14 +104,64 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A 503 with a safe explanation and no cause to log.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        ApiError::Unavailable {
+            detail: detail.into(),
+            cause: None,
+        }
+    }
+
+    /// What went wrong on the server side, for the log (never for the client).
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApiError::Unavailable { cause, .. } => cause.as_deref().map(|c| c as _),
+            ApiError::Internal(cause) => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
-            StoreError::NotFound => ApiError::NotFound("resource".to_string()),
-            StoreError::Duplicate(detail) => ApiError::AlreadyExists(detail),
-            StoreError::Conflict(detail) => ApiError::InstructionNotPending(detail),
-            other => ApiError::Internal(other.to_string()),
+            StoreError::Unavailable(_) => ApiError::Unavailable {
+                detail: "the engine cannot reach its database right now".into(),
+                cause: Some(Box::new(e)),
+            },
+            StoreError::NotFound => ApiError::NotFound("resource".into()),
+            StoreError::Duplicate(_) => ApiError::AlreadyExists("the resource exists".into()),
+            StoreError::InstructionNotPending { .. } => {
+                ApiError::InstructionNotPending(e.to_string())
+            }
+            StoreError::Corrupt(_) | StoreError::Query(_) => ApiError::Internal(Box::new(e)),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::NotFound(what) => ApiError::NotFound(what),
+            CommandError::AlreadyExists(what) => ApiError::AlreadyExists(format!("{what} exists")),
+            CommandError::BankUnknown { field, code } => ApiError::UnknownBank {
+                field,
+                value: code.to_string(),
+            },
+            CommandError::CorridorUnknown(id) => ApiError::CorridorUnknown(id.to_string()),
+            CommandError::IdempotencyKeyReused {
+                key,
+                transaction_id,
+            } => ApiError::IdempotencyKeyReused {
+                key,
+                transaction_id,
+            },
+            e @ CommandError::InstructionNotPending { .. } => {
+                ApiError::InstructionNotPending(e.to_string())
+            }
+            CommandError::Unavailable(detail) => ApiError::unavailable(detail),
+            CommandError::Store(e) => e.into(),
         }
     }
 }
@@ -122,7 +182,7 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused { .. }
             | ApiError::AlreadyExists(_)
             | ApiError::InstructionNotPending(_) => StatusCode::CONFLICT,
-            ApiError::Overloaded | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -139,6 +199,9 @@ impl ResponseError for ApiError {
         body.insert("status".into(), json!(status.as_u16()));
         body.insert("code".into(), json!(code));
         body.insert("detail".into(), json!(self.to_string()));
+        if let Some(id) = current_request_id() {
+            body.insert("request_id".into(), json!(id.as_str()));
+        }
         match self {
             ApiError::Input { field, .. } => {
                 body.insert("field".into(), json!(field));
@@ -148,7 +211,7 @@ impl ResponseError for ApiError {
             }
             ApiError::Rejected(transfer) => {
                 body.insert("transaction_id".into(), json!(transfer.id.to_string()));
-                body.insert("transfer".into(), super::views::transfer(transfer));
+                body.insert("transfer".into(), views::transfer(transfer));
             }
             ApiError::IdempotencyKeyReused { transaction_id, .. } => {
                 body.insert("transaction_id".into(), json!(transaction_id));

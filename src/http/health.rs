@@ -22,10 +22,8 @@ pub async fn health() -> HttpResponse {
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match tokio::time::timeout(READY_WAIT_MAX, state.store.ping()).await {
         Ok(Ok(())) => Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"}))),
-        Ok(Err(e)) => Err(ApiError::Unavailable(e.to_string())),
-        Err(_) => Err(ApiError::Unavailable(
-            "the database did not answer in time".into(),
-        )),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(ApiError::unavailable("the database did not answer in time")),
     }
 }
 

@@ -1,19 +1,16 @@
-//! The HTTP edge: turns JSON into domain types and back, and nothing else.
+//! The HTTP edge: turns JSON into domain types, calls the engine, and renders the
+//! answer with `views`; nothing else. Handlers parse, call, render.
 
 pub mod error;
 mod health;
+pub mod middleware;
 mod registry;
 pub mod transfers;
-pub mod views;
 mod windows;
 pub mod ws;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
@@ -22,6 +19,7 @@ use crate::actors::Engine;
 use crate::metrics::Metrics;
 use crate::store::Store;
 pub use error::ApiError;
+pub use middleware::observe;
 pub use transfers::HttpLimits;
 
 /// What every handler can reach.
@@ -158,34 +156,4 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("route".into()))
-}
-
-/// Counts and times every request by its route pattern (never the raw path, which
-/// would make one time series per transfer id).
-pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.metrics.clone());
-    let response = next.call(req).await?;
-    if let Some(metrics) = metrics {
-        let request = response.request();
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
-        let method = request.method().as_str();
-        let status = response.status();
-        metrics
-            .http_requests
-            .with_label_values(&[method, &route, status.as_str()])
-            .inc();
-        metrics
-            .http_request_duration
-            .with_label_values(&[method, &route])
-            .observe(started.elapsed().as_secs_f64());
-    }
-    Ok(response)
 }

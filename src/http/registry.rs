@@ -3,21 +3,19 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Utc;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::{not_found_as, number_text, read_body, views, AppState};
-use crate::actors::bank::{ProfileChanged, ReadPositions};
-use crate::actors::corridor::TermsChanged;
-use crate::actors::feed::{Channel, Event};
+use super::{not_found_as, number_text, read_body, AppState};
+use crate::actors::bank::ReadPositions;
 use crate::domain::money::ExactDecimal;
 use crate::domain::{
-    Amount, BankCode, BankStatus, CorridorId, CorridorStatus, Currency, FxRate, InputError,
+    Amount, BankCode, BankPatch, BankStatus, CorridorId, CorridorPatch, CorridorStatus, Currency,
+    FxRate, InputError, NewBank, NewCorridor,
 };
-use crate::store::{BankPatch, BankRecord, CorridorPatch, CorridorRecord, StoreError};
+use crate::views;
 
 /// Longest bank name or country code accepted.
 const NAME_LEN_MAX: usize = 120;
@@ -91,7 +89,7 @@ pub async fn get_bank(
 }
 
 #[derive(Deserialize)]
-struct NewBank {
+struct NewBankBody {
     code: String,
     name: String,
     country: String,
@@ -105,7 +103,7 @@ pub async fn create_bank(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
-    let new: NewBank = ApiError::parse_json(&body)?;
+    let new: NewBankBody = ApiError::parse_json(&body)?;
     let code = bank_code(&new.code)?;
     let name = bounded_name(&new.name)?;
     if new.country.len() != COUNTRY_LEN || !new.country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -120,26 +118,14 @@ pub async fn create_bank(
         .transpose()
         .map_err(input("status"))?
         .unwrap_or(BankStatus::Active);
-    let now = Utc::now();
-    let mut record = BankRecord {
-        code: code.clone(),
+    let bank = NewBank {
+        code,
         name,
         country: new.country,
         status,
         net_debit_caps: parse_caps(&new.net_debit_caps)?,
-        created_at: now,
-        updated_at: now,
     };
-    state
-        .store
-        .insert_bank(&record)
-        .await
-        .map_err(|e| match e {
-            StoreError::Duplicate(_) => ApiError::AlreadyExists(format!("bank {code} exists")),
-            other => other.into(),
-        })?;
-    record = state.store.bank(&code).await?;
-    state.engine.start_bank(record.clone());
+    let record = state.engine.create_bank(bank).await?;
     Ok(HttpResponse::Created().json(views::bank(&record)))
 }
 
@@ -169,29 +155,7 @@ pub async fn update_bank(
             .map_err(input("status"))?,
         net_debit_caps: parse_caps(&change.net_debit_caps)?,
     };
-    let handle = state
-        .engine
-        .directory
-        .bank(&code)
-        .ok_or_else(|| ApiError::NotFound(format!("bank {code}")))?;
-    let record = state
-        .store
-        .update_bank(&code, &patch)
-        .await
-        .map_err(not_found_as(format!("bank {code}")))?;
-    handle.addr.do_send(ProfileChanged(record.clone()));
-    if patch.status.is_some() {
-        state.engine.feed.publish(Event::new(
-            Channel::Notifications,
-            if record.status == BankStatus::Suspended {
-                "bank_suspended"
-            } else {
-                "bank_activated"
-            },
-            vec![record.code.clone()],
-            views::bank(&record).to_string(),
-        ));
-    }
+    let record = state.engine.update_bank(code, patch).await?;
     Ok(HttpResponse::Ok().json(views::bank(&record)))
 }
 
@@ -211,7 +175,7 @@ pub async fn positions(
         .addr
         .send(ReadPositions)
         .await
-        .map_err(|_| ApiError::Unavailable(format!("bank {code} is restarting")))?;
+        .map_err(|_| ApiError::unavailable(format!("bank {code} is restarting")))?;
     Ok(HttpResponse::Ok().json(views::positions(&view)))
 }
 
@@ -259,7 +223,7 @@ fn parse_amount_max(value: &Value, currency: Currency) -> Result<Decimal, ApiErr
 }
 
 #[derive(Deserialize)]
-struct NewCorridor {
+struct NewCorridorBody {
     from_currency: String,
     to_currency: String,
     fx_rate: Value,
@@ -272,13 +236,12 @@ pub async fn create_corridor(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
-    let new: NewCorridor = ApiError::parse_json(&body)?;
+    let new: NewCorridorBody = ApiError::parse_json(&body)?;
     let id = CorridorId::new(
         Currency::parse(&new.from_currency).map_err(input("from_currency"))?,
         Currency::parse(&new.to_currency).map_err(input("to_currency"))?,
     );
-    let now = Utc::now();
-    let record = CorridorRecord {
+    let corridor = NewCorridor {
         id,
         fx_rate: parse_rate(&new.fx_rate, id)?,
         status: new
@@ -289,19 +252,8 @@ pub async fn create_corridor(
             .map_err(input("status"))?
             .unwrap_or(CorridorStatus::Active),
         amount_max: parse_amount_max(&new.amount_max, id.from)?,
-        created_at: now,
-        updated_at: now,
     };
-    state
-        .store
-        .insert_corridor(&record)
-        .await
-        .map_err(|e| match e {
-            StoreError::Duplicate(_) => ApiError::AlreadyExists(format!("corridor {id} exists")),
-            other => other.into(),
-        })?;
-    let record = state.store.corridor(id).await?;
-    state.engine.start_corridor(record.clone());
+    let record = state.engine.create_corridor(corridor).await?;
     Ok(HttpResponse::Created().json(views::corridor(&record)))
 }
 
@@ -339,28 +291,6 @@ pub async fn update_corridor(
             .map(|v| parse_amount_max(v, id.from))
             .transpose()?,
     };
-    let actor = state
-        .engine
-        .directory
-        .corridor(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("corridor {id}")))?;
-    let record = state
-        .store
-        .update_corridor(id, &patch)
-        .await
-        .map_err(not_found_as(format!("corridor {id}")))?;
-    actor.do_send(TermsChanged(record.clone()));
-    if patch.status.is_some() {
-        state.engine.feed.publish(Event::new(
-            Channel::Notifications,
-            if record.status == CorridorStatus::Suspended {
-                "corridor_suspended"
-            } else {
-                "corridor_activated"
-            },
-            Vec::new(),
-            views::corridor(&record).to_string(),
-        ));
-    }
+    let record = state.engine.update_corridor(id, patch).await?;
     Ok(HttpResponse::Ok().json(views::corridor(&record)))
 }

@@ -3,19 +3,16 @@
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 use super::error::ApiError;
-use super::{number_text, page_limit, read_body, views, AppState};
-use crate::actors::bank::SubmitTransfer;
-use crate::actors::corridor::QuoteTransfer;
-use crate::actors::writer::PersistOutcome;
+use super::{not_found_as, number_text, page_limit, read_body, AppState};
+use crate::actors::Submitted;
 use crate::domain::rules::{RawTransfer, TransferDraft};
-use crate::domain::{BankCode, CorridorId, InputError, Outcome, Transfer, TransferId, WindowId};
+use crate::domain::{BankCode, InputError, Outcome, TransferId, TransferStatus, WindowId};
 use crate::store::TransferFilter;
+use crate::views;
 
 /// The body of `POST /api/v1/transfers`; unknown fields are ignored.
 #[derive(Deserialize)]
@@ -31,12 +28,6 @@ struct TransferBody {
     receiver_account: Option<String>,
     reference: Option<String>,
     idempotency_key: Option<String>,
-}
-
-/// Now, to the microsecond the store keeps, so a replay shows the same `created_at`.
-fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
 fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, ApiError> {
@@ -101,96 +92,15 @@ async fn submit_admitted(
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
     let body: TransferBody = ApiError::parse_json(&body)?;
     let draft = parse_draft(req, &body)?;
-    let directory = &state.engine.directory;
-    let sender = directory
-        .bank(&draft.sender)
-        .ok_or_else(|| ApiError::UnknownBank {
-            field: "sender_bank",
-            value: draft.sender.to_string(),
-        })?;
-    let receiver = directory
-        .bank(&draft.receiver)
-        .ok_or_else(|| ApiError::UnknownBank {
-            field: "receiver_bank",
-            value: draft.receiver.to_string(),
-        })?;
-    let corridor_id = CorridorId::new(draft.amount.currency(), draft.to_currency);
-    let corridor = directory
-        .corridor(&corridor_id)
-        .ok_or_else(|| ApiError::CorridorUnknown(corridor_id.to_string()))?;
-    let quote = corridor
-        .send(QuoteTransfer {
-            amount: draft.amount,
-        })
-        .await
-        .map_err(|_| ApiError::Unavailable(format!("corridor {corridor_id} is restarting")))?;
-    // Kept only when a replay could need it: to compare with what the key stored.
-    let asked = draft.idempotency_key.is_some().then(|| draft.clone());
-    let (reply, answer) = oneshot::channel();
-    sender.addr.do_send(SubmitTransfer {
-        draft,
-        quote,
-        receiver_status: receiver.status(),
-        created_at: now_micros(),
-        reply,
-    });
-    let outcome = match tokio::time::timeout(state.limits.submit_wait_max, answer).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted".into()),
-        Err(_) => {
-            state
-                .metrics
-                .submissions_refused
-                .with_label_values(&["timeout"])
-                .inc();
-            return Err(ApiError::Unavailable(
-                "the transfer was not confirmed in time; retry with the same idempotency key"
-                    .into(),
-            ));
-        }
-    };
-    let corridor_label = corridor_id.to_string();
-    match outcome {
-        PersistOutcome::Stored(transfer) => {
-            count(state, &transfer, &corridor_label, false);
-            answer_for(*transfer, false)
-        }
-        PersistOutcome::Existing(stored) => {
-            let same = asked.as_ref().is_some_and(|d| stored.matches_request(d));
-            if !same {
-                return Err(ApiError::IdempotencyKeyReused {
-                    key: stored.idempotency_key.clone().unwrap_or_default(),
-                    transaction_id: stored.id.to_string(),
-                });
-            }
-            count(state, &stored, &corridor_label, true);
-            answer_for(*stored, true)
-        }
-        PersistOutcome::Failed(detail) => {
-            state
-                .metrics
-                .submissions_refused
-                .with_label_values(&["unavailable"])
-                .inc();
-            Err(ApiError::Unavailable(detail))
-        }
-    }
+    let submitted = state
+        .engine
+        .submit_transfer(draft, state.limits.submit_wait_max)
+        .await?;
+    Ok(answer_for(submitted))
 }
 
-fn count(state: &AppState, t: &Transfer, corridor: &str, replayed: bool) {
-    let (outcome, code) = match (replayed, t.outcome) {
-        (true, _) => ("replayed", ""),
-        (false, Outcome::Accepted(_)) => ("accepted", ""),
-        (false, Outcome::Rejected(code)) => ("rejected", code.code()),
-    };
-    state
-        .metrics
-        .transfers
-        .with_label_values(&[outcome, corridor, code])
-        .inc();
-}
-
-fn answer_for(transfer: Transfer, replayed: bool) -> Result<HttpResponse, ApiError> {
+/// 202 with the transfer, or 422 with the stored rejection; a replay says so.
+fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
     let mut response = match transfer.outcome {
         Outcome::Accepted(_) => HttpResponse::Accepted().json(views::transfer(&transfer)),
         Outcome::Rejected(_) => {
@@ -203,7 +113,7 @@ fn answer_for(transfer: Transfer, replayed: bool) -> Result<HttpResponse, ApiErr
             actix_web::http::header::HeaderValue::from_static("true"),
         );
     }
-    Ok(response)
+    response
 }
 
 /// `GET /api/v1/transfers/{id}` (and `/api/v1/transaction/{id}`).
@@ -215,10 +125,11 @@ pub async fn get(
         field: "transaction_id",
         error,
     })?;
-    let transfer = state.store.transfer(id).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::NotFound(format!("transfer {id}")),
-        other => other.into(),
-    })?;
+    let transfer = state
+        .store
+        .transfer(id)
+        .await
+        .map_err(not_found_as(format!("transfer {id}")))?;
     Ok(HttpResponse::Ok().json(views::transfer(&transfer)))
 }
 
@@ -250,15 +161,14 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         .into_inner();
     let invalid = |what: &str| ApiError::QueryInvalid(what.to_string());
     let limit = page_limit(query.limit.as_deref(), &state)?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(s @ ("accepted" | "rejected" | "netted" | "settled")) => Some(s.to_string()),
-        Some(_) => {
-            return Err(invalid(
-                "status must be accepted, netted, settled or rejected",
-            ))
-        }
-    };
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            TransferStatus::parse(s)
+                .ok_or_else(|| invalid("status must be accepted, netted, settled or rejected"))
+        })
+        .transpose()?;
     let window_id = query
         .window_id
         .as_deref()

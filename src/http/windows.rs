@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::{not_found_as, page_limit, paginate, views, AppState};
-use crate::actors::window::{CloseCurrent, CurrentWindow};
+use super::{not_found_as, page_limit, paginate, AppState};
+use crate::actors::clock::CurrentWindow;
 use crate::actors::writer::WindowProgress;
-use crate::domain::{InputError, WindowId};
-use crate::store::StoreError;
+use crate::domain::{InputError, InstructionState, WindowId};
+use crate::views;
 
 fn window_id(text: &str) -> Result<WindowId, ApiError> {
     text.parse::<i64>()
@@ -35,7 +35,7 @@ async fn current_id(state: &AppState) -> Result<WindowId, ApiError> {
         .await
         .ok()
         .flatten()
-        .ok_or_else(|| ApiError::Unavailable("the window clock is starting".into()))
+        .ok_or_else(|| ApiError::unavailable("the window clock is starting"))
 }
 
 async fn window_view(state: &AppState, id: WindowId) -> Result<Value, ApiError> {
@@ -44,8 +44,8 @@ async fn window_view(state: &AppState, id: WindowId) -> Result<Value, ApiError> 
         .window(id)
         .await
         .map_err(not_found_as(format!("window {id}")))?;
-    let live_count = match detail.record.state.as_str() {
-        "open" | "closing" => {
+    let live_count = match detail.record.state.is_live() {
+        true => {
             let counted = state
                 .engine
                 .writer
@@ -58,7 +58,7 @@ async fn window_view(state: &AppState, id: WindowId) -> Result<Value, ApiError> 
                 None => Some(state.store.window_transfer_count(id).await?),
             }
         }
-        _ => None,
+        false => None,
     };
     Ok(views::window(&detail, live_count))
 }
@@ -96,17 +96,11 @@ pub async fn get(
 
 /// `POST /api/v1/windows/current/close`: cut-off now; netting follows at once.
 pub async fn close_current(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (closed, next) = state
-        .engine
-        .clock
-        .send(CloseCurrent)
-        .await
-        .map_err(|_| ApiError::Unavailable("the window clock is restarting".into()))?
-        .map_err(ApiError::Unavailable)?;
-    let window = window_view(&state, closed).await?;
+    let closed = state.engine.close_window().await?;
+    let window = window_view(&state, closed.closed).await?;
     Ok(HttpResponse::Accepted().json(json!({
-        "closed_window_id": closed.get(),
-        "next_window_id": next.get(),
+        "closed_window_id": closed.closed.get(),
+        "next_window_id": closed.next.get(),
         "window": window,
     })))
 }
@@ -128,15 +122,15 @@ pub async fn list_settlements(
         .map_err(|e| ApiError::QueryInvalid(e.to_string()))?;
     let limit = page_limit(query.limit.as_deref(), &state)?;
     let window = query.window_id.as_deref().map(window_id).transpose()?;
-    let wanted = match query.state.as_deref() {
-        None => None,
-        Some(s @ ("pending" | "confirmed" | "failed")) => Some(s),
-        Some(_) => {
-            return Err(ApiError::QueryInvalid(
-                "state must be pending, confirmed or failed".into(),
-            ))
-        }
-    };
+    let wanted = query
+        .state
+        .as_deref()
+        .map(|s| {
+            InstructionState::parse(s).ok_or_else(|| {
+                ApiError::QueryInvalid("state must be pending, confirmed or failed".into())
+            })
+        })
+        .transpose()?;
     let after = query.cursor.as_deref().map(instruction_id).transpose()?;
     let instructions = state
         .store
@@ -171,17 +165,13 @@ pub async fn settlement_status(
     Ok(HttpResponse::Ok().json(views::instruction(&instruction)))
 }
 
-async fn change(state: &AppState, path: &str, to: &str) -> Result<HttpResponse, ApiError> {
+async fn change(
+    state: &AppState,
+    path: &str,
+    to: InstructionState,
+) -> Result<HttpResponse, ApiError> {
     let id = instruction_id(path)?;
-    let change = state
-        .engine
-        .change_instruction(id, to)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::NotFound(format!("settlement instruction {id}")),
-            StoreError::Conflict(detail) => ApiError::InstructionNotPending(detail),
-            other => other.into(),
-        })?;
+    let change = state.engine.change_instruction(id, to).await?;
     let mut view = views::instruction(&change.instruction);
     view["changed"] = json!(change.changed);
     Ok(HttpResponse::Ok().json(view))
@@ -192,7 +182,7 @@ pub async fn confirm(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change(&state, &path, "confirmed").await
+    change(&state, &path, InstructionState::Confirmed).await
 }
 
 /// `POST /api/v1/settlements/{id}/fail`: the rail reports the payment failed; the
@@ -201,5 +191,5 @@ pub async fn fail(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change(&state, &path, "failed").await
+    change(&state, &path, InstructionState::Failed).await
 }

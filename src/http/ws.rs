@@ -19,12 +19,13 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::error::ApiError;
-use super::{views, AppState};
+use super::AppState;
 use crate::actors::feed::{
     Channel, Connect, Deliver, Disconnect, FeedHub, Lagged, Subscribe, Unsubscribe,
 };
 use crate::domain::BankCode;
 use crate::metrics::Metrics;
+use crate::views;
 
 /// How often the server pings, and how long a silent client is kept.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);

@@ -1,23 +1,24 @@
 //! The only place that speaks SQL: the connection pool, migrations, reference data
-//! and every query the engine makes.
+//! and every query the engine makes, split by subject. It returns domain types and
+//! knows nothing of actors or HTTP.
 
 pub mod audit;
+mod books;
+mod decode;
 pub mod embedded;
-mod queries;
-pub mod windows;
+mod error;
+mod registry;
+mod settlements;
+mod transfers;
+mod windows;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-pub use queries::{
-    BankBooks, BankPatch, BankRecord, CorridorPatch, CorridorRecord, InsertOutcome, TransferFilter,
-    TransferPage,
-};
-pub use windows::{
-    InstructionChange, InstructionRecord, ReleasedBooks, WindowDetail, WindowRecord,
-};
+pub use error::{BoxError, StoreError};
+pub use transfers::{InsertOutcome, TransferFilter, TransferPage};
 
 /// Migrations in order; each runs once, recorded in `schema_migrations`.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -29,74 +30,6 @@ const MIGRATIONS: &[(&str, &str)] = &[
 const POOL_WAIT_MAX: Duration = Duration::from_secs(2);
 /// How long opening a new connection may take.
 const CONNECT_WAIT_MAX: Duration = Duration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the database is unavailable: {0}")]
-    Unavailable(String),
-    #[error("not found")]
-    NotFound,
-    #[error("already exists: {0}")]
-    Duplicate(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("stored data is not valid: {0}")]
-    Corrupt(String),
-    #[error("database error: {0}")]
-    Query(String),
-}
-
-impl From<tokio_postgres::Error> for StoreError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        match e.code() {
-            Some(code) if code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
-                StoreError::Duplicate(e.to_string())
-            }
-            Some(code) => {
-                let c = code.code();
-                // Connection exceptions, resource exhaustion, operator intervention.
-                if c.starts_with("08") || c.starts_with("53") || c.starts_with("57") {
-                    StoreError::Unavailable(e.to_string())
-                } else {
-                    StoreError::Query(format!("{e} ({c})"))
-                }
-            }
-            None => StoreError::Unavailable(e.to_string()),
-        }
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for StoreError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        match e {
-            deadpool_postgres::PoolError::Backend(inner) => inner.into(),
-            other => StoreError::Unavailable(other.to_string()),
-        }
-    }
-}
-
-/// Decoding stored text back into domain types. Only valid values are ever written,
-/// so a failure here means the stored data was changed behind the engine's back.
-pub(crate) mod decode {
-    use super::StoreError;
-    use crate::domain::{BankCode, Currency, WindowId};
-
-    pub fn corrupt(what: &str, value: &str) -> StoreError {
-        StoreError::Corrupt(format!("{what}: {value:?}"))
-    }
-
-    pub fn currency(text: &str) -> Result<Currency, StoreError> {
-        Currency::parse(text).map_err(|_| corrupt("currency", text))
-    }
-
-    pub fn bank_code(text: &str) -> Result<BankCode, StoreError> {
-        BankCode::parse(text).map_err(|_| corrupt("bank code", text))
-    }
-
-    pub fn window_id(id: i64) -> Result<WindowId, StoreError> {
-        WindowId::new(id).map_err(|_| corrupt("window", &id.to_string()))
-    }
-}
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]

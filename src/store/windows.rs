@@ -1,80 +1,22 @@
-//! Queries for clearing windows, their netting results and settlement instructions.
+//! Clearing windows: the cut-off, the sums a netting starts from, the stored result.
 
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
-use crate::domain::ids::HUB;
-use crate::domain::netting::{CurrencySummary, Netting, Party, Position, WindowSums};
-use crate::domain::{BankCode, CorridorId, Currency, WindowId};
-
-/// A window's lifecycle state, as stored.
-pub const OPEN: &str = "open";
-pub const CLOSING: &str = "closing";
-pub const NETTED: &str = "netted";
-pub const SETTLED: &str = "settled";
-pub const SETTLEMENT_FAILED: &str = "settlement_failed";
-
-#[derive(Clone, Debug)]
-pub struct WindowRecord {
-    pub id: WindowId,
-    pub state: String,
-    pub opened_at: DateTime<Utc>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub netted_at: Option<DateTime<Utc>>,
-    pub settled_at: Option<DateTime<Utc>>,
-    pub transfer_count: Option<i64>,
-}
-
-/// A window with its stored netting result (empty until netted).
-#[derive(Clone, Debug)]
-pub struct WindowDetail {
-    pub record: WindowRecord,
-    pub positions: Vec<Position<BankCode>>,
-    pub currencies: Vec<CurrencySummary>,
-    pub corridors: Vec<(CorridorId, Decimal, Decimal)>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InstructionRecord {
-    pub id: Uuid,
-    pub window_id: WindowId,
-    pub currency: Currency,
-    pub payer: String,
-    pub payee: String,
-    pub amount: Decimal,
-    pub state: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// What confirming (or failing) an instruction did.
-#[derive(Clone, Debug)]
-pub struct InstructionChange {
-    pub instruction: InstructionRecord,
-    /// False when the instruction was already in the asked state (a harmless repeat).
-    pub changed: bool,
-    /// Every instruction of its window is now confirmed.
-    pub window_complete: bool,
-}
-
-/// One bank's part of a settled window, to release from its exposure.
-#[derive(Clone, Debug)]
-pub struct ReleasedBooks {
-    pub bank: BankCode,
-    pub currency: Currency,
-    pub debits: Decimal,
-    pub credits: Decimal,
-}
-
-use super::decode::{bank_code as bank, currency, window_id};
+use crate::domain::netting::{CurrencySummary, Netting, Position, WindowSums};
+use crate::domain::{
+    BankCode, CorridorId, InstructionRecord, InstructionState, WindowDetail, WindowId,
+    WindowRecord, WindowState,
+};
 
 fn window_from_row(row: &Row) -> Result<WindowRecord, StoreError> {
+    let state: &str = row.get("state");
     Ok(WindowRecord {
         id: window_id(row.get("id"))?,
-        state: row.get("state"),
+        state: WindowState::parse(state).ok_or_else(|| corrupt("window state", state))?,
         opened_at: row.get("opened_at"),
         closed_at: row.get("closed_at"),
         netted_at: row.get("netted_at"),
@@ -83,33 +25,32 @@ fn window_from_row(row: &Row) -> Result<WindowRecord, StoreError> {
     })
 }
 
-fn instruction_from_row(row: &Row) -> Result<InstructionRecord, StoreError> {
-    Ok(InstructionRecord {
-        id: row.get("id"),
-        window_id: window_id(row.get("window_id"))?,
-        currency: currency(row.get("currency"))?,
-        payer: row.get("payer"),
-        payee: row.get("payee"),
-        amount: row.get("amount"),
-        state: row.get("state"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    })
-}
-
-fn party_text(party: &Party<BankCode>) -> &str {
-    match party {
-        Party::Bank(code) => code.as_str(),
-        Party::Hub => HUB,
-    }
-}
-
 const WINDOW_COLUMNS: &str =
     "id, state, opened_at, closed_at, netted_at, settled_at, transfer_count";
-const INSTRUCTION_COLUMNS: &str =
-    "id, window_id, currency, payer, payee, amount, state, created_at, updated_at";
 
 impl Store {
+    /// The open window, opening window 1 on an empty database. Safe to call from
+    /// several places at once: a concurrent first insert is absorbed by the conflict.
+    pub async fn open_window(&self) -> Result<WindowId, StoreError> {
+        let client = self.client().await?;
+        let find = "SELECT id FROM windows WHERE state = 'open' ORDER BY id DESC LIMIT 1";
+        if let Some(row) = client.query_opt(find, &[]).await? {
+            let id: i64 = row.get(0);
+            return window_id(id);
+        }
+        client
+            .execute(
+                "INSERT INTO windows (id, state)
+                 SELECT COALESCE(max(id), 0) + 1, 'open' FROM windows
+                 ON CONFLICT DO NOTHING",
+                &[],
+            )
+            .await?;
+        let row = client.query_one(find, &[]).await?;
+        let id: i64 = row.get(0);
+        window_id(id)
+    }
+
     /// Cut-off in the store: `window` goes from open to closing and the next window
     /// opens, in one transaction. Returns the next window.
     pub async fn close_window(&self, window: WindowId) -> Result<WindowId, StoreError> {
@@ -135,12 +76,12 @@ impl Store {
         window_id(next)
     }
 
-    pub async fn windows_in_state(&self, state: &str) -> Result<Vec<WindowId>, StoreError> {
+    pub async fn windows_in_state(&self, state: WindowState) -> Result<Vec<WindowId>, StoreError> {
         let client = self.client().await?;
         client
             .query(
                 "SELECT id FROM windows WHERE state = $1 ORDER BY id",
-                &[&state],
+                &[&state.as_str()],
             )
             .await?
             .iter()
@@ -278,12 +219,12 @@ impl Store {
         let payers: Vec<&str> = netting
             .instructions
             .iter()
-            .map(|i| party_text(&i.payer))
+            .map(|i| i.payer.as_str())
             .collect();
         let payees: Vec<&str> = netting
             .instructions
             .iter()
-            .map(|i| party_text(&i.payee))
+            .map(|i| i.payee.as_str())
             .collect();
         let amounts: Vec<Decimal> = netting.instructions.iter().map(|i| i.amount).collect();
         tx.execute(
@@ -303,10 +244,10 @@ impl Store {
                 id,
                 window_id: window,
                 currency: i.currency,
-                payer: party_text(&i.payer).to_string(),
-                payee: party_text(&i.payee).to_string(),
+                payer: i.payer.clone(),
+                payee: i.payee.clone(),
                 amount: i.amount,
-                state: "pending".to_string(),
+                state: InstructionState::Pending,
                 created_at: now,
                 updated_at: now,
             })
@@ -424,164 +365,6 @@ impl Store {
             .query_one(
                 "SELECT NOT EXISTS (SELECT 1 FROM transfers WHERE window_id = $1)",
                 &[&window.get()],
-            )
-            .await?
-            .get(0))
-    }
-
-    pub async fn instruction(&self, id: Uuid) -> Result<InstructionRecord, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {INSTRUCTION_COLUMNS} FROM settlement_instructions WHERE id = $1"),
-                &[&id],
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        instruction_from_row(&row)
-    }
-
-    /// Instructions of one window, or of every window (oldest first), paged by id.
-    pub async fn instructions(
-        &self,
-        window: Option<WindowId>,
-        state: Option<&str>,
-        after: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Vec<InstructionRecord>, StoreError> {
-        let client = self.client().await?;
-        let window = window.map(|w| w.get());
-        client
-            .query(
-                &format!(
-                    "SELECT {INSTRUCTION_COLUMNS} FROM settlement_instructions
-                      WHERE ($1::int8 IS NULL OR window_id = $1)
-                        AND ($2::text IS NULL OR state = $2)
-                        AND ($3::uuid IS NULL OR id > $3)
-                      ORDER BY id LIMIT $4"
-                ),
-                &[&window, &state, &after, &limit],
-            )
-            .await?
-            .iter()
-            .map(instruction_from_row)
-            .collect()
-    }
-
-    /// Moves a pending instruction to `state` (confirmed or failed). Repeating the same
-    /// change is harmless; any other change of a settled instruction is refused with
-    /// `StoreError::Conflict`. A failed instruction fails its window.
-    pub async fn change_instruction(
-        &self,
-        id: Uuid,
-        state: &str,
-    ) -> Result<InstructionChange, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "SELECT {INSTRUCTION_COLUMNS} FROM settlement_instructions WHERE id = $1 FOR UPDATE"
-                ),
-                &[&id],
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let current = instruction_from_row(&row)?;
-        if current.state == state {
-            return Ok(InstructionChange {
-                instruction: current,
-                changed: false,
-                window_complete: false,
-            });
-        }
-        if current.state != "pending" {
-            return Err(StoreError::Conflict(format!(
-                "instruction {id} is {}, not pending",
-                current.state
-            )));
-        }
-        let row = tx
-            .query_one(
-                &format!(
-                    "UPDATE settlement_instructions SET state = $2, updated_at = now()
-                      WHERE id = $1 RETURNING {INSTRUCTION_COLUMNS}"
-                ),
-                &[&id, &state],
-            )
-            .await?;
-        let instruction = instruction_from_row(&row)?;
-        let w = instruction.window_id.get();
-        if state == "failed" {
-            tx.execute(
-                "UPDATE windows SET state = 'settlement_failed' WHERE id = $1 AND state = 'netted'",
-                &[&w],
-            )
-            .await?;
-        }
-        let open: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM settlement_instructions
-                  WHERE window_id = $1 AND state <> 'confirmed'",
-                &[&w],
-            )
-            .await?
-            .get(0);
-        tx.commit().await?;
-        Ok(InstructionChange {
-            instruction,
-            changed: true,
-            window_complete: open == 0,
-        })
-    }
-
-    /// Marks a netted window whose instructions are all confirmed as settled, once,
-    /// and returns what each bank had in it; `None` if it was not ready or done already.
-    pub async fn settle_window(
-        &self,
-        window: WindowId,
-    ) -> Result<Option<Vec<ReleasedBooks>>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let w = window.get();
-        let moved = tx
-            .execute(
-                "UPDATE windows SET state = 'settled', settled_at = now()
-                  WHERE id = $1 AND state = 'netted'
-                    AND NOT EXISTS (SELECT 1 FROM settlement_instructions
-                                     WHERE window_id = $1 AND state <> 'confirmed')",
-                &[&w],
-            )
-            .await?;
-        if moved == 0 {
-            return Ok(None);
-        }
-        let released = tx
-            .query(
-                "SELECT bank, currency, debits, credits FROM window_positions WHERE window_id = $1",
-                &[&w],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(ReleasedBooks {
-                    bank: bank(r.get("bank"))?,
-                    currency: currency(r.get("currency"))?,
-                    debits: r.get("debits"),
-                    credits: r.get("credits"),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        tx.commit().await?;
-        Ok(Some(released))
-    }
-
-    pub async fn pending_instruction_count(&self) -> Result<i64, StoreError> {
-        let client = self.client().await?;
-        Ok(client
-            .query_one(
-                "SELECT count(*) FROM settlement_instructions WHERE state = 'pending'",
-                &[],
             )
             .await?
             .get(0))

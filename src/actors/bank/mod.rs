@@ -9,19 +9,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::prelude::*;
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use tokio::sync::oneshot;
+mod messages;
 
-use super::corridor::Quote;
+use actix::prelude::*;
+use rust_decimal::Decimal;
+
 use super::feed::{Channel, Event, Feed};
 use super::writer::{CutOffMarker, Persist, PersistOutcome, RequestSnapshot, StoreWriter};
 use super::{guard, Guarded, InjectPanic};
-use crate::domain::rules::{check_transfer, TransferDraft, TransferFacts};
-use crate::domain::{BankCode, BankStatus, Currency, Outcome, Transfer, TransferId, WindowId};
+use crate::domain::rules::{check_transfer, TransferFacts};
+use crate::domain::{
+    BankCode, BankPositions, BankRecord, BankStatus, Currency, Ledger, Outcome, Transfer,
+    TransferId, WindowId,
+};
 use crate::metrics::Metrics;
-use crate::store::{BankBooks, BankRecord};
+use crate::views;
+pub use messages::{
+    BookDelta, BookUpdate, CutOffBank, ProfileChanged, ReadPositions, Resync, Snapshot,
+    SnapshotFailed, SubmitTransfer, WindowReleased,
+};
 
 /// Positions are published at most this often per bank (the latest value wins).
 const POSITION_PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
@@ -34,111 +40,6 @@ const SNAPSHOT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Most submissions held while the books are re-read (a start or restart takes
 /// milliseconds); beyond it, or if the read fails, they are answered "unavailable".
 const WAITING_SUBMISSIONS_MAX: usize = 4096;
-
-/// A new transfer from this bank, with the corridor's quote and the receiver's status.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubmitTransfer {
-    pub draft: TransferDraft,
-    pub quote: Quote,
-    pub receiver_status: BankStatus,
-    pub created_at: DateTime<Utc>,
-    pub reply: oneshot::Sender<PersistOutcome>,
-}
-
-/// What one committed batch changed in one currency of a bank's books.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BookDelta {
-    /// Reservations that are settled one way or the other (committed, replayed or failed).
-    pub reserved_released: Decimal,
-    pub debits_added: Decimal,
-    pub credits_added: Decimal,
-}
-
-/// From the writer, after a batch: the changes to this bank's books, in batch order.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct BookUpdate {
-    pub batch_seq: u64,
-    pub deltas: Vec<(Currency, BookDelta)>,
-}
-
-/// From the writer: the bank's books as stored after batch `batch_seq`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Snapshot {
-    pub batch_seq: u64,
-    pub record: BankRecord,
-    pub books: BankBooks,
-    pub window: WindowId,
-}
-
-/// From the writer: the snapshot could not be read (the database is unavailable).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SnapshotFailed {
-    pub error: String,
-}
-
-/// From the writer: the books may be stale (a batch failed); re-read them.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Resync;
-
-/// From the window clock: stamp new transfers with `next`, then send the writer a
-/// marker for `window` behind every transfer already stamped with it.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CutOffBank {
-    pub window: WindowId,
-    pub next: WindowId,
-}
-
-/// From the writer: `window` is settled; its debits and credits leave the books.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct WindowReleased {
-    pub window: WindowId,
-    pub books: Vec<(Currency, Decimal, Decimal)>,
-}
-
-/// The operator changed the bank (status, caps); already stored.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ProfileChanged(pub BankRecord);
-
-/// Reads the bank's cached positions and exposure.
-#[derive(Message)]
-#[rtype(result = "BankView")]
-pub struct ReadPositions;
-
-/// One currency of a bank's books.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Ledger {
-    pub debits: Decimal,
-    pub credits: Decimal,
-    /// Debits handed to the writer and not yet committed.
-    pub reserved: Decimal,
-}
-
-impl Ledger {
-    /// Net debit counting reservations: what the limit check compares with the cap.
-    pub fn exposure(&self) -> Decimal {
-        self.debits + self.reserved - self.credits
-    }
-}
-
-/// A bank's cached state, as `GET /banks/{code}/positions` shows it.
-#[derive(Clone, Debug, MessageResponse)]
-pub struct BankView {
-    pub code: BankCode,
-    pub status: BankStatus,
-    pub window: Option<WindowId>,
-    pub ledgers: BTreeMap<Currency, Ledger>,
-    pub net_debit_caps: BTreeMap<Currency, Decimal>,
-    /// False while the actor re-reads its books; figures are then the last known.
-    pub current: bool,
-}
 
 struct Books {
     ledgers: BTreeMap<Currency, Ledger>,
@@ -266,7 +167,7 @@ impl BankActor {
             reference: draft.reference,
             idempotency_key: draft.idempotency_key,
             created_at: msg.created_at,
-            window_phase: None,
+            window_state: None,
         };
         // do_send keeps this bank's records in order on the way to the writer.
         self.writer.do_send(Persist {
@@ -287,21 +188,15 @@ impl BankActor {
                 Channel::Notifications,
                 "limit_warning",
                 vec![self.code.clone()],
-                serde_json::json!({
-                    "bank": self.code.as_str(),
-                    "currency": currency.as_str(),
-                    "exposure": currency.format(exposure),
-                    "net_debit_cap": currency.format(cap),
-                })
-                .to_string(),
+                views::limit_warning(&self.code, currency, exposure, cap).to_string(),
             ));
         } else if !above && warned {
             self.warned.retain(|c| *c != currency);
         }
     }
 
-    fn view(&self) -> BankView {
-        BankView {
+    fn view(&self) -> BankPositions {
+        BankPositions {
             code: self.code.clone(),
             status: self.profile.status,
             window: self.books.as_ref().map(|b| b.window),
@@ -330,7 +225,7 @@ impl Actor for BankActor {
                     Channel::Positions,
                     "position",
                     vec![act.code.clone()],
-                    crate::http::views::positions(&act.view()).to_string(),
+                    views::positions(&act.view()).to_string(),
                 ));
             }
         });
@@ -500,10 +395,10 @@ impl Handler<WindowReleased> for BankActor {
 }
 
 impl Handler<ReadPositions> for BankActor {
-    type Result = BankView;
+    type Result = MessageResult<ReadPositions>;
 
-    fn handle(&mut self, _: ReadPositions, _: &mut Context<Self>) -> BankView {
-        self.view()
+    fn handle(&mut self, _: ReadPositions, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.view())
     }
 }
 

@@ -1,11 +1,16 @@
-//! The JSON shapes of resources. Amounts are strings with the currency's decimals.
+//! The JSON shapes of resources, in one place for the REST answers and the WebSocket
+//! feed alike. It depends only on the domain: the actors render a feed event once
+//! here and every subscriber gets the same text (see docs/ARCHITECTURE.md). Amounts
+//! are strings with their currency's decimals.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use crate::actors::bank::BankView;
-use crate::domain::Transfer;
-use crate::store::{BankRecord, CorridorRecord, InstructionRecord, WindowDetail, WindowRecord};
+use crate::domain::{
+    BankCode, BankPositions, BankRecord, CorridorRecord, Currency, InstructionRecord, Transfer,
+    WindowDetail, WindowId, WindowRecord, WindowState,
+};
 
 pub fn timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -14,7 +19,7 @@ pub fn timestamp(t: &DateTime<Utc>) -> String {
 pub fn transfer(t: &Transfer) -> Value {
     let mut v = Map::new();
     v.insert("transaction_id".into(), json!(t.id.to_string()));
-    v.insert("status".into(), json!(t.status()));
+    v.insert("status".into(), json!(t.status().as_str()));
     v.insert("window_id".into(), json!(t.window_id().map(|w| w.get())));
     v.insert("sender_bank".into(), json!(t.sender.as_str()));
     v.insert("receiver_bank".into(), json!(t.receiver.as_str()));
@@ -60,7 +65,7 @@ pub fn bank(b: &BankRecord) -> Value {
     })
 }
 
-pub fn positions(view: &BankView) -> Value {
+pub fn positions(view: &BankPositions) -> Value {
     let mut currencies: Vec<_> = view
         .ledgers
         .keys()
@@ -115,7 +120,7 @@ fn optional_time(t: &Option<DateTime<Utc>>) -> Value {
 pub fn window_record(w: &WindowRecord) -> Value {
     json!({
         "id": w.id.get(),
-        "state": w.state,
+        "state": w.state.as_str(),
         "opened_at": timestamp(&w.opened_at),
         "closed_at": optional_time(&w.closed_at),
         "netted_at": optional_time(&w.netted_at),
@@ -179,11 +184,46 @@ pub fn instruction(i: &InstructionRecord) -> Value {
         "id": i.id.to_string(),
         "window_id": i.window_id.get(),
         "currency": i.currency.as_str(),
-        "payer": i.payer,
-        "payee": i.payee,
+        "payer": i.payer.as_str(),
+        "payee": i.payee.as_str(),
         "amount": i.currency.format(i.amount),
-        "state": i.state,
+        "state": i.state.as_str(),
         "created_at": timestamp(&i.created_at),
         "updated_at": timestamp(&i.updated_at),
     })
+}
+
+/// Feed: a bank's exposure passed the warning share of its cap.
+pub fn limit_warning(
+    bank: &BankCode,
+    currency: Currency,
+    exposure: Decimal,
+    cap: Decimal,
+) -> Value {
+    json!({
+        "bank": bank.as_str(),
+        "currency": currency.as_str(),
+        "exposure": currency.format(exposure),
+        "net_debit_cap": currency.format(cap),
+    })
+}
+
+/// Feed: a supervised actor restarted after a failure.
+pub fn actor_restarted(actor: &str, name: &str) -> Value {
+    json!({"actor": actor, "name": name})
+}
+
+/// Feed: `window` reached its cut-off and `next` is open.
+pub fn window_closing(window: WindowId, next: WindowId) -> Value {
+    json!({"id": window.get(), "next_window_id": next.get()})
+}
+
+/// Feed: `window` opened.
+pub fn window_opened(window: WindowId) -> Value {
+    json!({"id": window.get()})
+}
+
+/// Feed: every instruction of `window` is confirmed.
+pub fn window_settled(window: WindowId) -> Value {
+    json!({"id": window.get(), "state": WindowState::Settled.as_str()})
 }

@@ -1,0 +1,316 @@
+//! The window clock: opens and closes clearing windows, on a timer or when the
+//! operator asks, and starts one `WindowActor` per window.
+//!
+//! The cut-off is exact without a delay: the clock moves the store to the next window,
+//! tells the writer which banks must answer, then tells each bank actor to cut off.
+//! A bank switches to the next window and sends its marker to the writer with
+//! `do_send`, on the same path as its transfers, so the marker arrives behind every
+//! transfer it stamped with the old window. When every bank's marker is in and all
+//! that came before them is committed (a writer barrier), the window is sealed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::bank::CutOffBank;
+use super::feed::{Channel, Event, Feed};
+use super::window::{Closing, NetNow, WindowActor, WindowSettled};
+use super::writer::{BeginCutOff, StoreWriter};
+use super::{guard, BankHandle, Directory, Guarded, InjectPanic};
+use crate::domain::{BankCode, WindowId, WindowState};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::telemetry::error_chain;
+use crate::views;
+
+/// How long to wait before retrying a store operation that failed.
+pub(super) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Window timing and the demo settlement rail.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowSettings {
+    pub duration: Duration,
+    /// When set, a simulated rail confirms each instruction this long after netting.
+    pub demo_settlement_delay: Option<Duration>,
+}
+
+/// Why a close the operator asked for did not happen (the clock retries on its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CloseFailed {
+    #[error("the window could not be closed: the database is unavailable")]
+    StoreUnavailable,
+    #[error("the window clock restarted while closing")]
+    ClockRestarted,
+}
+
+/// Operator: close the open window now. Answers (closed window, next window).
+#[derive(Message)]
+#[rtype(result = "Result<(WindowId, WindowId), CloseFailed>")]
+pub struct CloseCurrent;
+
+/// The open window's id.
+#[derive(Message)]
+#[rtype(result = "Option<WindowId>")]
+pub struct CurrentWindow;
+
+type CloseReply = tokio::sync::oneshot::Sender<Result<(WindowId, WindowId), CloseFailed>>;
+
+pub struct WindowClock {
+    store: Store,
+    feed: Feed,
+    directory: Arc<Directory>,
+    writer: Addr<StoreWriter>,
+    metrics: Arc<Metrics>,
+    settings: WindowSettings,
+    current: Option<WindowId>,
+    closing: bool,
+    /// Callers waiting for the cut-off in progress: one close answers them all.
+    waiting: Vec<CloseReply>,
+    windows: BTreeMap<WindowId, Addr<WindowActor>>,
+    timer: Option<SpawnHandle>,
+    /// False after a supervisor restart: windows left closing are then still in the
+    /// hands of their own actors and the writer, and must not be netted again.
+    first_start: bool,
+}
+
+impl WindowClock {
+    pub fn new(
+        store: Store,
+        directory: Arc<Directory>,
+        writer: Addr<StoreWriter>,
+        metrics: Arc<Metrics>,
+        feed: Feed,
+        settings: WindowSettings,
+    ) -> Self {
+        WindowClock {
+            store,
+            feed,
+            directory,
+            writer,
+            metrics,
+            settings,
+            current: None,
+            closing: false,
+            waiting: Vec::new(),
+            windows: BTreeMap::new(),
+            timer: None,
+            first_start: true,
+        }
+    }
+
+    fn window_actor(&mut self, window: WindowId, ctx: &mut Context<Self>) -> Addr<WindowActor> {
+        if let Some(addr) = self.windows.get(&window) {
+            return addr.clone();
+        }
+        let actor = WindowActor::new(
+            window,
+            self.store.clone(),
+            self.directory.clone(),
+            self.writer.clone(),
+            ctx.address(),
+            self.metrics.clone(),
+            self.feed.clone(),
+            self.settings.demo_settlement_delay,
+        );
+        let addr = Supervisor::start(move |_| actor);
+        self.windows.insert(window, addr.clone());
+        addr
+    }
+
+    fn schedule_close(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        self.timer = Some(ctx.run_later(self.settings.duration, |act, ctx| {
+            act.timer = None;
+            act.close(ctx, None);
+        }));
+    }
+
+    /// Cut-off of the open window; answers `reply` when the store has moved on. A
+    /// request that arrives while a cut-off is under way is answered by that one.
+    fn close(&mut self, ctx: &mut Context<Self>, reply: Option<CloseReply>) {
+        self.waiting.extend(reply);
+        // Still reading the windows at start: the close follows once they are read.
+        let Some(window) = self.current else {
+            return;
+        };
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        let started = Instant::now();
+        let store = self.store.clone();
+        let cut = async move { store.close_window(window).await };
+        ctx.spawn(cut.into_actor(self).map(move |result, act, ctx| {
+            act.closing = false;
+            match result {
+                Ok(next) => {
+                    act.current = Some(next);
+                    act.window_actor(next, ctx);
+                    let closing = act.window_actor(window, ctx);
+                    closing.do_send(Closing { started });
+                    // One list of banks for both: the writer waits for exactly the
+                    // markers of the banks told to cut off.
+                    let banks = act.directory.banks();
+                    act.writer.do_send(BeginCutOff {
+                        window,
+                        banks: banks.iter().map(|(code, _)| code.clone()).collect(),
+                        sealed_to: closing.recipient(),
+                    });
+                    cut_off(&banks, window, next);
+                    tracing::info!(window = %window, next = %next, "window closing");
+                    act.feed.publish_all(vec![
+                        Event::new(
+                            Channel::Windows,
+                            "window_closing",
+                            Vec::new(),
+                            views::window_closing(window, next).to_string(),
+                        ),
+                        Event::new(
+                            Channel::Windows,
+                            "window_opened",
+                            Vec::new(),
+                            views::window_opened(next).to_string(),
+                        ),
+                    ]);
+                    act.schedule_close(ctx);
+                    for reply in act.waiting.drain(..) {
+                        let _ = reply.send(Ok((window, next)));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(window = %window, error = %error_chain(&error), "cut-off failed; retrying");
+                    for reply in act.waiting.drain(..) {
+                        let _ = reply.send(Err(CloseFailed::StoreUnavailable));
+                    }
+                    act.timer = Some(ctx.run_later(RETRY_INTERVAL, |act, ctx| {
+                        act.timer = None;
+                        act.close(ctx, None);
+                    }));
+                }
+            }
+        }));
+    }
+
+    /// Reads the windows from the store: the open one (opening the first), those left
+    /// closing by a stopped process (netted now) and those netted but not settled.
+    fn recover(&mut self, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let first_start = self.first_start;
+        self.first_start = false;
+        let load = async move {
+            let open = store.open_window().await?;
+            let closing = store.windows_in_state(WindowState::Closing).await?;
+            let netted = store.windows_in_state(WindowState::Netted).await?;
+            Ok::<_, StoreError>((open, closing, netted))
+        };
+        ctx.wait(
+            load.into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok((open, closing, netted)) => {
+                        act.current = Some(open);
+                        act.window_actor(open, ctx);
+                        if first_start {
+                            for window in closing {
+                                act.window_actor(window, ctx).do_send(NetNow);
+                            }
+                            for window in netted {
+                                act.window_actor(window, ctx).do_send(NetNow);
+                            }
+                        }
+                        act.schedule_close(ctx);
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error_chain(&error), "cannot read windows; retrying");
+                        ctx.run_later(RETRY_INTERVAL, move |act, ctx| {
+                            act.first_start = first_start;
+                            act.recover(ctx);
+                        });
+                    }
+                }),
+        );
+    }
+}
+
+impl Actor for WindowClock {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
+        self.recover(ctx);
+    }
+}
+
+impl Supervised for WindowClock {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.metrics
+            .actor_restarts
+            .with_label_values(&["clock"])
+            .inc();
+        self.feed
+            .actor_restarted("clock", "window clock", Vec::new());
+        self.closing = false;
+        self.timer = None;
+    }
+}
+
+impl Guarded for WindowClock {
+    fn kind(&self) -> &'static str {
+        "clock"
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl Handler<CloseCurrent> for WindowClock {
+    type Result = ResponseFuture<Result<(WindowId, WindowId), CloseFailed>>;
+
+    fn handle(&mut self, _: CloseCurrent, ctx: &mut Context<Self>) -> Self::Result {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        guard(self, ctx, |act, ctx| act.close(ctx, Some(reply)));
+        Box::pin(async move { answer.await.unwrap_or(Err(CloseFailed::ClockRestarted)) })
+    }
+}
+
+impl Handler<CurrentWindow> for WindowClock {
+    type Result = Option<WindowId>;
+
+    fn handle(&mut self, _: CurrentWindow, _: &mut Context<Self>) -> Option<WindowId> {
+        self.current
+    }
+}
+
+impl Handler<WindowSettled> for WindowClock {
+    type Result = ();
+
+    fn handle(&mut self, msg: WindowSettled, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            if let Some(addr) = act.windows.remove(&msg.window) {
+                addr.do_send(msg);
+            }
+        });
+    }
+}
+
+impl Handler<InjectPanic> for WindowClock {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guard(self, ctx, |_, _| {
+            panic!("injected panic in the window clock")
+        });
+    }
+}
+
+/// Tells each bank to stamp `next` from now on and send the writer its marker for
+/// `window` (repeating it is harmless: the writer counts each bank once).
+pub(super) fn cut_off(banks: &[(BankCode, BankHandle)], window: WindowId, next: WindowId) {
+    for (_, bank) in banks {
+        bank.addr.do_send(CutOffBank { window, next });
+    }
+}

@@ -1,0 +1,320 @@
+//! The commands that change the engine's state, one function each and all of one
+//! shape: `Engine::command(&self, input) -> Result<output, CommandError>`, taking
+//! domain types the edge has already parsed. A command stores the change, then tells
+//! the actors that cache the state, then publishes what happened on the feed — in
+//! that order, so nothing is announced or acted on that is not stored.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::bank::{ProfileChanged, SubmitTransfer};
+use super::clock::CloseCurrent;
+use super::corridor::{QuoteTransfer, TermsChanged};
+use super::feed::{Channel, Event};
+use super::settlement;
+use super::writer::PersistOutcome;
+use super::Engine;
+use crate::domain::rules::TransferDraft;
+use crate::domain::{
+    BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
+    CorridorStatus, InstructionChange, InstructionState, NewBank, NewCorridor, Outcome, Transfer,
+    WindowId,
+};
+use crate::store::StoreError;
+use crate::views;
+
+/// Why a command did not happen. Each variant maps to one stable API code.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("the {field} {code} is not registered")]
+    BankUnknown { field: &'static str, code: BankCode },
+    #[error("no corridor is registered for {0}")]
+    CorridorUnknown(CorridorId),
+    #[error(
+        "idempotency key {key} was already used by transfer {transaction_id} with a different body"
+    )]
+    IdempotencyKeyReused { key: String, transaction_id: String },
+    #[error("settlement instruction {id} is {state}, not pending")]
+    InstructionNotPending { id: Uuid, state: InstructionState },
+    /// The engine cannot do it right now (an actor restarting, the database down, a
+    /// commit not confirmed in time); the text is safe to show a client.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InstructionNotPending { id, state } => {
+                CommandError::InstructionNotPending { id, state }
+            }
+            other => CommandError::Store(other),
+        }
+    }
+}
+
+/// Maps "not found" and "duplicate" from the store to errors naming `what`.
+fn naming(what: String) -> impl Fn(StoreError) -> CommandError {
+    move |e| match e {
+        StoreError::NotFound => CommandError::NotFound(what.clone()),
+        StoreError::Duplicate(_) => CommandError::AlreadyExists(what.clone()),
+        other => other.into(),
+    }
+}
+
+/// A transfer as the engine decided it: accepted or rejected (both stored), or the
+/// stored answer to an earlier submission with the same idempotency key.
+#[derive(Debug)]
+pub struct Submitted {
+    pub transfer: Transfer,
+    pub replayed: bool,
+}
+
+/// The window cut off by `close_window`, and the one that opened.
+#[derive(Clone, Copy, Debug)]
+pub struct ClosedWindow {
+    pub closed: WindowId,
+    pub next: WindowId,
+}
+
+impl Engine {
+    /// Submits a parsed transfer: the corridor quotes it, the sender's bank actor
+    /// decides it and the writer commits it. Answers once it is durably stored (or
+    /// with the stored original on a replay), or `Unavailable` after `wait_max`.
+    pub async fn submit_transfer(
+        &self,
+        draft: TransferDraft,
+        wait_max: Duration,
+    ) -> Result<Submitted, CommandError> {
+        let sender =
+            self.directory
+                .bank(&draft.sender)
+                .ok_or_else(|| CommandError::BankUnknown {
+                    field: "sender_bank",
+                    code: draft.sender.clone(),
+                })?;
+        let receiver =
+            self.directory
+                .bank(&draft.receiver)
+                .ok_or_else(|| CommandError::BankUnknown {
+                    field: "receiver_bank",
+                    code: draft.receiver.clone(),
+                })?;
+        let corridor_id = CorridorId::new(draft.amount.currency(), draft.to_currency);
+        let corridor = self
+            .directory
+            .corridor(&corridor_id)
+            .ok_or(CommandError::CorridorUnknown(corridor_id))?;
+        let quote = corridor
+            .send(QuoteTransfer {
+                amount: draft.amount,
+            })
+            .await
+            .map_err(|_| {
+                CommandError::Unavailable(format!("corridor {corridor_id} is restarting"))
+            })?;
+        // Kept only when a replay could need it: to compare with what the key stored.
+        let asked = draft.idempotency_key.is_some().then(|| draft.clone());
+        let (reply, answer) = oneshot::channel();
+        sender.addr.do_send(SubmitTransfer {
+            draft,
+            quote,
+            receiver_status: receiver.status(),
+            created_at: now_micros(),
+            reply,
+        });
+        let outcome = match tokio::time::timeout(wait_max, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted".into()),
+            Err(_) => {
+                self.count_refused("timeout");
+                return Err(CommandError::Unavailable(
+                    "the transfer was not confirmed in time; retry with the same idempotency key"
+                        .into(),
+                ));
+            }
+        };
+        let corridor_label = corridor_id.to_string();
+        match outcome {
+            PersistOutcome::Stored(transfer) => {
+                self.count_transfer(&transfer, &corridor_label, false);
+                Ok(Submitted {
+                    transfer: *transfer,
+                    replayed: false,
+                })
+            }
+            PersistOutcome::Existing(stored) => {
+                let same = asked.as_ref().is_some_and(|d| stored.matches_request(d));
+                if !same {
+                    return Err(CommandError::IdempotencyKeyReused {
+                        key: stored.idempotency_key.clone().unwrap_or_default(),
+                        transaction_id: stored.id.to_string(),
+                    });
+                }
+                self.count_transfer(&stored, &corridor_label, true);
+                Ok(Submitted {
+                    transfer: *stored,
+                    replayed: true,
+                })
+            }
+            PersistOutcome::Failed(detail) => {
+                self.count_refused("unavailable");
+                Err(CommandError::Unavailable(detail))
+            }
+        }
+    }
+
+    /// Registers a bank and starts its actor.
+    pub async fn create_bank(&self, bank: NewBank) -> Result<BankRecord, CommandError> {
+        let record = self
+            .store
+            .insert_bank(&bank)
+            .await
+            .map_err(naming(format!("bank {}", bank.code)))?;
+        self.start_bank(record.clone());
+        Ok(record)
+    }
+
+    /// Changes a bank's name, status or caps; its actor applies them at once.
+    pub async fn update_bank(
+        &self,
+        code: BankCode,
+        patch: BankPatch,
+    ) -> Result<BankRecord, CommandError> {
+        let what = format!("bank {code}");
+        let handle = self
+            .directory
+            .bank(&code)
+            .ok_or_else(|| CommandError::NotFound(what.clone()))?;
+        let record = self
+            .store
+            .update_bank(&code, &patch)
+            .await
+            .map_err(naming(what))?;
+        handle.addr.do_send(ProfileChanged(record.clone()));
+        if patch.status.is_some() {
+            let kind = match record.status {
+                BankStatus::Suspended => "bank_suspended",
+                BankStatus::Active => "bank_activated",
+            };
+            self.feed.publish(Event::new(
+                Channel::Notifications,
+                kind,
+                vec![record.code.clone()],
+                views::bank(&record).to_string(),
+            ));
+        }
+        Ok(record)
+    }
+
+    /// Registers a corridor and starts its actor.
+    pub async fn create_corridor(
+        &self,
+        corridor: NewCorridor,
+    ) -> Result<CorridorRecord, CommandError> {
+        let record = self
+            .store
+            .insert_corridor(&corridor)
+            .await
+            .map_err(naming(format!("corridor {}", corridor.id)))?;
+        self.start_corridor(record.clone());
+        Ok(record)
+    }
+
+    /// Changes a corridor's rate, status or maximum; quotes use them at once.
+    pub async fn update_corridor(
+        &self,
+        id: CorridorId,
+        patch: CorridorPatch,
+    ) -> Result<CorridorRecord, CommandError> {
+        let what = format!("corridor {id}");
+        let actor = self
+            .directory
+            .corridor(&id)
+            .ok_or_else(|| CommandError::NotFound(what.clone()))?;
+        let record = self
+            .store
+            .update_corridor(id, &patch)
+            .await
+            .map_err(naming(what))?;
+        actor.do_send(TermsChanged(record.clone()));
+        if patch.status.is_some() {
+            let kind = match record.status {
+                CorridorStatus::Suspended => "corridor_suspended",
+                CorridorStatus::Active => "corridor_activated",
+            };
+            self.feed.publish(Event::new(
+                Channel::Notifications,
+                kind,
+                Vec::new(),
+                views::corridor(&record).to_string(),
+            ));
+        }
+        Ok(record)
+    }
+
+    /// Cuts off the open window now; its netting follows at once.
+    pub async fn close_window(&self) -> Result<ClosedWindow, CommandError> {
+        let (closed, next) = self
+            .clock
+            .send(CloseCurrent)
+            .await
+            .map_err(|_| CommandError::Unavailable("the window clock is restarting".into()))?
+            .map_err(|e| CommandError::Unavailable(e.to_string()))?;
+        Ok(ClosedWindow { closed, next })
+    }
+
+    /// Confirms or fails a settlement instruction (the rail's answer); the last
+    /// confirmation of a window settles it. Repeating a change is harmless.
+    pub async fn change_instruction(
+        &self,
+        id: Uuid,
+        state: InstructionState,
+    ) -> Result<InstructionChange, CommandError> {
+        settlement::change(
+            &self.store,
+            &self.writer,
+            &self.clock,
+            &self.metrics,
+            &self.feed,
+            id,
+            state,
+        )
+        .await
+        .map_err(naming(format!("settlement instruction {id}")))
+    }
+
+    fn count_transfer(&self, t: &Transfer, corridor: &str, replayed: bool) {
+        let (outcome, code) = match (replayed, t.outcome) {
+            (true, _) => ("replayed", ""),
+            (false, Outcome::Accepted(_)) => ("accepted", ""),
+            (false, Outcome::Rejected(code)) => ("rejected", code.code()),
+        };
+        self.metrics
+            .transfers
+            .with_label_values(&[outcome, corridor, code])
+            .inc();
+    }
+
+    fn count_refused(&self, why: &str) {
+        self.metrics
+            .submissions_refused
+            .with_label_values(&[why])
+            .inc();
+    }
+}
+
+/// Now, to the microsecond the store keeps, so a replay shows the same `created_at`.
+fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}

@@ -1,0 +1,114 @@
+//! Why the engine refuses or rejects something, as enums whose variants read as
+//! sentences, each with a stable machine-readable `code` that clients match on.
+
+/// Why input was refused. Each variant reads as a sentence and has a stable `code`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("a bank code is 2 to 11 upper-case letters or digits and not HUB")]
+    BankCodeInvalid,
+    #[error("sender and receiver must be different banks")]
+    BanksMustBeDifferent,
+    #[error("a currency code is three upper-case letters")]
+    CurrencyCodeInvalid,
+    #[error("the currency is not one the engine knows")]
+    CurrencyUnknown,
+    #[error("the amount is not a decimal number")]
+    AmountInvalid,
+    #[error("the amount must be greater than zero")]
+    AmountMustBePositive,
+    #[error("the amount has more decimals than its currency allows")]
+    AmountHasTooManyDecimals,
+    #[error("the amount is too large (at most 15 integer digits)")]
+    AmountTooLarge,
+    #[error("the FX rate is not a decimal number")]
+    FxRateInvalid,
+    #[error("the FX rate must be greater than zero")]
+    FxRateMustBePositive,
+    #[error("the FX rate has more than 8 decimals")]
+    FxRateHasTooManyDecimals,
+    #[error("the FX rate is too large (at most 6 integer digits)")]
+    FxRateTooLarge,
+    #[error("a same-currency corridor must have the rate 1")]
+    SameCurrencyRateMustBeOne,
+    #[error("a corridor id is two currency codes joined by '-', like INR-AED")]
+    CorridorIdInvalid,
+    #[error("a transaction id is a UUID")]
+    TransferIdInvalid,
+    #[error("a window id is a positive integer")]
+    WindowIdInvalid,
+    #[error("a status is 'active' or 'suspended'")]
+    StatusInvalid,
+    #[error("the text is longer than allowed")]
+    TextTooLong,
+    #[error("an idempotency key is 1 to 128 printable ASCII characters")]
+    IdempotencyKeyInvalid,
+    #[error("a net debit cap is a decimal number, zero or more, with the currency's decimals")]
+    NetDebitCapInvalid,
+}
+
+impl InputError {
+    /// The stable machine-readable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InputError::BankCodeInvalid => "bank_code_invalid",
+            InputError::BanksMustBeDifferent => "banks_must_be_different",
+            InputError::CurrencyCodeInvalid => "currency_code_invalid",
+            InputError::CurrencyUnknown => "currency_unknown",
+            InputError::AmountInvalid => "amount_invalid",
+            InputError::AmountMustBePositive => "amount_must_be_positive",
+            InputError::AmountHasTooManyDecimals => "amount_has_too_many_decimals",
+            InputError::AmountTooLarge => "amount_too_large",
+            InputError::FxRateInvalid => "fx_rate_invalid",
+            InputError::FxRateMustBePositive => "fx_rate_must_be_positive",
+            InputError::FxRateHasTooManyDecimals => "fx_rate_has_too_many_decimals",
+            InputError::FxRateTooLarge => "fx_rate_too_large",
+            InputError::SameCurrencyRateMustBeOne => "same_currency_rate_must_be_one",
+            InputError::CorridorIdInvalid => "corridor_id_invalid",
+            InputError::TransferIdInvalid => "transaction_id_invalid",
+            InputError::WindowIdInvalid => "window_id_invalid",
+            InputError::StatusInvalid => "status_invalid",
+            InputError::TextTooLong => "text_too_long",
+            InputError::IdempotencyKeyInvalid => "idempotency_key_invalid",
+            InputError::NetDebitCapInvalid => "net_debit_cap_invalid",
+        }
+    }
+}
+
+/// Why an otherwise well-formed transfer was rejected. Stored with the transfer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum RejectCode {
+    #[error("the sender bank is suspended")]
+    SenderBankSuspended,
+    #[error("the receiver bank is suspended")]
+    ReceiverBankSuspended,
+    #[error("the corridor is suspended")]
+    CorridorSuspended,
+    #[error("the amount exceeds the corridor's per-transfer maximum")]
+    AmountExceedsCorridorMaximum,
+    #[error("the transfer would push the sender's net debit beyond its cap")]
+    LimitExceeded,
+}
+
+impl RejectCode {
+    pub const ALL: [RejectCode; 5] = [
+        RejectCode::SenderBankSuspended,
+        RejectCode::ReceiverBankSuspended,
+        RejectCode::CorridorSuspended,
+        RejectCode::AmountExceedsCorridorMaximum,
+        RejectCode::LimitExceeded,
+    ];
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectCode::SenderBankSuspended => "sender_bank_suspended",
+            RejectCode::ReceiverBankSuspended => "receiver_bank_suspended",
+            RejectCode::CorridorSuspended => "corridor_suspended",
+            RejectCode::AmountExceedsCorridorMaximum => "amount_exceeds_corridor_maximum",
+            RejectCode::LimitExceeded => "limit_exceeded",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+}

@@ -1,0 +1,194 @@
+//! Settlement instructions: reading them, confirming or failing them, and settling a
+//! window once every instruction is confirmed.
+
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::decode::{bank_code as bank, corrupt, currency, window_id};
+use super::{Store, StoreError};
+use crate::domain::{
+    InstructionChange, InstructionRecord, InstructionState, Party, ReleasedBooks, WindowId,
+};
+
+pub(super) const INSTRUCTION_COLUMNS: &str =
+    "id, window_id, currency, payer, payee, amount, state, created_at, updated_at";
+
+pub(super) fn instruction_from_row(row: &Row) -> Result<InstructionRecord, StoreError> {
+    let party = |column: &str| {
+        let text: &str = row.get(column);
+        Party::parse(text).map_err(|_| corrupt(column, text))
+    };
+    let state: &str = row.get("state");
+    Ok(InstructionRecord {
+        id: row.get("id"),
+        window_id: window_id(row.get("window_id"))?,
+        currency: currency(row.get("currency"))?,
+        payer: party("payer")?,
+        payee: party("payee")?,
+        amount: row.get("amount"),
+        state: InstructionState::parse(state).ok_or_else(|| corrupt("instruction state", state))?,
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+impl Store {
+    pub async fn instruction(&self, id: Uuid) -> Result<InstructionRecord, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {INSTRUCTION_COLUMNS} FROM settlement_instructions WHERE id = $1"),
+                &[&id],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        instruction_from_row(&row)
+    }
+
+    /// Instructions of one window, or of every window (oldest first), paged by id.
+    pub async fn instructions(
+        &self,
+        window: Option<WindowId>,
+        state: Option<InstructionState>,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<InstructionRecord>, StoreError> {
+        let client = self.client().await?;
+        let window = window.map(|w| w.get());
+        let state = state.map(|s| s.as_str());
+        client
+            .query(
+                &format!(
+                    "SELECT {INSTRUCTION_COLUMNS} FROM settlement_instructions
+                      WHERE ($1::int8 IS NULL OR window_id = $1)
+                        AND ($2::text IS NULL OR state = $2)
+                        AND ($3::uuid IS NULL OR id > $3)
+                      ORDER BY id LIMIT $4"
+                ),
+                &[&window, &state, &after, &limit],
+            )
+            .await?
+            .iter()
+            .map(instruction_from_row)
+            .collect()
+    }
+
+    /// Moves a pending instruction to `state` (confirmed or failed). Repeating the same
+    /// change is harmless; any other change of a settled instruction is refused with
+    /// `StoreError::InstructionNotPending`. A failed instruction fails its window.
+    pub async fn change_instruction(
+        &self,
+        id: Uuid,
+        state: InstructionState,
+    ) -> Result<InstructionChange, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "SELECT {INSTRUCTION_COLUMNS} FROM settlement_instructions WHERE id = $1 FOR UPDATE"
+                ),
+                &[&id],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let current = instruction_from_row(&row)?;
+        if current.state == state {
+            return Ok(InstructionChange {
+                instruction: current,
+                changed: false,
+                window_complete: false,
+            });
+        }
+        if current.state != InstructionState::Pending {
+            return Err(StoreError::InstructionNotPending {
+                id,
+                state: current.state,
+            });
+        }
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE settlement_instructions SET state = $2, updated_at = now()
+                      WHERE id = $1 RETURNING {INSTRUCTION_COLUMNS}"
+                ),
+                &[&id, &state.as_str()],
+            )
+            .await?;
+        let instruction = instruction_from_row(&row)?;
+        let w = instruction.window_id.get();
+        if state == InstructionState::Failed {
+            tx.execute(
+                "UPDATE windows SET state = 'settlement_failed' WHERE id = $1 AND state = 'netted'",
+                &[&w],
+            )
+            .await?;
+        }
+        let open: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM settlement_instructions
+                  WHERE window_id = $1 AND state <> 'confirmed'",
+                &[&w],
+            )
+            .await?
+            .get(0);
+        tx.commit().await?;
+        Ok(InstructionChange {
+            instruction,
+            changed: true,
+            window_complete: open == 0,
+        })
+    }
+
+    /// Marks a netted window whose instructions are all confirmed as settled, once,
+    /// and returns what each bank had in it; `None` if it was not ready or done already.
+    pub async fn settle_window(
+        &self,
+        window: WindowId,
+    ) -> Result<Option<Vec<ReleasedBooks>>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let w = window.get();
+        let moved = tx
+            .execute(
+                "UPDATE windows SET state = 'settled', settled_at = now()
+                  WHERE id = $1 AND state = 'netted'
+                    AND NOT EXISTS (SELECT 1 FROM settlement_instructions
+                                     WHERE window_id = $1 AND state <> 'confirmed')",
+                &[&w],
+            )
+            .await?;
+        if moved == 0 {
+            return Ok(None);
+        }
+        let released = tx
+            .query(
+                "SELECT bank, currency, debits, credits FROM window_positions WHERE window_id = $1",
+                &[&w],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ReleasedBooks {
+                    bank: bank(r.get("bank"))?,
+                    currency: currency(r.get("currency"))?,
+                    debits: r.get("debits"),
+                    credits: r.get("credits"),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tx.commit().await?;
+        Ok(Some(released))
+    }
+
+    pub async fn pending_instruction_count(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .query_one(
+                "SELECT count(*) FROM settlement_instructions WHERE state = 'pending'",
+                &[],
+            )
+            .await?
+            .get(0))
+    }
+}

@@ -1,0 +1,307 @@
+//! Transfers: the group-commit insert, lookups and the filtered, paged list.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::decode::{bank_code, corrupt, currency, window_id};
+use super::{Store, StoreError};
+use crate::domain::{
+    Amount, BankCode, FxRate, Outcome, RejectCode, Transfer, TransferId, TransferStatus, WindowId,
+    WindowState,
+};
+
+/// What happened to one row of a batch insert.
+#[derive(Clone, Debug)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The sender had already used this idempotency key: here is the stored transfer.
+    Existing(Box<Transfer>),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TransferFilter {
+    pub transaction_id: Option<TransferId>,
+    pub sender: Option<BankCode>,
+    pub receiver: Option<BankCode>,
+    /// Either side.
+    pub bank: Option<BankCode>,
+    pub status: Option<TransferStatus>,
+    pub window_id: Option<WindowId>,
+    /// Only rows after this transfer id (exclusive): the previous page's cursor.
+    pub after: Option<TransferId>,
+    pub limit: i64,
+}
+
+pub struct TransferPage {
+    pub transfers: Vec<Transfer>,
+    /// Pass back as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<TransferId>,
+}
+
+/// The columns of a transfer read with its window's state (`t` joined with `w`).
+const TRANSFER_WITH_WINDOW: &str = "t.id, t.sender_bank, t.receiver_bank, t.amount, \
+    t.from_currency, t.converted_amount, t.to_currency, t.fx_rate, t.status, t.reject_code, \
+    t.window_id, t.idempotency_key, t.sender_account, t.receiver_account, t.reference, \
+    t.created_at, w.state AS window_state \
+    FROM transfers t LEFT JOIN windows w ON w.id = t.window_id";
+
+const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_currency, \
+    converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
+    idempotency_key, sender_account, receiver_account, reference, created_at";
+
+/// Answers only how many rows went in: one row back instead of one per transfer,
+/// since a conflict (a reused idempotency key) is rare and looked up separately.
+const INSERT_TRANSFERS: &str =
+    "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
+    from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
+    idempotency_key, sender_account, receiver_account, reference, created_at) \
+    SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], \
+    $6::numeric[], $7::text[], $8::numeric[], $9::text[], $10::text[], $11::int8[], \
+    $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[]) \
+    ON CONFLICT (sender_bank, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+    RETURNING 1) SELECT count(*) FROM inserted";
+
+fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
+    let from = currency(row.get("from_currency"))?;
+    let to = currency(row.get("to_currency"))?;
+    let status: &str = row.get("status");
+    let outcome = match TransferStatus::parse(status) {
+        Some(TransferStatus::Accepted) => {
+            let id: i64 = row.get("window_id");
+            Outcome::Accepted(window_id(id)?)
+        }
+        _ => {
+            let code: &str = row.get("reject_code");
+            Outcome::Rejected(RejectCode::from_code(code).ok_or_else(|| corrupt("reject", code))?)
+        }
+    };
+    let converted: Option<Decimal> = row.get("converted_amount");
+    let rate: Option<Decimal> = row.get("fx_rate");
+    Ok(Transfer {
+        id: TransferId::from_uuid(row.get("id")),
+        sender: bank_code(row.get("sender_bank"))?,
+        receiver: bank_code(row.get("receiver_bank"))?,
+        amount: Amount::from_stored(row.get("amount"), from),
+        to_currency: to,
+        fx_rate: rate.map(FxRate::from_stored),
+        converted: converted.map(|c| Amount::from_stored(c, to)),
+        outcome,
+        sender_account: row.get("sender_account"),
+        receiver_account: row.get("receiver_account"),
+        reference: row.get("reference"),
+        idempotency_key: row.get("idempotency_key"),
+        created_at: row.get("created_at"),
+        window_state: row
+            .try_get::<_, Option<&str>>("window_state")
+            .ok()
+            .flatten()
+            .and_then(WindowState::parse),
+    })
+}
+
+impl Store {
+    /// Writes a batch of decided transfers in one statement. A row whose idempotency
+    /// key the sender already used is not written; its outcome carries the stored one.
+    pub async fn insert_transfers(
+        &self,
+        batch: &[&Transfer],
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(INSERT_TRANSFERS).await?;
+        let ids: Vec<Uuid> = batch.iter().map(|t| t.id.as_uuid()).collect();
+        let senders: Vec<&str> = batch.iter().map(|t| t.sender.as_str()).collect();
+        let receivers: Vec<&str> = batch.iter().map(|t| t.receiver.as_str()).collect();
+        let amounts: Vec<Decimal> = batch.iter().map(|t| t.amount.value()).collect();
+        let froms: Vec<&str> = batch.iter().map(|t| t.amount.currency().as_str()).collect();
+        let converted: Vec<Option<Decimal>> = batch
+            .iter()
+            .map(|t| t.converted.map(|c| c.value()))
+            .collect();
+        let tos: Vec<&str> = batch.iter().map(|t| t.to_currency.as_str()).collect();
+        let rates: Vec<Option<Decimal>> =
+            batch.iter().map(|t| t.fx_rate.map(|r| r.value())).collect();
+        let statuses: Vec<&str> = batch.iter().map(|t| t.decision().as_str()).collect();
+        let rejects: Vec<Option<&str>> = batch
+            .iter()
+            .map(|t| t.reject_code().map(|r| r.code()))
+            .collect();
+        let windows: Vec<Option<i64>> = batch
+            .iter()
+            .map(|t| t.window_id().map(|w| w.get()))
+            .collect();
+        let keys: Vec<Option<&str>> = batch.iter().map(|t| t.idempotency_key.as_deref()).collect();
+        let sender_accounts: Vec<Option<&str>> =
+            batch.iter().map(|t| t.sender_account.as_deref()).collect();
+        let receiver_accounts: Vec<Option<&str>> = batch
+            .iter()
+            .map(|t| t.receiver_account.as_deref())
+            .collect();
+        let references: Vec<Option<&str>> = batch.iter().map(|t| t.reference.as_deref()).collect();
+        let created: Vec<DateTime<Utc>> = batch.iter().map(|t| t.created_at).collect();
+        let params: [&(dyn ToSql + Sync); 16] = [
+            &ids,
+            &senders,
+            &receivers,
+            &amounts,
+            &froms,
+            &converted,
+            &tos,
+            &rates,
+            &statuses,
+            &rejects,
+            &windows,
+            &keys,
+            &sender_accounts,
+            &receiver_accounts,
+            &references,
+            &created,
+        ];
+        let inserted_count: i64 = client.query_one(&statement, &params).await?.get(0);
+        if inserted_count as usize == batch.len() {
+            return Ok(vec![InsertOutcome::Inserted; batch.len()]);
+        }
+        // The statement has committed; which of our ids are in the table now?
+        let inserted: HashSet<Uuid> = client
+            .query("SELECT id FROM transfers WHERE id = ANY($1)", &[&ids])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        // Some keys were used before (or twice in this batch): read what they hold.
+        let conflicted: Vec<&Transfer> = batch
+            .iter()
+            .copied()
+            .filter(|t| !inserted.contains(&t.id.as_uuid()))
+            .collect();
+        let banks: Vec<&str> = conflicted.iter().map(|t| t.sender.as_str()).collect();
+        let keys: Vec<&str> = conflicted
+            .iter()
+            .map(|t| t.idempotency_key.as_deref().unwrap_or(""))
+            .collect();
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers t \
+             JOIN UNNEST($1::text[], $2::text[]) AS k(bank, key) \
+             ON t.sender_bank = k.bank AND t.idempotency_key = k.key"
+        );
+        let mut existing = HashMap::new();
+        for row in client.query(&sql, &[&banks, &keys]).await? {
+            let transfer = transfer_from_row(&row)?;
+            let key = (
+                transfer.sender.clone(),
+                transfer.idempotency_key.clone().unwrap_or_default(),
+            );
+            existing.insert(key, transfer);
+        }
+        batch
+            .iter()
+            .map(|t| {
+                if inserted.contains(&t.id.as_uuid()) {
+                    return Ok(InsertOutcome::Inserted);
+                }
+                let key = (
+                    t.sender.clone(),
+                    t.idempotency_key.clone().unwrap_or_default(),
+                );
+                existing
+                    .get(&key)
+                    .cloned()
+                    .map(|t| InsertOutcome::Existing(Box::new(t)))
+                    // Neither inserted nor a reused key: the id itself was taken, which
+                    // a UUIDv7 made here cannot be unless the table was changed by hand.
+                    .ok_or_else(|| corrupt("transaction id already stored", &t.id.to_string()))
+            })
+            .collect()
+    }
+
+    pub async fn transfer(&self, id: TransferId) -> Result<Transfer, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {TRANSFER_WITH_WINDOW} WHERE t.id = $1");
+        let statement = client.prepare_cached(&sql).await?;
+        let row = client
+            .query_opt(&statement, &[&id.as_uuid()])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        transfer_from_row(&row)
+    }
+
+    /// One page of transfers in id order, which is creation order (UUIDv7).
+    pub async fn transfers(&self, filter: &TransferFilter) -> Result<TransferPage, StoreError> {
+        let client = self.client().await?;
+        let mut clauses: Vec<String> = vec!["TRUE".to_string()];
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        // Binds `value` as the next parameter and adds `clause` (if any) with every `?`
+        // naming it; answers the parameter's number.
+        let mut push = |clause: &str, value: Box<dyn ToSql + Sync + Send>| {
+            params.push(value);
+            if !clause.is_empty() {
+                clauses.push(clause.replace('?', &format!("${}", params.len())));
+            }
+            params.len()
+        };
+        if let Some(id) = filter.transaction_id {
+            push("t.id = ?", Box::new(id.as_uuid()));
+        }
+        if let Some(bank) = &filter.sender {
+            push("t.sender_bank = ?", Box::new(bank.as_str().to_string()));
+        }
+        if let Some(bank) = &filter.receiver {
+            push("t.receiver_bank = ?", Box::new(bank.as_str().to_string()));
+        }
+        if let Some(bank) = &filter.bank {
+            push(
+                "(t.sender_bank = ? OR t.receiver_bank = ?)",
+                Box::new(bank.as_str().to_string()),
+            );
+        }
+        if let Some(window) = filter.window_id {
+            push("t.window_id = ?", Box::new(window.get()));
+        }
+        if let Some(after) = filter.after {
+            push("t.id > ?", Box::new(after.as_uuid()));
+        }
+        let limit = filter.limit;
+        let limit_param = push("", Box::new(limit + 1));
+        // The lifecycle status is the transfer's decision and its window's state.
+        if let Some(status) = filter.status {
+            clauses.push(
+                match status {
+                    TransferStatus::Rejected => "t.status = 'rejected'",
+                    TransferStatus::Netted => "w.state IN ('netted', 'settlement_failed')",
+                    TransferStatus::Settled => "w.state = 'settled'",
+                    TransferStatus::Accepted => {
+                        "t.status = 'accepted' AND w.state IN ('open', 'closing')"
+                    }
+                }
+                .to_string(),
+            );
+        }
+        let sql = format!(
+            "SELECT {TRANSFER_WITH_WINDOW} WHERE {} ORDER BY t.id LIMIT ${limit_param}",
+            clauses.join(" AND ")
+        );
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = client.query(&sql, &refs).await?;
+        let more = rows.len() as i64 > limit;
+        let mut transfers = Vec::with_capacity(rows.len());
+        for row in rows.iter().take(limit as usize) {
+            transfers.push(transfer_from_row(row)?);
+        }
+        let next_cursor = if more {
+            transfers.last().map(|t| t.id)
+        } else {
+            None
+        };
+        Ok(TransferPage {
+            transfers,
+            next_cursor,
+        })
+    }
+}
