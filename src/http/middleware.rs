@@ -108,8 +108,13 @@ pub async fn observe(
             .error()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        tracing::warn!(parent: &span, status = status.as_u16(), method, route, problem, cause,
-                       "answered with a server error");
+        if status == actix_web::http::StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(parent: &span, status = status.as_u16(), method, route, problem,
+                            cause, "answered with a server error");
+        } else {
+            tracing::warn!(parent: &span, status = status.as_u16(), method, route, problem,
+                           cause, "answered with a server error");
+        }
     }
     if let Some(metrics) = metrics {
         metrics
@@ -140,5 +145,83 @@ mod tests {
         let (a, b) = (RequestId::generate(), RequestId::generate());
         assert_ne!(a, b);
         assert_eq!(a.as_str().split('-').next(), b.as_str().split('-').next());
+    }
+
+    /// A log sink the test can read back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn failing() -> Result<actix_web::HttpResponse, ApiError> {
+        let cause = std::io::Error::other("disk on fire at block 7");
+        Err(ApiError::Internal(Box::new(cause)))
+    }
+
+    #[actix_web::test]
+    async fn a_server_error_is_logged_with_its_request_id_and_cause_and_never_shown() {
+        use actix_web::{test, App};
+        let log = Captured::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(observe))
+                .route("/boom", web::get().to(failing)),
+        )
+        .await;
+        let request = test::TestRequest::get()
+            .uri("/boom")
+            .insert_header(("X-Request-Id", "req-42"))
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers().get("x-request-id").unwrap(), "req-42");
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["request_id"], "req-42");
+        assert_eq!(body["code"], "internal");
+        assert!(!body.to_string().contains("disk on fire"), "{body}");
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let line = logged
+            .lines()
+            .find(|l| l.contains("answered with a server error"))
+            .unwrap_or_else(|| panic!("no 5xx line in {logged:?}"));
+        assert!(line.contains("req-42"), "{line}");
+        assert!(line.contains("disk on fire at block 7"), "{line}");
+    }
+
+    #[actix_web::test]
+    async fn a_request_without_an_id_gets_one_in_its_answer() {
+        use actix_web::{test, App};
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(observe))
+                .route("/boom", web::get().to(failing)),
+        )
+        .await;
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["request_id"], id.as_str());
     }
 }
