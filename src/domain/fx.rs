@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use super::errors::InputError;
 use super::money::{Amount, Currency, ExactDecimal};
 
-/// Most decimals a rate may carry (SPEC: "up to 8 decimals").
+/// Most decimals a rate may carry (docs/ARCHITECTURE.md: rates have up to 8 decimals).
 pub const FX_RATE_DECIMALS_MAX: i64 = 8;
 /// Most integer digits a rate may have; with `AMOUNT_INTEGER_DIGITS_MAX` this bounds
 /// every product below 10^38, inside i128.

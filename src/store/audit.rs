@@ -1,5 +1,6 @@
-//! The audit: every rule of SPEC.md that the stored data can show, recomputed from
-//! the transfers themselves. `deltran audit` prints it; tests assert it is clean.
+//! The audit: every product rule the stored data can show (docs/ARCHITECTURE.md,
+//! "Rules"), recomputed from the transfers themselves. `deltran audit` prints it; tests
+//! assert it is clean.
 
 use super::{Store, StoreError};
 
