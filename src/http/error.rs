@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
-use super::middleware::current_request_id;
+use super::request_id::current_request_id;
 use crate::actors::CommandError;
 use crate::domain::{InputError, Transfer};
 use crate::store::{BoxError, StoreError};

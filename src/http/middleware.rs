@@ -3,73 +3,19 @@
 //! every log line of the request and put in every problem body; request metrics by
 //! route pattern; and one log line for every 5xx answer with its cause.
 
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::HeaderValue;
 use actix_web::middleware::Next;
 use actix_web::web;
 use tracing::Instrument;
 
 use super::error::ApiError;
+use super::request_id::{RequestId, REQUEST_ID, REQUEST_ID_HEADER};
 use super::AppState;
 use crate::telemetry::error_chain;
-
-/// The header that carries a request's id, in and out.
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
-/// Longest request id taken from a client; a longer one is replaced by our own.
-const REQUEST_ID_LEN_MAX: usize = 128;
-
-tokio::task_local! {
-    /// The id of the request the current task serves (set around every handler).
-    static REQUEST_ID: RequestId;
-}
-
-/// A request's id: the client's, or `<process prefix>-<counter>`, unique per process
-/// run without a random draw per request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestId(Arc<str>);
-
-impl RequestId {
-    /// The client's id if it is 1 to 128 visible ASCII characters, else a new one.
-    fn from_client(value: Option<&HeaderValue>) -> Self {
-        let given = value
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= REQUEST_ID_LEN_MAX)
-            .filter(|v| v.bytes().all(|b| b.is_ascii_graphic()));
-        match given {
-            Some(id) => RequestId(id.into()),
-            None => RequestId::generate(),
-        }
-    }
-
-    fn generate() -> Self {
-        static PREFIX: OnceLock<String> = OnceLock::new();
-        static COUNTER: AtomicU64 = AtomicU64::new(1);
-        let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].into());
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        RequestId(format!("{prefix}-{n}").into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The id of the request being served, if called while serving one.
-pub fn current_request_id() -> Option<RequestId> {
-    REQUEST_ID.try_with(|id| id.clone()).ok()
-}
 
 /// Gives the request its id and span, counts and times it by its route pattern (never
 /// the raw path, which would make one time series per transfer id), and logs a 5xx.
@@ -133,23 +79,9 @@ pub async fn observe(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_sensible_client_id_is_kept_and_anything_else_replaced() {
-        let kept = RequestId::from_client(Some(&HeaderValue::from_static("abc-123")));
-        assert_eq!(kept.as_str(), "abc-123");
-        for bad in ["", "has space", &"x".repeat(129)] {
-            let value = HeaderValue::from_str(bad).unwrap();
-            let replaced = RequestId::from_client(Some(&value));
-            assert_ne!(replaced.as_str(), bad);
-        }
-        let (a, b) = (RequestId::generate(), RequestId::generate());
-        assert_ne!(a, b);
-        assert_eq!(a.as_str().split('-').next(), b.as_str().split('-').next());
-    }
-
     /// A log sink the test can read back.
     #[derive(Clone, Default)]
-    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
     impl std::io::Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -5,6 +5,7 @@ pub mod error;
 mod health;
 pub mod middleware;
 mod registry;
+pub mod request_id;
 pub mod transfers;
 mod windows;
 pub mod ws;
