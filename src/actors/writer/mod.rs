@@ -4,7 +4,9 @@
 //! batch as soon as a connection is free. After each commit it answers the waiting
 //! submissions and tells the banks involved what changed in their books.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+pub mod queue;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,7 +23,10 @@ use crate::domain::netting::WindowSums;
 use crate::domain::{BankCode, Currency, Outcome, Transfer, WindowId};
 use crate::metrics::Metrics;
 use crate::store::{InsertOutcome, Store, StoreError};
+use queue::{Step, WriteQueue};
 use rust_decimal::Decimal;
+
+pub use queue::WriterLimits;
 
 /// What became of a transfer handed to the writer.
 #[derive(Debug)]
@@ -86,6 +91,7 @@ pub struct ReleaseWindow {
     pub reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
+/// What runs between batches, once everything received before it is written.
 enum Barrier {
     Snapshot(RequestSnapshot),
     Drain(oneshot::Sender<()>),
@@ -93,29 +99,16 @@ enum Barrier {
     Release(ReleaseWindow),
 }
 
+/// A window's cut-off: the banks whose markers are still to come.
 struct CutOff {
     waiting_for: HashSet<BankCode>,
     sealed_to: Recipient<Sealed>,
 }
 
-struct PendingBarrier {
-    /// Number of records received before the barrier.
-    mark: u64,
-    barrier: Barrier,
-}
-
+/// A transfer waiting for its batch, with the submission to answer.
 struct Pending {
     transfer: Transfer,
     reply: oneshot::Sender<PersistOutcome>,
-}
-
-/// Batching limits.
-#[derive(Clone, Copy, Debug)]
-pub struct WriterLimits {
-    /// Most transfers in one batch.
-    pub batch_size_max: usize,
-    /// Most batches committing at once, each on its own connection.
-    pub batches_in_flight_max: usize,
 }
 
 pub struct StoreWriter {
@@ -123,15 +116,7 @@ pub struct StoreWriter {
     feed: Feed,
     directory: Arc<Directory>,
     metrics: Arc<Metrics>,
-    limits: WriterLimits,
-    buffer: VecDeque<Pending>,
-    barriers: VecDeque<PendingBarrier>,
-    barrier_running: bool,
-    in_flight: usize,
-    received: u64,
-    dispatched: u64,
-    /// Number of the last batch dispatched; batches are numbered from 1.
-    last_batch_seq: u64,
+    queue: WriteQueue<Pending, Barrier>,
     cutoffs: BTreeMap<WindowId, CutOff>,
     /// Each unsealed window's legs as committed, so that closing a window does not
     /// have to read its transfers back: netting starts from these sums.
@@ -160,14 +145,7 @@ impl StoreWriter {
             feed,
             directory,
             metrics,
-            limits,
-            buffer: VecDeque::new(),
-            barriers: VecDeque::new(),
-            barrier_running: false,
-            in_flight: 0,
-            received: 0,
-            dispatched: 0,
-            last_batch_seq: 0,
+            queue: WriteQueue::new(limits),
             cutoffs: BTreeMap::new(),
             sums: HashMap::new(),
             trusted_after: None,
@@ -178,31 +156,11 @@ impl StoreWriter {
 
     /// Starts as many batches and barriers as the limits allow.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        loop {
-            if self.barrier_running {
-                return;
+        while let Some(step) = self.queue.next_step() {
+            match step {
+                Step::Batch { seq, records } => self.flush(seq, records, ctx),
+                Step::Barrier(barrier) => self.run_barrier(barrier, ctx),
             }
-            let mut take_max = self.limits.batch_size_max;
-            if let Some(front) = self.barriers.front() {
-                if self.dispatched >= front.mark {
-                    if self.in_flight == 0 {
-                        let barrier = self.barriers.pop_front().expect("front exists");
-                        self.run_barrier(barrier.barrier, ctx);
-                        continue;
-                    }
-                    return;
-                }
-                take_max = take_max.min((front.mark - self.dispatched) as usize);
-            }
-            if self.buffer.is_empty() || self.in_flight >= self.limits.batches_in_flight_max {
-                return;
-            }
-            let take = take_max.min(self.buffer.len());
-            let batch: Vec<Pending> = self.buffer.drain(..take).collect();
-            self.dispatched += take as u64;
-            self.in_flight += 1;
-            self.last_batch_seq += 1;
-            self.flush(self.last_batch_seq, batch, ctx);
         }
     }
 
@@ -223,7 +181,7 @@ impl StoreWriter {
                     act.metrics
                         .store_flush_duration
                         .observe(started.elapsed().as_secs_f64());
-                    act.in_flight -= 1;
+                    act.queue.batch_done();
                     act.complete(batch_seq, batch, result);
                     act.pump(ctx);
                 }),
@@ -317,10 +275,12 @@ impl StoreWriter {
         }
     }
 
+    /// Runs a barrier `next_step` handed out; it must end with `barrier_done`.
     fn run_barrier(&mut self, barrier: Barrier, ctx: &mut Context<Self>) {
         match barrier {
             Barrier::Drain(reply) => {
                 let _ = reply.send(());
+                self.queue.barrier_done();
             }
             Barrier::Seal(window, sealed_to) => {
                 self.sealed_max = self.sealed_max.max(Some(window));
@@ -328,14 +288,14 @@ impl StoreWriter {
                 let sums = self.trusts(window).then_some(sums);
                 self.untrusted.remove(&window);
                 sealed_to.do_send(Sealed { window, sums });
+                self.queue.barrier_done();
             }
             Barrier::Release(request) => {
-                self.barrier_running = true;
                 let store = self.store.clone();
                 let window = request.window;
                 let settle = async move { store.settle_window(window).await };
                 ctx.spawn(settle.into_actor(self).map(move |result, act, ctx| {
-                    act.barrier_running = false;
+                    act.queue.barrier_done();
                     let answer = result.map(|released| {
                         let Some(released) = released else {
                             return false;
@@ -363,20 +323,14 @@ impl StoreWriter {
                 // Snapshots queued right behind this one and already due are served by
                 // the same read: at start every bank asks at once.
                 let mut requests = vec![first];
-                while let Some(next) = self.barriers.front() {
-                    let due = next.mark <= self.dispatched;
-                    if !(due && matches!(next.barrier, Barrier::Snapshot(_))) {
-                        break;
-                    }
-                    if let Some(PendingBarrier {
-                        barrier: Barrier::Snapshot(request),
-                        ..
-                    }) = self.barriers.pop_front()
-                    {
+                while let Some(next) = self
+                    .queue
+                    .next_due_barrier_if(|b| matches!(b, Barrier::Snapshot(_)))
+                {
+                    if let Barrier::Snapshot(request) = next {
                         requests.push(request);
                     }
                 }
-                self.barrier_running = true;
                 let store = self.store.clone();
                 let banks: Vec<BankCode> = requests.iter().map(|r| r.bank.clone()).collect();
                 let read = async move {
@@ -386,14 +340,14 @@ impl StoreWriter {
                     Ok::<_, StoreError>((records, books, window))
                 };
                 ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
-                    act.barrier_running = false;
+                    act.queue.barrier_done();
                     match result {
                         Ok((records, mut books, window)) => {
                             for request in requests {
                                 let record = records.iter().find(|r| r.code == request.bank);
                                 let answer = match record {
                                     Some(record) => Snapshot {
-                                        batch_seq: act.last_batch_seq,
+                                        batch_seq: act.queue.last_batch_seq(),
                                         record: record.clone(),
                                         books: books.remove(&request.bank).unwrap_or_default(),
                                         window,
@@ -423,10 +377,7 @@ impl StoreWriter {
     }
 
     fn add_barrier(&mut self, barrier: Barrier, ctx: &mut Context<Self>) {
-        self.barriers.push_back(PendingBarrier {
-            mark: self.received,
-            barrier,
-        });
+        self.queue.push_barrier(barrier);
         self.pump(ctx);
     }
 }
@@ -469,17 +420,13 @@ impl Supervised for StoreWriter {
             .actor_restarts
             .with_label_values(&["writer"])
             .inc();
-        self.buffer.clear();
-        self.barriers.clear();
-        self.barrier_running = false;
+        self.queue.reset();
         // Cut-offs in progress are asked again by their window actors, and windows
         // open now are netted from the store, since their sums were lost.
         self.cutoffs.clear();
         self.sums.clear();
         self.untrusted.clear();
         self.trusted_after = None;
-        self.in_flight = 0;
-        self.dispatched = self.received;
         for (_, handle) in self.directory.banks() {
             handle.addr.do_send(Resync);
         }
@@ -497,8 +444,7 @@ impl Handler<Persist> for StoreWriter {
                     return;
                 }
             }
-            act.received += 1;
-            act.buffer.push_back(Pending {
+            act.queue.push(Pending {
                 transfer: msg.transfer,
                 reply: msg.reply,
             });
@@ -526,7 +472,7 @@ impl StoreWriter {
         tracing::warn!(bank = %t.sender, window = ?t.window_id(), "transfer for a sealed window refused");
         if let Some(handle) = self.directory.bank(&t.sender) {
             handle.addr.do_send(BookUpdate {
-                batch_seq: self.last_batch_seq,
+                batch_seq: self.queue.last_batch_seq(),
                 deltas: vec![(
                     t.amount.currency(),
                     BookDelta {
