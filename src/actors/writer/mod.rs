@@ -3,7 +3,12 @@
 //! own commit); while batches are in flight, new records gather and leave in the next
 //! batch as soon as a connection is free. After each commit it answers the waiting
 //! submissions and tells the banks involved what changed in their books.
+//!
+//! Which records leave in which batch, and when each barrier runs, is `queue`'s
+//! business; this actor does the writes and reads it asks for.
 
+mod complete;
+mod messages;
 pub mod queue;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -13,83 +18,22 @@ use std::time::Instant;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::bank::{
-    BankActor, BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed, WindowReleased,
-};
+use super::bank::{BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed, WindowReleased};
 use super::feed::Feed;
 use super::window::Sealed;
 use super::{guard, Directory, Guarded};
 use crate::domain::netting::WindowSums;
-use crate::domain::{BankCode, Currency, Outcome, Transfer, WindowId};
+use crate::domain::{BankCode, Currency, Transfer, WindowId};
 use crate::metrics::Metrics;
-use crate::store::{InsertOutcome, Store, StoreError};
+use crate::store::{Store, StoreError};
 use queue::{Step, WriteQueue};
 use rust_decimal::Decimal;
 
+pub use messages::{
+    BeginCutOff, CutOffMarker, Drain, Persist, PersistOutcome, ReleaseWindow, RequestSnapshot,
+    TrustWindowsFrom, WindowProgress,
+};
 pub use queue::WriterLimits;
-
-/// What became of a transfer handed to the writer.
-#[derive(Debug)]
-pub enum PersistOutcome {
-    /// Committed as decided.
-    Stored(Box<Transfer>),
-    /// The sender had used this idempotency key before; this is the stored transfer.
-    Existing(Box<Transfer>),
-    /// Not known to be committed: the database failed. The client may retry.
-    Failed(String),
-}
-
-/// A decided transfer to store; `reply` is answered after its batch commits.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Persist {
-    pub transfer: Transfer,
-    pub reply: oneshot::Sender<PersistOutcome>,
-}
-
-/// A bank actor asks for its books. Served as a barrier: every record received before
-/// this request is committed (or failed) first, no batch commits while the books are
-/// read, and the answer goes back by `do_send` behind every earlier `BookUpdate`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RequestSnapshot {
-    pub bank: BankCode,
-    pub reply_to: Addr<BankActor>,
-}
-
-/// Answers once every record received before it is committed or failed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Drain {
-    pub reply: oneshot::Sender<()>,
-}
-
-/// From the window clock, before it tells the banks to cut off `window`: the banks
-/// whose markers seal it.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct BeginCutOff {
-    pub window: WindowId,
-    pub banks: Vec<BankCode>,
-    pub sealed_to: Recipient<Sealed>,
-}
-
-/// From a bank actor, behind every transfer it stamped with `window`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CutOffMarker {
-    pub bank: BankCode,
-    pub window: WindowId,
-}
-
-/// Settle a window whose instructions are all confirmed and release its exposure from
-/// the banks' books. Runs as a barrier, in order with the banks' snapshots.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReleaseWindow {
-    pub window: WindowId,
-    pub reply: oneshot::Sender<Result<bool, StoreError>>,
-}
 
 /// What runs between batches, once everything received before it is written.
 enum Barrier {
@@ -111,6 +55,7 @@ struct Pending {
     reply: oneshot::Sender<PersistOutcome>,
 }
 
+/// The actor that writes transfers to the store, one engine-wide.
 pub struct StoreWriter {
     store: Store,
     feed: Feed,
@@ -186,93 +131,6 @@ impl StoreWriter {
                     act.pump(ctx);
                 }),
         );
-    }
-
-    /// Answers the batch's submissions and sends each bank involved one `BookUpdate`.
-    fn complete(
-        &mut self,
-        batch_seq: u64,
-        batch: Vec<Pending>,
-        result: Result<Vec<InsertOutcome>, StoreError>,
-    ) {
-        let mut deltas: Deltas = HashMap::new();
-        match result {
-            Ok(outcomes) => {
-                if self.feed.transactions_wanted() {
-                    let stored: Vec<Transfer> = batch
-                        .iter()
-                        .zip(&outcomes)
-                        .filter(|(_, o)| matches!(o, InsertOutcome::Inserted))
-                        .map(|(p, _)| p.transfer.clone())
-                        .collect();
-                    self.feed.transfers_stored(stored);
-                }
-                for (pending, outcome) in batch.into_iter().zip(outcomes) {
-                    let t = &pending.transfer;
-                    if let Outcome::Accepted(window) = t.outcome {
-                        let sender = delta(&mut deltas, &t.sender, t.amount.currency());
-                        sender.reserved_released += t.amount.value();
-                        if let InsertOutcome::Inserted = outcome {
-                            sender.debits_added += t.amount.value();
-                            let converted = t.converted.expect("accepted transfers have a quote");
-                            delta(&mut deltas, &t.receiver, converted.currency()).credits_added +=
-                                converted.value();
-                            self.sums.entry(window).or_default().add_transfer(
-                                &t.sender,
-                                &t.receiver,
-                                t.amount.value(),
-                                t.amount.currency(),
-                                converted.value(),
-                                converted.currency(),
-                            );
-                        }
-                    }
-                    let answer = match outcome {
-                        InsertOutcome::Inserted => {
-                            PersistOutcome::Stored(Box::new(pending.transfer))
-                        }
-                        InsertOutcome::Existing(stored) => PersistOutcome::Existing(stored),
-                    };
-                    // The client may have gone away; its transfer is stored regardless.
-                    let _ = pending.reply.send(answer);
-                }
-            }
-            Err(error) => {
-                self.metrics.store_flush_failures.inc();
-                tracing::warn!(batch_seq, error = %error, "batch failed");
-                let mut involved: Vec<BankCode> = Vec::new();
-                for pending in batch {
-                    let t = &pending.transfer;
-                    if let Outcome::Accepted(window) = t.outcome {
-                        delta(&mut deltas, &t.sender, t.amount.currency()).reserved_released +=
-                            t.amount.value();
-                        self.untrusted.insert(window);
-                    }
-                    involved.push(t.sender.clone());
-                    involved.push(t.receiver.clone());
-                    let _ = pending
-                        .reply
-                        .send(PersistOutcome::Failed(error.to_string()));
-                }
-                // A failure can hide a commit whose answer was lost: the banks involved
-                // re-read their books from the store once it answers again.
-                involved.sort();
-                involved.dedup();
-                for bank in involved {
-                    if let Some(handle) = self.directory.bank(&bank) {
-                        handle.addr.do_send(Resync);
-                    }
-                }
-            }
-        }
-        for (bank, currencies) in deltas {
-            if let Some(handle) = self.directory.bank(&bank) {
-                handle.addr.do_send(BookUpdate {
-                    batch_seq,
-                    deltas: currencies.into_iter().collect(),
-                });
-            }
-        }
     }
 
     /// Runs a barrier `next_step` handed out; it must end with `barrier_done`.
@@ -380,16 +238,6 @@ impl StoreWriter {
         self.queue.push_barrier(barrier);
         self.pump(ctx);
     }
-}
-
-type Deltas = HashMap<BankCode, BTreeMap<Currency, BookDelta>>;
-
-fn delta<'a>(deltas: &'a mut Deltas, bank: &BankCode, currency: Currency) -> &'a mut BookDelta {
-    deltas
-        .entry(bank.clone())
-        .or_default()
-        .entry(currency)
-        .or_default()
 }
 
 impl Actor for StoreWriter {
@@ -542,26 +390,12 @@ impl StoreWriter {
     }
 }
 
-/// At start, before any bank actor: `window` is open and holds no transfer yet, so
-/// this writer will see all of its commits and can vouch for its sums.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TrustWindowsFrom(pub WindowId);
-
 impl Handler<TrustWindowsFrom> for StoreWriter {
     type Result = ();
 
     fn handle(&mut self, msg: TrustWindowsFrom, _: &mut Context<Self>) {
         self.trusted_after = Some(msg.0.get() - 1);
     }
-}
-
-/// How many transfers a window has so far, from the writer's sums; `None` when the
-/// writer cannot vouch for the window (it started after the window opened).
-#[derive(Message)]
-#[rtype(result = "Option<u64>")]
-pub struct WindowProgress {
-    pub window: WindowId,
 }
 
 impl Handler<WindowProgress> for StoreWriter {
