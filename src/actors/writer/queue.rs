@@ -25,7 +25,6 @@ pub enum Step<R, B> {
 }
 
 /// A barrier with the number of records received before it.
-#[derive(Debug)]
 struct Marked<B> {
     mark: u64,
     barrier: B,
@@ -37,7 +36,6 @@ struct Marked<B> {
 /// batch is in flight, so that whatever it reads or answers sees all of them
 /// committed (or failed); no record received after it is dispatched before it has
 /// run. While a barrier runs nothing else starts.
-#[derive(Debug)]
 pub struct WriteQueue<R, B> {
     limits: WriterLimits,
     buffer: VecDeque<R>,
@@ -182,15 +180,8 @@ mod tests {
         })
     }
 
-    fn batch(seq: u64, records: &[u32]) -> Option<Step<u32, &'static str>> {
-        Some(Step::Batch {
-            seq,
-            records: records.to_vec(),
-        })
-    }
-
-    fn barrier(b: &'static str) -> Option<Step<u32, &'static str>> {
-        Some(Step::Barrier(b))
+    fn batch(seq: u64, records: Vec<u32>) -> Option<Step<u32, &'static str>> {
+        Some(Step::Batch { seq, records })
     }
 
     fn is_snapshot(b: &&'static str) -> bool {
@@ -201,27 +192,26 @@ mod tests {
     fn a_lone_record_is_dispatched_at_once() {
         let mut q = queue(100, 4);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, &[1]));
+        assert_eq!(q.next_step(), batch(1, vec![1]));
         assert_eq!(q.next_step(), None);
     }
 
     #[test]
-    fn records_gather_while_the_most_batches_are_in_flight_and_leave_together_up_to_batch_size_max()
-    {
+    fn records_gather_while_batches_are_in_flight_and_leave_together_up_to_batch_size_max() {
         let mut q = queue(3, 2);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, &[1]));
+        assert_eq!(q.next_step(), batch(1, vec![1]));
         q.push(2);
-        assert_eq!(q.next_step(), batch(2, &[2]));
+        assert_eq!(q.next_step(), batch(2, vec![2]));
         for r in 3..=7 {
             q.push(r);
             assert_eq!(q.next_step(), None);
         }
         q.batch_done();
-        assert_eq!(q.next_step(), batch(3, &[3, 4, 5]));
+        assert_eq!(q.next_step(), batch(3, vec![3, 4, 5]));
         assert_eq!(q.next_step(), None);
         q.batch_done();
-        assert_eq!(q.next_step(), batch(4, &[6, 7]));
+        assert_eq!(q.next_step(), batch(4, vec![6, 7]));
     }
 
     #[test]
@@ -237,11 +227,10 @@ mod tests {
     }
 
     #[test]
-    fn a_barrier_waits_for_every_record_before_it_to_be_dispatched_and_for_batches_in_flight_to_finish(
-    ) {
+    fn a_barrier_waits_until_every_record_before_it_is_dispatched_and_no_batch_is_in_flight() {
         let mut q = queue(10, 1);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, &[1]));
+        assert_eq!(q.next_step(), batch(1, vec![1]));
         q.push(2);
         q.push(3);
         q.push_barrier("drain");
@@ -249,37 +238,37 @@ mod tests {
         assert_eq!(q.next_step(), None);
         q.batch_done();
         // The batch is cut at the barrier: record 4 stays behind it.
-        assert_eq!(q.next_step(), batch(2, &[2, 3]));
+        assert_eq!(q.next_step(), batch(2, vec![2, 3]));
         assert_eq!(q.next_step(), None);
         q.batch_done();
-        assert_eq!(q.next_step(), barrier("drain"));
+        assert_eq!(q.next_step(), Some(Step::Barrier("drain")));
     }
 
     #[test]
     fn records_received_after_a_barrier_wait_until_it_has_run_even_with_connections_free() {
         let mut q = queue(10, 4);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, &[1]));
+        assert_eq!(q.next_step(), batch(1, vec![1]));
         q.push_barrier("seal");
         q.push(2);
         assert_eq!(q.next_step(), None);
         q.batch_done();
-        assert_eq!(q.next_step(), barrier("seal"));
+        assert_eq!(q.next_step(), Some(Step::Barrier("seal")));
         assert_eq!(q.next_step(), None);
         q.barrier_done();
-        assert_eq!(q.next_step(), batch(2, &[2]));
+        assert_eq!(q.next_step(), batch(2, vec![2]));
     }
 
     #[test]
     fn a_barrier_with_nothing_before_it_runs_at_once_and_blocks_batches_while_it_runs() {
         let mut q = queue(10, 4);
         q.push_barrier("release");
-        assert_eq!(q.next_step(), barrier("release"));
+        assert_eq!(q.next_step(), Some(Step::Barrier("release")));
         q.push(1);
         q.push(2);
         assert_eq!(q.next_step(), None);
         q.barrier_done();
-        assert_eq!(q.next_step(), batch(1, &[1, 2]));
+        assert_eq!(q.next_step(), batch(1, vec![1, 2]));
     }
 
     #[test]
@@ -292,26 +281,26 @@ mod tests {
         q.push_barrier("snapshot c");
         q.push(1);
         q.push_barrier("snapshot d");
-        assert_eq!(q.next_step(), barrier("snapshot a"));
+        assert_eq!(q.next_step(), Some(Step::Barrier("snapshot a")));
         assert_eq!(q.next_due_barrier_if(is_snapshot), Some("snapshot b"));
         assert_eq!(q.next_due_barrier_if(is_snapshot), None);
         q.barrier_done();
-        assert_eq!(q.next_step(), barrier("drain"));
+        assert_eq!(q.next_step(), Some(Step::Barrier("drain")));
         q.barrier_done();
-        assert_eq!(q.next_step(), barrier("snapshot c"));
+        assert_eq!(q.next_step(), Some(Step::Barrier("snapshot c")));
         assert_eq!(q.next_due_barrier_if(is_snapshot), None);
         q.barrier_done();
-        assert_eq!(q.next_step(), batch(1, &[1]));
+        assert_eq!(q.next_step(), batch(1, vec![1]));
         assert_eq!(q.next_step(), None);
         q.batch_done();
-        assert_eq!(q.next_step(), barrier("snapshot d"));
+        assert_eq!(q.next_step(), Some(Step::Barrier("snapshot d")));
     }
 
     #[test]
     fn reset_after_a_restart_drops_what_was_queued_and_numbers_batches_on() {
         let mut q = queue(10, 1);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, &[1]));
+        assert_eq!(q.next_step(), batch(1, vec![1]));
         q.push(2);
         q.push_barrier("drain");
         q.push(3);
@@ -320,15 +309,14 @@ mod tests {
         assert_eq!(q.next_step(), None);
         // The batch in flight was cancelled with the actor's work: a connection is free.
         q.push(4);
-        assert_eq!(q.next_step(), batch(2, &[4]));
+        assert_eq!(q.next_step(), batch(2, vec![4]));
     }
 
     #[derive(Clone, Debug)]
     enum Op {
         Push,
-        Barrier {
-            snapshot: bool,
-        },
+        /// A barrier; `true` for a snapshot.
+        Barrier(bool),
         /// Finish one of the batches in flight (they may finish in any order).
         BatchDone(usize),
         BarrierDone,
@@ -337,7 +325,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             4 => Just(Op::Push),
-            2 => any::<bool>().prop_map(|snapshot| Op::Barrier { snapshot }),
+            2 => any::<bool>().prop_map(Op::Barrier),
             3 => any::<usize>().prop_map(Op::BatchDone),
             1 => Just(Op::BarrierDone),
         ]
@@ -347,10 +335,10 @@ mod tests {
     struct Harness {
         q: WriteQueue<u32, (usize, bool)>,
         limits: WriterLimits,
-        pushed: u32,
         /// Each barrier's mark (records pushed before it), by barrier number.
         marks: Vec<u32>,
-        dispatched: Vec<u32>,
+        dispatched: usize,
+        /// By record, whether its batch finished; records are numbered from 0.
         completed: Vec<bool>,
         in_flight: Vec<Vec<u32>>,
         barriers_ran: usize,
@@ -366,17 +354,14 @@ mod tests {
                         assert_eq!(seq, self.q.last_batch_seq());
                         assert!(!records.is_empty());
                         assert!(records.len() <= self.limits.batch_size_max);
-                        // In order, each exactly once.
-                        let from = self.dispatched.len() as u32;
-                        assert_eq!(
-                            records,
-                            (from..from + records.len() as u32).collect::<Vec<_>>()
-                        );
                         // Never a record from behind a barrier that has not run.
                         if let Some(&mark) = self.marks.get(self.barriers_ran) {
                             assert!(*records.last().unwrap() < mark);
                         }
-                        self.dispatched.extend(&records);
+                        // In order, each exactly once.
+                        assert_eq!(records[0] as usize, self.dispatched);
+                        assert!(records.windows(2).all(|w| w[1] == w[0] + 1));
+                        self.dispatched += records.len();
                         self.in_flight.push(records);
                         assert!(self.in_flight.len() <= self.limits.batches_in_flight_max);
                     }
@@ -398,20 +383,19 @@ mod tests {
             assert_eq!(number, self.barriers_ran, "barriers run in order");
             let mark = self.marks[number] as usize;
             assert!(self.completed[..mark].iter().all(|&c| c));
-            assert_eq!(self.dispatched.len(), mark);
+            assert_eq!(self.dispatched, mark);
             self.barriers_ran += 1;
         }
 
         fn apply(&mut self, op: Op) {
             match op {
                 Op::Push => {
-                    self.q.push(self.pushed);
-                    self.pushed += 1;
+                    self.q.push(self.completed.len() as u32);
                     self.completed.push(false);
                 }
-                Op::Barrier { snapshot } => {
+                Op::Barrier(snapshot) => {
                     self.q.push_barrier((self.marks.len(), snapshot));
-                    self.marks.push(self.pushed);
+                    self.marks.push(self.completed.len() as u32);
                 }
                 Op::BatchDone(i) if !self.in_flight.is_empty() => {
                     let i = i % self.in_flight.len();
@@ -429,7 +413,7 @@ mod tests {
             self.pump();
             // Never idle with work left: it is running or everything is done.
             if self.in_flight.is_empty() && !self.barrier_running {
-                assert_eq!(self.dispatched.len() as u32, self.pushed);
+                assert_eq!(self.dispatched, self.completed.len());
                 assert_eq!(self.barriers_ran, self.marks.len());
             }
         }
@@ -449,9 +433,8 @@ mod tests {
             let mut h = Harness {
                 q: WriteQueue::new(limits),
                 limits,
-                pushed: 0,
                 marks: Vec::new(),
-                dispatched: Vec::new(),
+                dispatched: 0,
                 completed: Vec::new(),
                 in_flight: Vec::new(),
                 barriers_ran: 0,
@@ -464,7 +447,7 @@ mod tests {
                 h.apply(if h.barrier_running { Op::BarrierDone } else { Op::BatchDone(0) });
             }
             prop_assert!(h.completed.iter().all(|&c| c));
-            prop_assert_eq!(h.q.received(), u64::from(h.pushed));
+            prop_assert_eq!(h.q.received(), h.completed.len() as u64);
         }
     }
 }
