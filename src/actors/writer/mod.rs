@@ -3,90 +3,39 @@
 //! own commit); while batches are in flight, new records gather and leave in the next
 //! batch as soon as a connection is free. After each commit it answers the waiting
 //! submissions and tells the banks involved what changed in their books.
+//!
+//! Which records leave in which batch, and when each barrier runs, is `queue`'s
+//! business; this actor does the writes and reads it asks for.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+mod complete;
+mod messages;
+pub mod queue;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::bank::{
-    BankActor, BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed, WindowReleased,
-};
+use super::bank::{BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed, WindowReleased};
 use super::feed::Feed;
 use super::window::Sealed;
 use super::{guard, Directory, Guarded};
 use crate::domain::netting::WindowSums;
-use crate::domain::{BankCode, Currency, Outcome, Transfer, WindowId};
+use crate::domain::{BankCode, Currency, Transfer, WindowId};
 use crate::metrics::Metrics;
-use crate::store::{InsertOutcome, Store, StoreError};
-use crate::telemetry::error_chain;
+use crate::store::{Store, StoreError};
+use queue::{Step, WriteQueue};
 use rust_decimal::Decimal;
 
-/// What became of a transfer handed to the writer.
-#[derive(Debug)]
-pub enum PersistOutcome {
-    /// Committed as decided.
-    Stored(Box<Transfer>),
-    /// The sender had used this idempotency key before; this is the stored transfer.
-    Existing(Box<Transfer>),
-    /// Not known to be committed: the database failed. The client may retry.
-    Failed(String),
-}
+pub use messages::{
+    BeginCutOff, CutOffMarker, Drain, Persist, PersistOutcome, ReleaseWindow, RequestSnapshot,
+    TrustWindowsFrom, WindowProgress,
+};
+pub use queue::WriterLimits;
 
-/// A decided transfer to store; `reply` is answered after its batch commits.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Persist {
-    pub transfer: Transfer,
-    pub reply: oneshot::Sender<PersistOutcome>,
-}
-
-/// A bank actor asks for its books. Served as a barrier: every record received before
-/// this request is committed (or failed) first, no batch commits while the books are
-/// read, and the answer goes back by `do_send` behind every earlier `BookUpdate`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RequestSnapshot {
-    pub bank: BankCode,
-    pub reply_to: Addr<BankActor>,
-}
-
-/// Answers once every record received before it is committed or failed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Drain {
-    pub reply: oneshot::Sender<()>,
-}
-
-/// From the window clock, before it tells the banks to cut off `window`: the banks
-/// whose markers seal it.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct BeginCutOff {
-    pub window: WindowId,
-    pub banks: Vec<BankCode>,
-    pub sealed_to: Recipient<Sealed>,
-}
-
-/// From a bank actor, behind every transfer it stamped with `window`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CutOffMarker {
-    pub bank: BankCode,
-    pub window: WindowId,
-}
-
-/// Settle a window whose instructions are all confirmed and release its exposure from
-/// the banks' books. Runs as a barrier, in order with the banks' snapshots.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReleaseWindow {
-    pub window: WindowId,
-    pub reply: oneshot::Sender<Result<bool, StoreError>>,
-}
-
+/// What runs between batches, once everything received before it is written.
 enum Barrier {
     Snapshot(RequestSnapshot),
     Drain(oneshot::Sender<()>),
@@ -94,45 +43,25 @@ enum Barrier {
     Release(ReleaseWindow),
 }
 
+/// A window's cut-off: the banks whose markers are still to come.
 struct CutOff {
     waiting_for: HashSet<BankCode>,
     sealed_to: Recipient<Sealed>,
 }
 
-struct PendingBarrier {
-    /// Number of records received before the barrier.
-    mark: u64,
-    barrier: Barrier,
-}
-
+/// A transfer waiting for its batch, with the submission to answer.
 struct Pending {
     transfer: Transfer,
     reply: oneshot::Sender<PersistOutcome>,
 }
 
-/// Batching limits.
-#[derive(Clone, Copy, Debug)]
-pub struct WriterLimits {
-    /// Most transfers in one batch.
-    pub batch_size_max: usize,
-    /// Most batches committing at once, each on its own connection.
-    pub batches_in_flight_max: usize,
-}
-
+/// The actor that writes transfers to the store, one engine-wide.
 pub struct StoreWriter {
     store: Store,
     feed: Feed,
     directory: Arc<Directory>,
     metrics: Arc<Metrics>,
-    limits: WriterLimits,
-    buffer: VecDeque<Pending>,
-    barriers: VecDeque<PendingBarrier>,
-    barrier_running: bool,
-    in_flight: usize,
-    received: u64,
-    dispatched: u64,
-    /// Number of the last batch dispatched; batches are numbered from 1.
-    last_batch_seq: u64,
+    queue: WriteQueue<Pending, Barrier>,
     cutoffs: BTreeMap<WindowId, CutOff>,
     /// Each unsealed window's legs as committed, so that closing a window does not
     /// have to read its transfers back: netting starts from these sums.
@@ -161,14 +90,7 @@ impl StoreWriter {
             feed,
             directory,
             metrics,
-            limits,
-            buffer: VecDeque::new(),
-            barriers: VecDeque::new(),
-            barrier_running: false,
-            in_flight: 0,
-            received: 0,
-            dispatched: 0,
-            last_batch_seq: 0,
+            queue: WriteQueue::new(limits),
             cutoffs: BTreeMap::new(),
             sums: HashMap::new(),
             trusted_after: None,
@@ -179,31 +101,11 @@ impl StoreWriter {
 
     /// Starts as many batches and barriers as the limits allow.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        loop {
-            if self.barrier_running {
-                return;
+        while let Some(step) = self.queue.next_step() {
+            match step {
+                Step::Batch { seq, records } => self.flush(seq, records, ctx),
+                Step::Barrier(barrier) => self.run_barrier(barrier, ctx),
             }
-            let mut take_max = self.limits.batch_size_max;
-            if let Some(front) = self.barriers.front() {
-                if self.dispatched >= front.mark {
-                    if self.in_flight == 0 {
-                        let barrier = self.barriers.pop_front().expect("front exists");
-                        self.run_barrier(barrier.barrier, ctx);
-                        continue;
-                    }
-                    return;
-                }
-                take_max = take_max.min((front.mark - self.dispatched) as usize);
-            }
-            if self.buffer.is_empty() || self.in_flight >= self.limits.batches_in_flight_max {
-                return;
-            }
-            let take = take_max.min(self.buffer.len());
-            let batch: Vec<Pending> = self.buffer.drain(..take).collect();
-            self.dispatched += take as u64;
-            self.in_flight += 1;
-            self.last_batch_seq += 1;
-            self.flush(self.last_batch_seq, batch, ctx);
         }
     }
 
@@ -224,104 +126,19 @@ impl StoreWriter {
                     act.metrics
                         .store_flush_duration
                         .observe(started.elapsed().as_secs_f64());
-                    act.in_flight -= 1;
+                    act.queue.batch_done();
                     act.complete(batch_seq, batch, result);
                     act.pump(ctx);
                 }),
         );
     }
 
-    /// Answers the batch's submissions and sends each bank involved one `BookUpdate`.
-    fn complete(
-        &mut self,
-        batch_seq: u64,
-        batch: Vec<Pending>,
-        result: Result<Vec<InsertOutcome>, StoreError>,
-    ) {
-        let mut deltas: Deltas = HashMap::new();
-        match result {
-            Ok(outcomes) => {
-                if self.feed.transactions_wanted() {
-                    let stored: Vec<Transfer> = batch
-                        .iter()
-                        .zip(&outcomes)
-                        .filter(|(_, o)| matches!(o, InsertOutcome::Inserted))
-                        .map(|(p, _)| p.transfer.clone())
-                        .collect();
-                    self.feed.transfers_stored(stored);
-                }
-                for (pending, outcome) in batch.into_iter().zip(outcomes) {
-                    let t = &pending.transfer;
-                    if let Outcome::Accepted(window) = t.outcome {
-                        let sender = delta(&mut deltas, &t.sender, t.amount.currency());
-                        sender.reserved_released += t.amount.value();
-                        if let InsertOutcome::Inserted = outcome {
-                            sender.debits_added += t.amount.value();
-                            let converted = t.converted.expect("accepted transfers have a quote");
-                            delta(&mut deltas, &t.receiver, converted.currency()).credits_added +=
-                                converted.value();
-                            self.sums.entry(window).or_default().add_transfer(
-                                &t.sender,
-                                &t.receiver,
-                                t.amount.value(),
-                                t.amount.currency(),
-                                converted.value(),
-                                converted.currency(),
-                            );
-                        }
-                    }
-                    let answer = match outcome {
-                        InsertOutcome::Inserted => {
-                            PersistOutcome::Stored(Box::new(pending.transfer))
-                        }
-                        InsertOutcome::Existing(stored) => PersistOutcome::Existing(stored),
-                    };
-                    // The client may have gone away; its transfer is stored regardless.
-                    let _ = pending.reply.send(answer);
-                }
-            }
-            Err(error) => {
-                self.metrics.store_flush_failures.inc();
-                tracing::warn!(batch_seq, error = %error_chain(&error), "batch failed");
-                let mut involved: Vec<BankCode> = Vec::new();
-                for pending in batch {
-                    let t = &pending.transfer;
-                    if let Outcome::Accepted(window) = t.outcome {
-                        delta(&mut deltas, &t.sender, t.amount.currency()).reserved_released +=
-                            t.amount.value();
-                        self.untrusted.insert(window);
-                    }
-                    involved.push(t.sender.clone());
-                    involved.push(t.receiver.clone());
-                    let _ = pending
-                        .reply
-                        .send(PersistOutcome::Failed(error.to_string()));
-                }
-                // A failure can hide a commit whose answer was lost: the banks involved
-                // re-read their books from the store once it answers again.
-                involved.sort();
-                involved.dedup();
-                for bank in involved {
-                    if let Some(handle) = self.directory.bank(&bank) {
-                        handle.addr.do_send(Resync);
-                    }
-                }
-            }
-        }
-        for (bank, currencies) in deltas {
-            if let Some(handle) = self.directory.bank(&bank) {
-                handle.addr.do_send(BookUpdate {
-                    batch_seq,
-                    deltas: currencies.into_iter().collect(),
-                });
-            }
-        }
-    }
-
+    /// Runs a barrier `next_step` handed out; it must end with `barrier_done`.
     fn run_barrier(&mut self, barrier: Barrier, ctx: &mut Context<Self>) {
         match barrier {
             Barrier::Drain(reply) => {
                 let _ = reply.send(());
+                self.queue.barrier_done();
             }
             Barrier::Seal(window, sealed_to) => {
                 self.sealed_max = self.sealed_max.max(Some(window));
@@ -329,14 +146,14 @@ impl StoreWriter {
                 let sums = self.trusts(window).then_some(sums);
                 self.untrusted.remove(&window);
                 sealed_to.do_send(Sealed { window, sums });
+                self.queue.barrier_done();
             }
             Barrier::Release(request) => {
-                self.barrier_running = true;
                 let store = self.store.clone();
                 let window = request.window;
                 let settle = async move { store.settle_window(window).await };
                 ctx.spawn(settle.into_actor(self).map(move |result, act, ctx| {
-                    act.barrier_running = false;
+                    act.queue.barrier_done();
                     let answer = result.map(|released| {
                         let Some(released) = released else {
                             return false;
@@ -364,20 +181,14 @@ impl StoreWriter {
                 // Snapshots queued right behind this one and already due are served by
                 // the same read: at start every bank asks at once.
                 let mut requests = vec![first];
-                while let Some(next) = self.barriers.front() {
-                    let due = next.mark <= self.dispatched;
-                    if !(due && matches!(next.barrier, Barrier::Snapshot(_))) {
-                        break;
-                    }
-                    if let Some(PendingBarrier {
-                        barrier: Barrier::Snapshot(request),
-                        ..
-                    }) = self.barriers.pop_front()
-                    {
+                while let Some(next) = self
+                    .queue
+                    .next_due_barrier_if(|b| matches!(b, Barrier::Snapshot(_)))
+                {
+                    if let Barrier::Snapshot(request) = next {
                         requests.push(request);
                     }
                 }
-                self.barrier_running = true;
                 let store = self.store.clone();
                 let banks: Vec<BankCode> = requests.iter().map(|r| r.bank.clone()).collect();
                 let read = async move {
@@ -387,14 +198,14 @@ impl StoreWriter {
                     Ok::<_, StoreError>((records, books, window))
                 };
                 ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
-                    act.barrier_running = false;
+                    act.queue.barrier_done();
                     match result {
                         Ok((records, mut books, window)) => {
                             for request in requests {
                                 let record = records.iter().find(|r| r.code == request.bank);
                                 let answer = match record {
                                     Some(record) => Snapshot {
-                                        batch_seq: act.last_batch_seq,
+                                        batch_seq: act.queue.last_batch_seq(),
                                         record: record.clone(),
                                         books: books.remove(&request.bank).unwrap_or_default(),
                                         window,
@@ -424,22 +235,9 @@ impl StoreWriter {
     }
 
     fn add_barrier(&mut self, barrier: Barrier, ctx: &mut Context<Self>) {
-        self.barriers.push_back(PendingBarrier {
-            mark: self.received,
-            barrier,
-        });
+        self.queue.push_barrier(barrier);
         self.pump(ctx);
     }
-}
-
-type Deltas = HashMap<BankCode, BTreeMap<Currency, BookDelta>>;
-
-fn delta<'a>(deltas: &'a mut Deltas, bank: &BankCode, currency: Currency) -> &'a mut BookDelta {
-    deltas
-        .entry(bank.clone())
-        .or_default()
-        .entry(currency)
-        .or_default()
 }
 
 impl Actor for StoreWriter {
@@ -470,17 +268,13 @@ impl Supervised for StoreWriter {
             .actor_restarts
             .with_label_values(&["writer"])
             .inc();
-        self.buffer.clear();
-        self.barriers.clear();
-        self.barrier_running = false;
+        self.queue.reset();
         // Cut-offs in progress are asked again by their window actors, and windows
         // open now are netted from the store, since their sums were lost.
         self.cutoffs.clear();
         self.sums.clear();
         self.untrusted.clear();
         self.trusted_after = None;
-        self.in_flight = 0;
-        self.dispatched = self.received;
         for (_, handle) in self.directory.banks() {
             handle.addr.do_send(Resync);
         }
@@ -498,8 +292,7 @@ impl Handler<Persist> for StoreWriter {
                     return;
                 }
             }
-            act.received += 1;
-            act.buffer.push_back(Pending {
+            act.queue.push(Pending {
                 transfer: msg.transfer,
                 reply: msg.reply,
             });
@@ -527,7 +320,7 @@ impl StoreWriter {
         tracing::warn!(bank = %t.sender, window = ?t.window_id(), "transfer for a sealed window refused");
         if let Some(handle) = self.directory.bank(&t.sender) {
             handle.addr.do_send(BookUpdate {
-                batch_seq: self.last_batch_seq,
+                batch_seq: self.queue.last_batch_seq(),
                 deltas: vec![(
                     t.amount.currency(),
                     BookDelta {
@@ -597,26 +390,12 @@ impl StoreWriter {
     }
 }
 
-/// At start, before any bank actor: `window` is open and holds no transfer yet, so
-/// this writer will see all of its commits and can vouch for its sums.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TrustWindowsFrom(pub WindowId);
-
 impl Handler<TrustWindowsFrom> for StoreWriter {
     type Result = ();
 
     fn handle(&mut self, msg: TrustWindowsFrom, _: &mut Context<Self>) {
         self.trusted_after = Some(msg.0.get() - 1);
     }
-}
-
-/// How many transfers a window has so far, from the writer's sums; `None` when the
-/// writer cannot vouch for the window (it started after the window opened).
-#[derive(Message)]
-#[rtype(result = "Option<u64>")]
-pub struct WindowProgress {
-    pub window: WindowId,
 }
 
 impl Handler<WindowProgress> for StoreWriter {

@@ -1,0 +1,87 @@
+//! The messages the store writer answers: submissions to store, barriers (snapshots,
+//! drains, window releases) and the window cut-off protocol.
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::actors::bank::BankActor;
+use crate::actors::window::Sealed;
+use crate::domain::{BankCode, Transfer, WindowId};
+use crate::store::StoreError;
+
+/// What became of a transfer handed to the writer.
+#[derive(Debug)]
+pub enum PersistOutcome {
+    /// Committed as decided.
+    Stored(Box<Transfer>),
+    /// The sender had used this idempotency key before; this is the stored transfer.
+    Existing(Box<Transfer>),
+    /// Not known to be committed: the database failed. The client may retry.
+    Failed(String),
+}
+
+/// A decided transfer to store; `reply` is answered after its batch commits.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Persist {
+    pub transfer: Transfer,
+    pub reply: oneshot::Sender<PersistOutcome>,
+}
+
+/// A bank actor asks for its books. Served as a barrier: every record received before
+/// this request is committed (or failed) first, no batch commits while the books are
+/// read, and the answer goes back by `do_send` behind every earlier `BookUpdate`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RequestSnapshot {
+    pub bank: BankCode,
+    pub reply_to: Addr<BankActor>,
+}
+
+/// Answers once every record received before it is committed or failed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain {
+    pub reply: oneshot::Sender<()>,
+}
+
+/// From the window clock, before it tells the banks to cut off `window`: the banks
+/// whose markers seal it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BeginCutOff {
+    pub window: WindowId,
+    pub banks: Vec<BankCode>,
+    pub sealed_to: Recipient<Sealed>,
+}
+
+/// From a bank actor, behind every transfer it stamped with `window`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CutOffMarker {
+    pub bank: BankCode,
+    pub window: WindowId,
+}
+
+/// Settle a window whose instructions are all confirmed and release its exposure from
+/// the banks' books. Runs as a barrier, in order with the banks' snapshots.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseWindow {
+    pub window: WindowId,
+    pub reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// At start, before any bank actor: `window` is open and holds no transfer yet, so
+/// this writer will see all of its commits and can vouch for its sums.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TrustWindowsFrom(pub WindowId);
+
+/// How many transfers a window has so far, from the writer's sums; `None` when the
+/// writer cannot vouch for the window (it started after the window opened).
+#[derive(Message)]
+#[rtype(result = "Option<u64>")]
+pub struct WindowProgress {
+    pub window: WindowId,
+}
