@@ -106,6 +106,28 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         (None, Some(cluster)) => cluster.config(EMBEDDED_DATABASE),
         (None, None) => unreachable!("one of the two is set"),
     };
+    if let Some(cluster) = &embedded {
+        let location = cluster.location();
+        let dir = location.cluster_dir();
+        if location.relocated {
+            let data_dir = &settings.database.data_dir;
+            let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.clone());
+            tracing::info!(
+                cluster = %dir.display(),
+                data_dir = %data_dir.display(),
+                "the postgres user cannot reach the data directory, so its embedded \
+                 Postgres cluster lives in {} (the same for every start from this data \
+                 directory)",
+                dir.display()
+            );
+        } else {
+            tracing::info!(
+                cluster = %dir.display(),
+                "embedded Postgres cluster in {}",
+                dir.display()
+            );
+        }
+    }
     let result = actix_web::rt::System::new().block_on(async {
         if embedded.is_some() {
             prepare_database(&database)
