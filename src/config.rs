@@ -1,11 +1,37 @@
 //! Settings: command-line flags, each with an environment variable, and an optional
 //! config file of `NAME=value` lines (the same names as the variables). A flag wins
 //! over the environment, the environment over the file, the file over the default.
+//!
+//! Every numeric setting has a range, checked by clap whichever way the value came
+//! (flag, variable or file): a value outside it stops the engine at start with a
+//! message naming the flag, the value and the range, and exit code 2. Nothing is
+//! clamped later.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::RangedU64ValueParser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// Shortest clearing window: a cut-off and its netting take a few milliseconds.
+pub const WINDOW_DURATION_MS_MIN: u64 = 10;
+/// One day in milliseconds: the longest window, settlement delay or similar.
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+
+/// A `usize` setting's parser with its range (clap's ranged parser for `usize`).
+fn usize_in(range: std::ops::RangeInclusive<u64>) -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::<usize>::new().range(range)
+}
+
+/// `--database-url` must parse as a Postgres URL (or key=value string).
+fn postgres_url(text: &str) -> Result<String, String> {
+    text.parse::<tokio_postgres::Config>()
+        .map(|_| text.to_string())
+        .map_err(|e| format!("not a Postgres URL (postgres://user@host/db): {e}"))
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "deltran", version, about = "DelTran payment netting engine")]
@@ -44,10 +70,11 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DELTRAN_DATA_DIR", default_value = "./deltran-data")]
     pub data_dir: PathBuf,
     /// Use this Postgres instead of the embedded one (postgres://user@host/db).
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", value_parser = postgres_url)]
     pub database_url: Option<String>,
-    /// Most connections to Postgres.
-    #[arg(long, env = "DELTRAN_DB_POOL_SIZE_MAX", default_value_t = 16)]
+    /// Most connections to Postgres. Range 1 to 1024.
+    #[arg(long, env = "DELTRAN_DB_POOL_SIZE_MAX", default_value_t = 16,
+          value_parser = usize_in(1..=1024))]
     pub db_pool_size_max: usize,
 }
 
@@ -61,52 +88,70 @@ pub struct Settings {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// HTTP worker threads (each runs its own event loop).
-    #[arg(long, env = "DELTRAN_HTTP_WORKERS", default_value_t = 2)]
+    /// HTTP worker threads (each runs its own event loop). Range 1 to 256.
+    #[arg(long, env = "DELTRAN_HTTP_WORKERS", default_value_t = 2,
+          value_parser = usize_in(1..=256))]
     pub http_workers: usize,
-    /// Most transfers in one group commit.
-    #[arg(long, env = "DELTRAN_BATCH_SIZE_MAX", default_value_t = 2000)]
+    /// Most transfers in one group commit. Range 1 to 100,000: a batch is one
+    /// statement over arrays, so Postgres' parameter limit does not apply; the bound
+    /// keeps one statement's arrays to some tens of megabytes.
+    #[arg(long, env = "DELTRAN_BATCH_SIZE_MAX", default_value_t = 2000,
+          value_parser = usize_in(1..=100_000))]
     pub batch_size_max: usize,
-    /// Most group commits in flight at once, each on its own connection.
-    #[arg(long, env = "DELTRAN_BATCHES_IN_FLIGHT_MAX", default_value_t = 2)]
+    /// Most group commits in flight at once, each on its own connection. Range 1 to 64.
+    #[arg(long, env = "DELTRAN_BATCHES_IN_FLIGHT_MAX", default_value_t = 2,
+          value_parser = usize_in(1..=64))]
     pub batches_in_flight_max: usize,
     /// Most submissions admitted and unanswered; beyond it the API answers 503.
-    #[arg(
-        long,
-        env = "DELTRAN_SUBMISSIONS_IN_FLIGHT_MAX",
-        default_value_t = 10_000
-    )]
+    /// Range 1 to 1,000,000.
+    #[arg(long, env = "DELTRAN_SUBMISSIONS_IN_FLIGHT_MAX", default_value_t = 10_000,
+          value_parser = usize_in(1..=1_000_000))]
     pub submissions_in_flight_max: usize,
-    /// How long a submission waits for its commit before answering 503.
-    #[arg(long, env = "DELTRAN_SUBMIT_WAIT_MAX_MS", default_value_t = 10_000)]
+    /// How long a submission waits for its commit before answering 503. Range 1 to
+    /// 600,000 ms (10 minutes).
+    #[arg(long, env = "DELTRAN_SUBMIT_WAIT_MAX_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub submit_wait_max_ms: u64,
-    /// Largest request body accepted.
-    #[arg(long, env = "DELTRAN_BODY_SIZE_MAX_BYTES", default_value_t = 16 * 1024)]
+    /// Largest request body accepted. Range 4 KiB to 64 MiB: the largest valid transfer
+    /// (two 64-character accounts, a 140-character reference and a 128-character key,
+    /// in UTF-8) takes under 2 KiB, so a smaller limit would refuse valid transfers.
+    #[arg(long, env = "DELTRAN_BODY_SIZE_MAX_BYTES", default_value_t = 16 * 1024,
+          value_parser = usize_in(4 * KIB..=64 * MIB))]
     pub body_size_max_bytes: usize,
-    /// Largest page a list route returns.
-    #[arg(long, env = "DELTRAN_PAGE_SIZE_MAX", default_value_t = 1000)]
+    /// Largest page a list route returns. Range 1 to 100,000.
+    #[arg(long, env = "DELTRAN_PAGE_SIZE_MAX", default_value_t = 1000,
+          value_parser = clap::value_parser!(i64).range(1..=100_000))]
     pub page_size_max: i64,
     /// Length of a clearing window; it then closes on its own (the operator can close
-    /// it earlier).
-    #[arg(long, env = "DELTRAN_WINDOW_DURATION_MS", default_value_t = 60_000)]
+    /// it earlier). Range 10 ms (a cut-off and its netting take a few milliseconds) to
+    /// one day (86,400,000 ms).
+    #[arg(long, env = "DELTRAN_WINDOW_DURATION_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(WINDOW_DURATION_MS_MIN..=DAY_MS))]
     pub window_duration_ms: u64,
     /// Demo mode: a simulated settlement rail confirms every instruction on its own
     /// `--settlement-delay-ms` after its window is netted, so windows settle and limits
     /// free up without an operator.
     #[arg(long, env = "DELTRAN_DEMO", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub demo: bool,
-    /// Delay of the demo rail's confirmations.
-    #[arg(long, env = "DELTRAN_SETTLEMENT_DELAY_MS", default_value_t = 1_000)]
+    /// Delay of the demo rail's confirmations. Range 0 to one day (86,400,000 ms).
+    #[arg(long, env = "DELTRAN_SETTLEMENT_DELAY_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(0..=DAY_MS))]
     pub settlement_delay_ms: u64,
-    /// Largest WebSocket frame a client may send.
-    #[arg(long, env = "DELTRAN_WS_FRAME_SIZE_MAX_BYTES", default_value_t = 64 * 1024)]
+    /// Largest WebSocket frame a client may send. Range 1 KiB to 16 MiB: a subscribe
+    /// message naming all five channels and a bank, pretty-printed, takes about 150
+    /// bytes.
+    #[arg(long, env = "DELTRAN_WS_FRAME_SIZE_MAX_BYTES", default_value_t = 64 * 1024,
+          value_parser = usize_in(KIB..=16 * MIB))]
     pub ws_frame_size_max_bytes: usize,
     /// Messages queued for one WebSocket client before it counts as lagging and is
-    /// disconnected.
-    #[arg(long, env = "DELTRAN_WS_QUEUE_MAX", default_value_t = 4096)]
+    /// disconnected. Range 1 to 1,000,000.
+    #[arg(long, env = "DELTRAN_WS_QUEUE_MAX", default_value_t = 4096,
+          value_parser = usize_in(1..=1_000_000))]
     pub ws_queue_max: usize,
-    /// WebSocket sessions open at once; beyond it `/ws` answers 503.
-    #[arg(long, env = "DELTRAN_WS_SESSIONS_MAX", default_value_t = 10_000)]
+    /// WebSocket sessions open at once; beyond it `/ws` answers 503. Range 1 to
+    /// 1,000,000.
+    #[arg(long, env = "DELTRAN_WS_SESSIONS_MAX", default_value_t = 10_000,
+          value_parser = usize_in(1..=1_000_000))]
     pub ws_sessions_max: usize,
     /// Load the reference corridor (ICICI, HDFC, AXIS, ENBD, ADCB; INR-AED, AED-INR)
     /// into an empty database.
@@ -128,10 +173,82 @@ impl Settings {
     }
 }
 
+/// One `NAME=value` line of a config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigLine {
+    pub name: String,
+    pub value: String,
+    /// 1-based.
+    pub line: usize,
+}
+
+/// The lines of a config file that set a variable (those the environment did not
+/// already set).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub path: String,
+    pub applied: Vec<ConfigLine>,
+}
+
+/// Variables a config file may set besides the settings' own: the log filter and the
+/// directory of the PostgreSQL server binaries.
+const OTHER_VARIABLES: [&str; 2] = ["RUST_LOG", "DELTRAN_PG_BIN"];
+
+/// Whether `name` is the variable of a setting (or one of [`OTHER_VARIABLES`]).
+fn is_known_variable(name: &str) -> bool {
+    OTHER_VARIABLES.contains(&name)
+        || Cli::command()
+            .get_subcommands()
+            .flat_map(|command| command.get_arguments())
+            .any(|arg| arg.get_env().is_some_and(|env| env == name))
+}
+
+/// Parses a config file's text: `NAME=value` lines, blank lines and `#` comments. An
+/// error names the file and the line.
+pub fn parse_config_text(
+    path: &str,
+    text: &str,
+    is_known: impl Fn(&str) -> bool,
+) -> Result<Vec<ConfigLine>, String> {
+    let mut lines: Vec<ConfigLine> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(format!(
+                "{path}:{number}: expected NAME=value, found `{line}`"
+            ));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if !is_known(name) {
+            return Err(format!(
+                "{path}:{number}: `{name}` is not the variable of any setting \
+                 (`deltran serve --help` lists them)"
+            ));
+        }
+        if let Some(earlier) = lines.iter().find(|l| l.name == name) {
+            return Err(format!(
+                "{path}:{number}: {name} is already set on line {}",
+                earlier.line
+            ));
+        }
+        lines.push(ConfigLine {
+            name: name.to_string(),
+            value: value.to_string(),
+            line: number,
+        });
+    }
+    Ok(lines)
+}
+
 /// Reads `--config FILE` (or `DELTRAN_CONFIG`) before the command line is parsed and
-/// sets each `NAME=value` not already in the environment. Must run before any thread
-/// starts, since it changes the process environment.
-pub fn load_config_file(args: &[String]) -> Result<(), String> {
+/// sets each `NAME=value` not already in the environment; clap then checks the values
+/// like any other variable. Must run before any thread starts, since it changes the
+/// process environment. An error names the file (and the line).
+pub fn load_config_file(args: &[String]) -> Result<Option<ConfigFile>, String> {
     let from_flag = args.iter().enumerate().find_map(|(i, a)| {
         a.strip_prefix("--config=").map(str::to_string).or_else(|| {
             (a == "--config")
@@ -140,23 +257,239 @@ pub fn load_config_file(args: &[String]) -> Result<(), String> {
         })
     });
     let Some(path) = from_flag.or_else(|| std::env::var("DELTRAN_CONFIG").ok()) else {
-        return Ok(());
+        return Ok(None);
     };
     let text = std::fs::read_to_string(Path::new(&path))
         .map_err(|e| format!("cannot read config file {path}: {e}"))?;
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name, value) = line
-            .split_once('=')
-            .ok_or_else(|| format!("{path}:{}: expected NAME=value", number + 1))?;
-        let (name, value) = (name.trim(), value.trim());
-        if std::env::var_os(name).is_none() {
+    let mut applied = Vec::new();
+    for line in parse_config_text(&path, &text, is_known_variable)? {
+        if std::env::var_os(&line.name).is_none() {
             // Safe here: called from main before any other thread exists.
-            std::env::set_var(name, value);
+            std::env::set_var(&line.name, &line.value);
+            applied.push(line);
         }
     }
-    Ok(())
+    Ok(Some(ConfigFile { path, applied }))
+}
+
+/// For a refused value that did not come from the command line, where it came from:
+/// the config file's line or the environment variable (clap's message names only the
+/// flag).
+pub fn value_origin(
+    error: &clap::Error,
+    args: &[String],
+    file: Option<&ConfigFile>,
+) -> Option<String> {
+    if !matches!(
+        error.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split_whitespace().next()?;
+    let long = flag.strip_prefix("--")?;
+    if args
+        .iter()
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    {
+        return None;
+    }
+    let command = Cli::command();
+    let env = command
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_string_lossy()
+        .into_owned();
+    if let Some(line) = file.and_then(|f| f.applied.iter().find(|l| l.name == env)) {
+        let path = &file?.path;
+        return Some(format!(
+            "note: the value comes from `{}={}` on line {} of {path}",
+            line.name, line.value, line.line
+        ));
+    }
+    std::env::var_os(&env)
+        .is_some()
+        .then(|| format!("note: the value comes from the environment variable {env}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(args: &[&str]) -> clap::Error {
+        let args: Vec<&str> = ["deltran"].iter().chain(args).copied().collect();
+        Cli::try_parse_from(args).expect_err("refused")
+    }
+
+    fn serve(args: &[&str]) -> Result<Settings, clap::Error> {
+        let args: Vec<&str> = ["deltran", "serve"].iter().chain(args).copied().collect();
+        Cli::try_parse_from(args).map(|cli| match cli.command {
+            Command::Serve(settings) => settings,
+            Command::Audit(_) => unreachable!("parsed serve"),
+        })
+    }
+
+    /// A value out of range: a validation error, exit code 2, and a message naming
+    /// the flag, the value and the range.
+    fn assert_out_of_range(error: &clap::Error, flag: &str, value: &str, range: &str) {
+        assert_eq!(error.kind(), ErrorKind::ValueValidation, "{error}");
+        assert_eq!(error.exit_code(), 2);
+        let message = error.to_string();
+        assert!(message.contains(flag), "{message}");
+        assert!(message.contains(&format!("'{value}'")), "{message}");
+        assert!(message.contains(range), "{message}");
+    }
+
+    #[test]
+    fn zero_workers_are_refused() {
+        let error = serve(&["--http-workers", "0"]).unwrap_err();
+        assert_out_of_range(&error, "--http-workers", "0", "1..=256");
+    }
+
+    #[test]
+    fn a_zero_batch_size_is_refused() {
+        let error = serve(&["--batch-size-max", "0"]).unwrap_err();
+        assert_out_of_range(&error, "--batch-size-max", "0", "1..=100000");
+        let error = serve(&["--batch-size-max=0"]).unwrap_err();
+        assert_out_of_range(&error, "--batch-size-max", "0", "1..=100000");
+    }
+
+    #[test]
+    fn a_one_millisecond_window_is_refused() {
+        let error = serve(&["--window-duration-ms", "1"]).unwrap_err();
+        assert_out_of_range(&error, "--window-duration-ms", "1", "10..=86400000");
+    }
+
+    #[test]
+    fn every_numeric_setting_takes_its_bounds_and_refuses_beyond_them() {
+        for (flag, min, max) in [
+            ("--db-pool-size-max", 1, 1024),
+            ("--http-workers", 1, 256),
+            ("--batch-size-max", 1, 100_000),
+            ("--batches-in-flight-max", 1, 64),
+            ("--submissions-in-flight-max", 1, 1_000_000),
+            ("--submit-wait-max-ms", 1, 600_000),
+            ("--body-size-max-bytes", 4096, 64 * 1024 * 1024),
+            ("--page-size-max", 1, 100_000),
+            ("--window-duration-ms", 10, 86_400_000),
+            ("--settlement-delay-ms", 0, 86_400_000),
+            ("--ws-frame-size-max-bytes", 1024, 16 * 1024 * 1024),
+            ("--ws-queue-max", 1, 1_000_000),
+            ("--ws-sessions-max", 1, 1_000_000),
+        ] {
+            let range = format!("{min}..={max}");
+            for ok in [min, max] {
+                assert!(serve(&[flag, &ok.to_string()]).is_ok(), "{flag} {ok}");
+            }
+            let above = (max + 1).to_string();
+            assert_out_of_range(&serve(&[flag, &above]).unwrap_err(), flag, &above, &range);
+            if min > 0 {
+                let below = (min - 1).to_string();
+                assert_out_of_range(&serve(&[flag, &below]).unwrap_err(), flag, &below, &range);
+            }
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_in_range() {
+        let settings = Settings::defaults();
+        assert_eq!(settings.http_workers, 2);
+        assert_eq!(settings.batch_size_max, 2000);
+        assert_eq!(settings.window_duration_ms, 60_000);
+        assert_eq!(settings.body_size_max_bytes, 16 * 1024);
+    }
+
+    #[test]
+    fn audit_checks_the_pool_size_too() {
+        let error = refused(&["audit", "--db-pool-size-max", "0"]);
+        assert_out_of_range(&error, "--db-pool-size-max", "0", "1..=1024");
+    }
+
+    #[test]
+    fn a_bad_listen_address_or_database_url_stops_the_start_with_exit_code_2() {
+        let error = serve(&["--listen", "localhost"]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ValueValidation);
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("--listen"), "{error}");
+        let error = serve(&["--database-url", "postgres://a@b:notaport/db"]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ValueValidation);
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("not a Postgres URL"), "{error}");
+        assert!(serve(&["--database-url", "postgres://deltran@localhost/deltran"]).is_ok());
+    }
+
+    #[test]
+    fn config_file_errors_name_the_file_and_the_line() {
+        let known = |name: &str| name.starts_with("DELTRAN_");
+        let lines = parse_config_text(
+            "x.conf",
+            "# comment\n\nDELTRAN_HTTP_WORKERS = 4\nDELTRAN_LISTEN=0.0.0.0:80\n",
+            known,
+        )
+        .unwrap();
+        assert_eq!(
+            lines,
+            vec![
+                ConfigLine {
+                    name: "DELTRAN_HTTP_WORKERS".into(),
+                    value: "4".into(),
+                    line: 3
+                },
+                ConfigLine {
+                    name: "DELTRAN_LISTEN".into(),
+                    value: "0.0.0.0:80".into(),
+                    line: 4
+                },
+            ]
+        );
+        let error = parse_config_text("x.conf", "\nDELTRAN_HTTP_WORKERS 4\n", known).unwrap_err();
+        assert!(
+            error.starts_with("x.conf:2: expected NAME=value"),
+            "{error}"
+        );
+        let error = parse_config_text("x.conf", "DELTRAN_X=1\nTYPO=2\n", known).unwrap_err();
+        assert!(error.starts_with("x.conf:2: `TYPO` is not"), "{error}");
+        let error = parse_config_text("x.conf", "DELTRAN_X=1\nDELTRAN_X=2\n", known).unwrap_err();
+        assert_eq!(error, "x.conf:2: DELTRAN_X is already set on line 1");
+    }
+
+    #[test]
+    fn the_known_variables_are_the_settings_and_the_log_filter() {
+        for name in [
+            "DELTRAN_BATCH_SIZE_MAX",
+            "DELTRAN_DATA_DIR",
+            "DATABASE_URL",
+            "RUST_LOG",
+            "DELTRAN_PG_BIN",
+        ] {
+            assert!(is_known_variable(name), "{name}");
+        }
+        assert!(!is_known_variable("DELTRAN_BATCH_SIZE"));
+    }
+
+    #[test]
+    fn a_refused_value_from_the_config_file_names_its_line() {
+        let error = serve(&["--batch-size-max", "0"]).unwrap_err();
+        let file = ConfigFile {
+            path: "/etc/deltran.conf".into(),
+            applied: vec![ConfigLine {
+                name: "DELTRAN_BATCH_SIZE_MAX".into(),
+                value: "0".into(),
+                line: 7,
+            }],
+        };
+        let args = ["deltran", "serve"].map(String::from);
+        assert_eq!(
+            value_origin(&error, &args, Some(&file)).as_deref(),
+            Some("note: the value comes from `DELTRAN_BATCH_SIZE_MAX=0` on line 7 of /etc/deltran.conf")
+        );
+        // Given on the command line: clap's message says it all.
+        let args = ["deltran", "serve", "--batch-size-max", "0"].map(String::from);
+        assert_eq!(value_origin(&error, &args, Some(&file)), None);
+    }
 }

@@ -1,9 +1,9 @@
 //! The `deltran` command: parses the command line and calls into the library.
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::Parser as _;
 
-use deltran::config::{load_config_file, AuditArgs, Cli, Command, Settings};
+use deltran::config::{load_config_file, value_origin, AuditArgs, Cli, Command, Settings};
 use deltran::startup::Application;
 use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
 use deltran::store::prepare_database;
@@ -14,10 +14,26 @@ use deltran::store::prepare_database;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Exit code of a setting refused at start (clap's own for a bad flag or variable).
+const EXIT_BAD_SETTING: i32 = 2;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    load_config_file(&args).map_err(anyhow::Error::msg)?;
-    match Cli::parse().command {
+    let file = load_config_file(&args).unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        std::process::exit(EXIT_BAD_SETTING);
+    });
+    // Every setting is checked here, whether from a flag, a variable or the config
+    // file: a value out of range stops the engine with exit code 2.
+    let cli = Cli::try_parse_from(&args).unwrap_or_else(|error| {
+        let origin = value_origin(&error, &args, file.as_ref());
+        let _ = error.print();
+        if let Some(origin) = origin {
+            eprintln!("{origin}");
+        }
+        std::process::exit(error.exit_code());
+    });
+    match cli.command {
         Command::Serve(settings) => serve(settings),
         Command::Audit(args) => audit(args),
     }
@@ -90,6 +106,28 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         (None, Some(cluster)) => cluster.config(EMBEDDED_DATABASE),
         (None, None) => unreachable!("one of the two is set"),
     };
+    if let Some(cluster) = &embedded {
+        let location = cluster.location();
+        let dir = location.cluster_dir();
+        if location.relocated {
+            let data_dir = &settings.database.data_dir;
+            let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.clone());
+            tracing::info!(
+                cluster = %dir.display(),
+                data_dir = %data_dir.display(),
+                "the postgres user cannot reach the data directory, so its embedded \
+                 Postgres cluster lives in {} (the same for every start from this data \
+                 directory)",
+                dir.display()
+            );
+        } else {
+            tracing::info!(
+                cluster = %dir.display(),
+                "embedded Postgres cluster in {}",
+                dir.display()
+            );
+        }
+    }
     let result = actix_web::rt::System::new().block_on(async {
         if embedded.is_some() {
             prepare_database(&database)

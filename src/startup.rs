@@ -20,8 +20,6 @@ use crate::store::Store;
 
 /// How long the engine waits for its database at start.
 const DATABASE_WAIT_MAX: Duration = Duration::from_secs(30);
-/// Shortest window accepted: a cut-off and its netting take a few milliseconds.
-const WINDOW_DURATION_MS_MIN: u64 = 10;
 /// How long in-flight HTTP requests get to finish on shutdown.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
 
@@ -60,19 +58,19 @@ impl Application {
         // The domain actors share one arbiter (thread) of their own, away from the
         // HTTP workers; see docs/PERFORMANCE.md for the measurement behind this.
         let arbiter = Arbiter::new();
+        // Every limit below was checked against its range when parsed (config.rs);
+        // none is clamped here.
         let engine = Engine::start(
             arbiter.handle(),
             store.clone(),
             metrics.clone(),
             EngineSetup {
                 writer: WriterLimits {
-                    batch_size_max: settings.batch_size_max.max(1),
-                    batches_in_flight_max: settings.batches_in_flight_max.max(1),
+                    batch_size_max: settings.batch_size_max,
+                    batches_in_flight_max: settings.batches_in_flight_max,
                 },
                 windows: WindowSettings {
-                    duration: Duration::from_millis(
-                        settings.window_duration_ms.max(WINDOW_DURATION_MS_MIN),
-                    ),
+                    duration: Duration::from_millis(settings.window_duration_ms),
                     demo_settlement_delay: settings
                         .demo
                         .then(|| Duration::from_millis(settings.settlement_delay_ms)),
@@ -86,10 +84,10 @@ impl Application {
             store: store.clone(),
             engine: engine.clone(),
             metrics: metrics.clone(),
-            admission: Arc::new(Semaphore::new(settings.submissions_in_flight_max.max(1))),
+            admission: Arc::new(Semaphore::new(settings.submissions_in_flight_max)),
             limits: HttpLimits {
                 body_size_max_bytes: settings.body_size_max_bytes,
-                page_size_max: settings.page_size_max.max(1),
+                page_size_max: settings.page_size_max,
                 submit_wait_max: Duration::from_millis(settings.submit_wait_max_ms),
             },
             ws_limits: WsLimits {
@@ -115,7 +113,7 @@ impl Application {
                 let _ = tcp.set_nodelay(true);
             }
         })
-        .workers(settings.http_workers.max(1))
+        .workers(settings.http_workers)
         .backlog(4096)
         .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
         .listen(listener)?
