@@ -67,7 +67,7 @@ pub async fn connect(
             )));
         }
     };
-    let (tx, rx) = mpsc::channel::<Bytes>(limits.queue_max.max(1));
+    let (tx, rx) = mpsc::channel::<Bytes>(limits.queue_max);
     let session = WsSession {
         id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
         hub: state.engine.feed.hub.clone(),
