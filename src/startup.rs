@@ -58,7 +58,7 @@ impl Application {
         // The domain actors share one arbiter (thread) of their own, away from the
         // HTTP workers; see docs/PERFORMANCE.md for the measurement behind this.
         let arbiter = Arbiter::new();
-        // Every limit below was checked against its range when parsed (config.rs);
+        // Every limit below was checked against its range when parsed (the `config` module);
         // none is clamped here.
         let engine = Engine::start(
             arbiter.handle(),
