@@ -4,7 +4,6 @@
 //! The Postgres server is `DATABASE_URL` when set; otherwise one embedded cluster per
 //! test binary, made in the system temp dir and run as the `postgres` user when the
 //! tests run as root.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -1,8 +1,6 @@
 //! The operator's routes: banks, corridors, limits, statuses, health and metrics.
 
-mod common;
-
-use common::{inr_to_aed, TestApp};
+use crate::helpers::{inr_to_aed, TestApp};
 use serde_json::json;
 
 #[actix_web::test]

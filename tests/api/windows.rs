@@ -1,21 +1,19 @@
 //! Clearing windows against real Postgres: exact cut-off under load, a hand-computed
 //! netting, settlement and the release of exposure, failed settlement.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, inr_to_aed, TestApp};
+use crate::helpers::{eventually, fresh_database, inr_to_aed, test_settings, TestApp};
 use serde_json::{json, Value};
 
 async fn spawn_with_windows(duration_ms: u64, demo_delay_ms: Option<u64>) -> TestApp {
-    let mut settings = common::test_settings();
+    let mut settings = test_settings();
     settings.window_duration_ms = duration_ms;
     settings.demo = demo_delay_ms.is_some();
     settings.settlement_delay_ms = demo_delay_ms.unwrap_or(0);
-    TestApp::spawn_with(settings, common::fresh_database().await).await
+    TestApp::spawn_with(settings, fresh_database().await).await
 }
 
 async fn close_current(app: &TestApp) -> i64 {

@@ -1,9 +1,7 @@
 //! Transfer submission against the real engine and a real Postgres: exact amounts,
 //! input errors, idempotency, limits, supervision.
 
-mod common;
-
-use common::{eventually, inr_to_aed, TestApp};
+use crate::helpers::{eventually, inr_to_aed, test_settings, TestApp};
 use deltran::actors::InjectPanic;
 use deltran::domain::BankCode;
 use serde_json::{json, Value};
@@ -212,7 +210,7 @@ async fn idempotency_holds_across_an_engine_restart() {
     assert_eq!(rejected.code(), "limit_exceeded");
     app.stop().await;
 
-    let app = TestApp::spawn_with(common::test_settings(), database).await;
+    let app = TestApp::spawn_with(test_settings(), database).await;
     let replay = app.submit_with_key(&inr_to_aed(json!("60")), "r-1").await;
     assert_eq!(replay.status, 202);
     assert_eq!(replay.body, accepted.body);

@@ -3,8 +3,6 @@
 //! an acknowledgement while other submissions are in flight, and restarted on the same
 //! data directory: every acknowledged transfer is there, once.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+
+use crate::helpers::scratch_dir;
 
 /// Acknowledgements to collect before the kill.
 const ACKNOWLEDGED_BEFORE_KILL: usize = 1500;
@@ -97,7 +97,7 @@ async fn wait_healthy(client: &awc::Client, base: &str) {
 
 #[actix_web::test]
 async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
-    let dir = common::scratch_dir("deltran-durability");
+    let dir = scratch_dir("deltran-durability");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = http_client();
@@ -227,7 +227,7 @@ async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
 
 #[actix_web::test]
 async fn a_window_killed_while_closing_is_netted_exactly_once_after_restart() {
-    let dir = common::scratch_dir("deltran-close-kill");
+    let dir = scratch_dir("deltran-close-kill");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = http_client();

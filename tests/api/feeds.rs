@@ -1,10 +1,8 @@
 //! Live WebSocket feeds with a real client (awc) against the real engine.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{inr_to_aed, TestApp, WsClient};
+use crate::helpers::{fresh_database, inr_to_aed, test_settings, TestApp, WsClient};
 use serde_json::{json, Value};
 
 fn transfer(sender: &str, receiver: &str, amount: &str, from: &str, to: &str) -> Value {
@@ -20,9 +18,9 @@ fn assert_envelope(message: &Value) {
 
 #[actix_web::test]
 async fn a_subscriber_receives_each_stored_transfer_and_the_netted_window() {
-    let mut settings = common::test_settings();
+    let mut settings = test_settings();
     settings.window_duration_ms = 3_600_000;
-    let app = TestApp::spawn_with(settings, common::fresh_database().await).await;
+    let app = TestApp::spawn_with(settings, fresh_database().await).await;
     let mut ws = WsClient::connect(&app).await;
     ws.send(&json!({"type": "subscribe", "channels": ["transactions", "settlements", "notifications", "windows"]}))
         .await;
@@ -129,9 +127,9 @@ async fn invalid_client_messages_get_error_messages_and_the_connection_stays_ope
 async fn a_client_that_never_reads_is_cut_off_with_lagged_while_others_get_every_message_in_order()
 {
     const TRANSFERS: usize = 20_000;
-    let mut settings = common::test_settings();
+    let mut settings = test_settings();
     settings.ws_queue_max = 2048;
-    let app = TestApp::spawn_with(settings, common::fresh_database().await).await;
+    let app = TestApp::spawn_with(settings, fresh_database().await).await;
     let mut slow = WsClient::connect(&app).await;
     slow.send(&json!({"type": "subscribe", "channels": ["transactions"]}))
         .await;
@@ -218,9 +216,9 @@ async fn positions_and_notifications_reach_the_banks_subscriber() {
 #[actix_web::test]
 async fn protocol_pings_are_answered_and_sessions_are_bounded() {
     use futures_util::{SinkExt, StreamExt};
-    let mut settings = common::test_settings();
+    let mut settings = test_settings();
     settings.ws_sessions_max = 1;
-    let app = TestApp::spawn_with(settings, common::fresh_database().await).await;
+    let app = TestApp::spawn_with(settings, fresh_database().await).await;
     let url = format!("{}/ws", app.address.replace("http://", "ws://"));
     let (_, mut first) = awc::Client::new().ws(url.as_str()).connect().await.unwrap();
     first
