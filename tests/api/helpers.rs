@@ -5,7 +5,7 @@
 //! test binary, made in the system temp dir and run as the `postgres` user when the
 //! tests run as root.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -368,6 +368,94 @@ impl WsClient {
             if message["type"] == kind {
                 return message;
             }
+        }
+    }
+}
+
+/// The `deltran` binary run as a child process: `serve` on an embedded cluster under
+/// `dir/data`, JSON log lines appended to `dir/engine.log`. It listens on a port the
+/// kernel picks and says which in its log, so no other test of this process can take
+/// the port between a look-up and the engine's bind, nor across a restart.
+pub struct EngineProcess {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl EngineProcess {
+    pub fn start(dir: &Path, extra: &[&str]) -> EngineProcess {
+        let log_path = dir.join("engine.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        // Earlier runs on the same directory logged before this offset.
+        let from = log.metadata().unwrap().len();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_deltran"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join("data"))
+            .args(extra)
+            .env_remove("DATABASE_URL")
+            .env("DELTRAN_LOG_FORMAT", "json")
+            // The line that says the port is at info.
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("engine starts");
+        let mut engine = EngineProcess { child, port: 0 };
+        engine.port = engine.wait_for_port(&log_path, from);
+        engine
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_for_port(&mut self, log_path: &Path, from: u64) -> u16 {
+        use std::io::{Read, Seek};
+        for _ in 0..1200 {
+            let mut text = String::new();
+            let mut log = std::fs::File::open(log_path).unwrap();
+            log.seek(std::io::SeekFrom::Start(from)).unwrap();
+            log.read_to_string(&mut text).unwrap();
+            let port = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|line| line["fields"]["message"] == "DelTran engine ready")
+                .and_then(|line| line["fields"]["port"].as_u64());
+            if let Some(port) = port {
+                return port.try_into().expect("a port");
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("engine exited with {status} before listening:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "engine did not say its port within 60 s; see {}",
+            log_path.display()
+        );
+    }
+
+    pub fn kill_9(&mut self) {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill_9();
         }
     }
 }
