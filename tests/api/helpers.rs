@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use awc::http::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use deltran::config::Settings;
 use deltran::startup::Application;
@@ -68,7 +68,7 @@ fn server() -> tokio_postgres::Config {
 }
 
 /// A fresh, empty database on the test server.
-pub async fn fresh_database() -> tokio_postgres::Config {
+async fn fresh_database() -> tokio_postgres::Config {
     let mut config = server();
     prepare_database(&config).await.expect("server is up");
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
@@ -122,6 +122,11 @@ impl Reply {
 impl TestApp {
     pub async fn spawn() -> TestApp {
         Self::spawn_with(test_settings(), fresh_database().await).await
+    }
+
+    /// With settings of the test's own, on a fresh database.
+    pub async fn spawn_with_settings(settings: Settings) -> TestApp {
+        Self::spawn_with(settings, fresh_database().await).await
     }
 
     pub async fn spawn_with(settings: Settings, database: tokio_postgres::Config) -> TestApp {
@@ -255,12 +260,113 @@ impl TestApp {
             .unwrap_or(Value::Null)
     }
 
-    pub async fn set_cap(&self, bank: &str, currency: &str, cap: &str) -> Reply {
-        self.patch(
-            &format!("/api/v1/banks/{bank}"),
-            &serde_json::json!({ "net_debit_caps": { currency: cap } }),
-        )
-        .await
+    /// Submits a transfer the test needs accepted; fails the test at once otherwise.
+    pub async fn submit_accepted(&self, body: &Value) -> Reply {
+        let reply = self.submit(body).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        reply
+    }
+
+    /// `POST /api/v1/banks`, answered as it is (for tests of refusals).
+    pub async fn post_bank(&self, body: &Value) -> Reply {
+        self.post("/api/v1/banks", body).await
+    }
+
+    /// Creates a bank; fails the test unless it is created.
+    pub async fn create_bank(&self, body: &Value) -> Reply {
+        let reply = self.post_bank(body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply
+    }
+
+    /// `PATCH /api/v1/banks/{bank}`, answered as it is (for tests of refusals).
+    pub async fn patch_bank(&self, bank: &str, body: &Value) -> Reply {
+        self.patch(&format!("/api/v1/banks/{bank}"), body).await
+    }
+
+    /// Changes a bank; fails the test unless the change is made.
+    pub async fn update_bank(&self, bank: &str, body: &Value) -> Reply {
+        let reply = self.patch_bank(bank, body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
+    }
+
+    /// Sets a bank's net debit cap in one currency.
+    pub async fn set_cap(&self, bank: &str, currency: &str, cap: &str) {
+        self.update_bank(bank, &json!({ "net_debit_caps": { currency: cap } }))
+            .await;
+    }
+
+    /// `POST /api/v1/corridors`, answered as it is (for tests of refusals).
+    pub async fn post_corridor(&self, body: &Value) -> Reply {
+        self.post("/api/v1/corridors", body).await
+    }
+
+    /// Creates a corridor; fails the test unless it is created.
+    pub async fn create_corridor(&self, body: &Value) -> Reply {
+        let reply = self.post_corridor(body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply
+    }
+
+    /// `PATCH /api/v1/corridors/{id}`, answered as it is (for tests of refusals).
+    pub async fn patch_corridor(&self, id: &str, body: &Value) -> Reply {
+        self.patch(&format!("/api/v1/corridors/{id}"), body).await
+    }
+
+    /// Changes a corridor; fails the test unless the change is made.
+    pub async fn update_corridor(&self, id: &str, body: &Value) -> Reply {
+        let reply = self.patch_corridor(id, body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
+    }
+
+    /// The id of the window open now.
+    pub async fn current_window_id(&self) -> i64 {
+        let reply = self.get("/api/v1/windows/current").await;
+        reply.body["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no window id in {}", reply.body))
+    }
+
+    /// Closes the current window; its id.
+    pub async fn close_window(&self) -> i64 {
+        let reply = self.post("/api/v1/windows/current/close", &json!({})).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        reply.body["closed_window_id"].as_i64().unwrap()
+    }
+
+    pub async fn window(&self, id: i64) -> Reply {
+        self.get(&format!("/api/v1/windows/{id}")).await
+    }
+
+    /// The settlement instructions of one window.
+    pub async fn settlements(&self, window: i64) -> Reply {
+        self.get(&format!("/api/v1/settlements?window_id={window}"))
+            .await
+    }
+
+    /// `POST /api/v1/settlements/{id}/confirm`, answered as it is (for tests of
+    /// refusals).
+    pub async fn post_confirm(&self, id: &str) -> Reply {
+        self.post(&format!("/api/v1/settlements/{id}/confirm"), &json!({}))
+            .await
+    }
+
+    /// Confirms a settlement instruction; fails the test unless the answer is 200.
+    pub async fn confirm_instruction(&self, id: &str) -> Reply {
+        let reply = self.post_confirm(id).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
+    }
+
+    /// Marks a settlement instruction failed; fails the test unless the answer is 200.
+    pub async fn fail_instruction(&self, id: &str) -> Reply {
+        let reply = self
+            .post(&format!("/api/v1/settlements/{id}/fail"), &json!({}))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
     }
 
     /// A connection straight to this test's database, for recomputing from the store.
@@ -287,7 +393,7 @@ impl TestApp {
 
 /// A transfer body from ICICI to ENBD in INR.
 pub fn inr_to_aed(amount: Value) -> Value {
-    serde_json::json!({
+    json!({
         "sender_bank": "ICICI",
         "receiver_bank": "ENBD",
         "amount": amount,
