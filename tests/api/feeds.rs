@@ -166,8 +166,22 @@ async fn a_client_that_never_reads_is_cut_off_with_lagged_while_others_get_every
         }
         accepted
     };
+    let work = futures_util::future::join(submit_all, futures_util::future::join_all(read_all));
+    // The slow client never reads, but it is alive: it pings, or the engine's heartbeat
+    // would drop it (without `lagged`) whenever this takes over 10 s on a busy machine.
+    let keep_slow_alive = async {
+        loop {
+            actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+            slow.send_ping().await;
+        }
+    };
     let (accepted, seqs) =
-        futures_util::future::join(submit_all, futures_util::future::join_all(read_all)).await;
+        match futures_util::future::select(std::pin::pin!(work), std::pin::pin!(keep_slow_alive))
+            .await
+        {
+            futures_util::future::Either::Left((done, _)) => done,
+            futures_util::future::Either::Right(_) => unreachable!("the pings never end"),
+        };
     assert_eq!(accepted, TRANSFERS);
     for seqs in seqs {
         // The subscription ack was 1; then every transaction with no gap.

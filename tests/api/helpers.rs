@@ -446,10 +446,21 @@ impl WsClient {
         self.send_text(&message.to_string()).await;
     }
 
-    /// The next JSON message, skipping pings; `None` when the server closed or nothing
-    /// came within `wait`.
+    /// A protocol ping: the engine drops a client it has not heard from in 10 s, so a
+    /// client that does not read (and so never sees the engine's pings) sends these.
+    pub async fn send_ping(&mut self) {
+        use futures_util::SinkExt;
+        self.framed
+            .send(awc::ws::Message::Ping("alive".into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON message; pings are answered with pongs, as a browser does, so
+    /// that the engine's heartbeat keeps a reading client connected however long a
+    /// test runs. `None` when the server closed or nothing came within `wait`.
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
-        use futures_util::StreamExt;
+        use futures_util::{SinkExt, StreamExt};
         loop {
             let frame = actix_web::rt::time::timeout(wait, self.framed.next())
                 .await
@@ -457,6 +468,10 @@ impl WsClient {
             match frame.ok()? {
                 awc::ws::Frame::Text(bytes) => {
                     return Some(serde_json::from_slice(&bytes).expect("server sends JSON"))
+                }
+                awc::ws::Frame::Ping(payload) => {
+                    // A failed send means the connection is gone: the next read says so.
+                    let _ = self.framed.send(awc::ws::Message::Pong(payload)).await;
                 }
                 awc::ws::Frame::Close(_) => return None,
                 _ => continue,
