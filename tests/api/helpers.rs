@@ -1,9 +1,11 @@
 //! One way in for integration tests: `TestApp` starts the real engine (real Postgres,
 //! port 0, a fresh database per test) and has one typed method per endpoint.
 //!
-//! The Postgres server is `DATABASE_URL` when set; otherwise one embedded cluster per
-//! test binary, made in the system temp dir and run as the `postgres` user when the
-//! tests run as root.
+//! The Postgres server is `DATABASE_URL` when set; otherwise one embedded cluster that
+//! every test of the binary shares, made in the system temp dir and run as the
+//! `postgres` user when the tests run as root. Setup methods (`create_bank`,
+//! `set_cap`, `close_window`, ...) fail the test at once when the engine refuses;
+//! the `post_`/`patch_` ones return the answer as it is, for tests of refusals.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -121,7 +123,7 @@ impl Reply {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(test_settings(), fresh_database().await).await
+        Self::spawn_with_settings(test_settings()).await
     }
 
     /// With settings of the test's own, on a fresh database.
