@@ -1,10 +1,8 @@
 //! Live WebSocket feeds with a real client (awc) against the real engine.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{inr_to_aed, TestApp, WsClient};
+use crate::helpers::{inr_to_aed, test_settings, TestApp, WsClient};
 use serde_json::{json, Value};
 
 fn transfer(sender: &str, receiver: &str, amount: &str, from: &str, to: &str) -> Value {
@@ -20,9 +18,9 @@ fn assert_envelope(message: &Value) {
 
 #[actix_web::test]
 async fn a_subscriber_receives_each_stored_transfer_and_the_netted_window() {
-    let mut settings = common::test_settings();
+    let mut settings = test_settings();
     settings.window_duration_ms = 3_600_000;
-    let app = TestApp::spawn_with(settings, common::fresh_database().await).await;
+    let app = TestApp::spawn_with_settings(settings).await;
     let mut ws = WsClient::connect(&app).await;
     ws.send(&json!({"type": "subscribe", "channels": ["transactions", "settlements", "notifications", "windows"]}))
         .await;
@@ -34,7 +32,7 @@ async fn a_subscriber_receives_each_stored_transfer_and_the_netted_window() {
         json!(["transactions", "settlements", "notifications", "windows"])
     );
 
-    let reply = app.submit(&inr_to_aed(json!("1234.56"))).await;
+    let reply = app.submit_accepted(&inr_to_aed(json!("1234.56"))).await;
     let event = ws.next_of("transaction").await;
     assert_envelope(&event);
     assert_eq!(event["channel"], "transactions");
@@ -48,11 +46,10 @@ async fn a_subscriber_receives_each_stored_transfer_and_the_netted_window() {
         reply.body["converted_amount"]
     );
 
-    let closed = app.post("/api/v1/windows/current/close", &json!({})).await;
-    let window = closed.body["closed_window_id"].as_i64().unwrap();
+    let window = app.close_window().await;
     let netted = ws.next_of("window_netted").await;
     assert_eq!(netted["channel"], "windows");
-    let stored = app.get(&format!("/api/v1/windows/{window}")).await.body;
+    let stored = app.window(window).await.body;
     assert_eq!(netted["data"], stored);
     let instruction = ws.next_of("instruction_created").await;
     assert_eq!(instruction["data"]["window_id"], window);
@@ -69,15 +66,15 @@ async fn a_subscriber_to_one_bank_never_receives_another_banks_transfers() {
     ws.send(&json!({"type": "subscribe", "channels": ["transactions"], "bank": "ENBD"}))
         .await;
     assert_eq!(ws.next_of("subscribed").await["data"]["bank"], "ENBD");
-    app.submit(&transfer("ICICI", "ADCB", "10", "INR", "AED"))
+    app.submit_accepted(&transfer("ICICI", "ADCB", "10", "INR", "AED"))
         .await;
     let mine = app
-        .submit(&transfer("HDFC", "ENBD", "20", "INR", "AED"))
+        .submit_accepted(&transfer("HDFC", "ENBD", "20", "INR", "AED"))
         .await;
-    app.submit(&transfer("AXIS", "ADCB", "30", "INR", "AED"))
+    app.submit_accepted(&transfer("AXIS", "ADCB", "30", "INR", "AED"))
         .await;
     let also_mine = app
-        .submit(&transfer("ENBD", "AXIS", "5", "AED", "INR"))
+        .submit_accepted(&transfer("ENBD", "AXIS", "5", "AED", "INR"))
         .await;
     let first = ws.next_of("transaction").await;
     let second = ws.next_of("transaction").await;
@@ -129,9 +126,9 @@ async fn invalid_client_messages_get_error_messages_and_the_connection_stays_ope
 async fn a_client_that_never_reads_is_cut_off_with_lagged_while_others_get_every_message_in_order()
 {
     const TRANSFERS: usize = 20_000;
-    let mut settings = common::test_settings();
+    let mut settings = test_settings();
     settings.ws_queue_max = 2048;
-    let app = TestApp::spawn_with(settings, common::fresh_database().await).await;
+    let app = TestApp::spawn_with_settings(settings).await;
     let mut slow = WsClient::connect(&app).await;
     slow.send(&json!({"type": "subscribe", "channels": ["transactions"]}))
         .await;
@@ -169,8 +166,22 @@ async fn a_client_that_never_reads_is_cut_off_with_lagged_while_others_get_every
         }
         accepted
     };
+    let work = futures_util::future::join(submit_all, futures_util::future::join_all(read_all));
+    // The slow client never reads, but it is alive: it pings, or the engine's heartbeat
+    // would drop it (without `lagged`) whenever this takes over 10 s on a busy machine.
+    let keep_slow_alive = async {
+        loop {
+            actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+            slow.send_ping().await;
+        }
+    };
     let (accepted, seqs) =
-        futures_util::future::join(submit_all, futures_util::future::join_all(read_all)).await;
+        match futures_util::future::select(std::pin::pin!(work), std::pin::pin!(keep_slow_alive))
+            .await
+        {
+            futures_util::future::Either::Left((done, _)) => done,
+            futures_util::future::Either::Right(_) => unreachable!("the pings never end"),
+        };
     assert_eq!(accepted, TRANSFERS);
     for seqs in seqs {
         // The subscription ack was 1; then every transaction with no gap.
@@ -207,7 +218,7 @@ async fn positions_and_notifications_reach_the_banks_subscriber() {
     assert_eq!(position["channel"], "positions");
     assert_eq!(position["data"]["bank"], "ICICI");
     assert_eq!(position["data"]["positions"][0]["exposure"], "900.00");
-    app.patch("/api/v1/banks/ICICI", &json!({"status": "suspended"}))
+    app.update_bank("ICICI", &json!({"status": "suspended"}))
         .await;
     let suspended = ws.next_of("bank_suspended").await;
     assert_eq!(suspended["data"]["code"], "ICICI");
@@ -218,9 +229,9 @@ async fn positions_and_notifications_reach_the_banks_subscriber() {
 #[actix_web::test]
 async fn protocol_pings_are_answered_and_sessions_are_bounded() {
     use futures_util::{SinkExt, StreamExt};
-    let mut settings = common::test_settings();
+    let mut settings = test_settings();
     settings.ws_sessions_max = 1;
-    let app = TestApp::spawn_with(settings, common::fresh_database().await).await;
+    let app = TestApp::spawn_with_settings(settings).await;
     let url = format!("{}/ws", app.address.replace("http://", "ws://"));
     let (_, mut first) = awc::Client::new().ws(url.as_str()).connect().await.unwrap();
     first

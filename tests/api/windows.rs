@@ -1,33 +1,25 @@
 //! Clearing windows against real Postgres: exact cut-off under load, a hand-computed
 //! netting, settlement and the release of exposure, failed settlement.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, inr_to_aed, TestApp};
+use crate::helpers::{eventually, inr_to_aed, test_settings, TestApp};
 use serde_json::{json, Value};
 
 async fn spawn_with_windows(duration_ms: u64, demo_delay_ms: Option<u64>) -> TestApp {
-    let mut settings = common::test_settings();
+    let mut settings = test_settings();
     settings.window_duration_ms = duration_ms;
     settings.demo = demo_delay_ms.is_some();
     settings.settlement_delay_ms = demo_delay_ms.unwrap_or(0);
-    TestApp::spawn_with(settings, common::fresh_database().await).await
-}
-
-async fn close_current(app: &TestApp) -> i64 {
-    let reply = app.post("/api/v1/windows/current/close", &json!({})).await;
-    assert_eq!(reply.status, 202, "{}", reply.body);
-    reply.body["closed_window_id"].as_i64().unwrap()
+    TestApp::spawn_with_settings(settings).await
 }
 
 async fn wait_for_state(app: &TestApp, window: i64, states: &[&str]) -> Value {
     let mut last = Value::Null;
     for _ in 0..400 {
-        last = app.get(&format!("/api/v1/windows/{window}")).await.body;
+        last = app.window(window).await.body;
         if states.iter().any(|s| last["state"] == *s) {
             return last;
         }
@@ -55,9 +47,7 @@ fn body(sender: &str, receiver: &str, amount: &str, from: &str, to: &str) -> Val
 #[actix_web::test]
 async fn transfers_across_a_hundred_short_windows_are_each_netted_exactly_once() {
     let app = spawn_with_windows(25, Some(5)).await;
-    let first_window = app.get("/api/v1/windows/current").await.body["id"]
-        .as_i64()
-        .unwrap();
+    let first_window = app.current_window_id().await;
     let stop = Arc::new(AtomicBool::new(false));
     let accepted = Arc::new(AtomicUsize::new(0));
     let pairs = [
@@ -70,8 +60,7 @@ async fn transfers_across_a_hundred_short_windows_are_each_netted_exactly_once()
     ];
     // A same-currency corridor so some transfers need no conversion.
     let corridor = app
-        .post(
-            "/api/v1/corridors",
+        .create_corridor(
             &json!({"from_currency": "INR", "to_currency": "INR", "fx_rate": "1", "amount_max": "1000000"}),
         )
         .await;
@@ -92,9 +81,7 @@ async fn transfers_across_a_hundred_short_windows_are_each_netted_exactly_once()
     });
     let watcher = async {
         loop {
-            let current = app.get("/api/v1/windows/current").await.body["id"]
-                .as_i64()
-                .unwrap();
+            let current = app.current_window_id().await;
             if current >= first_window + 100 {
                 stop.store(true, Ordering::Relaxed);
                 return current;
@@ -104,7 +91,7 @@ async fn transfers_across_a_hundred_short_windows_are_each_netted_exactly_once()
     };
     let (_, last_open) =
         futures_util::future::join(futures_util::future::join_all(submitters), watcher).await;
-    let closed = close_current(&app).await;
+    let closed = app.close_window().await;
     assert!(closed >= last_open);
     wait_for_state(&app, closed, &["netted", "settled"]).await;
     // Every window before it is netted (or already settled by the demo rail).
@@ -153,9 +140,9 @@ async fn transfers_across_a_hundred_short_windows_are_each_netted_exactly_once()
 #[actix_web::test]
 async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruction() {
     let app = spawn_with_windows(3_600_000, None).await;
-    app.patch("/api/v1/corridors/INR-AED", &json!({"fx_rate": "0.05"}))
+    app.update_corridor("INR-AED", &json!({"fx_rate": "0.05"}))
         .await;
-    app.patch("/api/v1/corridors/AED-INR", &json!({"fx_rate": "20"}))
+    app.update_corridor("AED-INR", &json!({"fx_rate": "20"}))
         .await;
     for (s, r, a, f, t) in [
         ("ICICI", "ENBD", "1000", "INR", "AED"), // ENBD +50 AED
@@ -165,7 +152,7 @@ async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruct
     ] {
         assert_eq!(app.submit(&body(s, r, a, f, t)).await.status, 202);
     }
-    let window = close_current(&app).await;
+    let window = app.close_window().await;
     let w = wait_for_state(&app, window, &["netted"]).await;
     assert_eq!(w["transfer_count"], 4);
     assert_eq!(
@@ -195,9 +182,7 @@ async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruct
             {"corridor": "INR-AED", "source_amount": "1500.00", "destination_amount": "75.00"},
         ])
     );
-    let listed = app
-        .get(&format!("/api/v1/settlements?window_id={window}"))
-        .await;
+    let listed = app.settlements(window).await;
     let mut instructions: Vec<(String, String, String, String)> = listed.body["settlements"]
         .as_array()
         .unwrap()
@@ -235,12 +220,10 @@ async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruct
         .map(|i| i["id"].as_str().unwrap().to_string())
         .collect();
     for (n, id) in ids.iter().enumerate() {
-        let reply = app
-            .post(&format!("/api/v1/settlements/{id}/confirm"), &json!({}))
-            .await;
+        let reply = app.confirm_instruction(id).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.body["state"], "confirmed");
-        let state = app.get(&format!("/api/v1/windows/{window}")).await.body["state"].clone();
+        let state = app.window(window).await.body["state"].clone();
         assert_eq!(
             state,
             if n + 1 == ids.len() {
@@ -250,12 +233,7 @@ async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruct
             }
         );
     }
-    let again = app
-        .post(
-            &format!("/api/v1/settlements/{}/confirm", ids[0]),
-            &json!({}),
-        )
-        .await;
+    let again = app.confirm_instruction(&ids[0]).await;
     assert_eq!(
         (again.status.as_u16(), again.body["changed"].clone()),
         (200, json!(false))
@@ -265,18 +243,13 @@ async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruct
         .await;
     assert_eq!(status.body["state"], "confirmed");
     let unknown = app
-        .post(
-            "/api/v1/settlements/00000000-0000-7000-8000-000000000000/confirm",
-            &json!({}),
-        )
+        .post_confirm("00000000-0000-7000-8000-000000000000")
         .await;
     assert_eq!(
         (unknown.status.as_u16(), unknown.code()),
         (404, "not_found")
     );
-    let invalid = app
-        .post("/api/v1/settlements/nope/confirm", &json!({}))
-        .await;
+    let invalid = app.post_confirm("nope").await;
     assert_eq!(invalid.status, 400);
     let transfers = app
         .get(&format!(
@@ -297,24 +270,17 @@ async fn a_bank_at_its_cap_sends_again_only_once_the_window_with_its_debits_is_s
         app.submit(&inr_to_aed(json!("1"))).await.code(),
         "limit_exceeded"
     );
-    let window = close_current(&app).await;
+    let window = app.close_window().await;
     wait_for_state(&app, window, &["netted"]).await;
     // Netted is not settled: the debit still counts.
     assert_eq!(
         app.submit(&inr_to_aed(json!("1"))).await.code(),
         "limit_exceeded"
     );
-    let listed = app
-        .get(&format!("/api/v1/settlements?window_id={window}"))
-        .await;
+    let listed = app.settlements(window).await;
     for i in listed.body["settlements"].as_array().unwrap() {
         let id = i["id"].as_str().unwrap();
-        assert_eq!(
-            app.post(&format!("/api/v1/settlements/{id}/confirm"), &json!({}))
-                .await
-                .status,
-            200
-        );
+        assert_eq!(app.confirm_instruction(id).await.status, 200);
     }
     wait_for_state(&app, window, &["settled"]).await;
     eventually("the exposure to be released", || async {
@@ -330,26 +296,20 @@ async fn a_bank_at_its_cap_sends_again_only_once_the_window_with_its_debits_is_s
 async fn a_failed_instruction_fails_the_window_and_cannot_be_confirmed_after() {
     let app = spawn_with_windows(3_600_000, None).await;
     assert_eq!(app.submit(&inr_to_aed(json!("10"))).await.status, 202);
-    let window = close_current(&app).await;
+    let window = app.close_window().await;
     wait_for_state(&app, window, &["netted"]).await;
-    let listed = app
-        .get(&format!("/api/v1/settlements?window_id={window}"))
-        .await;
+    let listed = app.settlements(window).await;
     let id = listed.body["settlements"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let failed = app
-        .post(&format!("/api/v1/settlements/{id}/fail"), &json!({}))
-        .await;
+    let failed = app.fail_instruction(&id).await;
     assert_eq!(
         (failed.status.as_u16(), failed.body["state"].clone()),
         (200, json!("failed"))
     );
     wait_for_state(&app, window, &["settlement_failed"]).await;
-    let confirm = app
-        .post(&format!("/api/v1/settlements/{id}/confirm"), &json!({}))
-        .await;
+    let confirm = app.post_confirm(&id).await;
     assert_eq!(
         (confirm.status.as_u16(), confirm.code()),
         (409, "instruction_not_pending")

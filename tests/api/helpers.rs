@@ -1,18 +1,19 @@
 //! One way in for integration tests: `TestApp` starts the real engine (real Postgres,
 //! port 0, a fresh database per test) and has one typed method per endpoint.
 //!
-//! The Postgres server is `DATABASE_URL` when set; otherwise one embedded cluster per
-//! test binary, made in the system temp dir and run as the `postgres` user when the
-//! tests run as root.
-#![allow(dead_code)]
+//! The Postgres server is `DATABASE_URL` when set; otherwise one embedded cluster that
+//! every test of the binary shares, made in the system temp dir and run as the
+//! `postgres` user when the tests run as root. Setup methods (`create_bank`,
+//! `set_cap`, `close_window`, ...) fail the test at once when the engine refuses;
+//! the `post_`/`patch_` ones return the answer as it is, for tests of refusals.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use awc::http::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use deltran::config::Settings;
 use deltran::startup::Application;
@@ -69,7 +70,7 @@ fn server() -> tokio_postgres::Config {
 }
 
 /// A fresh, empty database on the test server.
-pub async fn fresh_database() -> tokio_postgres::Config {
+async fn fresh_database() -> tokio_postgres::Config {
     let mut config = server();
     prepare_database(&config).await.expect("server is up");
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
@@ -122,7 +123,12 @@ impl Reply {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(test_settings(), fresh_database().await).await
+        Self::spawn_with_settings(test_settings()).await
+    }
+
+    /// With settings of the test's own, on a fresh database.
+    pub async fn spawn_with_settings(settings: Settings) -> TestApp {
+        Self::spawn_with(settings, fresh_database().await).await
     }
 
     pub async fn spawn_with(settings: Settings, database: tokio_postgres::Config) -> TestApp {
@@ -256,12 +262,113 @@ impl TestApp {
             .unwrap_or(Value::Null)
     }
 
-    pub async fn set_cap(&self, bank: &str, currency: &str, cap: &str) -> Reply {
-        self.patch(
-            &format!("/api/v1/banks/{bank}"),
-            &serde_json::json!({ "net_debit_caps": { currency: cap } }),
-        )
-        .await
+    /// Submits a transfer the test needs accepted; fails the test at once otherwise.
+    pub async fn submit_accepted(&self, body: &Value) -> Reply {
+        let reply = self.submit(body).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        reply
+    }
+
+    /// `POST /api/v1/banks`, answered as it is (for tests of refusals).
+    pub async fn post_bank(&self, body: &Value) -> Reply {
+        self.post("/api/v1/banks", body).await
+    }
+
+    /// Creates a bank; fails the test unless it is created.
+    pub async fn create_bank(&self, body: &Value) -> Reply {
+        let reply = self.post_bank(body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply
+    }
+
+    /// `PATCH /api/v1/banks/{bank}`, answered as it is (for tests of refusals).
+    pub async fn patch_bank(&self, bank: &str, body: &Value) -> Reply {
+        self.patch(&format!("/api/v1/banks/{bank}"), body).await
+    }
+
+    /// Changes a bank; fails the test unless the change is made.
+    pub async fn update_bank(&self, bank: &str, body: &Value) -> Reply {
+        let reply = self.patch_bank(bank, body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
+    }
+
+    /// Sets a bank's net debit cap in one currency.
+    pub async fn set_cap(&self, bank: &str, currency: &str, cap: &str) {
+        self.update_bank(bank, &json!({ "net_debit_caps": { currency: cap } }))
+            .await;
+    }
+
+    /// `POST /api/v1/corridors`, answered as it is (for tests of refusals).
+    pub async fn post_corridor(&self, body: &Value) -> Reply {
+        self.post("/api/v1/corridors", body).await
+    }
+
+    /// Creates a corridor; fails the test unless it is created.
+    pub async fn create_corridor(&self, body: &Value) -> Reply {
+        let reply = self.post_corridor(body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply
+    }
+
+    /// `PATCH /api/v1/corridors/{id}`, answered as it is (for tests of refusals).
+    pub async fn patch_corridor(&self, id: &str, body: &Value) -> Reply {
+        self.patch(&format!("/api/v1/corridors/{id}"), body).await
+    }
+
+    /// Changes a corridor; fails the test unless the change is made.
+    pub async fn update_corridor(&self, id: &str, body: &Value) -> Reply {
+        let reply = self.patch_corridor(id, body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
+    }
+
+    /// The id of the window open now.
+    pub async fn current_window_id(&self) -> i64 {
+        let reply = self.get("/api/v1/windows/current").await;
+        reply.body["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no window id in {}", reply.body))
+    }
+
+    /// Closes the current window; its id.
+    pub async fn close_window(&self) -> i64 {
+        let reply = self.post("/api/v1/windows/current/close", &json!({})).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        reply.body["closed_window_id"].as_i64().unwrap()
+    }
+
+    pub async fn window(&self, id: i64) -> Reply {
+        self.get(&format!("/api/v1/windows/{id}")).await
+    }
+
+    /// The settlement instructions of one window.
+    pub async fn settlements(&self, window: i64) -> Reply {
+        self.get(&format!("/api/v1/settlements?window_id={window}"))
+            .await
+    }
+
+    /// `POST /api/v1/settlements/{id}/confirm`, answered as it is (for tests of
+    /// refusals).
+    pub async fn post_confirm(&self, id: &str) -> Reply {
+        self.post(&format!("/api/v1/settlements/{id}/confirm"), &json!({}))
+            .await
+    }
+
+    /// Confirms a settlement instruction; fails the test unless the answer is 200.
+    pub async fn confirm_instruction(&self, id: &str) -> Reply {
+        let reply = self.post_confirm(id).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
+    }
+
+    /// Marks a settlement instruction failed; fails the test unless the answer is 200.
+    pub async fn fail_instruction(&self, id: &str) -> Reply {
+        let reply = self
+            .post(&format!("/api/v1/settlements/{id}/fail"), &json!({}))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
     }
 
     /// A connection straight to this test's database, for recomputing from the store.
@@ -288,7 +395,7 @@ impl TestApp {
 
 /// A transfer body from ICICI to ENBD in INR.
 pub fn inr_to_aed(amount: Value) -> Value {
-    serde_json::json!({
+    json!({
         "sender_bank": "ICICI",
         "receiver_bank": "ENBD",
         "amount": amount,
@@ -341,10 +448,21 @@ impl WsClient {
         self.send_text(&message.to_string()).await;
     }
 
-    /// The next JSON message, skipping pings; `None` when the server closed or nothing
-    /// came within `wait`.
+    /// A protocol ping: the engine drops a client it has not heard from in 10 s, so a
+    /// client that does not read (and so never sees the engine's pings) sends these.
+    pub async fn send_ping(&mut self) {
+        use futures_util::SinkExt;
+        self.framed
+            .send(awc::ws::Message::Ping("alive".into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON message; pings are answered with pongs, as a browser does, so
+    /// that the engine's heartbeat keeps a reading client connected however long a
+    /// test runs. `None` when the server closed or nothing came within `wait`.
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
-        use futures_util::StreamExt;
+        use futures_util::{SinkExt, StreamExt};
         loop {
             let frame = actix_web::rt::time::timeout(wait, self.framed.next())
                 .await
@@ -352,6 +470,10 @@ impl WsClient {
             match frame.ok()? {
                 awc::ws::Frame::Text(bytes) => {
                     return Some(serde_json::from_slice(&bytes).expect("server sends JSON"))
+                }
+                awc::ws::Frame::Ping(payload) => {
+                    // A failed send means the connection is gone: the next read says so.
+                    let _ = self.framed.send(awc::ws::Message::Pong(payload)).await;
                 }
                 awc::ws::Frame::Close(_) => return None,
                 _ => continue,
@@ -369,6 +491,94 @@ impl WsClient {
             if message["type"] == kind {
                 return message;
             }
+        }
+    }
+}
+
+/// The `deltran` binary run as a child process: `serve` on an embedded cluster under
+/// `dir/data`, JSON log lines appended to `dir/engine.log`. It listens on a port the
+/// kernel picks and says which in its log, so no other test of this process can take
+/// the port between a look-up and the engine's bind, nor across a restart.
+pub struct EngineProcess {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl EngineProcess {
+    pub fn start(dir: &Path, extra: &[&str]) -> EngineProcess {
+        let log_path = dir.join("engine.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        // Earlier runs on the same directory logged before this offset.
+        let from = log.metadata().unwrap().len();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_deltran"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join("data"))
+            .args(extra)
+            .env_remove("DATABASE_URL")
+            .env("DELTRAN_LOG_FORMAT", "json")
+            // The line that says the port is at info.
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("engine starts");
+        let mut engine = EngineProcess { child, port: 0 };
+        engine.port = engine.wait_for_port(&log_path, from);
+        engine
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_for_port(&mut self, log_path: &Path, from: u64) -> u16 {
+        use std::io::{Read, Seek};
+        for _ in 0..1200 {
+            let mut text = String::new();
+            let mut log = std::fs::File::open(log_path).unwrap();
+            log.seek(std::io::SeekFrom::Start(from)).unwrap();
+            log.read_to_string(&mut text).unwrap();
+            let port = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|line| line["fields"]["message"] == "DelTran engine ready")
+                .and_then(|line| line["fields"]["port"].as_u64());
+            if let Some(port) = port {
+                return port.try_into().expect("a port");
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("engine exited with {status} before listening:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "engine did not say its port within 60 s; see {}",
+            log_path.display()
+        );
+    }
+
+    pub fn kill_9(&mut self) {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill_9();
         }
     }
 }

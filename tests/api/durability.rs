@@ -3,84 +3,26 @@
 //! an acknowledgement while other submissions are in flight, and restarted on the same
 //! data directory: every acknowledged transfer is there, once.
 
-mod common;
-
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::helpers::{scratch_dir, EngineProcess};
+
 /// Acknowledgements to collect before the kill.
 const ACKNOWLEDGED_BEFORE_KILL: usize = 1500;
 /// Concurrent submitters.
 const SUBMITTERS: usize = 16;
-
-struct Engine {
-    child: Child,
-}
-
-impl Engine {
-    fn start(data_dir: &std::path::Path, port: u16) -> Engine {
-        Self::start_with(data_dir, port, &[])
-    }
-
-    fn start_with(data_dir: &std::path::Path, port: u16, extra: &[&str]) -> Engine {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.join("engine.log"))
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_deltran"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data_dir.join("data"))
-            .args(extra)
-            .env_remove("DATABASE_URL")
-            .env("DELTRAN_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("engine starts");
-        Engine { child }
-    }
-
-    fn kill_9(&mut self) {
-        // SAFETY: a signal to our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-
-    fn terminate(&mut self) {
-        // SAFETY: as above.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.kill_9();
-        }
-    }
-}
 
 fn http_client() -> awc::Client {
     awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .connector(awc::Connector::new().limit(100))
         .finish()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_healthy(client: &awc::Client, base: &str) {
@@ -97,11 +39,10 @@ async fn wait_healthy(client: &awc::Client, base: &str) {
 
 #[actix_web::test]
 async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
-    let dir = common::scratch_dir("deltran-durability");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    let dir = scratch_dir("deltran-durability");
     let client = http_client();
-    let mut engine = Engine::start(&dir, port);
+    let mut engine = EngineProcess::start(&dir, &[]);
+    let base = engine.base();
     wait_healthy(&client, &base).await;
 
     let acknowledged: Arc<Mutex<HashMap<String, (String, String)>>> = Default::default();
@@ -157,7 +98,8 @@ async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() >= ACKNOWLEDGED_BEFORE_KILL);
 
-    let mut engine = Engine::start(&dir, port);
+    let mut engine = EngineProcess::start(&dir, &[]);
+    let base = engine.base();
     wait_healthy(&client, &base).await;
     // Every stored transfer, page by page.
     let mut stored: HashMap<String, usize> = HashMap::new();
@@ -227,13 +169,12 @@ async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
 
 #[actix_web::test]
 async fn a_window_killed_while_closing_is_netted_exactly_once_after_restart() {
-    let dir = common::scratch_dir("deltran-close-kill");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    let dir = scratch_dir("deltran-close-kill");
     let client = http_client();
     // Windows close only when asked, so the kill lands right after a cut-off.
     let manual = ["--window-duration-ms", "3600000"];
-    let mut engine = Engine::start_with(&dir, port, &manual);
+    let mut engine = EngineProcess::start(&dir, &manual);
+    let base = engine.base();
     wait_healthy(&client, &base).await;
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -287,7 +228,8 @@ async fn a_window_killed_while_closing_is_netted_exactly_once_after_restart() {
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(!acknowledged.is_empty());
 
-    let mut engine = Engine::start_with(&dir, port, &manual);
+    let mut engine = EngineProcess::start(&dir, &manual);
+    let base = engine.base();
     wait_healthy(&client, &base).await;
     let mut state = Value::Null;
     for _ in 0..200 {

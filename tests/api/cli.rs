@@ -1,10 +1,10 @@
 //! The `deltran` command line: help, a clear message when PostgreSQL is missing, and a
 //! clean stop on SIGTERM that also stops the embedded cluster.
 
-mod common;
-
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+
+use crate::helpers::{scratch_dir, EngineProcess};
 
 fn deltran() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_deltran"));
@@ -35,7 +35,7 @@ fn serve_help_lists_every_setting_with_its_variable() {
 
 #[test]
 fn a_missing_postgres_installation_gets_a_message_saying_what_to_install() {
-    let dir = common::scratch_dir("deltran-nopg");
+    let dir = scratch_dir("deltran-nopg");
     let output = deltran()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
@@ -66,24 +66,9 @@ fn health_answers(port: u16) -> bool {
 
 #[test]
 fn sigterm_stops_the_engine_and_its_embedded_cluster_cleanly() {
-    let dir = common::scratch_dir("deltran-sigterm");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = deltran()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let dir = scratch_dir("deltran-sigterm");
+    let mut engine = EngineProcess::start(&dir, &[]);
+    let (port, child) = (engine.port, &mut engine.child);
     let pid_file = dir.join("data/pg/postmaster.pid");
     let mut up = false;
     // Serving /health means the server runs, with its signal handlers installed.

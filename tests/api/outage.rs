@@ -1,11 +1,9 @@
 //! SPEC rule 7: while Postgres is down, submissions get 503 with Retry-After, cached
 //! reads keep working, and the engine recovers by itself when the database returns.
 
-mod common;
-
 use std::sync::mpsc;
 
-use common::{eventually, inr_to_aed, TestApp};
+use crate::helpers::{eventually, inr_to_aed, scratch_dir, test_settings, TestApp};
 use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
 use deltran::store::prepare_database;
 use serde_json::json;
@@ -18,7 +16,7 @@ enum Command {
 /// A cluster of this test's own on a thread that lives as long as the test process
 /// (the cluster's parent-death signal is tied to it), started and stopped on command.
 fn cluster_controller() -> mpsc::Sender<Command> {
-    let root = common::scratch_dir("deltran-outage");
+    let root = scratch_dir("deltran-outage");
     let (tx, rx) = mpsc::channel::<Command>();
     std::thread::spawn(move || {
         let options = EmbeddedOptions {
@@ -63,7 +61,7 @@ async fn submissions_get_503_while_the_database_is_down_and_recover_when_it_retu
     let control = cluster_controller();
     let database = start(&control);
     prepare_database(&database).await.unwrap();
-    let mut settings = common::test_settings();
+    let mut settings = test_settings();
     settings.submit_wait_max_ms = 3000;
     let app = TestApp::spawn_with(settings, database).await;
     assert_eq!(app.submit(&inr_to_aed(json!("10"))).await.status, 202);

@@ -1,8 +1,6 @@
 //! The operator's routes: banks, corridors, limits, statuses, health and metrics.
 
-mod common;
-
-use common::{inr_to_aed, TestApp};
+use crate::helpers::{inr_to_aed, TestApp};
 use serde_json::json;
 
 #[actix_web::test]
@@ -34,8 +32,7 @@ async fn the_reference_corridor_is_loaded_on_first_start() {
 async fn a_new_bank_and_corridor_can_trade_at_once() {
     let app = TestApp::spawn().await;
     let bank = app
-        .post(
-            "/api/v1/banks",
+        .create_bank(
             &json!({"code": "FAB", "name": "First Abu Dhabi Bank", "country": "AE",
                     "net_debit_caps": {"USD": "1000000"}}),
         )
@@ -43,18 +40,14 @@ async fn a_new_bank_and_corridor_can_trade_at_once() {
     assert_eq!(bank.status, 201, "{}", bank.body);
     assert_eq!(bank.body["net_debit_caps"]["USD"], "1000000.00");
     let again = app
-        .post(
-            "/api/v1/banks",
-            &json!({"code": "FAB", "name": "x", "country": "AE"}),
-        )
+        .post_bank(&json!({"code": "FAB", "name": "x", "country": "AE"}))
         .await;
     assert_eq!(
         (again.status.as_u16(), again.code()),
         (409, "already_exists")
     );
     let corridor = app
-        .post(
-            "/api/v1/corridors",
+        .create_corridor(
             &json!({"from_currency": "USD", "to_currency": "INR", "fx_rate": "83.12345678",
                     "amount_max": 500000}),
         )
@@ -69,8 +62,7 @@ async fn a_new_bank_and_corridor_can_trade_at_once() {
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(reply.str("converted_amount"), "8312.35");
     let same_currency = app
-        .post(
-            "/api/v1/corridors",
+        .post_corridor(
             &json!({"from_currency": "INR", "to_currency": "INR", "fx_rate": "2", "amount_max": 1}),
         )
         .await;
@@ -82,23 +74,23 @@ async fn a_new_bank_and_corridor_can_trade_at_once() {
 async fn suspensions_and_maximums_reject_in_the_documented_order() {
     let app = TestApp::spawn().await;
     let reply = app
-        .patch("/api/v1/corridors/INR-AED", &json!({"amount_max": "100"}))
+        .update_corridor("INR-AED", &json!({"amount_max": "100"}))
         .await;
     assert_eq!(reply.body["amount_max"], "100.00");
     let over_max = app.submit(&inr_to_aed(json!("100.01"))).await;
     assert_eq!(over_max.code(), "amount_exceeds_corridor_maximum");
-    app.patch("/api/v1/corridors/INR-AED", &json!({"status": "suspended"}))
+    app.update_corridor("INR-AED", &json!({"status": "suspended"}))
         .await;
     let suspended = app.submit(&inr_to_aed(json!("100.01"))).await;
     assert_eq!(suspended.code(), "corridor_suspended");
-    app.patch("/api/v1/banks/ENBD", &json!({"status": "suspended"}))
+    app.update_bank("ENBD", &json!({"status": "suspended"}))
         .await;
     assert_eq!(
         app.submit(&inr_to_aed(json!("1"))).await.code(),
         "receiver_bank_suspended"
     );
     let reply = app
-        .patch("/api/v1/banks/ICICI", &json!({"status": "suspended"}))
+        .update_bank("ICICI", &json!({"status": "suspended"}))
         .await;
     assert_eq!(reply.body["status"], "suspended");
     assert_eq!(
@@ -110,18 +102,13 @@ async fn suspensions_and_maximums_reject_in_the_documented_order() {
             .await,
         "4"
     );
-    let bad = app
-        .patch("/api/v1/banks/ICICI", &json!({"status": "paused"}))
-        .await;
+    let bad = app.patch_bank("ICICI", &json!({"status": "paused"})).await;
     assert_eq!((bad.status.as_u16(), bad.code()), (422, "status_invalid"));
     let bad = app
-        .patch(
-            "/api/v1/corridors/INR-AED",
-            &json!({"fx_rate": "0.123456789"}),
-        )
+        .patch_corridor("INR-AED", &json!({"fx_rate": "0.123456789"}))
         .await;
     assert_eq!(bad.code(), "fx_rate_has_too_many_decimals");
-    let missing = app.patch("/api/v1/banks/NOPE", &json!({})).await;
+    let missing = app.patch_bank("NOPE", &json!({})).await;
     assert_eq!(missing.status, 404);
     app.stop().await;
 }
@@ -134,7 +121,7 @@ async fn health_ready_and_metrics_answer() {
     assert_eq!(health.body["service"], "deltran");
     assert!(health.body["version"].is_string());
     assert_eq!(app.get("/ready").await.status, 200);
-    app.submit(&inr_to_aed(json!("1"))).await;
+    app.submit_accepted(&inr_to_aed(json!("1"))).await;
     let response = app.get("/metrics").await;
     assert_eq!(response.status, 200);
     let text = app.metrics.render();

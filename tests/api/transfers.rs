@@ -1,9 +1,7 @@
 //! Transfer submission against the real engine and a real Postgres: exact amounts,
 //! input errors, idempotency, limits, supervision.
 
-mod common;
-
-use common::{eventually, inr_to_aed, TestApp};
+use crate::helpers::{eventually, inr_to_aed, test_settings, TestApp};
 use deltran::actors::InjectPanic;
 use deltran::domain::BankCode;
 use serde_json::{json, Value};
@@ -13,7 +11,7 @@ async fn amounts_sent_as_numbers_or_strings_are_stored_exactly() {
     let app = TestApp::spawn().await;
     // Room for the largest amounts: the corridor maximum and the caps at their top.
     let top = "999999999999999.99";
-    app.patch("/api/v1/corridors/INR-AED", &json!({ "amount_max": top }))
+    app.update_corridor("INR-AED", &json!({ "amount_max": top }))
         .await;
     app.set_cap("ICICI", "INR", top).await;
     app.set_cap("HDFC", "INR", top).await;
@@ -58,7 +56,7 @@ async fn amounts_sent_as_numbers_or_strings_are_stored_exactly() {
 async fn converted_amounts_round_half_even_at_the_fixed_rate() {
     let app = TestApp::spawn().await;
     let reply = app
-        .patch("/api/v1/corridors/INR-AED", &json!({"fx_rate": "0.05"}))
+        .update_corridor("INR-AED", &json!({"fx_rate": "0.05"}))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     // 0.50 * 0.05 = 0.025 -> 0.02 ; 0.70 * 0.05 = 0.035 -> 0.04
@@ -181,14 +179,10 @@ async fn a_replay_returns_the_original_answer_and_a_changed_body_is_a_conflict()
     assert_eq!(conflict.str("transaction_id"), first.str("transaction_id"));
     // Another sender may use the same key.
     let other = app
-        .send_raw(
-            "POST",
-            "/api/v1/transfers",
-            json!({"sender_bank": "HDFC", "receiver_bank": "ADCB", "amount": "5",
-                   "from_currency": "INR", "to_currency": "AED"})
-            .to_string()
-            .into_bytes(),
-            &[("Idempotency-Key", "key-1")],
+        .submit_with_key(
+            &json!({"sender_bank": "HDFC", "receiver_bank": "ADCB", "amount": "5",
+                   "from_currency": "INR", "to_currency": "AED"}),
+            "key-1",
         )
         .await;
     assert_eq!(other.status, 202);
@@ -212,7 +206,7 @@ async fn idempotency_holds_across_an_engine_restart() {
     assert_eq!(rejected.code(), "limit_exceeded");
     app.stop().await;
 
-    let app = TestApp::spawn_with(common::test_settings(), database).await;
+    let app = TestApp::spawn_with(test_settings(), database).await;
     let replay = app.submit_with_key(&inr_to_aed(json!("60")), "r-1").await;
     assert_eq!(replay.status, 202);
     assert_eq!(replay.body, accepted.body);

@@ -1,0 +1,13 @@
+//! The integration tests, one binary: every test starts the real engine against one
+//! shared Postgres server (an embedded cluster unless `DATABASE_URL` is set), each
+//! with a fresh database of its own (`helpers`).
+
+mod helpers;
+
+mod cli;
+mod durability;
+mod feeds;
+mod operator;
+mod outage;
+mod transfers;
+mod windows;
