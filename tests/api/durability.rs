@@ -1,4 +1,4 @@
-//! SPEC rule 1: a 2xx answer means the transfer is committed. The engine binary runs
+//! Rule 1 (docs/ARCHITECTURE.md): a 2xx answer means the transfer is committed. The engine binary runs
 //! as a child process with its embedded Postgres, is killed with SIGKILL right after
 //! an acknowledgement while other submissions are in flight, and restarted on the same
 //! data directory: every acknowledged transfer is there, once.

@@ -9,5 +9,6 @@ mod durability;
 mod feeds;
 mod operator;
 mod outage;
+mod settings;
 mod transfers;
 mod windows;

@@ -1,4 +1,4 @@
-//! SPEC rule 7: while Postgres is down, submissions get 503 with Retry-After, cached
+//! Rule 7 (docs/ARCHITECTURE.md): while Postgres is down, submissions get 503 with Retry-After, cached
 //! reads keep working, and the engine recovers by itself when the database returns.
 
 use std::sync::mpsc;
@@ -71,7 +71,25 @@ async fn submissions_get_503_while_the_database_is_down_and_recover_when_it_retu
     assert_eq!((reply.status.as_u16(), reply.code()), (503, "unavailable"));
     assert_eq!(reply.headers.get("retry-after").unwrap(), "1");
     assert_eq!(reply.content_type, "application/problem+json");
-    assert_eq!(app.get("/ready").await.status, 503);
+    // The answer names the request and never carries the database's own words.
+    let request_id = reply.headers.get("x-request-id").unwrap().to_str().unwrap();
+    assert_eq!(reply.body["request_id"], request_id);
+    let detail = reply.body["detail"].as_str().unwrap();
+    for database_text in ["db error", "SQLSTATE", "connection", "postgres"] {
+        assert!(
+            !detail
+                .to_lowercase()
+                .contains(&database_text.to_lowercase()),
+            "{detail}"
+        );
+    }
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status, 503);
+    assert!(
+        !ready.body.to_string().contains("db error"),
+        "{}",
+        ready.body
+    );
     // Cached state still reads.
     let positions = app.positions("ICICI").await;
     assert_eq!(positions.status, 200);

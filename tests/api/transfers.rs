@@ -369,3 +369,35 @@ async fn listing_pages_through_every_transfer_once_with_filters() {
     assert_eq!(axis.body["transactions"].as_array().unwrap().len(), 5);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn every_answer_carries_the_request_id_the_client_sent_or_one_of_its_own() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .send_raw(
+            "POST",
+            "/api/v1/transfers",
+            b"{not json".to_vec(),
+            &[("X-Request-Id", "bank-trace-0042")],
+        )
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (400, "malformed_json")
+    );
+    assert_eq!(
+        reply.headers.get("x-request-id").unwrap(),
+        "bank-trace-0042"
+    );
+    assert_eq!(reply.body["request_id"], "bank-trace-0042");
+    let accepted = app.submit(&inr_to_aed(serde_json::json!("5"))).await;
+    assert_eq!(accepted.status, 202);
+    let generated = accepted
+        .headers
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(!generated.is_empty() && generated != "bank-trace-0042");
+    app.stop().await;
+}

@@ -1,6 +1,6 @@
 //! Settings out of range stop `deltran serve` at start with exit code 2 and a message
 //! naming the flag, the value and the range, whether the value came from a flag, an
-//! environment variable or the config file. Self-contained: no database is needed,
+//! environment variable or the config file. No database is needed,
 //! since the settings are checked before anything starts.
 
 use std::process::{Command, Output};
