@@ -3,10 +3,18 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use deltran::config::{load_config_file, value_origin, AuditArgs, Cli, Command, Settings};
+use deltran::actors::keys;
+use deltran::config::{
+    load_config_file, value_origin, AuditArgs, Cli, Command, DatabaseArgs, KeysAction, KeysArgs,
+    Settings,
+};
+use deltran::domain::{KeyId, Origin};
 use deltran::startup::Application;
 use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
-use deltran::store::prepare_database;
+use deltran::store::{prepare_database, Store};
+
+/// The file in the data directory where the first start writes the keys it makes.
+const KEYS_FILE: &str = "api-keys";
 
 /// mimalloc instead of glibc malloc: the request path allocates many small short-lived
 /// objects across threads, where glibc's allocator showed up at ~15% of CPU in a
@@ -36,22 +44,28 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(settings) => serve(settings),
         Command::Audit(args) => audit(args),
+        Command::Keys(args) => keys(args),
     }
 }
 
-/// `deltran audit`: attaches to the embedded cluster if an engine runs it, starts it
-/// otherwise (or uses `--database-url`), and checks every rule of the stored data.
-fn audit(args: AuditArgs) -> anyhow::Result<()> {
+/// Runs `work` against the engine's database: the embedded cluster of a running engine
+/// (attached to), else the embedded cluster started for the purpose and stopped
+/// after, or `--database-url`. For `deltran audit` and `deltran keys`.
+fn with_store<T, F, Fut>(database_args: &DatabaseArgs, work: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
     let mut embedded = None;
-    let database = match &args.database.database_url {
+    let database = match &database_args.database_url {
         Some(url) => url
             .parse::<tokio_postgres::Config>()
             .context("DATABASE_URL is not a valid Postgres URL")?,
-        None => match EmbeddedPostgres::attach(&args.database.data_dir, EMBEDDED_DATABASE) {
+        None => match EmbeddedPostgres::attach(&database_args.data_dir, EMBEDDED_DATABASE) {
             Some(config) => config,
             None => {
                 let cluster =
-                    EmbeddedPostgres::start(&args.database.data_dir, &EmbeddedOptions::engine())
+                    EmbeddedPostgres::start(&database_args.data_dir, &EmbeddedOptions::engine())
                         .context("cannot start the embedded Postgres")?;
                 let config = cluster.config(EMBEDDED_DATABASE);
                 embedded = Some(cluster);
@@ -59,16 +73,26 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
             }
         },
     };
-    let report = actix_web::rt::System::new().block_on(async {
+    let result = actix_web::rt::System::new().block_on(async {
         prepare_database(&database).await?;
-        let store = deltran::store::Store::connect(database.clone(), 2);
+        let store = Store::connect(database.clone(), 2);
         store.migrate().await?;
-        store.audit().await
+        work(store).await
     });
     if let Some(mut cluster) = embedded {
         cluster.stop();
     }
-    let checks = report.context("the audit could not read the database")?;
+    result
+}
+
+/// `deltran audit`: checks every rule of the stored data; exit code 1 on a violation.
+fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    let checks = with_store(&args.database, |store| async move {
+        store
+            .audit()
+            .await
+            .context("the audit could not read the database")
+    })?;
     let mut violated = 0;
     for check in &checks {
         if check.violations.is_empty() {
@@ -88,8 +112,79 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(settings: Settings) -> anyhow::Result<()> {
+/// `deltran keys create|list|revoke`: manages API keys in the engine's database; a
+/// running engine picks the change up within a second. `create` prints the new key
+/// alone on the last line of stdout: it is shown this once and stored only as a hash.
+fn keys(args: KeysArgs) -> anyhow::Result<()> {
+    let origin = Origin::CommandLine;
+    match args.action {
+        KeysAction::Create {
+            role,
+            bank,
+            label,
+            database,
+        } => {
+            let (role, bank) = deltran::http::keys::role_and_bank(&role, bank.as_deref())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (record, text) = with_store(&database, |store| async move {
+                keys::create_key(&store, &origin, role, bank, label)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            println!(
+                "made {} key {}{}",
+                record.principal.role,
+                record.principal.key_id,
+                record
+                    .principal
+                    .bank
+                    .map(|b| format!(" for bank {b}"))
+                    .unwrap_or_default()
+            );
+            println!("{text}");
+        }
+        KeysAction::List { database } => {
+            let records = with_store(&database, |store| async move { Ok(store.keys().await?) })?;
+            println!(
+                "{:<32}  {:<8}  {:<11}  {:<25}  {:<25}  label",
+                "id", "role", "bank", "created", "revoked"
+            );
+            for k in records {
+                println!(
+                    "{:<32}  {:<8}  {:<11}  {:<25}  {:<25}  {}",
+                    k.principal.key_id.to_string(),
+                    k.principal.role.as_str(),
+                    k.principal.bank.as_ref().map(|b| b.as_str()).unwrap_or("-"),
+                    k.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    k.revoked_at
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "-".into()),
+                    k.label.unwrap_or_default()
+                );
+            }
+        }
+        KeysAction::Revoke { id, database } => {
+            let id = KeyId::parse(&id).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+            let record = with_store(&database, |store| async move {
+                keys::revoke_key(&store, &origin, id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            println!(
+                "revoked key {} ({})",
+                record.principal.key_id, record.principal.role
+            );
+        }
+    }
+    Ok(())
+}
+
+fn serve(mut settings: Settings) -> anyhow::Result<()> {
     deltran::telemetry::init(settings.log_format);
+    if settings.database.database_url.is_none() {
+        settings.first_start_keys_file = Some(settings.database.data_dir.join(KEYS_FILE));
+    }
     // The embedded cluster is started from the main thread, which lives as long as
     // the process: the kernel ties the cluster's parent-death signal to this thread.
     let mut embedded = match &settings.database.database_url {

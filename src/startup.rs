@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use tokio::sync::Semaphore;
 
+use crate::actors::keys;
 use crate::actors::writer::WriterLimits;
 use crate::actors::{Engine, EngineSetup, WindowSettings};
 use crate::config::Settings;
@@ -47,6 +48,18 @@ impl Application {
         if settings.seed && store.seed_reference_data().await? {
             tracing::info!("loaded the reference corridor (India ⇄ UAE)");
         }
+        if let Some(file) = &settings.first_start_keys_file {
+            if !store.has_keys().await? {
+                keys::write_first_keys(&store, file).await?;
+            }
+        }
+        let stored_keys = store.keys().await?;
+        if stored_keys.iter().all(|k| k.revoked_at.is_some()) {
+            tracing::warn!(
+                "no API key is valid: every API call will be refused; make one with \
+                 `deltran keys create --role operator`"
+            );
+        }
         // Open the first window before any actor asks for it. If it holds no transfer
         // yet, the writer will see every one of them and can sum it in memory.
         let open = store.open_window().await?;
@@ -78,6 +91,7 @@ impl Application {
                 empty_open_window,
                 banks: store.banks().await?,
                 corridors: store.corridors().await?,
+                keys: stored_keys,
             },
         );
         let state = web::Data::new(AppState {

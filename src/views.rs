@@ -48,21 +48,26 @@ pub fn transfer(t: &Transfer) -> Value {
     Value::Object(v)
 }
 
-pub fn bank(b: &BankRecord) -> Value {
-    let caps: Map<String, Value> = b
-        .net_debit_caps
-        .iter()
-        .map(|(c, cap)| (c.as_str().to_string(), json!(c.format(*cap))))
-        .collect();
-    json!({
+/// A bank; its net debit caps only when `with_caps` (the operator, an auditor, the
+/// bank itself: other banks see who their counterparties are, not their limits).
+pub fn bank(b: &BankRecord, with_caps: bool) -> Value {
+    let mut v = json!({
         "code": b.code.as_str(),
         "name": b.name,
         "country": b.country,
         "status": b.status.as_str(),
-        "net_debit_caps": caps,
         "created_at": timestamp(&b.created_at),
         "updated_at": timestamp(&b.updated_at),
-    })
+    });
+    if with_caps {
+        let caps: Map<String, Value> = b
+            .net_debit_caps
+            .iter()
+            .map(|(c, cap)| (c.as_str().to_string(), json!(c.format(*cap))))
+            .collect();
+        v["net_debit_caps"] = Value::Object(caps);
+    }
+    v
 }
 
 pub fn positions(view: &BankPositions) -> Value {
@@ -226,4 +231,16 @@ pub fn window_opened(window: WindowId) -> Value {
 /// Feed: every instruction of `window` is confirmed.
 pub fn window_settled(window: WindowId) -> Value {
     json!({"id": window.get(), "state": WindowState::Settled.as_str()})
+}
+
+/// An API key as listed: who it stands for, never its secret or hash.
+pub fn key(k: &crate::domain::auth::KeyRecord) -> Value {
+    json!({
+        "id": k.principal.key_id.to_string(),
+        "role": k.principal.role.as_str(),
+        "bank": k.principal.bank.as_ref().map(|b| b.as_str()),
+        "label": k.label,
+        "created_at": timestamp(&k.created_at),
+        "revoked_at": optional_time(&k.revoked_at),
+    })
 }

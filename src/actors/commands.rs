@@ -14,14 +14,16 @@ use super::bank::{ProfileChanged, SubmitTransfer};
 use super::clock::CloseCurrent;
 use super::corridor::{QuoteTransfer, TermsChanged};
 use super::feed::{Channel, Event};
+use super::keys;
 use super::settlement;
 use super::writer::PersistOutcome;
 use super::Engine;
+use crate::domain::auth::KeyRecord;
 use crate::domain::rules::TransferDraft;
 use crate::domain::{
     BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
-    CorridorStatus, InstructionChange, InstructionState, NewBank, NewCorridor, Outcome, Transfer,
-    WindowId,
+    CorridorStatus, InstructionChange, InstructionState, KeyId, NewBank, NewCorridor, Origin,
+    Outcome, Role, Transfer, WindowId,
 };
 use crate::store::StoreError;
 use crate::views;
@@ -63,7 +65,7 @@ impl From<StoreError> for CommandError {
 }
 
 /// Maps "not found" and "duplicate" from the store to errors naming `what`.
-fn naming(what: String) -> impl Fn(StoreError) -> CommandError {
+pub(super) fn naming(what: String) -> impl Fn(StoreError) -> CommandError {
     move |e| match e {
         StoreError::NotFound => CommandError::NotFound(what.clone()),
         StoreError::Duplicate(_) => CommandError::AlreadyExists(what.clone()),
@@ -174,7 +176,11 @@ impl Engine {
     }
 
     /// Registers a bank and starts its actor.
-    pub async fn create_bank(&self, bank: NewBank) -> Result<BankRecord, CommandError> {
+    pub async fn create_bank(
+        &self,
+        _origin: &Origin,
+        bank: NewBank,
+    ) -> Result<BankRecord, CommandError> {
         let record = self
             .store
             .insert_bank(&bank)
@@ -187,6 +193,7 @@ impl Engine {
     /// Changes a bank's name, status or caps; its actor applies them at once.
     pub async fn update_bank(
         &self,
+        _origin: &Origin,
         code: BankCode,
         patch: BankPatch,
     ) -> Result<BankRecord, CommandError> {
@@ -210,7 +217,7 @@ impl Engine {
                 Channel::Notifications,
                 kind,
                 vec![record.code.clone()],
-                views::bank(&record).to_string(),
+                views::bank(&record, true).to_string(),
             ));
         }
         Ok(record)
@@ -219,6 +226,7 @@ impl Engine {
     /// Registers a corridor and starts its actor.
     pub async fn create_corridor(
         &self,
+        _origin: &Origin,
         corridor: NewCorridor,
     ) -> Result<CorridorRecord, CommandError> {
         let record = self
@@ -233,6 +241,7 @@ impl Engine {
     /// Changes a corridor's rate, status or maximum; quotes use them at once.
     pub async fn update_corridor(
         &self,
+        _origin: &Origin,
         id: CorridorId,
         patch: CorridorPatch,
     ) -> Result<CorridorRecord, CommandError> {
@@ -263,7 +272,7 @@ impl Engine {
     }
 
     /// Cuts off the open window now; its netting follows at once.
-    pub async fn close_window(&self) -> Result<ClosedWindow, CommandError> {
+    pub async fn close_window(&self, _origin: &Origin) -> Result<ClosedWindow, CommandError> {
         let (closed, next) = self
             .clock
             .send(CloseCurrent)
@@ -277,6 +286,7 @@ impl Engine {
     /// confirmation of a window settles it. Repeating a change is harmless.
     pub async fn change_instruction(
         &self,
+        _origin: &Origin,
         id: Uuid,
         state: InstructionState,
     ) -> Result<InstructionChange, CommandError> {
@@ -291,6 +301,28 @@ impl Engine {
         )
         .await
         .map_err(naming(format!("settlement instruction {id}")))
+    }
+
+    /// Makes a key for `role` (and `bank`, for a bank key); the answer carries the
+    /// key's text, which is shown this once and stored only as a hash.
+    pub async fn create_key(
+        &self,
+        origin: &Origin,
+        role: Role,
+        bank: Option<BankCode>,
+        label: Option<String>,
+    ) -> Result<(KeyRecord, String), CommandError> {
+        let (record, text) = keys::create_key(&self.store, origin, role, bank, label).await?;
+        self.keys.put(record.clone());
+        Ok((record, text))
+    }
+
+    /// Revokes a key; it is refused from the next request on. Revoking twice is
+    /// harmless.
+    pub async fn revoke_key(&self, origin: &Origin, id: KeyId) -> Result<KeyRecord, CommandError> {
+        let record = keys::revoke_key(&self.store, origin, id).await?;
+        self.keys.put(record.clone());
+        Ok(record)
     }
 
     fn count_transfer(&self, t: &Transfer, corridor: &str, replayed: bool) {

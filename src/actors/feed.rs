@@ -46,8 +46,11 @@ impl Channel {
     }
 }
 
+/// Renders an event's `data` as one bank may see it.
+pub type SeenBy = Arc<dyn Fn(&BankCode) -> Arc<str> + Send + Sync>;
+
 /// One event, serialised once for every session that receives it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Event {
     pub channel: Channel,
     /// The message `type`, e.g. `transaction`, `window_netted`.
@@ -56,6 +59,22 @@ pub struct Event {
     pub banks: Vec<BankCode>,
     /// The `data` member, as JSON text.
     pub data: Arc<str>,
+    /// For an event of general interest that carries per-bank detail (a netted
+    /// window's positions): what a session limited to one bank gets instead of
+    /// `data`, rendered once per bank per publication.
+    pub seen_by: Option<SeenBy>,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("channel", &self.channel)
+            .field("kind", &self.kind)
+            .field("banks", &self.banks)
+            .field("data", &self.data)
+            .field("seen_by", &self.seen_by.is_some())
+            .finish()
+    }
 }
 
 /// From any part of the engine: events to publish.
@@ -76,7 +95,14 @@ impl Event {
             kind,
             banks,
             data: data.into(),
+            seen_by: None,
         }
+    }
+
+    /// The same event, shown to a session limited to one bank as `seen_by` renders it.
+    pub fn with_seen_by(mut self, seen_by: SeenBy) -> Self {
+        self.seen_by = Some(seen_by);
+        self
     }
 }
 
@@ -99,6 +125,8 @@ pub struct Connect {
     pub id: u64,
     pub deliver: Recipient<Deliver>,
     pub lagged: Recipient<Lagged>,
+    /// For a bank's key: the only bank the session may ever hear.
+    pub bank: Option<BankCode>,
 }
 
 #[derive(Message)]
@@ -160,11 +188,27 @@ impl FeedHub {
             return;
         }
         let mut lagging: Vec<u64> = Vec::new();
+        // Per-bank renderings of this publication, made on first need.
+        let mut seen: HashMap<(usize, BankCode), Arc<str>> = HashMap::new();
         for (id, session) in &self.sessions {
             let wanted: Vec<Event> = events
                 .iter()
-                .filter(|e| Self::wants(session, e))
-                .cloned()
+                .enumerate()
+                .filter(|(_, e)| Self::wants(session, e))
+                .map(|(i, e)| match (&e.seen_by, &session.bank) {
+                    (Some(render), Some(bank)) => {
+                        let data = seen
+                            .entry((i, bank.clone()))
+                            .or_insert_with(|| render(bank))
+                            .clone();
+                        Event {
+                            data,
+                            seen_by: None,
+                            ..e.clone()
+                        }
+                    }
+                    _ => e.clone(),
+                })
                 .collect();
             if wanted.is_empty() {
                 continue;
@@ -261,7 +305,7 @@ impl Handler<Connect> for FeedHub {
                 deliver: msg.deliver,
                 lagged: msg.lagged,
                 channels: HashSet::new(),
-                bank: None,
+                bank: msg.bank,
             },
         );
     }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod commands;
 pub mod corridor;
 pub mod feed;
+pub mod keys;
 mod settlement;
 pub mod window;
 pub mod writer;
@@ -143,6 +144,8 @@ pub struct EngineSetup {
     pub empty_open_window: Option<WindowId>,
     pub banks: Vec<BankRecord>,
     pub corridors: Vec<CorridorRecord>,
+    /// Every stored API key.
+    pub keys: Vec<crate::domain::auth::KeyRecord>,
 }
 
 /// The running actor tree: handles to start new bank and corridor actors on the
@@ -153,6 +156,8 @@ pub struct Engine {
     pub directory: Arc<Directory>,
     pub writer: Addr<StoreWriter>,
     pub clock: Addr<WindowClock>,
+    /// The keys callers may present, kept in step with the store.
+    pub keys: Arc<keys::KeyRing>,
     arbiter: actix::ArbiterHandle,
     store: Store,
     metrics: Arc<Metrics>,
@@ -173,6 +178,7 @@ impl Engine {
             empty_open_window,
             banks,
             corridors,
+            keys: stored_keys,
         } = setup;
         let directory = Arc::new(Directory::default());
         let transactions_wanted = Arc::new(AtomicBool::new(false));
@@ -209,11 +215,15 @@ impl Engine {
                 WindowClock::new(store, directory, writer, metrics, feed, windows)
             })
         };
+        let key_ring = Arc::new(keys::KeyRing::default());
+        key_ring.replace_all(stored_keys, key_ring.version());
+        reload_keys_forever(&arbiter, store.clone(), key_ring.clone());
         let engine = Engine {
             feed,
             directory,
             writer,
             clock,
+            keys: key_ring,
             arbiter,
             store,
             metrics,
@@ -262,4 +272,22 @@ impl Engine {
         self.writer.do_send(writer::Drain { reply });
         done.await.is_ok()
     }
+}
+
+/// Re-reads the keys every `KEY_RELOAD_INTERVAL`, so that keys made or revoked with
+/// the command line take effect without a restart. A failed read keeps the ring.
+fn reload_keys_forever(arbiter: &actix::ArbiterHandle, store: Store, ring: Arc<keys::KeyRing>) {
+    arbiter.spawn(async move {
+        let mut tick = tokio::time::interval(keys::KEY_RELOAD_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let version = ring.version();
+            match store.keys().await {
+                Ok(records) => ring.replace_all(records, version),
+                Err(error) => tracing::debug!(error = %crate::telemetry::error_chain(&error),
+                                              "keys not re-read; keeping the last ones"),
+            }
+        }
+    });
 }

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use uuid::Uuid;
 
 use super::clock::{cut_off, WindowClock, RETRY_INTERVAL};
-use super::feed::{Channel, Event, Feed};
+use super::feed::{Channel, Event, Feed, SeenBy};
 use super::writer::StoreWriter;
 use super::{guard, settlement, Directory, Guarded};
 use crate::domain::netting::{assert_conserved, net, Netting, WindowSums};
@@ -175,6 +175,7 @@ impl WindowActor {
                     Some(window),
                     Some(InstructionState::Pending),
                     None,
+                    None,
                     i64::MAX,
                 )
                 .await
@@ -318,14 +319,22 @@ impl Handler<WindowSettled> for WindowActor {
     }
 }
 
-/// The window's result on `windows`, and its instructions on `settlements`.
+/// The window's result on `windows` (a session limited to one bank sees only that
+/// bank's positions), and its instructions on `settlements`.
 fn announce(feed: &Feed, stored: &WindowDetail, instructions: &[InstructionRecord]) {
+    let detail = Arc::new(stored.clone());
+    let seen_by: SeenBy = Arc::new(move |bank| {
+        views::window(&detail.seen_by(bank), None)
+            .to_string()
+            .into()
+    });
     let mut events = vec![Event::new(
         Channel::Windows,
         "window_netted",
         Vec::new(),
         views::window(stored, None).to_string(),
-    )];
+    )
+    .with_seen_by(seen_by)];
     for i in instructions {
         events.push(Event::new(
             Channel::Settlements,

@@ -50,6 +50,45 @@ pub enum Command {
     /// Check the rules of the stored data (windows, positions, instructions) and exit
     /// non-zero on any violation. Safe to run while the engine runs.
     Audit(AuditArgs),
+    /// Manage API keys (works while the engine runs; it sees changes within a second).
+    Keys(KeysArgs),
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum KeysAction {
+    /// Make a key. The key is printed alone on the last line of stdout, and only then:
+    /// the engine keeps its hash.
+    Create {
+        /// operator (everything), bank (one bank's own business) or auditor (reads all).
+        #[arg(long, value_parser = ["operator", "bank", "auditor"])]
+        role: String,
+        /// The bank of a bank key (its code, e.g. ICICI).
+        #[arg(long)]
+        bank: Option<String>,
+        /// A note on what the key is for.
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke a key by its id; it is refused from then on.
+    Revoke {
+        /// The key's id, as `keys list` shows it.
+        id: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Args, Clone, Debug)]
@@ -163,6 +202,10 @@ pub struct Settings {
     /// Log format.
     #[arg(long, env = "DELTRAN_LOG_FORMAT", value_enum, default_value = "auto")]
     pub log_format: LogFormat,
+    /// Where the first start writes the keys it makes (set by `serve` for the
+    /// embedded cluster: the data directory's `api-keys`); no keys are made without it.
+    #[arg(skip)]
+    pub first_start_keys_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -171,7 +214,7 @@ impl Settings {
         let cli = Cli::try_parse_from(["deltran", "serve"]).expect("defaults parse");
         match cli.command {
             Command::Serve(settings) => settings,
-            Command::Audit(_) => unreachable!("parsed serve"),
+            Command::Audit(_) | Command::Keys(_) => unreachable!("parsed serve"),
         }
     }
 }
@@ -190,7 +233,7 @@ mod tests {
         let args: Vec<&str> = ["deltran", "serve"].iter().chain(args).copied().collect();
         Cli::try_parse_from(args).map(|cli| match cli.command {
             Command::Serve(settings) => settings,
-            Command::Audit(_) => unreachable!("parsed serve"),
+            Command::Audit(_) | Command::Keys(_) => unreachable!("parsed serve"),
         })
     }
 

@@ -44,6 +44,10 @@ pub enum InputError {
     IdempotencyKeyInvalid,
     #[error("a net debit cap is a decimal number, zero or more, with the currency's decimals")]
     NetDebitCapInvalid,
+    #[error("a key id is 32 hexadecimal digits (a UUID)")]
+    KeyIdInvalid,
+    #[error("a role is operator, bank or auditor")]
+    RoleInvalid,
 }
 
 impl InputError {
@@ -70,6 +74,8 @@ impl InputError {
             InputError::TextTooLong => "text_too_long",
             InputError::IdempotencyKeyInvalid => "idempotency_key_invalid",
             InputError::NetDebitCapInvalid => "net_debit_cap_invalid",
+            InputError::KeyIdInvalid => "key_id_invalid",
+            InputError::RoleInvalid => "role_invalid",
         }
     }
 }

@@ -37,6 +37,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod auth;
 pub mod books;
 pub mod errors;
 pub mod fx;
@@ -49,6 +50,7 @@ pub mod settlement;
 pub mod transfer;
 pub mod window;
 
+pub use auth::{KeyId, Origin, Principal, Role};
 pub use books::{BankBooks, BankPositions, Ledger};
 pub use errors::{InputError, RejectCode};
 pub use fx::{convert, FxRate};

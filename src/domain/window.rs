@@ -49,6 +49,31 @@ pub struct WindowDetail {
     pub corridors: Vec<(CorridorId, Decimal, Decimal)>,
 }
 
+impl WindowDetail {
+    /// The window as `bank` may see it: its own positions only; the totals per
+    /// currency and corridor stay (they reveal no other bank's position).
+    pub fn seen_by(&self, bank: &BankCode) -> WindowDetail {
+        WindowDetail {
+            record: self.record.clone(),
+            positions: self
+                .positions
+                .iter()
+                .filter(|p| &p.bank == bank)
+                .cloned()
+                .collect(),
+            currencies: self.currencies.clone(),
+            corridors: self.corridors.clone(),
+        }
+    }
+
+    /// The banks with a position in this window.
+    pub fn banks(&self) -> Vec<BankCode> {
+        let mut banks: Vec<BankCode> = self.positions.iter().map(|p| p.bank.clone()).collect();
+        banks.dedup();
+        banks
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

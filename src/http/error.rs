@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
 use super::request_id::current_request_id;
+use crate::actors::keys::AuthFailure;
 use crate::actors::CommandError;
 use crate::domain::{InputError, Transfer};
 use crate::store::{BoxError, StoreError};
@@ -50,6 +51,15 @@ pub enum ApiError {
     InstructionNotPending(String),
     #[error("{0}")]
     QueryInvalid(String),
+    #[error("{}", match .0 {
+        AuthFailure::Missing => "this route needs an API key: Authorization: Bearer <key>",
+        AuthFailure::Invalid => "the API key is not one this engine issued",
+        AuthFailure::Revoked => "the API key was revoked",
+    })]
+    Unauthenticated(AuthFailure),
+    /// The caller is known but may not do this.
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
     #[error("the engine is at its limit of submissions in flight; retry shortly")]
     Overloaded,
     /// 503: `detail` is safe to show; `cause`, if any, only goes to the log.
@@ -83,6 +93,10 @@ impl ApiError {
             ApiError::AlreadyExists(_) => "already_exists",
             ApiError::InstructionNotPending(_) => "instruction_not_pending",
             ApiError::QueryInvalid(_) => "query_invalid",
+            ApiError::Unauthenticated(AuthFailure::Missing) => "unauthenticated",
+            ApiError::Unauthenticated(AuthFailure::Invalid) => "key_invalid",
+            ApiError::Unauthenticated(AuthFailure::Revoked) => "key_revoked",
+            ApiError::Forbidden { code, .. } => code,
             ApiError::Overloaded => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -179,6 +193,8 @@ impl ResponseError for ApiError {
             | ApiError::QueryInvalid(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::IdempotencyKeyReused { .. }
             | ApiError::AlreadyExists(_)
             | ApiError::InstructionNotPending(_) => StatusCode::CONFLICT,
@@ -220,6 +236,9 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
         }

@@ -1,8 +1,10 @@
 //! The HTTP edge: turns JSON into domain types, calls the engine, and renders the
 //! answer with `views`; nothing else. Handlers parse, call, render.
 
+pub mod auth;
 pub mod error;
 mod health;
+pub mod keys;
 pub mod middleware;
 mod registry;
 pub mod request_id;
@@ -102,12 +104,18 @@ pub fn not_found_as(what: String) -> impl Fn(crate::store::StoreError) -> ApiErr
 
 /// Every route of the v1 API, with the compatibility aliases.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    let authenticated = || actix_web::middleware::from_fn(auth::authenticate);
     cfg.route("/health", web::get().to(health::health))
-        .route("/ws", web::get().to(ws::connect))
+        .service(
+            web::resource("/ws")
+                .wrap(authenticated())
+                .route(web::get().to(ws::connect)),
+        )
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
         .service(
             web::scope("/api/v1")
+                .wrap(authenticated())
                 .route("/transfers", web::post().to(transfers::submit))
                 .route("/transfers", web::get().to(transfers::list))
                 .route("/transfers/{id}", web::get().to(transfers::get))
@@ -150,7 +158,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/settlements/{id}/confirm",
                     web::post().to(windows::confirm),
                 )
-                .route("/settlements/{id}/fail", web::post().to(windows::fail)),
+                .route("/settlements/{id}/fail", web::post().to(windows::fail))
+                .route("/keys", web::post().to(keys::create))
+                .route("/keys", web::get().to(keys::list))
+                .route("/keys/{id}/revoke", web::post().to(keys::revoke)),
         )
         .default_service(web::to(not_found));
 }

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::{not_found_as, number_text, read_body, AppState};
 use crate::actors::bank::ReadPositions;
@@ -70,13 +71,25 @@ fn bounded_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_string())
 }
 
-pub async fn list_banks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let banks: Vec<Value> = state.store.banks().await?.iter().map(views::bank).collect();
+/// Every caller may list banks (a bank must know its counterparties); a bank sees
+/// the net debit caps of its own record only.
+pub async fn list_banks(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let banks: Vec<Value> = state
+        .store
+        .banks()
+        .await?
+        .iter()
+        .map(|b| views::bank(b, caller.0.sees(&b.code)))
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "banks": banks })))
 }
 
 pub async fn get_bank(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = bank_code(&path)?;
@@ -85,7 +98,7 @@ pub async fn get_bank(
         .bank(&code)
         .await
         .map_err(not_found_as(format!("bank {code}")))?;
-    Ok(HttpResponse::Ok().json(views::bank(&bank)))
+    Ok(HttpResponse::Ok().json(views::bank(&bank, caller.0.sees(&bank.code))))
 }
 
 #[derive(Deserialize)]
@@ -100,8 +113,10 @@ struct NewBankBody {
 
 pub async fn create_bank(
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
     let new: NewBankBody = ApiError::parse_json(&body)?;
     let code = bank_code(&new.code)?;
@@ -125,8 +140,8 @@ pub async fn create_bank(
         status,
         net_debit_caps: parse_caps(&new.net_debit_caps)?,
     };
-    let record = state.engine.create_bank(bank).await?;
-    Ok(HttpResponse::Created().json(views::bank(&record)))
+    let record = state.engine.create_bank(&caller.origin(), bank).await?;
+    Ok(HttpResponse::Created().json(views::bank(&record, true)))
 }
 
 #[derive(Deserialize)]
@@ -139,9 +154,11 @@ struct BankChange {
 
 pub async fn update_bank(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
     let code = bank_code(&path)?;
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
     let change: BankChange = ApiError::parse_json(&body)?;
@@ -155,17 +172,22 @@ pub async fn update_bank(
             .map_err(input("status"))?,
         net_debit_caps: parse_caps(&change.net_debit_caps)?,
     };
-    let record = state.engine.update_bank(code, patch).await?;
-    Ok(HttpResponse::Ok().json(views::bank(&record)))
+    let record = state
+        .engine
+        .update_bank(&caller.origin(), code, patch)
+        .await?;
+    Ok(HttpResponse::Ok().json(views::bank(&record, true)))
 }
 
 /// `GET /api/v1/banks/{code}/positions`: from the bank actor's cache, so it answers
 /// while the database is down (with `current: false` if the books are being re-read).
 pub async fn positions(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = bank_code(&path)?;
+    caller.require_sees(&code, || format!("bank {code}"))?;
     let handle = state
         .engine
         .directory
@@ -179,7 +201,10 @@ pub async fn positions(
     Ok(HttpResponse::Ok().json(views::positions(&view)))
 }
 
-pub async fn list_corridors(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_corridors(
+    state: web::Data<AppState>,
+    _caller: Caller,
+) -> Result<HttpResponse, ApiError> {
     let corridors: Vec<Value> = state
         .store
         .corridors()
@@ -192,6 +217,7 @@ pub async fn list_corridors(state: web::Data<AppState>) -> Result<HttpResponse, 
 
 pub async fn get_corridor(
     state: web::Data<AppState>,
+    _caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = CorridorId::parse(&path).map_err(input("id"))?;
@@ -233,8 +259,10 @@ struct NewCorridorBody {
 
 pub async fn create_corridor(
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
     let new: NewCorridorBody = ApiError::parse_json(&body)?;
     let id = CorridorId::new(
@@ -253,7 +281,10 @@ pub async fn create_corridor(
             .unwrap_or(CorridorStatus::Active),
         amount_max: parse_amount_max(&new.amount_max, id.from)?,
     };
-    let record = state.engine.create_corridor(corridor).await?;
+    let record = state
+        .engine
+        .create_corridor(&caller.origin(), corridor)
+        .await?;
     Ok(HttpResponse::Created().json(views::corridor(&record)))
 }
 
@@ -266,9 +297,11 @@ struct CorridorChange {
 
 pub async fn update_corridor(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
     let path = req.match_info().get("id").unwrap_or_default();
     let id = CorridorId::parse(path).map_err(input("id"))?;
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
@@ -291,6 +324,9 @@ pub async fn update_corridor(
             .map(|v| parse_amount_max(v, id.from))
             .transpose()?,
     };
-    let record = state.engine.update_corridor(id, patch).await?;
+    let record = state
+        .engine
+        .update_corridor(&caller.origin(), id, patch)
+        .await?;
     Ok(HttpResponse::Ok().json(views::corridor(&record)))
 }

@@ -6,11 +6,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::{not_found_as, number_text, page_limit, read_body, AppState};
 use crate::actors::Submitted;
 use crate::domain::rules::{RawTransfer, TransferDraft};
-use crate::domain::{BankCode, InputError, Outcome, TransferId, TransferStatus, WindowId};
+use crate::domain::{BankCode, InputError, Outcome, Role, TransferId, TransferStatus, WindowId};
 use crate::store::TransferFilter;
 use crate::views;
 
@@ -66,9 +67,16 @@ fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, 
 /// 422 when rejected (also stored), the original answer on an idempotent replay.
 pub async fn submit(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    if caller.0.role == Role::Auditor {
+        return Err(ApiError::Forbidden {
+            code: "auditor_read_only",
+            detail: "an auditor reads; it does not submit transfers".into(),
+        });
+    }
     let metrics = &state.metrics;
     // Admission first: overload is answered before any work is done for the request.
     let Ok(_permit) = state.admission.clone().try_acquire_owned() else {
@@ -79,19 +87,29 @@ pub async fn submit(
         return Err(ApiError::Overloaded);
     };
     metrics.submissions_in_flight.inc();
-    let result = submit_admitted(&state, &req, payload).await;
+    let result = submit_admitted(&state, &caller, &req, payload).await;
     metrics.submissions_in_flight.dec();
     result
 }
 
 async fn submit_admitted(
     state: &AppState,
+    caller: &Caller,
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
     let body: TransferBody = ApiError::parse_json(&body)?;
     let draft = parse_draft(req, &body)?;
+    if !caller.0.may_send_as(&draft.sender) {
+        return Err(ApiError::Forbidden {
+            code: "sender_not_principal",
+            detail: format!(
+                "this key submits only as bank {}",
+                caller.0.bank.as_ref().map(|b| b.as_str()).unwrap_or("-")
+            ),
+        });
+    }
     let submitted = state
         .engine
         .submit_transfer(draft, state.limits.submit_wait_max)
@@ -117,19 +135,26 @@ fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
 }
 
 /// `GET /api/v1/transfers/{id}` (and `/api/v1/transaction/{id}`).
+/// A bank reads a transfer only as its sender or receiver; to anyone else it does
+/// not exist (404).
 pub async fn get(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = TransferId::parse(&path).map_err(|error| ApiError::Input {
         field: "transaction_id",
         error,
     })?;
+    let what = || format!("transfer {id}");
     let transfer = state
         .store
         .transfer(id)
         .await
-        .map_err(not_found_as(format!("transfer {id}")))?;
+        .map_err(not_found_as(what()))?;
+    if !(caller.0.sees(&transfer.sender) || caller.0.sees(&transfer.receiver)) {
+        return Err(ApiError::NotFound(what()));
+    }
     Ok(HttpResponse::Ok().json(views::transfer(&transfer)))
 }
 
@@ -155,7 +180,12 @@ fn query_bank(value: &Option<String>, field: &'static str) -> Result<Option<Bank
 
 /// `GET /api/v1/transfers` (and `/api/v1/transactions`): filtered, cursor-paged,
 /// answered as `{"transactions": […], "next_cursor": …}`.
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+/// A bank lists only transfers it sent or received, whatever it filters on.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let query = web::Query::<ListQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::QueryInvalid(e.to_string()))?
         .into_inner();
@@ -198,6 +228,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         sender: query_bank(&query.sender_bank, "sender_bank")?,
         receiver: query_bank(&query.receiver_bank, "receiver_bank")?,
         bank: query_bank(&query.bank, "bank")?,
+        party: caller.0.only_bank().cloned(),
         status,
         window_id,
         after,

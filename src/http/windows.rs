@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::{not_found_as, page_limit, paginate, AppState};
 use crate::actors::clock::CurrentWindow;
@@ -38,7 +39,8 @@ async fn current_id(state: &AppState) -> Result<WindowId, ApiError> {
         .ok_or_else(|| ApiError::unavailable("the window clock is starting"))
 }
 
-async fn window_view(state: &AppState, id: WindowId) -> Result<Value, ApiError> {
+/// The window as `caller` may see it (a bank: its own positions only).
+async fn window_view(state: &AppState, caller: &Caller, id: WindowId) -> Result<Value, ApiError> {
     let detail = state
         .store
         .window(id)
@@ -60,7 +62,10 @@ async fn window_view(state: &AppState, id: WindowId) -> Result<Value, ApiError> 
         }
         false => None,
     };
-    Ok(views::window(&detail, live_count))
+    Ok(match caller.0.only_bank() {
+        Some(bank) => views::window(&detail.seen_by(bank), live_count),
+        None => views::window(&detail, live_count),
+    })
 }
 
 #[derive(Deserialize)]
@@ -70,7 +75,11 @@ struct WindowQuery {
 }
 
 /// `GET /api/v1/windows`: newest first; `before` pages back.
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let query = web::Query::<WindowQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::QueryInvalid(e.to_string()))?;
     let limit = page_limit(query.limit.as_deref(), &state)?;
@@ -81,23 +90,28 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(json!({ "windows": windows, "next_cursor": next })))
 }
 
-pub async fn current(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn current(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let id = current_id(&state).await?;
-    Ok(HttpResponse::Ok().json(window_view(&state, id).await?))
+    Ok(HttpResponse::Ok().json(window_view(&state, &caller, id).await?))
 }
 
 pub async fn get(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = window_id(&path)?;
-    Ok(HttpResponse::Ok().json(window_view(&state, id).await?))
+    Ok(HttpResponse::Ok().json(window_view(&state, &caller, id).await?))
 }
 
 /// `POST /api/v1/windows/current/close`: cut-off now; netting follows at once.
-pub async fn close_current(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let closed = state.engine.close_window().await?;
-    let window = window_view(&state, closed.closed).await?;
+pub async fn close_current(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let closed = state.engine.close_window(&caller.origin()).await?;
+    let window = window_view(&state, &caller, closed.closed).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "closed_window_id": closed.closed.get(),
         "next_window_id": closed.next.get(),
@@ -116,6 +130,7 @@ struct SettlementQuery {
 /// `GET /api/v1/settlements?window_id=`: instructions, paged by id.
 pub async fn list_settlements(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query = web::Query::<SettlementQuery>::from_query(req.query_string())
@@ -134,7 +149,7 @@ pub async fn list_settlements(
     let after = query.cursor.as_deref().map(instruction_id).transpose()?;
     let instructions = state
         .store
-        .instructions(window, wanted, after, limit + 1)
+        .instructions(window, wanted, caller.0.only_bank(), after, limit + 1)
         .await?;
     let more = instructions.len() as i64 > limit;
     let page: Vec<Value> = instructions
@@ -154,24 +169,36 @@ pub async fn list_settlements(
 
 pub async fn settlement_status(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = instruction_id(&path)?;
+    let what = || format!("settlement instruction {id}");
     let instruction = state
         .store
         .instruction(id)
         .await
-        .map_err(not_found_as(format!("settlement instruction {id}")))?;
+        .map_err(not_found_as(what()))?;
+    if let Some(bank) = caller.0.only_bank() {
+        if !instruction.banks().contains(bank) {
+            return Err(ApiError::NotFound(what()));
+        }
+    }
     Ok(HttpResponse::Ok().json(views::instruction(&instruction)))
 }
 
 async fn change(
     state: &AppState,
+    caller: Caller,
     path: &str,
     to: InstructionState,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
     let id = instruction_id(path)?;
-    let change = state.engine.change_instruction(id, to).await?;
+    let change = state
+        .engine
+        .change_instruction(&caller.origin(), id, to)
+        .await?;
     let mut view = views::instruction(&change.instruction);
     view["changed"] = json!(change.changed);
     Ok(HttpResponse::Ok().json(view))
@@ -180,16 +207,18 @@ async fn change(
 /// `POST /api/v1/settlements/{id}/confirm`: confirming twice is harmless.
 pub async fn confirm(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change(&state, &path, InstructionState::Confirmed).await
+    change(&state, caller, &path, InstructionState::Confirmed).await
 }
 
 /// `POST /api/v1/settlements/{id}/fail`: the rail reports the payment failed; the
 /// window becomes `settlement_failed`.
 pub async fn fail(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change(&state, &path, InstructionState::Failed).await
+    change(&state, caller, &path, InstructionState::Failed).await
 }

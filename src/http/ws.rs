@@ -18,6 +18,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::AppState;
 use crate::actors::feed::{
@@ -50,6 +51,7 @@ static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
 pub async fn connect(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -78,7 +80,8 @@ pub async fn connect(
         seq: 0,
         last_heard: Instant::now(),
         channels: Vec::new(),
-        bank: None,
+        bank: caller.0.only_bank().cloned(),
+        own_bank: caller.0.only_bank().cloned(),
         missed: None,
     };
     let frames = decode(payload, Codec::new().max_size(limits.frame_size_max));
@@ -127,7 +130,11 @@ pub struct WsSession {
     seq: u64,
     last_heard: Instant,
     channels: Vec<Channel>,
+    /// Only what concerns this bank is delivered (the subscription's `bank`).
     bank: Option<BankCode>,
+    /// For a bank's key, its bank: the session hears only that bank, whatever it
+    /// subscribes to.
+    own_bank: Option<BankCode>,
     /// Set once the client fell behind: messages dropped since.
     missed: Option<u64>,
 }
@@ -236,12 +243,24 @@ impl WsSession {
                     }
                 }
                 if kind == "subscribe" {
-                    let bank = match message["bank"].as_str() {
+                    let asked = match message["bank"].as_str() {
                         None => None,
                         Some(code) => match BankCode::parse(code) {
                             Ok(bank) => Some(bank),
                             Err(e) => return self.error(e.code(), e.to_string(), ctx),
                         },
+                    };
+                    let bank = match (&self.own_bank, asked) {
+                        (None, asked) => asked,
+                        (Some(own), None) => Some(own.clone()),
+                        (Some(own), Some(asked)) if &asked == own => Some(asked),
+                        (Some(own), Some(_)) => {
+                            return self.error(
+                                "bank_not_principal",
+                                format!("this key hears only bank {own}"),
+                                ctx,
+                            )
+                        }
                     };
                     for c in &channels {
                         if !self.channels.contains(c) {
@@ -291,6 +310,7 @@ impl Actor for WsSession {
             id: self.id,
             deliver: ctx.address().recipient(),
             lagged: ctx.address().recipient(),
+            bank: self.own_bank.clone(),
         });
         ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
             if act.last_heard.elapsed() > CLIENT_TIMEOUT {

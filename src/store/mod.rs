@@ -7,6 +7,7 @@ mod books;
 mod decode;
 pub mod embedded;
 mod error;
+mod keys;
 mod registry;
 mod settlements;
 mod transfers;
@@ -24,6 +25,7 @@ pub use transfers::{InsertOutcome, TransferFilter, TransferPage};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../../sql/0001_core.sql")),
     ("0002_windows", include_str!("../../sql/0002_windows.sql")),
+    ("0003_keys", include_str!("../../sql/0003_keys.sql")),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

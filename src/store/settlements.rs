@@ -7,7 +7,8 @@ use uuid::Uuid;
 use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::{
-    InstructionChange, InstructionRecord, InstructionState, Party, ReleasedBooks, WindowId,
+    BankCode, InstructionChange, InstructionRecord, InstructionState, Party, ReleasedBooks,
+    WindowId,
 };
 
 pub(super) const INSTRUCTION_COLUMNS: &str =
@@ -45,17 +46,20 @@ impl Store {
         instruction_from_row(&row)
     }
 
-    /// Instructions of one window, or of every window (oldest first), paged by id.
+    /// Instructions of one window, or of every window (oldest first), paged by id;
+    /// with `party`, only those it pays or is paid by.
     pub async fn instructions(
         &self,
         window: Option<WindowId>,
         state: Option<InstructionState>,
+        party: Option<&BankCode>,
         after: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<InstructionRecord>, StoreError> {
         let client = self.client().await?;
         let window = window.map(|w| w.get());
         let state = state.map(|s| s.as_str());
+        let party = party.map(|b| b.as_str());
         client
             .query(
                 &format!(
@@ -63,9 +67,10 @@ impl Store {
                       WHERE ($1::int8 IS NULL OR window_id = $1)
                         AND ($2::text IS NULL OR state = $2)
                         AND ($3::uuid IS NULL OR id > $3)
+                        AND ($5::text IS NULL OR payer = $5 OR payee = $5)
                       ORDER BY id LIMIT $4"
                 ),
-                &[&window, &state, &after, &limit],
+                &[&window, &state, &after, &limit, &party],
             )
             .await?
             .iter()

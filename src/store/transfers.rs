@@ -30,6 +30,8 @@ pub struct TransferFilter {
     pub receiver: Option<BankCode>,
     /// Either side.
     pub bank: Option<BankCode>,
+    /// Either side too: the bank whose transfers alone the caller may see.
+    pub party: Option<BankCode>,
     pub status: Option<TransferStatus>,
     pub window_id: Option<WindowId>,
     /// Only rows after this transfer id (exclusive): the previous page's cursor.
@@ -253,6 +255,12 @@ impl Store {
             push("t.receiver_bank = ?", Box::new(bank.as_str().to_string()));
         }
         if let Some(bank) = &filter.bank {
+            push(
+                "(t.sender_bank = ? OR t.receiver_bank = ?)",
+                Box::new(bank.as_str().to_string()),
+            );
+        }
+        if let Some(bank) = &filter.party {
             push(
                 "(t.sender_bank = ? OR t.receiver_bank = ?)",
                 Box::new(bank.as_str().to_string()),

@@ -88,3 +88,81 @@ fn sigterm_stops_the_engine_and_its_embedded_cluster_cleanly() {
     assert!(!pid_file.exists(), "the embedded cluster was stopped");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `GET path` on the engine at `port` with `key`: the status code.
+fn status_with_key(port: u16, path: &str, key: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer[9..12].parse().unwrap()
+}
+
+#[test]
+fn keys_are_made_listed_and_revoked_from_the_command_line_while_the_engine_runs() {
+    let dir = scratch_dir("deltran-keys");
+    let engine = EngineProcess::start(&dir, &[]);
+    let data_dir = dir.join("data");
+    // The first start wrote an operator key and one key per bank, readable by root only.
+    let file = data_dir.join("api-keys");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let written = std::fs::read_to_string(&file).unwrap();
+    for holder in ["operator -", "bank ICICI", "bank ENBD"] {
+        assert!(written.contains(holder), "{holder} missing from {written}");
+    }
+    let keys = |args: &[&str]| {
+        let output = deltran()
+            .arg("keys")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let made = keys(&["create", "--role", "auditor", "--label", "ci"]);
+    let key = made.lines().last().unwrap().to_string();
+    assert!(
+        key.starts_with("dtk_"),
+        "the key alone on the last line: {made}"
+    );
+    let id = &key[4..36];
+    // The engine re-reads its keys every second.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = status_with_key(engine.port, "/api/v1/keys", &key);
+        if status == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, 200, "the auditor key works");
+    let listed = keys(&["list"]);
+    assert!(listed.contains(id) && !listed.contains(&key), "{listed}");
+    keys(&["revoke", id]);
+    for _ in 0..50 {
+        status = status_with_key(engine.port, "/api/v1/keys", &key);
+        if status == 401 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, 401, "the revoked key is refused");
+    drop(engine);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -18,8 +18,13 @@ const ACKNOWLEDGED_BEFORE_KILL: usize = 1500;
 /// Concurrent submitters.
 const SUBMITTERS: usize = 16;
 
-fn http_client() -> awc::Client {
+/// A client that calls as the operator whose key the engine wrote at its first start.
+fn http_client(dir: &std::path::Path) -> awc::Client {
     awc::Client::builder()
+        .add_default_header((
+            "authorization",
+            format!("Bearer {}", EngineProcess::operator_key(dir)),
+        ))
         .timeout(Duration::from_secs(30))
         .connector(awc::Connector::new().limit(100))
         .finish()
@@ -40,8 +45,8 @@ async fn wait_healthy(client: &awc::Client, base: &str) {
 #[actix_web::test]
 async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
     let dir = scratch_dir("deltran-durability");
-    let client = http_client();
     let mut engine = EngineProcess::start(&dir, &[]);
+    let client = http_client(&dir);
     let base = engine.base();
     wait_healthy(&client, &base).await;
 
@@ -170,10 +175,10 @@ async fn every_acknowledged_transfer_survives_a_kill_9_of_the_engine() {
 #[actix_web::test]
 async fn a_window_killed_while_closing_is_netted_exactly_once_after_restart() {
     let dir = scratch_dir("deltran-close-kill");
-    let client = http_client();
     // Windows close only when asked, so the kill lands right after a cut-off.
     let manual = ["--window-duration-ms", "3600000"];
     let mut engine = EngineProcess::start(&dir, &manual);
+    let client = http_client(&dir);
     let base = engine.base();
     wait_healthy(&client, &base).await;
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -233,7 +233,13 @@ async fn protocol_pings_are_answered_and_sessions_are_bounded() {
     settings.ws_sessions_max = 1;
     let app = TestApp::spawn_with_settings(settings).await;
     let url = format!("{}/ws", app.address.replace("http://", "ws://"));
-    let (_, mut first) = awc::Client::new().ws(url.as_str()).connect().await.unwrap();
+    let key = app.keys.operator.clone();
+    let (_, mut first) = awc::Client::new()
+        .ws(url.as_str())
+        .bearer_auth(&key)
+        .connect()
+        .await
+        .unwrap();
     first
         .send(awc::ws::Message::Ping("hello".into()))
         .await
@@ -241,7 +247,11 @@ async fn protocol_pings_are_answered_and_sessions_are_bounded() {
     let pong = first.next().await.unwrap().unwrap();
     assert_eq!(pong, awc::ws::Frame::Pong("hello".into()));
     // The second session is over the bound: refused before the handshake.
-    let refused = awc::Client::new().ws(url.as_str()).connect().await;
+    let refused = awc::Client::new()
+        .ws(url.as_str())
+        .bearer_auth(&key)
+        .connect()
+        .await;
     match refused {
         Err(awc::error::WsClientError::InvalidResponseStatus(status)) => assert_eq!(status, 503),
         other => panic!("expected 503, got {:?}", other.map(|_| ())),

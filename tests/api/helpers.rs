@@ -95,9 +95,50 @@ pub struct TestApp {
     pub store: Store,
     pub engine: deltran::actors::Engine,
     pub metrics: std::sync::Arc<deltran::metrics::Metrics>,
+    /// Keys made for this test: the helpers call as the operator unless told otherwise.
+    pub keys: TestKeys,
     server: ServerHandle,
     stopped: Option<tokio::task::JoinHandle<()>>,
     client: awc::Client,
+}
+
+/// An operator key, an auditor key and a key per bank of the reference corridor.
+pub struct TestKeys {
+    pub operator: String,
+    pub auditor: String,
+    banks: std::collections::HashMap<String, String>,
+}
+
+impl TestKeys {
+    async fn make(engine: &deltran::actors::Engine, store: &Store) -> TestKeys {
+        use deltran::domain::{Origin, Role};
+        let origin = Origin::Engine("test");
+        let origin = &origin;
+        let make = |role, bank: Option<deltran::domain::BankCode>| async move {
+            engine
+                .create_key(origin, role, bank, Some("test".into()))
+                .await
+                .expect("key made")
+                .1
+        };
+        let mut banks = std::collections::HashMap::new();
+        for bank in store.banks().await.expect("banks") {
+            let key = make(Role::Bank, Some(bank.code.clone())).await;
+            banks.insert(bank.code.to_string(), key);
+        }
+        TestKeys {
+            operator: make(Role::Operator, None).await,
+            auditor: make(Role::Auditor, None).await,
+            banks,
+        }
+    }
+
+    /// The key of `bank` (made at spawn for every bank stored then).
+    pub fn bank(&self, bank: &str) -> &str {
+        self.banks
+            .get(bank)
+            .unwrap_or_else(|| panic!("no test key for bank {bank}"))
+    }
 }
 
 /// A response: status, headers and the body parsed as JSON (Null if it is not).
@@ -145,12 +186,14 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .connector(awc::Connector::new().limit(1000))
             .finish();
+        let keys = TestKeys::make(&engine, &store).await;
         TestApp {
             address,
             database,
             store,
             engine,
             metrics,
+            keys,
             server,
             stopped: Some(stopped),
             client,
@@ -188,18 +231,45 @@ impl TestApp {
         }
     }
 
+    /// GET as the operator.
     pub async fn get(&self, path: &str) -> Reply {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.address))
-            .send()
+        self.send_as(Some(&self.keys.operator), "GET", path, Vec::new(), &[])
             .await
-            .expect("request");
-        Self::finish(response).await
     }
 
+    /// GET with `key` (`None`: no credentials at all).
+    pub async fn get_as(&self, key: Option<&str>, path: &str) -> Reply {
+        self.send_as(key, "GET", path, Vec::new(), &[]).await
+    }
+
+    /// Makes a key as the operator (asserting 201); the answer carries `key` and `id`.
+    pub async fn create_key(&self, role: &str, bank: Option<&str>) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/keys",
+                &serde_json::json!({"role": role, "bank": bank}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body
+    }
+
+    /// A request as the operator.
     pub async fn send_raw(
         &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        self.send_as(Some(&self.keys.operator), method, path, body, headers)
+            .await
+    }
+
+    /// A request with `key` as `Authorization: Bearer <key>` (`None`: no header).
+    pub async fn send_as(
+        &self,
+        key: Option<&str>,
         method: &str,
         path: &str,
         body: Vec<u8>,
@@ -210,6 +280,9 @@ impl TestApp {
             .client
             .request(method, format!("{}{path}", self.address))
             .insert_header(("content-type", "application/json"));
+        if let Some(key) = key {
+            request = request.insert_header(("authorization", format!("Bearer {key}")));
+        }
         for (name, value) in headers {
             request = request.insert_header((*name, *value));
         }
@@ -425,10 +498,17 @@ pub struct WsClient {
 }
 
 impl WsClient {
+    /// A feed connection as the operator.
     pub async fn connect(app: &TestApp) -> WsClient {
+        Self::connect_as(app, &app.keys.operator).await
+    }
+
+    /// A feed connection with `key` (in the `Authorization` header).
+    pub async fn connect_as(app: &TestApp, key: &str) -> WsClient {
         let url = format!("{}/ws", app.address.replace("http://", "ws://"));
         let (_, framed) = awc::Client::new()
             .ws(url)
+            .bearer_auth(key)
             .max_frame_size(1 << 20)
             .connect()
             .await
@@ -534,6 +614,15 @@ impl EngineProcess {
     /// `http://127.0.0.1:<port>`
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The operator key the engine wrote to `<data dir>/api-keys` at its first start.
+    pub fn operator_key(dir: &Path) -> String {
+        let keys = std::fs::read_to_string(dir.join("data").join("api-keys")).expect("keys file");
+        keys.lines()
+            .find_map(|line| line.strip_prefix("operator - "))
+            .expect("an operator key")
+            .to_string()
     }
 
     fn wait_for_port(&mut self, log_path: &Path, from: u64) -> u16 {

@@ -1,0 +1,157 @@
+//! Authentication at the edge: every route under `/api/v1` and `/ws` needs an API key
+//! (`Authorization: Bearer <key>`; for `/ws` also a `token` query parameter, since
+//! browsers cannot set headers on a WebSocket). The caller's `Principal` then rides
+//! in the request's extensions, and handlers check what it may do with `Caller`.
+
+use std::net::SocketAddr;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+
+use super::error::ApiError;
+use super::request_id::current_request_id;
+use super::AppState;
+use crate::actors::keys::AuthFailure;
+use crate::domain::{BankCode, Origin, Principal};
+
+/// The authenticated caller of a request; extracting it fails with 401 if the
+/// middleware did not authenticate the request (which it does for every API route).
+pub struct Caller(pub Principal);
+
+impl Caller {
+    /// Only the operator may change the registry, windows, settlements and keys.
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        if self.0.may_operate() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                code: "operator_only",
+                detail: "only the operator may do this".into(),
+            })
+        }
+    }
+
+    /// The operator and the auditor read everything (lists of keys, the audit log).
+    pub fn require_reader_of_everything(&self) -> Result<(), ApiError> {
+        if self.0.reads_everything() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                code: "operator_or_auditor_only",
+                detail: "only the operator or an auditor may read this".into(),
+            })
+        }
+    }
+
+    /// Data about `bank` is visible to this caller, or it does not exist for them
+    /// (`404 what`: a bank is not told that another bank's data exists).
+    pub fn require_sees(&self, bank: &BankCode, what: impl Fn() -> String) -> Result<(), ApiError> {
+        if self.0.sees(bank) {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound(what()))
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let principal = req.extensions().get::<Principal>().cloned();
+        std::future::ready(
+            principal
+                .map(Caller)
+                .ok_or(ApiError::Unauthenticated(AuthFailure::Missing)),
+        )
+    }
+}
+
+/// The key a request presents: the bearer token, or for `/ws` the `token` parameter.
+fn presented_key(req: &HttpRequest) -> Option<String> {
+    if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        let text = value.to_str().unwrap_or("");
+        let token = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .unwrap_or("\u{0}");
+        return Some(token.trim().to_string());
+    }
+    if req.path() == "/ws" {
+        return web::Query::<TokenQuery>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.into_inner().token);
+    }
+    None
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Authenticates the request or answers 401 (`WWW-Authenticate: Bearer`).
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("the app has its state")
+        .clone();
+    let verdict = principal_of(req.request(), &state);
+    match verdict {
+        Ok(principal) => {
+            tracing::Span::current().record("caller", tracing::field::display(&principal.key_id));
+            req.extensions_mut().insert(principal);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(failure) => {
+            let (request, _) = req.into_parts();
+            let response =
+                actix_web::ResponseError::error_response(&ApiError::Unauthenticated(failure));
+            Ok(ServiceResponse::new(request, response).map_into_right_body())
+        }
+    }
+}
+
+/// Who presents the request's key.
+fn principal_of(req: &HttpRequest, state: &AppState) -> Result<Principal, AuthFailure> {
+    match presented_key(req) {
+        None => Err(AuthFailure::Missing),
+        Some(text) => state.engine.keys.authenticate(&text),
+    }
+}
+
+/// `/ready` and `/metrics`: open to this host (loopback: local probes, a Prometheus
+/// beside the engine); from elsewhere they need an operator or auditor key.
+pub fn require_local_or_reader(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    if from_loopback(req) {
+        return Ok(());
+    }
+    let caller = Caller(principal_of(req, state).map_err(ApiError::Unauthenticated)?);
+    caller.require_reader_of_everything()
+}
+
+/// Whether the request comes from this host (loopback): `/ready` and `/metrics` are
+/// open to it without a key, for local probes and a Prometheus beside the engine.
+fn from_loopback(req: &HttpRequest) -> bool {
+    req.peer_addr()
+        .map(|addr: SocketAddr| addr.ip().is_loopback())
+        .unwrap_or(false)
+}
+
+impl Caller {
+    /// Where a change this caller asks for comes from, for the audit log.
+    pub fn origin(&self) -> Origin {
+        Origin::Api {
+            principal: self.0.clone(),
+            request_id: current_request_id()
+                .map(|id| id.as_str().to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
