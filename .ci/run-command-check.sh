@@ -92,8 +92,18 @@ postmaster=$(head -n 1 "$pg_dir/postmaster.pid")
 echo "ci: embedded cluster in $pg_dir, postmaster pid $postmaster"
 grep -m 1 'cluster' "$LOG" | sed 's/^/ci: engine log: /' || true
 
+# The first start wrote its keys to ./deltran-data/api-keys (owner-only); the README
+# shows this same line to read the operator's key.
+[ -f deltran-data/api-keys ] || fail "the first start wrote no ./deltran-data/api-keys"
+KEY=$(awk '$1 == "operator" { print $3; exit }' deltran-data/api-keys)
+[ -n "$KEY" ] || fail "no operator key in ./deltran-data/api-keys"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST "$URL/api/v1/transfers") || true
+[ "$code" = 401 ] || fail "a submission without a key answered $code, not 401"
+echo "ci: a submission without a key is refused (401)"
+
 body=$(mktemp)
 code=$(curl -sS --max-time 30 -o "$body" -w '%{http_code}' -X POST \
+  -H "Authorization: Bearer $KEY" \
   -H 'Content-Type: application/json' \
   --data '{"sender_bank":"ICICI","receiver_bank":"ENBD","amount":"1000.00","from_currency":"INR","to_currency":"AED"}' \
   "$URL/api/v1/transfers") || code="none"
