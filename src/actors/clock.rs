@@ -19,7 +19,7 @@ use super::feed::{Channel, Event, Feed};
 use super::window::{Closing, NetNow, WindowActor, WindowSettled};
 use super::writer::{BeginCutOff, StoreWriter};
 use super::{guard, BankHandle, Directory, Guarded, InjectPanic};
-use crate::domain::{BankCode, WindowId, WindowState};
+use crate::domain::{BankCode, Origin, WindowId, WindowState};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::telemetry::error_chain;
@@ -48,7 +48,14 @@ pub enum CloseFailed {
 /// Operator: close the open window now. Answers (closed window, next window).
 #[derive(Message)]
 #[rtype(result = "Result<(WindowId, WindowId), CloseFailed>")]
-pub struct CloseCurrent;
+pub struct CloseCurrent {
+    /// Who asked, for the close's audit entry. A request that arrives while a cut-off
+    /// is under way is answered by that one, which keeps its own origin.
+    pub origin: Origin,
+}
+
+/// What a close by the timer (or its retry) is recorded as coming from.
+const WINDOW_TIMER: Origin = Origin::Engine("window timer");
 
 /// The open window's id.
 #[derive(Message)]
@@ -68,6 +75,9 @@ pub struct WindowClock {
     closing: bool,
     /// Callers waiting for the cut-off in progress: one close answers them all.
     waiting: Vec<CloseReply>,
+    /// Who asked for the next cut-off (the first request not yet served by one); a
+    /// cut-off nobody asked for is the timer's.
+    requested_by: Option<Origin>,
     windows: BTreeMap<WindowId, Addr<WindowActor>>,
     timer: Option<SpawnHandle>,
     /// False after a supervisor restart: windows left closing are then still in the
@@ -94,6 +104,7 @@ impl WindowClock {
             current: None,
             closing: false,
             waiting: Vec::new(),
+            requested_by: None,
             windows: BTreeMap::new(),
             timer: None,
             first_start: true,
@@ -129,10 +140,17 @@ impl WindowClock {
         }));
     }
 
-    /// Cut-off of the open window; answers `reply` when the store has moved on. A
-    /// request that arrives while a cut-off is under way is answered by that one.
-    fn close(&mut self, ctx: &mut Context<Self>, reply: Option<CloseReply>) {
-        self.waiting.extend(reply);
+    /// Cut-off of the open window; answers the request's reply when the store has
+    /// moved on. A request that arrives while a cut-off is under way is answered by
+    /// that one. The cut-off is recorded as coming from the request that started it,
+    /// or from the timer.
+    fn close(&mut self, ctx: &mut Context<Self>, request: Option<(CloseReply, Origin)>) {
+        if let Some((reply, origin)) = request {
+            self.waiting.push(reply);
+            if !self.closing {
+                self.requested_by.get_or_insert(origin);
+            }
+        }
         // Still reading the windows at start: the close follows once they are read.
         let Some(window) = self.current else {
             return;
@@ -143,7 +161,8 @@ impl WindowClock {
         self.closing = true;
         let started = Instant::now();
         let store = self.store.clone();
-        let cut = async move { store.close_window(window).await };
+        let origin = self.requested_by.take().unwrap_or(WINDOW_TIMER);
+        let cut = async move { store.close_window(&origin, window).await };
         ctx.spawn(cut.into_actor(self).map(move |result, act, ctx| {
             act.closing = false;
             match result {
@@ -270,9 +289,11 @@ impl Guarded for WindowClock {
 impl Handler<CloseCurrent> for WindowClock {
     type Result = ResponseFuture<Result<(WindowId, WindowId), CloseFailed>>;
 
-    fn handle(&mut self, _: CloseCurrent, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: CloseCurrent, ctx: &mut Context<Self>) -> Self::Result {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        guard(self, ctx, |act, ctx| act.close(ctx, Some(reply)));
+        guard(self, ctx, |act, ctx| {
+            act.close(ctx, Some((reply, msg.origin)))
+        });
         Box::pin(async move { answer.await.unwrap_or(Err(CloseFailed::ClockRestarted)) })
     }
 }

@@ -178,12 +178,12 @@ impl Engine {
     /// Registers a bank and starts its actor.
     pub async fn create_bank(
         &self,
-        _origin: &Origin,
+        origin: &Origin,
         bank: NewBank,
     ) -> Result<BankRecord, CommandError> {
         let record = self
             .store
-            .insert_bank(&bank)
+            .insert_bank(origin, &bank)
             .await
             .map_err(naming(format!("bank {}", bank.code)))?;
         self.start_bank(record.clone());
@@ -193,7 +193,7 @@ impl Engine {
     /// Changes a bank's name, status or caps; its actor applies them at once.
     pub async fn update_bank(
         &self,
-        _origin: &Origin,
+        origin: &Origin,
         code: BankCode,
         patch: BankPatch,
     ) -> Result<BankRecord, CommandError> {
@@ -204,7 +204,7 @@ impl Engine {
             .ok_or_else(|| CommandError::NotFound(what.clone()))?;
         let record = self
             .store
-            .update_bank(&code, &patch)
+            .update_bank(origin, &code, &patch)
             .await
             .map_err(naming(what))?;
         handle.addr.do_send(ProfileChanged(record.clone()));
@@ -226,12 +226,12 @@ impl Engine {
     /// Registers a corridor and starts its actor.
     pub async fn create_corridor(
         &self,
-        _origin: &Origin,
+        origin: &Origin,
         corridor: NewCorridor,
     ) -> Result<CorridorRecord, CommandError> {
         let record = self
             .store
-            .insert_corridor(&corridor)
+            .insert_corridor(origin, &corridor)
             .await
             .map_err(naming(format!("corridor {}", corridor.id)))?;
         self.start_corridor(record.clone());
@@ -241,7 +241,7 @@ impl Engine {
     /// Changes a corridor's rate, status or maximum; quotes use them at once.
     pub async fn update_corridor(
         &self,
-        _origin: &Origin,
+        origin: &Origin,
         id: CorridorId,
         patch: CorridorPatch,
     ) -> Result<CorridorRecord, CommandError> {
@@ -252,7 +252,7 @@ impl Engine {
             .ok_or_else(|| CommandError::NotFound(what.clone()))?;
         let record = self
             .store
-            .update_corridor(id, &patch)
+            .update_corridor(origin, id, &patch)
             .await
             .map_err(naming(what))?;
         actor.do_send(TermsChanged(record.clone()));
@@ -272,10 +272,12 @@ impl Engine {
     }
 
     /// Cuts off the open window now; its netting follows at once.
-    pub async fn close_window(&self, _origin: &Origin) -> Result<ClosedWindow, CommandError> {
+    pub async fn close_window(&self, origin: &Origin) -> Result<ClosedWindow, CommandError> {
         let (closed, next) = self
             .clock
-            .send(CloseCurrent)
+            .send(CloseCurrent {
+                origin: origin.clone(),
+            })
             .await
             .map_err(|_| CommandError::Unavailable("the window clock is restarting".into()))?
             .map_err(|e| CommandError::Unavailable(e.to_string()))?;
@@ -286,7 +288,7 @@ impl Engine {
     /// confirmation of a window settles it. Repeating a change is harmless.
     pub async fn change_instruction(
         &self,
-        _origin: &Origin,
+        origin: &Origin,
         id: Uuid,
         state: InstructionState,
     ) -> Result<InstructionChange, CommandError> {
@@ -296,6 +298,7 @@ impl Engine {
             &self.clock,
             &self.metrics,
             &self.feed,
+            origin,
             id,
             state,
         )

@@ -113,11 +113,12 @@ pub fn generate_key() -> NewKey {
     NewKey::from_random(uuid::Uuid::new_v4(), secret)
 }
 
-/// Makes and stores a key for `role` (and `bank`, exactly for a bank key). Shared by
-/// the engine's key command and the command line, which runs without an engine.
+/// Makes and stores a key for `role` (and `bank`, exactly for a bank key), with its
+/// audit entry from `origin`. Shared by the engine's key command and the command line,
+/// which runs without an engine.
 pub async fn create_key(
     store: &Store,
-    _origin: &Origin,
+    origin: &Origin,
     role: Role,
     bank: Option<BankCode>,
     label: Option<String>,
@@ -129,7 +130,7 @@ pub async fn create_key(
         bank,
     };
     let record = store
-        .insert_key(&key, &principal, label.as_deref())
+        .insert_key(origin, &key, &principal, label.as_deref())
         .await
         .map_err(|e| match (&e, &principal.bank) {
             // The only reference a key makes is to its bank (SQLSTATE 23503).
@@ -144,14 +145,15 @@ pub async fn create_key(
     Ok((record, key.text))
 }
 
-/// Revokes a key in the store (revoking twice keeps the first time).
+/// Revokes a key in the store, with its audit entry from `origin` (revoking twice
+/// keeps the first time and its entry).
 pub async fn revoke_key(
     store: &Store,
-    _origin: &Origin,
+    origin: &Origin,
     id: KeyId,
 ) -> Result<KeyRecord, CommandError> {
     store
-        .revoke_key(id)
+        .revoke_key(origin, id)
         .await
         .map_err(naming(format!("key {id}")))
 }

@@ -9,23 +9,25 @@ use super::clock::WindowClock;
 use super::feed::{Channel, Event, Feed};
 use super::window::WindowSettled;
 use super::writer::{ReleaseWindow, StoreWriter};
-use crate::domain::{InstructionChange, InstructionState, WindowId};
+use crate::domain::{InstructionChange, InstructionState, Origin, WindowId};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::views;
 
 /// Moves an instruction to `state` (confirmed or failed); settles its window when
-/// that was the last pending one. Repeating a change is harmless.
+/// that was the last pending one. Repeating a change is harmless. The change is
+/// recorded in the audit log as coming from `origin`.
 pub async fn change(
     store: &Store,
     writer: &Addr<StoreWriter>,
     clock: &Addr<WindowClock>,
     metrics: &Metrics,
     feed: &Feed,
+    origin: &Origin,
     id: Uuid,
     state: InstructionState,
 ) -> Result<InstructionChange, StoreError> {
-    let change = store.change_instruction(id, state).await?;
+    let change = store.change_instruction(origin, id, state).await?;
     if change.changed {
         metrics.instructions_pending.dec();
         let kind = match state {

@@ -14,7 +14,7 @@ use super::writer::StoreWriter;
 use super::{guard, settlement, Directory, Guarded};
 use crate::domain::netting::{assert_conserved, net, Netting, WindowSums};
 use crate::domain::{
-    BankCode, InstructionRecord, InstructionState, WindowDetail, WindowId, WindowState,
+    BankCode, InstructionRecord, InstructionState, Origin, WindowDetail, WindowId, WindowState,
 };
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -24,6 +24,9 @@ use crate::views;
 /// How long a window may wait for its banks' cut-off markers before they are asked
 /// again (a bank actor that restarted mid-cut-off lost the request).
 const SEAL_WAIT_MAX: Duration = Duration::from_secs(2);
+
+/// What the demo rail's confirmations are recorded as coming from in the audit log.
+const DEMO_RAIL: Origin = Origin::Engine("demo rail");
 
 /// From the writer: every transfer of the window is committed; none can follow.
 /// `sums` are its legs as the writer committed them, when the writer saw them all.
@@ -215,6 +218,7 @@ impl WindowActor {
                     &clock,
                     &metrics,
                     &feed,
+                    &DEMO_RAIL,
                     id,
                     InstructionState::Confirmed,
                 )

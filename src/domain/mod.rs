@@ -37,6 +37,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod audit;
 pub mod auth;
 pub mod books;
 pub mod errors;
@@ -50,6 +51,7 @@ pub mod settlement;
 pub mod transfer;
 pub mod window;
 
+pub use audit::{AuditAction, AuditEntry, AuditFilter, OriginKind};
 pub use auth::{KeyId, Origin, Principal, Role};
 pub use books::{BankBooks, BankPositions, Ledger};
 pub use errors::{InputError, RejectCode};

@@ -2,10 +2,11 @@
 
 use tokio_postgres::Row;
 
+use super::audit_log::{self, key_json};
 use super::decode::{bank_code, corrupt};
 use super::{Store, StoreError};
 use crate::domain::auth::{KeyRecord, NewKey, SecretHash};
-use crate::domain::{KeyId, Principal, Role};
+use crate::domain::{AuditAction, KeyId, Origin, Principal, Role};
 
 const KEY_COLUMNS: &str = "id, role, bank, secret_sha256, label, created_at, revoked_at";
 
@@ -31,15 +32,18 @@ fn key_from_row(row: &Row) -> Result<KeyRecord, StoreError> {
 }
 
 impl Store {
-    /// Stores a new key for `principal` (whose `key_id` is the key's id).
+    /// Stores a new key for `principal` (whose `key_id` is the key's id), with its
+    /// audit entry (which never holds the secret or its hash).
     pub async fn insert_key(
         &self,
+        origin: &Origin,
         key: &NewKey,
         principal: &Principal,
         label: Option<&str>,
     ) -> Result<KeyRecord, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
             .query_one(
                 &format!(
                     "INSERT INTO api_keys (id, role, bank, secret_sha256, label)
@@ -54,7 +58,18 @@ impl Store {
                 ],
             )
             .await?;
-        key_from_row(&row)
+        let record = key_from_row(&row)?;
+        audit_log::record(
+            &tx,
+            origin,
+            AuditAction::KeyCreated,
+            &key.id.to_string(),
+            None,
+            Some(key_json(&record)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     /// Every key, revoked ones too, oldest first.
@@ -71,20 +86,42 @@ impl Store {
             .collect()
     }
 
-    /// Revokes a key, once: revoking it again keeps the first time.
-    pub async fn revoke_key(&self, id: KeyId) -> Result<KeyRecord, StoreError> {
-        let client = self.client().await?;
-        let row = client
+    /// Revokes a key, once: revoking it again keeps the first time and records
+    /// nothing new.
+    pub async fn revoke_key(&self, origin: &Origin, id: KeyId) -> Result<KeyRecord, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
             .query_opt(
-                &format!(
-                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-                      WHERE id = $1 RETURNING {KEY_COLUMNS}"
-                ),
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 FOR UPDATE"),
                 &[&id.as_uuid()],
             )
             .await?
             .ok_or(StoreError::NotFound)?;
-        key_from_row(&row)
+        let before = key_from_row(&row)?;
+        if before.revoked_at.is_some() {
+            return Ok(before);
+        }
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING {KEY_COLUMNS}"
+                ),
+                &[&id.as_uuid()],
+            )
+            .await?;
+        let after = key_from_row(&row)?;
+        audit_log::record(
+            &tx,
+            origin,
+            AuditAction::KeyRevoked,
+            &id.to_string(),
+            Some(key_json(&before)),
+            Some(key_json(&after)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
     }
 
     /// Whether any key exists (revoked or not): the first start makes the first ones.

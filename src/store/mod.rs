@@ -3,6 +3,7 @@
 //! knows nothing of actors or HTTP.
 
 pub mod audit;
+pub(crate) mod audit_log;
 mod books;
 mod decode;
 pub mod embedded;
@@ -26,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../../sql/0001_core.sql")),
     ("0002_windows", include_str!("../../sql/0002_windows.sql")),
     ("0003_keys", include_str!("../../sql/0003_keys.sql")),
+    (
+        "0004_audit_log",
+        include_str!("../../sql/0004_audit_log.sql"),
+    ),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

@@ -4,11 +4,12 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::audit_log::{self, instruction_json};
 use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::{
-    BankCode, InstructionChange, InstructionRecord, InstructionState, Party, ReleasedBooks,
-    WindowId,
+    AuditAction, BankCode, InstructionChange, InstructionRecord, InstructionState, Origin, Party,
+    ReleasedBooks, WindowId,
 };
 
 pub(super) const INSTRUCTION_COLUMNS: &str =
@@ -80,9 +81,11 @@ impl Store {
 
     /// Moves a pending instruction to `state` (confirmed or failed). Repeating the same
     /// change is harmless; any other change of a settled instruction is refused with
-    /// `StoreError::InstructionNotPending`. A failed instruction fails its window.
+    /// `StoreError::InstructionNotPending`. A failed instruction fails its window. A
+    /// change (not a repeat) is recorded in the audit log in the same transaction.
     pub async fn change_instruction(
         &self,
+        origin: &Origin,
         id: Uuid,
         state: InstructionState,
     ) -> Result<InstructionChange, StoreError> {
@@ -129,6 +132,19 @@ impl Store {
             )
             .await?;
         }
+        let action = match state {
+            InstructionState::Failed => AuditAction::InstructionFailed,
+            _ => AuditAction::InstructionConfirmed,
+        };
+        audit_log::record(
+            &tx,
+            origin,
+            action,
+            &id.to_string(),
+            Some(instruction_json(&current)),
+            Some(instruction_json(&instruction)),
+        )
+        .await?;
         let open: i64 = tx
             .query_one(
                 "SELECT count(*) FROM settlement_instructions

@@ -4,12 +4,13 @@ use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::audit_log::{self, window_json};
 use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::netting::{CurrencySummary, Netting, Position, WindowSums};
 use crate::domain::{
-    BankCode, CorridorId, InstructionRecord, InstructionState, WindowDetail, WindowId,
-    WindowRecord, WindowState,
+    AuditAction, BankCode, CorridorId, InstructionRecord, InstructionState, Origin, WindowDetail,
+    WindowId, WindowRecord, WindowState,
 };
 
 fn window_from_row(row: &Row) -> Result<WindowRecord, StoreError> {
@@ -52,24 +53,46 @@ impl Store {
     }
 
     /// Cut-off in the store: `window` goes from open to closing and the next window
-    /// opens, in one transaction. Returns the next window.
-    pub async fn close_window(&self, window: WindowId) -> Result<WindowId, StoreError> {
+    /// opens, in one transaction with the close's audit entry. Returns the next window.
+    pub async fn close_window(
+        &self,
+        origin: &Origin,
+        window: WindowId,
+    ) -> Result<WindowId, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let closed = tx
-            .execute(
-                "UPDATE windows SET state = 'closing', closed_at = now()
-                  WHERE id = $1 AND state = 'open'",
+        let before = tx
+            .query_opt(
+                &format!(
+                    "SELECT {WINDOW_COLUMNS} FROM windows WHERE id = $1 AND state = 'open'
+                        FOR UPDATE"
+                ),
+                &[&window.get()],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let after = tx
+            .query_one(
+                &format!(
+                    "UPDATE windows SET state = 'closing', closed_at = now()
+                      WHERE id = $1 RETURNING {WINDOW_COLUMNS}"
+                ),
                 &[&window.get()],
             )
             .await?;
-        if closed == 0 {
-            return Err(StoreError::NotFound);
-        }
         let next = window.get() + 1;
         tx.execute(
             "INSERT INTO windows (id, state) VALUES ($1, 'open')",
             &[&next],
+        )
+        .await?;
+        audit_log::record(
+            &tx,
+            origin,
+            AuditAction::WindowClosed,
+            &window.get().to_string(),
+            Some(window_json(&window_from_row(&before)?)),
+            Some(window_json(&window_from_row(&after)?)),
         )
         .await?;
         tx.commit().await?;
