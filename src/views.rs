@@ -244,3 +244,28 @@ pub fn key(k: &crate::domain::auth::KeyRecord) -> Value {
         "revoked_at": optional_time(&k.revoked_at),
     })
 }
+
+/// An audit log entry. `before` and `after` are the records as this module renders
+/// them, stored as JSON by the store (which reads them back as text).
+pub fn audit_entry(e: &crate::domain::AuditEntry) -> Value {
+    // The text comes from a `jsonb` column, so it always parses.
+    let record = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .unwrap_or(Value::Null)
+    };
+    json!({
+        "id": e.id,
+        "at": timestamp(&e.at),
+        "origin": e.origin.as_str(),
+        "engine_part": e.engine_part,
+        "key_id": e.key_id.map(|k| k.to_string()),
+        "role": e.role.map(|r| r.as_str()),
+        "bank": e.bank.as_ref().map(|b| b.as_str()),
+        "request_id": e.request_id,
+        "action": e.action.as_str(),
+        "subject": e.subject,
+        "before": record(&e.before),
+        "after": record(&e.after),
+    })
+}

@@ -353,3 +353,94 @@ fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rust_decimal::Decimal;
+
+    use crate::domain::auth::{KeyRecord, SecretHash};
+    use crate::domain::netting::Party;
+    use crate::domain::{
+        BankCode, BankRecord, BankStatus, CorridorId, CorridorRecord, CorridorStatus, Currency,
+        FxRate, InstructionRecord, InstructionState, KeyId, Principal, Role, WindowId,
+        WindowRecord, WindowState,
+    };
+    use crate::store::audit_log;
+    use crate::views;
+
+    /// The store renders the records of its audit entries itself (it may not import
+    /// `views`); here, where both meet, they must be the API's shapes exactly.
+    #[test]
+    fn the_audit_log_records_what_the_api_shows() {
+        let now = chrono::Utc::now();
+        let (inr, aed) = (
+            Currency::parse("INR").unwrap(),
+            Currency::parse("AED").unwrap(),
+        );
+        let icici = BankCode::parse("ICICI").unwrap();
+        let bank = BankRecord {
+            code: icici.clone(),
+            name: "ICICI Bank".into(),
+            country: "IN".into(),
+            status: BankStatus::Suspended,
+            net_debit_caps: BTreeMap::from([(inr, Decimal::new(1_250, 1))]),
+            created_at: now,
+            updated_at: now,
+        };
+        assert_eq!(audit_log::bank_json(&bank), views::bank(&bank, true));
+        let corridor = CorridorRecord {
+            id: CorridorId::new(inr, aed),
+            fx_rate: FxRate::from_stored(Decimal::new(4_405, 5)),
+            status: CorridorStatus::Active,
+            amount_max: Decimal::new(1_000_000, 0),
+            created_at: now,
+            updated_at: now,
+        };
+        assert_eq!(
+            audit_log::corridor_json(&corridor),
+            views::corridor(&corridor)
+        );
+        let window = WindowRecord {
+            id: WindowId::new(3).unwrap(),
+            state: WindowState::Closing,
+            opened_at: now,
+            closed_at: Some(now),
+            netted_at: None,
+            settled_at: None,
+            transfer_count: None,
+        };
+        assert_eq!(
+            audit_log::window_json(&window),
+            views::window_record(&window)
+        );
+        let instruction = InstructionRecord {
+            id: uuid::Uuid::now_v7(),
+            window_id: WindowId::new(3).unwrap(),
+            currency: inr,
+            payer: Party::Bank(icici.clone()),
+            payee: Party::Hub,
+            amount: Decimal::new(12_345, 2),
+            state: InstructionState::Confirmed,
+            created_at: now,
+            updated_at: now,
+        };
+        assert_eq!(
+            audit_log::instruction_json(&instruction),
+            views::instruction(&instruction)
+        );
+        let key = KeyRecord {
+            principal: Principal {
+                key_id: KeyId::from_uuid(uuid::Uuid::new_v4()),
+                role: Role::Bank,
+                bank: Some(icici),
+            },
+            secret_hash: SecretHash([1; 32]),
+            label: Some("ops".into()),
+            created_at: now,
+            revoked_at: Some(now),
+        };
+        assert_eq!(audit_log::key_json(&key), views::key(&key));
+    }
+}

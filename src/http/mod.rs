@@ -1,6 +1,7 @@
 //! The HTTP edge: turns JSON into domain types, calls the engine, and renders the
 //! answer with `views`; nothing else. Handlers parse, call, render.
 
+mod audit_log;
 pub mod auth;
 pub mod error;
 mod health;
@@ -161,7 +162,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/settlements/{id}/fail", web::post().to(windows::fail))
                 .route("/keys", web::post().to(keys::create))
                 .route("/keys", web::get().to(keys::list))
-                .route("/keys/{id}/revoke", web::post().to(keys::revoke)),
+                .route("/keys/{id}/revoke", web::post().to(keys::revoke))
+                .route("/audit-log", web::get().to(audit_log::list)),
         )
         .default_service(web::to(not_found));
 }
