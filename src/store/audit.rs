@@ -14,6 +14,14 @@ pub struct Check {
 /// The most violations listed per rule; the rest are counted.
 const VIOLATIONS_LISTED_MAX: i64 = 20;
 
+/// When the audit log began: the time migration 0004 was applied. Rows created or
+/// changed before it have no entries, and the audit log checks skip them.
+macro_rules! audit_since {
+    () => {
+        "(SELECT applied_at FROM schema_migrations WHERE name = '0004_audit_log')"
+    };
+}
+
 /// Each rule as a query returning one text row per violation.
 const CHECKS: &[(&str, &str)] = &[
     (
@@ -104,6 +112,92 @@ const CHECKS: &[(&str, &str)] = &[
            FROM windows w
           WHERE w.state IN ('open', 'closing')
             AND EXISTS (SELECT 1 FROM window_positions p WHERE p.window_id = w.id)",
+    ),
+    // The audit log (store/audit_log.rs): each change has its entry, written in the
+    // same transaction, so the entry's `at` (the transaction's now()) equals the time
+    // the change stamped on its row. Databases from before the audit log have no
+    // entries for their older rows: these checks cover only what was created or
+    // changed since migration 0004 was applied (`audit_since!`), which `deltran audit`
+    // applies itself before checking.
+    (
+        "every bank, corridor and key created since the audit log began has its creation entry",
+        concat!(
+            "SELECT what || ' ' || subject || ' created at ' || created_at || ' has no ' || action || ' entry'
+           FROM (SELECT 'bank' AS what, code AS subject, 'bank_created' AS action, created_at
+                   FROM banks
+                 UNION ALL
+                 SELECT 'corridor', from_currency || '-' || to_currency, 'corridor_created', created_at
+                   FROM corridors
+                 UNION ALL
+                 SELECT 'key', replace(id::text, '-', ''), 'key_created', created_at
+                   FROM api_keys) c
+          WHERE c.created_at >= ",
+            audit_since!(),
+            "
+            AND NOT EXISTS (SELECT 1 FROM audit_log a
+                             WHERE a.subject = c.subject AND a.action = c.action
+                               AND a.at = c.created_at)",
+        ),
+    ),
+    (
+        "every bank and corridor changed since the audit log began has an entry for its latest change",
+        concat!(
+            "SELECT what || ' ' || subject || ' changed at ' || updated_at || ' has no ' || action || ' entry'
+           FROM (SELECT 'bank' AS what, code AS subject, 'bank_changed' AS action,
+                        created_at, updated_at
+                   FROM banks
+                 UNION ALL
+                 SELECT 'corridor', from_currency || '-' || to_currency, 'corridor_changed',
+                        created_at, updated_at
+                   FROM corridors) c
+          WHERE c.updated_at > c.created_at AND c.updated_at >= ",
+            audit_since!(),
+            "
+            AND NOT EXISTS (SELECT 1 FROM audit_log a
+                             WHERE a.subject = c.subject AND a.action = c.action
+                               AND a.at = c.updated_at)",
+        ),
+    ),
+    (
+        "every key revoked since the audit log began has its revocation entry",
+        concat!(
+            "SELECT 'key ' || replace(k.id::text, '-', '') || ' revoked at ' || k.revoked_at
+                || ' has no key_revoked entry'
+           FROM api_keys k
+          WHERE k.revoked_at >= ",
+            audit_since!(),
+            "
+            AND NOT EXISTS (SELECT 1 FROM audit_log a
+                             WHERE a.subject = replace(k.id::text, '-', '')
+                               AND a.action = 'key_revoked' AND a.at = k.revoked_at)",
+        ),
+    ),
+    (
+        "every window closed since the audit log began has its close entry",
+        concat!(
+            "SELECT 'window ' || w.id || ' closed at ' || w.closed_at || ' has no window_closed entry'
+           FROM windows w
+          WHERE w.state <> 'open' AND w.closed_at >= ",
+            audit_since!(),
+            "
+            AND NOT EXISTS (SELECT 1 FROM audit_log a
+                             WHERE a.subject = w.id::text AND a.action = 'window_closed'
+                               AND a.at = w.closed_at)",
+        ),
+    ),
+    (
+        "every instruction confirmed or failed since the audit log began has its entry",
+        concat!(
+            "SELECT 'instruction ' || i.id || ' ' || i.state || ' at ' || i.updated_at
+                || ' has no instruction_' || i.state || ' entry'
+           FROM settlement_instructions i
+          WHERE i.state <> 'pending' AND i.updated_at >= ",
+            audit_since!(),
+            "
+            AND NOT EXISTS (SELECT 1 FROM audit_log a
+                             WHERE a.subject = i.id::text AND a.action = 'instruction_' || i.state
+                               AND a.at = i.updated_at)",
+        ),
     ),
 ];
 
