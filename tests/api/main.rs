@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod audit_log;
 mod auth;
 mod cli;
 mod durability;

@@ -3,133 +3,34 @@
 //! the request id and the record before and after; only the operator and auditors
 //! read it; paging walks it once; `deltran audit` finds a change without its entry.
 //!
-//! Self-contained (its own embedded cluster and keys) while the shared harness in
-//! tests/common learns to send keys.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use awc::http::StatusCode;
 use serde_json::{json, Value};
 
-use deltran::config::Settings;
-use deltran::domain::{Origin, Role};
-use deltran::startup::Application;
-use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
-use deltran::store::{create_database_if_missing, prepare_database, Store};
+use crate::helpers::{test_settings as settings, Reply, TestApp};
 
-static SERVER: OnceLock<tokio_postgres::Config> = OnceLock::new();
-
-/// One embedded cluster per test binary (or `DATABASE_URL`), as tests/common does.
-fn server() -> tokio_postgres::Config {
-    SERVER
-        .get_or_init(|| {
-            if let Ok(url) = std::env::var("DATABASE_URL") {
-                return url.parse().expect("DATABASE_URL is a Postgres URL");
-            }
-            let root = std::env::temp_dir().join(format!(
-                "deltran-test-pg-{}-{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            ));
-            std::fs::create_dir_all(&root).expect("temp dir");
-            let (tx, rx) = std::sync::mpsc::channel();
-            // The cluster's parent-death signal is tied to the thread that starts it.
-            std::thread::spawn(move || {
-                let options = EmbeddedOptions {
-                    initdb_no_sync: true,
-                    wal_segment_size_mb: None,
-                    settings: vec![("max_connections".into(), "100".into())],
-                };
-                match EmbeddedPostgres::start(&root, &options) {
-                    Ok(cluster) => {
-                        tx.send(Ok(cluster.config(EMBEDDED_DATABASE))).unwrap();
-                        loop {
-                            std::thread::park();
-                        }
-                    }
-                    Err(e) => tx.send(Err(e.to_string())).unwrap(),
-                }
-            });
-            rx.recv()
-                .expect("cluster thread answers")
-                .expect("embedded postgres starts")
-        })
-        .clone()
-}
-
-async fn fresh_database() -> tokio_postgres::Config {
-    let mut config = server();
-    prepare_database(&config).await.expect("server is up");
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    create_database_if_missing(&config, &name)
-        .await
-        .expect("create test database");
-    config.dbname(&name);
-    config
-}
-
-fn settings() -> Settings {
-    let mut settings = Settings::defaults();
-    settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.database.db_pool_size_max = 8;
-    settings.http_workers = 2;
-    settings
-}
-
+/// The test app with the keys these tests call with.
 struct App {
-    address: String,
-    database: tokio_postgres::Config,
-    store: Store,
-    client: awc::Client,
+    app: TestApp,
     operator: String,
     auditor: String,
     bank: String,
     operator_key_id: String,
 }
 
-struct Reply {
-    status: StatusCode,
-    body: Value,
-}
-
 impl App {
-    async fn spawn(settings: Settings) -> App {
-        let database = fresh_database().await;
-        let app = Application::build(&settings, database.clone())
-            .await
-            .expect("application builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let (store, engine) = (app.store.clone(), app.engine.clone());
-        let test = Origin::Engine("test");
-        let (operator_record, operator) = engine
-            .create_key(&test, Role::Operator, None, None)
-            .await
-            .unwrap();
-        let (_, auditor) = engine
-            .create_key(&test, Role::Auditor, None, None)
-            .await
-            .unwrap();
-        let icici = deltran::domain::BankCode::parse("ICICI").unwrap();
-        let (_, bank) = engine
-            .create_key(&test, Role::Bank, Some(icici), None)
-            .await
-            .unwrap();
-        actix_web::rt::spawn(async move {
-            app.run_until_stopped().await.expect("server runs");
-        });
+    async fn spawn(settings: deltran::config::Settings) -> App {
+        let app = TestApp::spawn_with_settings(settings).await;
+        let operator = app.keys.operator.clone();
         App {
-            address,
-            database,
-            store,
-            client: awc::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .finish(),
+            // A key's id is the 32 hex digits after `dtk_`.
+            operator_key_id: operator[4..36].to_string(),
+            auditor: app.keys.auditor.clone(),
+            bank: app.keys.bank("ICICI").to_string(),
             operator,
-            auditor,
-            bank,
-            operator_key_id: operator_record.principal.key_id.to_string(),
+            app,
         }
     }
 
@@ -141,24 +42,10 @@ impl App {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address))
-            .insert_header(("content-type", "application/json"));
-        if let Some(key) = key {
-            request = request.insert_header(("authorization", format!("Bearer {key}")));
-        }
-        for (name, value) in headers {
-            request = request.insert_header((*name, *value));
-        }
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut response = request.send_body(body).await.expect("request");
-        let bytes = response.body().limit(16 << 20).await.expect("body");
-        Reply {
-            status: response.status(),
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
+        self.app
+            .send_as(key, method, path, body.into_bytes(), headers)
+            .await
     }
 
     /// As the operator.
@@ -193,18 +80,13 @@ impl App {
     }
 
     async fn sql(&self) -> tokio_postgres::Client {
-        let (client, connection) = self
-            .database
-            .connect(tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        actix_web::rt::spawn(connection);
-        client
+        self.app.sql().await
     }
 
     /// The rules `deltran audit` reports violated, with their violations.
     async fn audit_violations(&self) -> Vec<(String, Vec<String>)> {
-        self.store
+        self.app
+            .store
             .audit()
             .await
             .unwrap()
@@ -499,8 +381,9 @@ async fn paging_with_a_cursor_walks_every_entry_once() {
         .iter()
         .map(|e| e["id"].as_i64().unwrap())
         .collect();
-    // Seeded banks and corridors, the three test keys, three changes.
-    assert_eq!(all.len(), 7 + 3 + 3, "{all:?}");
+    // Seeded banks and corridors, the test keys (operator, auditor, one per bank),
+    // three changes.
+    assert_eq!(all.len(), 7 + 7 + 3, "{all:?}");
     let mut walked = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
