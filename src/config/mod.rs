@@ -47,7 +47,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the engine: HTTP API, actors and (by default) an embedded Postgres.
     Serve(Settings),
-    /// Check the rules of the stored data (windows, positions, instructions) and exit
+    /// Check the rules of the stored data (windows, positions, instructions, the audit
+    /// log of every change) and exit
     /// non-zero on any violation. Safe to run while the engine runs.
     Audit(AuditArgs),
     /// Manage API keys (works while the engine runs; it sees changes within a second).
