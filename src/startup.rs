@@ -14,6 +14,7 @@ use crate::actors::keys;
 use crate::actors::writer::WriterLimits;
 use crate::actors::{Engine, EngineSetup, WindowSettings};
 use crate::config::Settings;
+use crate::http::limits::{RateLimits, RateSettings, SWEEP_INTERVAL};
 use crate::http::ws::WsLimits;
 use crate::http::{self, AppState, HttpLimits};
 use crate::metrics::Metrics;
@@ -94,6 +95,12 @@ impl Application {
                 keys: stored_keys,
             },
         );
+        let rates = Arc::new(RateLimits::new(RateSettings {
+            per_key_per_second: settings.rate_per_key_per_second,
+            per_address_per_second: settings.rate_per_address_per_second,
+            auth_failures_per_minute: settings.auth_failures_per_minute_max,
+        }));
+        RateLimits::sweep_every(Arc::downgrade(&rates), SWEEP_INTERVAL);
         let state = web::Data::new(AppState {
             store: store.clone(),
             engine: engine.clone(),
@@ -110,6 +117,7 @@ impl Application {
                 sessions_max: settings.ws_sessions_max,
             },
             ws_open: Default::default(),
+            rates,
         });
         let listener = std::net::TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -117,6 +125,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(http::limits::guard))
                 .wrap(actix_web::middleware::from_fn(http::observe))
                 .configure(http::routes)
         })
@@ -129,9 +138,8 @@ impl Application {
         })
         .workers(settings.http_workers)
         .backlog(4096)
-        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
-        .listen(listener)?
-        .run();
+        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
+        let server = server.listen(listener)?.run();
         tracing::info!(listen = %settings.listen, port, "DelTran engine ready");
         Ok(Application {
             server,

@@ -29,6 +29,10 @@ fn usize_in(range: std::ops::RangeInclusive<u64>) -> RangedU64ValueParser<usize>
     RangedU64ValueParser::<usize>::new().range(range)
 }
 
+/// Highest per-second rate limit: far above what one engine serves, so a setting at
+/// the top means "no limit" in practice.
+const RATE_PER_SECOND_MAX: i64 = 10_000_000;
+
 /// `--database-url` must parse as a Postgres URL (or key=value string).
 fn postgres_url(text: &str) -> Result<String, String> {
     text.parse::<tokio_postgres::Config>()
@@ -207,6 +211,23 @@ pub struct Settings {
     /// embedded cluster: the data directory's `api-keys`); no keys are made without it.
     #[arg(skip)]
     pub first_start_keys_file: Option<PathBuf>,
+    /// Requests one API key may make per second, with a burst of as many; beyond it
+    /// `429 rate_limited` with `Retry-After`. Range 1 to 10,000,000.
+    #[arg(long, env = "DELTRAN_RATE_PER_KEY_PER_SECOND", default_value_t = 50_000,
+          value_parser = clap::value_parser!(u32).range(1..=RATE_PER_SECOND_MAX))]
+    pub rate_per_key_per_second: u32,
+    /// Requests one client address (an IPv6 client: its /64) may make per second,
+    /// with a burst of as many, before any key is checked; beyond it `429
+    /// rate_limited`. Range 1 to 10,000,000.
+    #[arg(long, env = "DELTRAN_RATE_PER_ADDRESS_PER_SECOND", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u32).range(1..=RATE_PER_SECOND_MAX))]
+    pub rate_per_address_per_second: u32,
+    /// Failed authentications (401) one client address may have per minute, with a
+    /// burst of as many; beyond it every request of that address needing a key gets
+    /// `429 rate_limited` until its budget refills. Range 1 to 1,000,000.
+    #[arg(long, env = "DELTRAN_AUTH_FAILURES_PER_MINUTE_MAX", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub auth_failures_per_minute_max: u32,
 }
 
 impl Settings {
@@ -285,6 +306,9 @@ mod tests {
             ("--ws-frame-size-max-bytes", 1024, 16 * 1024 * 1024),
             ("--ws-queue-max", 1, 1_000_000),
             ("--ws-sessions-max", 1, 1_000_000),
+            ("--rate-per-key-per-second", 1, 10_000_000),
+            ("--rate-per-address-per-second", 1, 10_000_000),
+            ("--auth-failures-per-minute-max", 1, 1_000_000),
         ] {
             let range = format!("{min}..={max}");
             for ok in [min, max] {
@@ -306,6 +330,9 @@ mod tests {
         assert_eq!(settings.batch_size_max, 2000);
         assert_eq!(settings.window_duration_ms, 60_000);
         assert_eq!(settings.body_size_max_bytes, 16 * 1024);
+        assert_eq!(settings.rate_per_key_per_second, 50_000);
+        assert_eq!(settings.rate_per_address_per_second, 100_000);
+        assert_eq!(settings.auth_failures_per_minute_max, 20);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::error::ApiError;
+use super::limits;
 use super::request_id::current_request_id;
 use super::AppState;
 use crate::actors::keys::AuthFailure;
@@ -93,7 +94,9 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-/// Authenticates the request or answers 401 (`WWW-Authenticate: Bearer`).
+/// Authenticates the request or answers 401 (`WWW-Authenticate: Bearer`), within the
+/// rate limits (`limits`): an address past its failed-authentication budget, or a key
+/// past its rate, gets 429.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -102,20 +105,28 @@ pub async fn authenticate(
         .app_data::<web::Data<AppState>>()
         .expect("the app has its state")
         .clone();
-    let verdict = principal_of(req.request(), &state);
-    match verdict {
+    match authenticated(req.request(), &state) {
         Ok(principal) => {
             tracing::Span::current().record("caller", tracing::field::display(&principal.key_id));
             req.extensions_mut().insert(principal);
             Ok(next.call(req).await?.map_into_left_body())
         }
-        Err(failure) => {
-            let (request, _) = req.into_parts();
-            let response =
-                actix_web::ResponseError::error_response(&ApiError::Unauthenticated(failure));
-            Ok(ServiceResponse::new(request, response).map_into_right_body())
-        }
+        Err(error) => Ok(limits::refuse(req, error)),
     }
+}
+
+/// The request's caller, within the rate limits: the address may still try to
+/// authenticate, the key is valid (a failure counts against the address), and the
+/// key is within its rate.
+fn authenticated(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
+    let address = limits::client_address(req);
+    if let Some(address) = address {
+        state.rates.check_may_authenticate(address)?;
+    }
+    let principal = principal_of(req, state)
+        .map_err(|failure| state.rates.authentication_failed(address, failure))?;
+    state.rates.check_key(principal.key_id)?;
+    Ok(principal)
 }
 
 /// Who presents the request's key.
@@ -132,8 +143,7 @@ pub fn require_local_or_reader(req: &HttpRequest, state: &AppState) -> Result<()
     if from_loopback(req) {
         return Ok(());
     }
-    let caller = Caller(principal_of(req, state).map_err(ApiError::Unauthenticated)?);
-    caller.require_reader_of_everything()
+    Caller(authenticated(req, state)?).require_reader_of_everything()
 }
 
 /// Whether the request comes from this host (loopback): `/ready` and `/metrics` are

@@ -33,6 +33,10 @@ pub enum ApiError {
     FieldInvalid(String),
     #[error("the body is larger than {0} bytes")]
     BodyTooLarge(usize),
+    #[error("the JSON body nests arrays and objects deeper than {0} levels")]
+    JsonTooDeep(usize),
+    #[error("the query string is longer than {0} bytes")]
+    QueryTooLong(usize),
     #[error("the {field} {value} is not registered")]
     UnknownBank { field: &'static str, value: String },
     #[error("no corridor is registered for {0}")]
@@ -60,6 +64,10 @@ pub enum ApiError {
     /// The caller is known but may not do this.
     #[error("{detail}")]
     Forbidden { code: &'static str, detail: String },
+    /// 429: this caller (key or address) is over its rate; `Retry-After` says when
+    /// it may try again.
+    #[error("too many requests from this caller; retry in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("the engine is at its limit of submissions in flight; retry shortly")]
     Overloaded,
     /// 503: `detail` is safe to show; `cause`, if any, only goes to the log.
@@ -81,6 +89,8 @@ impl ApiError {
             ApiError::FieldMissing(_) => "field_missing",
             ApiError::FieldInvalid(_) => "field_invalid",
             ApiError::BodyTooLarge(_) => "body_too_large",
+            ApiError::JsonTooDeep(_) => "json_too_deep",
+            ApiError::QueryTooLong(_) => "query_too_long",
             ApiError::UnknownBank { field, .. } => match *field {
                 "sender_bank" => "sender_bank_unknown",
                 "receiver_bank" => "receiver_bank_unknown",
@@ -97,6 +107,7 @@ impl ApiError {
             ApiError::Unauthenticated(AuthFailure::Invalid) => "key_invalid",
             ApiError::Unauthenticated(AuthFailure::Revoked) => "key_revoked",
             ApiError::Forbidden { code, .. } => code,
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -104,7 +115,10 @@ impl ApiError {
     }
 
     /// Parses JSON text into `T`, telling malformed JSON from missing or mistyped fields.
+    /// Every JSON body goes through here, so every route refuses one nested deeper than
+    /// [`super::limits::JSON_DEPTH_MAX`] before serde sees it.
     pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+        super::limits::check_json_depth(body)?;
         serde_json::from_slice(body).map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
@@ -190,8 +204,11 @@ impl ResponseError for ApiError {
             ApiError::MalformedJson(_)
             | ApiError::FieldMissing(_)
             | ApiError::FieldInvalid(_)
-            | ApiError::QueryInvalid(_) => StatusCode::BAD_REQUEST,
+            | ApiError::QueryInvalid(_)
+            | ApiError::JsonTooDeep(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -232,6 +249,11 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused { transaction_id, .. } => {
                 body.insert("transaction_id".into(), json!(transaction_id));
             }
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                body.insert("retry_after_seconds".into(), json!(retry_after_seconds));
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(status);
@@ -241,6 +263,12 @@ impl ResponseError for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
+        }
+        if let ApiError::RateLimited {
+            retry_after_seconds,
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds)));
         }
         response.body(Value::Object(body).to_string())
     }

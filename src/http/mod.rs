@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 mod health;
 pub mod keys;
+pub mod limits;
 pub mod middleware;
 mod registry;
 pub mod request_id;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub ws_limits: ws::WsLimits,
     /// WebSocket sessions open now (bounded by `ws_limits.sessions_max`).
     pub ws_open: Arc<std::sync::atomic::AtomicUsize>,
+    /// Rate limits per key, per client address and on failed authentications.
+    pub rates: Arc<limits::RateLimits>,
 }
 
 /// Reads a request body, refusing it as soon as it passes `limit` bytes.
