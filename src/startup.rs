@@ -1,6 +1,7 @@
 //! Builds the whole engine from settings: store, actor tree and HTTP server. Tests
 //! use the same function, on port 0 with a database of their own.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,12 @@ impl Application {
         settings: &Settings,
         database: tokio_postgres::Config,
     ) -> anyhow::Result<Self> {
+        // TLS first: a bad certificate stops the start before anything else starts.
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+            // The settings refuse one without the other (exit code 2).
+            _ => None,
+        };
         let store = Store::connect(database, settings.database.db_pool_size_max);
         store
             .wait_until_ready(DATABASE_WAIT_MAX)
@@ -130,17 +137,19 @@ impl Application {
                 .configure(http::routes)
         })
         // No Nagle: a feed message written right after another would otherwise wait
-        // for the client's delayed ACK (up to 40 ms on Linux).
-        .on_connect(|connection, _| {
-            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
-        })
+        // for the client's delayed ACK (up to 40 ms on Linux). Set on the TCP stream
+        // under TLS too.
+        .tcp_nodelay(true)
         .workers(settings.http_workers)
         .backlog(4096)
         .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
-        let server = server.listen(listener)?.run();
-        tracing::info!(listen = %settings.listen, port, "DelTran engine ready");
+        let tls_on = tls.is_some();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
+        .run();
+        tracing::info!(listen = %settings.listen, port, tls = tls_on, "DelTran engine ready");
         Ok(Application {
             server,
             port,
@@ -168,4 +177,33 @@ impl Application {
         tracing::info!("DelTran engine stopped");
         Ok(())
     }
+}
+
+/// The TLS setup of `--tls-cert` and `--tls-key`: the certificate chain and its key
+/// (PEM), TLS 1.2 and 1.3 with rustls' safe defaults on the `ring` provider, no client
+/// certificates (callers authenticate with API keys).
+fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("--tls-cert {}: not a PEM certificate chain", cert.display()))?;
+    if chain.is_empty() {
+        anyhow::bail!("--tls-cert {}: holds no certificate", cert.display());
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("--tls-key {}: not a PEM private key", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .with_context(|| {
+            format!(
+                "--tls-key {} does not fit --tls-cert {}",
+                key.display(),
+                cert.display()
+            )
+        })
 }

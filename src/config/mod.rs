@@ -33,6 +33,21 @@ fn usize_in(range: std::ops::RangeInclusive<u64>) -> RangedU64ValueParser<usize>
 /// the top means "no limit" in practice.
 const RATE_PER_SECOND_MAX: i64 = 10_000_000;
 
+/// A file setting (`--tls-cert`, `--tls-key`) must name a readable file.
+fn readable_file(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    std::fs::File::open(&path)
+        .and_then(|file| file.metadata())
+        .map_err(|e| e.to_string())
+        .and_then(|meta| {
+            meta.is_file()
+                .then_some(())
+                .ok_or_else(|| "not a regular file".to_string())
+        })
+        .map_err(|e| format!("cannot read {text}: {e}"))?;
+    Ok(path)
+}
+
 /// `--database-url` must parse as a Postgres URL (or key=value string).
 fn postgres_url(text: &str) -> Result<String, String> {
     text.parse::<tokio_postgres::Config>()
@@ -47,6 +62,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+// `Serve` holds every setting: the enum is parsed once per process, so its size
+// does not matter and boxing would only add noise where it is matched.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the engine: HTTP API, actors and (by default) an embedded Postgres.
@@ -228,6 +246,16 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_AUTH_FAILURES_PER_MINUTE_MAX", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub auth_failures_per_minute_max: u32,
+    /// TLS: the server's certificate chain (PEM). Needs `--tls-key`; without both the
+    /// engine serves plain HTTP (terminate TLS in front of it).
+    #[arg(long, env = "DELTRAN_TLS_CERT", value_name = "FILE", requires = "tls_key",
+          value_parser = readable_file)]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Needs
+    /// `--tls-cert`.
+    #[arg(long, env = "DELTRAN_TLS_KEY", value_name = "FILE", requires = "tls_cert",
+          value_parser = readable_file)]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Settings {
@@ -333,6 +361,29 @@ mod tests {
         assert_eq!(settings.rate_per_key_per_second, 50_000);
         assert_eq!(settings.rate_per_address_per_second, 100_000);
         assert_eq!(settings.auth_failures_per_minute_max, 20);
+        assert!(settings.tls_cert.is_none() && settings.tls_key.is_none());
+    }
+
+    #[test]
+    fn a_tls_certificate_without_its_key_or_a_key_without_its_certificate_is_refused() {
+        let file = std::env::temp_dir().join(format!("deltran-tls-{}.pem", std::process::id()));
+        std::fs::write(&file, "not checked here").unwrap();
+        let path = file.to_str().unwrap();
+        for args in [["--tls-cert", path], ["--tls-key", path]] {
+            let error = serve(&args).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument, "{error}");
+            assert_eq!(error.exit_code(), 2);
+        }
+        let both = serve(&["--tls-cert", path, "--tls-key", path]).unwrap();
+        assert_eq!(both.tls_cert.as_deref(), Some(file.as_path()));
+        let missing = serve(&["--tls-cert", "/nonexistent/cert.pem", "--tls-key", path]);
+        let error = missing.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ValueValidation, "{error}");
+        assert!(
+            error.to_string().contains("/nonexistent/cert.pem"),
+            "{error}"
+        );
+        std::fs::remove_file(&file).unwrap();
     }
 
     #[test]
