@@ -70,7 +70,7 @@ fn server() -> tokio_postgres::Config {
 }
 
 /// A fresh, empty database on the test server.
-async fn fresh_database() -> tokio_postgres::Config {
+pub async fn fresh_database() -> tokio_postgres::Config {
     let mut config = server();
     prepare_database(&config).await.expect("server is up");
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
@@ -86,6 +86,9 @@ pub fn test_settings() -> Settings {
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.database.db_pool_size_max = 8;
     settings.http_workers = 2;
+    // Every test calls from 127.0.0.1, and some make many refused calls on purpose
+    // (the role matrix): the budget of failed authentications is its own test's.
+    settings.auth_failures_per_minute_max = 1_000_000;
     settings
 }
 

@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod durability;
 mod feeds;
+mod limits;
 mod operator;
 mod outage;
 mod settings;

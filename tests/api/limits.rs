@@ -2,142 +2,57 @@
 //! (429 with Retry-After), bounds on the request head (431), the query string (414),
 //! JSON nesting (400 json_too_deep) and text fields (422 text_too_long), and TLS.
 //!
-//! Self-contained: one embedded Postgres per test binary (or `DATABASE_URL`), a fresh
-//! database per test, the engine built with `Application::build` on port 0.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
 use awc::http::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::helpers::{fresh_database, scratch_dir, test_settings, Reply, TestApp};
 use deltran::config::Settings;
 use deltran::domain::{BankCode, Origin, Role};
 use deltran::startup::Application;
-use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
-use deltran::store::{create_database_if_missing, prepare_database};
-
-static SERVER: OnceLock<tokio_postgres::Config> = OnceLock::new();
-
-fn scratch_dir(prefix: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn server() -> tokio_postgres::Config {
-    SERVER
-        .get_or_init(|| match std::env::var("DATABASE_URL") {
-            Ok(url) => url.parse().expect("DATABASE_URL is a Postgres URL"),
-            Err(_) => {
-                let root = scratch_dir("deltran-limits-pg");
-                let (tx, rx) = std::sync::mpsc::channel();
-                // The cluster's parent-death signal is tied to the thread that starts
-                // it: that thread lives as long as the test process.
-                std::thread::spawn(move || {
-                    let options = EmbeddedOptions {
-                        initdb_no_sync: true,
-                        wal_segment_size_mb: None,
-                        settings: vec![("max_connections".into(), "200".into())],
-                    };
-                    match EmbeddedPostgres::start(&root, &options) {
-                        Ok(cluster) => {
-                            tx.send(Ok(cluster.config(EMBEDDED_DATABASE))).unwrap();
-                            loop {
-                                std::thread::park();
-                            }
-                        }
-                        Err(e) => tx.send(Err(e.to_string())).unwrap(),
-                    }
-                });
-                rx.recv().expect("cluster thread").expect("postgres starts")
-            }
-        })
-        .clone()
-}
-
-async fn fresh_database() -> tokio_postgres::Config {
-    let mut config = server();
-    prepare_database(&config).await.expect("server is up");
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    create_database_if_missing(&config, &name)
-        .await
-        .expect("create test database");
-    config.dbname(&name);
-    config
-}
 
 fn settings() -> Settings {
-    let mut settings = Settings::defaults();
-    settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.database.db_pool_size_max = 4;
+    let mut settings = test_settings();
+    // The failed-authentication budget of the real default: these tests count on it.
+    settings.auth_failures_per_minute_max = Settings::defaults().auth_failures_per_minute_max;
     settings.http_workers = 1;
     settings
 }
 
+/// The test app, called with keys made per test.
 struct App {
-    base: String,
+    app: TestApp,
     port: u16,
-    engine: deltran::actors::Engine,
-    handle: ServerHandle,
-    client: awc::Client,
 }
 
-/// A response: status, headers and the body as JSON (Null if it is not).
-struct Reply {
-    status: StatusCode,
-    headers: awc::http::header::HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-
-    fn retry_after(&self) -> u64 {
-        self.headers
-            .get("retry-after")
-            .expect("Retry-After")
-            .to_str()
-            .unwrap()
-            .parse()
-            .expect("whole seconds")
-    }
+/// Whole seconds of a 429's `Retry-After`.
+fn retry_after_seconds(reply: &Reply) -> u64 {
+    reply
+        .headers
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("whole seconds")
 }
 
 impl App {
     async fn start(settings: Settings) -> App {
-        let app = Application::build(&settings, fresh_database().await)
-            .await
-            .expect("application builds");
-        let port = app.port();
-        let engine = app.engine.clone();
-        let handle = app.server_handle();
-        actix_web::rt::spawn(async move {
-            app.run_until_stopped().await.expect("server runs");
-        });
-        App {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            engine,
-            handle,
-            client: awc::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .finish(),
-        }
+        let app = TestApp::spawn_with_settings(settings).await;
+        let port = app.address.rsplit(':').next().unwrap().parse().unwrap();
+        App { app, port }
     }
 
     async fn key(&self, role: Role, bank: Option<&str>) -> String {
         let bank = bank.map(|b| BankCode::parse(b).unwrap());
         let (_, text) = self
+            .app
             .engine
             .create_key(&Origin::Engine("test"), role, bank, None)
             .await
@@ -152,25 +67,8 @@ impl App {
         key: Option<&str>,
         body: Option<String>,
     ) -> Reply {
-        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(key) = key {
-            request = request.insert_header(("Authorization", format!("Bearer {key}")));
-        }
-        let mut response = match body {
-            Some(body) => request
-                .insert_header(("content-type", "application/json"))
-                .send_body(body)
-                .await
-                .expect("request"),
-            None => request.send().await.expect("request"),
-        };
-        let bytes = response.body().limit(1 << 20).await.expect("body");
-        Reply {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
+        let body = body.unwrap_or_default().into_bytes();
+        self.app.send_as(key, method, path, body, &[]).await
     }
 
     async fn get(&self, path: &str, key: Option<&str>) -> Reply {
@@ -206,7 +104,7 @@ impl App {
     }
 
     async fn stop(self) {
-        self.handle.stop(true).await;
+        self.app.stop().await;
     }
 }
 
@@ -238,7 +136,7 @@ fn assert_rate_limited(reply: &Reply, retry_after: std::ops::RangeInclusive<u64>
         reply.headers.get("content-type").unwrap(),
         "application/problem+json"
     );
-    let seconds = reply.retry_after();
+    let seconds = retry_after_seconds(reply);
     assert!(retry_after.contains(&seconds), "Retry-After {seconds}");
     assert_eq!(reply.body["retry_after_seconds"], seconds);
     assert!(reply.body["request_id"].is_string(), "{}", reply.body);
@@ -492,7 +390,10 @@ async fn with_a_certificate_and_key_the_engine_serves_https() {
         .expect("https request");
     assert_eq!(response.status(), StatusCode::OK);
     // Plain HTTP on the TLS port gets no HTTP answer.
-    let plain = app.client.get(format!("{}/health", app.base)).send().await;
+    let plain = awc::Client::new()
+        .get(format!("http://127.0.0.1:{}/health", app.port))
+        .send()
+        .await;
     assert!(
         plain.is_err(),
         "plain HTTP answered: {:?}",
