@@ -40,6 +40,8 @@ pub enum InputError {
     StatusInvalid,
     #[error("the text is longer than allowed")]
     TextTooLong,
+    #[error("the text holds a control character (NUL, tab, line break or another C0/C1 control)")]
+    TextInvalid,
     #[error("an idempotency key is 1 to 128 printable ASCII characters")]
     IdempotencyKeyInvalid,
     #[error("a net debit cap is a decimal number, zero or more, with the currency's decimals")]
@@ -72,6 +74,7 @@ impl InputError {
             InputError::WindowIdInvalid => "window_id_invalid",
             InputError::StatusInvalid => "status_invalid",
             InputError::TextTooLong => "text_too_long",
+            InputError::TextInvalid => "text_invalid",
             InputError::IdempotencyKeyInvalid => "idempotency_key_invalid",
             InputError::NetDebitCapInvalid => "net_debit_cap_invalid",
             InputError::KeyIdInvalid => "key_id_invalid",

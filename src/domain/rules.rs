@@ -75,12 +75,25 @@ impl TransferDraft {
     }
 }
 
+/// A free-text field: its length first, then its characters (see `printable_text`).
 fn bounded_text(text: Option<&str>, len_max: usize) -> Result<Option<String>, InputError> {
     match text {
         Some(t) if t.chars().count() > len_max => Err(InputError::TextTooLong),
-        Some(t) => Ok(Some(t.to_string())),
+        Some(t) => printable_text(t).map(|()| Some(t.to_string())),
         None => Ok(None),
     }
+}
+
+/// Free text the engine stores (account numbers, references, names, labels) holds no
+/// control character: none of C0 (U+0000–U+001F: NUL, tab, line breaks…), DEL or C1
+/// (U+0080–U+009F). NUL is the one Postgres cannot store at all (a whole batch would
+/// fail with it); the others have no place in a one-line field and, like SWIFT
+/// remittance text, a reference allows none of them, tab and newline included.
+pub fn printable_text(text: &str) -> Result<(), InputError> {
+    if text.chars().any(char::is_control) {
+        return Err(InputError::TextInvalid);
+    }
+    Ok(())
 }
 
 fn idempotency_key(key: Option<&str>) -> Result<Option<String>, InputError> {
@@ -152,6 +165,7 @@ mod tests {
     #[test]
     fn input_ladder_names_the_first_failing_field_in_order() {
         let long = "x".repeat(200);
+        let long_with_nul = format!("{long}\0");
         let cases: Vec<(RawTransfer, &str, InputError)> = vec![
             (
                 RawTransfer {
@@ -204,9 +218,11 @@ mod tests {
                 "amount",
                 InputError::AmountHasTooManyDecimals,
             ),
+            // Each text field: its length, then its characters, before the next field.
             (
                 RawTransfer {
-                    sender_account: Some(&long),
+                    sender_account: Some(&long_with_nul),
+                    receiver_account: Some("\0"),
                     ..raw()
                 },
                 "sender_account",
@@ -214,7 +230,17 @@ mod tests {
             ),
             (
                 RawTransfer {
+                    sender_account: Some("12\03"),
                     receiver_account: Some(&long),
+                    ..raw()
+                },
+                "sender_account",
+                InputError::TextInvalid,
+            ),
+            (
+                RawTransfer {
+                    receiver_account: Some(&long_with_nul),
+                    reference: Some("\0"),
                     ..raw()
                 },
                 "receiver_account",
@@ -222,11 +248,30 @@ mod tests {
             ),
             (
                 RawTransfer {
+                    receiver_account: Some("AE07\u{7f}"),
                     reference: Some(&long),
+                    ..raw()
+                },
+                "receiver_account",
+                InputError::TextInvalid,
+            ),
+            (
+                RawTransfer {
+                    reference: Some(&long_with_nul),
+                    idempotency_key: Some(""),
                     ..raw()
                 },
                 "reference",
                 InputError::TextTooLong,
+            ),
+            (
+                RawTransfer {
+                    reference: Some("a\0b"),
+                    idempotency_key: Some(""),
+                    ..raw()
+                },
+                "reference",
+                InputError::TextInvalid,
             ),
             (
                 RawTransfer {
@@ -253,6 +298,52 @@ mod tests {
             );
         }
         assert!(TransferDraft::parse(raw()).is_ok());
+    }
+
+    #[test]
+    fn text_fields_refuse_every_control_character_and_keep_other_text() {
+        // C0 (NUL, tab, line feed, carriage return, escape), DEL and C1 (NEL, CSI).
+        for bad in [
+            "a\0b",
+            "a\tb",
+            "a\nb",
+            "a\rb",
+            "\u{1b}[0m",
+            "a\u{7f}",
+            "a\u{85}b",
+            "\u{9b}",
+        ] {
+            assert_eq!(printable_text(bad), Err(InputError::TextInvalid), "{bad:?}");
+            let refused = TransferDraft::parse(RawTransfer {
+                reference: Some(bad),
+                ..raw()
+            });
+            assert_eq!(refused, Err(("reference", InputError::TextInvalid)));
+        }
+        for good in [
+            "",
+            "INV 2024/07-001",
+            "Zahlung für Mär",
+            "बिल ३१",
+            "ﺩﻓﻌﺔ",
+            "a\u{a0}b",
+        ] {
+            assert_eq!(printable_text(good), Ok(()), "{good:?}");
+            let draft = TransferDraft::parse(RawTransfer {
+                reference: Some(good),
+                sender_account: Some(good),
+                ..raw()
+            })
+            .expect("printable text is accepted");
+            assert_eq!(draft.reference.as_deref(), Some(good));
+        }
+        // The length is counted in characters, so the longest reference may be non-ASCII.
+        let longest = "é".repeat(REFERENCE_LEN_MAX);
+        assert!(TransferDraft::parse(RawTransfer {
+            reference: Some(&longest),
+            ..raw()
+        })
+        .is_ok());
     }
 
     fn facts() -> TransferFacts {

@@ -9,6 +9,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::{read_body, AppState};
 use crate::domain::auth::KeyRecord;
+use crate::domain::rules::printable_text;
 use crate::domain::{BankCode, InputError, KeyId, Role};
 use crate::views;
 
@@ -44,6 +45,18 @@ pub fn role_and_bank(role: &str, bank: Option<&str>) -> Result<(Role, Option<Ban
     }
 }
 
+/// A key's label: at most `LABEL_LEN_MAX` characters, none of them a control character.
+fn label_text(label: &str) -> Result<(), ApiError> {
+    let refused = |error| ApiError::Input {
+        field: "label",
+        error,
+    };
+    if label.chars().count() > LABEL_LEN_MAX {
+        return Err(refused(InputError::TextTooLong));
+    }
+    printable_text(label).map_err(refused)
+}
+
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -53,15 +66,8 @@ pub async fn create(
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
     let new: NewKeyBody = ApiError::parse_json(&body)?;
     let (role, bank) = role_and_bank(&new.role, new.bank.as_deref())?;
-    if new
-        .label
-        .as_ref()
-        .is_some_and(|l| l.chars().count() > LABEL_LEN_MAX)
-    {
-        return Err(ApiError::Input {
-            field: "label",
-            error: InputError::TextTooLong,
-        });
+    if let Some(label) = &new.label {
+        label_text(label)?;
     }
     let (record, text) = state
         .engine

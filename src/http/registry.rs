@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::{not_found_as, number_text, read_body, AppState};
 use crate::actors::bank::ReadPositions;
 use crate::domain::money::ExactDecimal;
+use crate::domain::rules::printable_text;
 use crate::domain::{
     Amount, BankCode, BankPatch, BankStatus, CorridorId, CorridorPatch, CorridorStatus, Currency,
     FxRate, InputError, NewBank, NewCorridor,
@@ -61,6 +62,7 @@ fn bank_code(text: &str) -> Result<BankCode, ApiError> {
     BankCode::parse(text).map_err(input("code"))
 }
 
+/// A bank's name: 1 to `NAME_LEN_MAX` characters, none of them a control character.
 fn bounded_name(name: &str) -> Result<String, ApiError> {
     if name.is_empty() || name.chars().count() > NAME_LEN_MAX {
         return Err(ApiError::Input {
@@ -68,6 +70,7 @@ fn bounded_name(name: &str) -> Result<String, ApiError> {
             error: InputError::TextTooLong,
         });
     }
+    printable_text(name).map_err(input("name"))?;
     Ok(name.to_string())
 }
 
