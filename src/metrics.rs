@@ -16,6 +16,8 @@ pub struct Metrics {
     pub store_batch_size: Histogram,
     pub store_flush_duration: Histogram,
     pub store_flush_failures: IntCounter,
+    pub store_unstorable_transfers: IntCounter,
+    pub store_isolating_statements: IntCounter,
     pub actor_restarts: IntCounterVec,
     pub actor_panics: IntCounterVec,
     pub window_close_duration: Histogram,
@@ -91,6 +93,18 @@ impl Metrics {
         let store_flush_failures = IntCounter::new(
             "deltran_store_flush_failures_total",
             "Batches that failed to commit",
+        )
+        .expect("valid metric");
+        let store_unstorable_transfers = IntCounter::new(
+            "deltran_store_unstorable_transfers_total",
+            "Transfers the database refused for their own data (SQLSTATE class 22 or 23); \
+             each failed alone and the rest of its batch was written",
+        )
+        .expect("valid metric");
+        let store_isolating_statements = IntCounter::new(
+            "deltran_store_isolating_statements_total",
+            "Statements written again, on parts of a batch, to isolate the transfers \
+             the database refused for their own data",
         )
         .expect("valid metric");
         let actor_restarts = IntCounterVec::new(
@@ -172,6 +186,8 @@ impl Metrics {
             Box::new(store_batch_size.clone()),
             Box::new(store_flush_duration.clone()),
             Box::new(store_flush_failures.clone()),
+            Box::new(store_unstorable_transfers.clone()),
+            Box::new(store_isolating_statements.clone()),
             Box::new(actor_restarts.clone()),
             Box::new(actor_panics.clone()),
             Box::new(window_close_duration.clone()),
@@ -197,6 +213,8 @@ impl Metrics {
             store_batch_size,
             store_flush_duration,
             store_flush_failures,
+            store_unstorable_transfers,
+            store_isolating_statements,
             actor_restarts,
             actor_panics,
             window_close_duration,

@@ -23,7 +23,7 @@ use crate::domain::rules::TransferDraft;
 use crate::domain::{
     BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
     CorridorStatus, InstructionChange, InstructionState, KeyId, NewBank, NewCorridor, Origin,
-    Outcome, Role, Transfer, WindowId,
+    Outcome, Role, Transfer, TransferId, WindowId,
 };
 use crate::store::StoreError;
 use crate::views;
@@ -45,6 +45,10 @@ pub enum CommandError {
     IdempotencyKeyReused { key: String, transaction_id: String },
     #[error("settlement instruction {id} is {state}, not pending")]
     InstructionNotPending { id: Uuid, state: InstructionState },
+    /// The database refused the transfer's own data: it was not stored, and the rest
+    /// of its batch was. Sending the same transfer again would be refused again.
+    #[error("transfer {transaction_id} cannot be stored as submitted; it was not accepted")]
+    TransferUnstorable { transaction_id: TransferId },
     /// The engine cannot do it right now (an actor restarting, the database down, a
     /// commit not confirmed in time); the text is safe to show a client.
     #[error("{0}")]
@@ -171,6 +175,9 @@ impl Engine {
             PersistOutcome::Failed(detail) => {
                 self.count_refused("unavailable");
                 Err(CommandError::Unavailable(detail))
+            }
+            PersistOutcome::Unstorable { transaction_id, .. } => {
+                Err(CommandError::TransferUnstorable { transaction_id })
             }
         }
     }

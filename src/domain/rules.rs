@@ -230,7 +230,7 @@ mod tests {
             ),
             (
                 RawTransfer {
-                    sender_account: Some("12\03"),
+                    sender_account: Some("12\0 3"),
                     receiver_account: Some(&long),
                     ..raw()
                 },

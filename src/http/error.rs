@@ -49,6 +49,12 @@ pub enum ApiError {
         "idempotency key {key} was already used by transfer {transaction_id} with a different body"
     )]
     IdempotencyKeyReused { key: String, transaction_id: String },
+    /// The database refused the transfer's own data; it alone was not stored.
+    #[error(
+        "transfer {transaction_id} cannot be stored as submitted (the store refused its \
+         data); it was not accepted and nothing of it was kept"
+    )]
+    TransferUnstorable { transaction_id: String },
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -100,6 +106,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Rejected(t) => t.reject_code().map(|r| r.code()).unwrap_or("rejected"),
             ApiError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
+            ApiError::TransferUnstorable { .. } => "transfer_unstorable",
             ApiError::AlreadyExists(_) => "already_exists",
             ApiError::InstructionNotPending(_) => "instruction_not_pending",
             ApiError::QueryInvalid(_) => "query_invalid",
@@ -188,6 +195,9 @@ impl From<CommandError> for ApiError {
             e @ CommandError::InstructionNotPending { .. } => {
                 ApiError::InstructionNotPending(e.to_string())
             }
+            CommandError::TransferUnstorable { transaction_id } => ApiError::TransferUnstorable {
+                transaction_id: transaction_id.to_string(),
+            },
             CommandError::Unavailable(detail) => ApiError::unavailable(detail),
             CommandError::Store(e) => e.into(),
         }
@@ -200,7 +210,8 @@ impl ResponseError for ApiError {
             ApiError::Input { .. }
             | ApiError::UnknownBank { .. }
             | ApiError::CorridorUnknown(_)
-            | ApiError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::Rejected(_)
+            | ApiError::TransferUnstorable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MalformedJson(_)
             | ApiError::FieldMissing(_)
             | ApiError::FieldInvalid(_)
@@ -246,7 +257,8 @@ impl ResponseError for ApiError {
                 body.insert("transaction_id".into(), json!(transfer.id.to_string()));
                 body.insert("transfer".into(), views::transfer(transfer));
             }
-            ApiError::IdempotencyKeyReused { transaction_id, .. } => {
+            ApiError::IdempotencyKeyReused { transaction_id, .. }
+            | ApiError::TransferUnstorable { transaction_id } => {
                 body.insert("transaction_id".into(), json!(transaction_id));
             }
             ApiError::RateLimited {

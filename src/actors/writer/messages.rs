@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use crate::actors::bank::BankActor;
 use crate::actors::window::Sealed;
-use crate::domain::{BankCode, Transfer, WindowId};
+use crate::domain::{BankCode, Transfer, TransferId, WindowId};
 use crate::store::StoreError;
 
 /// What became of a transfer handed to the writer.
@@ -18,6 +18,13 @@ pub enum PersistOutcome {
     Existing(Box<Transfer>),
     /// Not known to be committed: the database failed. The client may retry.
     Failed(String),
+    /// Certainly not committed: the database refused this transfer's own data (the
+    /// SQLSTATE, for the log). The rest of its batch was written without it; the
+    /// same request would be refused again.
+    Unstorable {
+        transaction_id: TransferId,
+        sqlstate: String,
+    },
 }
 
 /// A decided transfer to store; `reply` is answered after its batch commits.

@@ -8,6 +8,7 @@
 //! business; this actor does the writes and reads it asks for.
 
 mod complete;
+mod isolate;
 mod messages;
 pub mod queue;
 
@@ -114,10 +115,13 @@ impl StoreWriter {
         self.metrics.store_batch_size.observe(batch.len() as f64);
         let started = Instant::now();
         // The batch travels with the write and comes back with its result: no copy.
+        // A transfer refused for its own data fails alone: the batch is split and
+        // written again inside this one write (`isolate`), so the queue still sees one
+        // batch and one completion.
         let write = async move {
             let transfers: Vec<&Transfer> = batch.iter().map(|p| &p.transfer).collect();
-            let result = store.insert_transfers(&transfers).await;
-            (batch, result)
+            let written = isolate::write_transfers(&store, &transfers).await;
+            (batch, written)
         };
         ctx.spawn(
             write
