@@ -20,7 +20,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 pub use error::{BoxError, StoreError};
-pub use transfers::{InsertOutcome, TransferFilter, TransferPage};
+pub use transfers::{InsertOutcome, TransferFilter, TransferPage, TransferParts};
 
 /// Migrations in order; each runs once, recorded in `schema_migrations`.
 const MIGRATIONS: &[(&str, &str)] = &[

@@ -106,6 +106,61 @@ fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
     })
 }
 
+/// A transaction in which parts of a batch are inserted one statement each, every
+/// statement behind a savepoint: a part the database refuses is rolled back alone and
+/// the transaction goes on. `commit` makes every part that went in durable at once.
+///
+/// Dropped without `commit` (a failure, or the writer's work cancelled by a restart),
+/// its connection leaves the pool and closes, so Postgres rolls the transaction back
+/// and the connection never serves anyone mid-transaction.
+pub struct TransferParts {
+    client: Option<deadpool_postgres::Client>,
+}
+
+impl TransferParts {
+    /// Inserts `part` as `Store::insert_transfers` would, inside the transaction. An
+    /// error leaves nothing of `part` written and the transaction usable, unless the
+    /// error is the rollback's own (the caller then stops).
+    pub async fn insert(&mut self, part: &[&Transfer]) -> Result<Vec<InsertOutcome>, StoreError> {
+        let client = self.client.as_ref().expect("open until commit");
+        client.batch_execute("SAVEPOINT part").await?;
+        match Store::insert_transfers_on(client, part).await {
+            Ok(outcomes) => {
+                client.batch_execute("RELEASE SAVEPOINT part").await?;
+                Ok(outcomes)
+            }
+            Err(refused) => {
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part")
+                    .await?;
+                Err(refused)
+            }
+        }
+    }
+
+    /// Commits every part that went in. An error leaves their fate unknown.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let client = self.client.take().expect("open until commit");
+        match client.batch_execute("COMMIT").await {
+            // The connection goes back to the pool, outside any transaction.
+            Ok(()) => Ok(()),
+            Err(e) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Drop for TransferParts {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            // Off the pool and closed: Postgres rolls back what was not committed.
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
 impl Store {
     /// Writes a batch of decided transfers in one statement. A row whose idempotency
     /// key the sender already used is not written; its outcome carries the stored one.
@@ -114,6 +169,26 @@ impl Store {
         batch: &[&Transfer],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let client = self.client().await?;
+        Self::insert_transfers_on(&client, batch).await
+    }
+
+    /// Opens a transaction in which a batch is written part by part (`TransferParts`):
+    /// for a batch the database refused, so that the transfers it refuses are found
+    /// while the others go in together, with one commit.
+    pub async fn begin_transfer_parts(&self) -> Result<TransferParts, StoreError> {
+        let client = self.client().await?;
+        client.batch_execute("BEGIN").await?;
+        Ok(TransferParts {
+            client: Some(client),
+        })
+    }
+
+    /// The group-commit insert on `client`: a pooled connection, or one in a
+    /// transaction.
+    async fn insert_transfers_on(
+        client: &deadpool_postgres::Client,
+        batch: &[&Transfer],
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
         let statement = client.prepare_cached(INSERT_TRANSFERS).await?;
         let ids: Vec<Uuid> = batch.iter().map(|t| t.id.as_uuid()).collect();
         let senders: Vec<&str> = batch.iter().map(|t| t.sender.as_str()).collect();
@@ -167,7 +242,7 @@ impl Store {
         if inserted_count as usize == batch.len() {
             return Ok(vec![InsertOutcome::Inserted; batch.len()]);
         }
-        // The statement has committed; which of our ids are in the table now?
+        // The statement went in; which of our ids are in the table now?
         let inserted: HashSet<Uuid> = client
             .query("SELECT id FROM transfers WHERE id = ANY($1)", &[&ids])
             .await?

@@ -28,7 +28,7 @@ impl StoreWriter {
         let BatchWritten {
             rows,
             error,
-            retries,
+            split_statements,
         } = written;
         if self.feed.transactions_wanted() {
             let stored: Vec<Transfer> = batch
@@ -46,13 +46,13 @@ impl StoreWriter {
             tracing::warn!(batch_seq, error = %error_chain(&error), "batch failed");
             error.to_string()
         });
-        if retries > 0 {
+        if split_statements > 0 {
             self.metrics
                 .store_isolating_statements
-                .inc_by(retries as u64);
+                .inc_by(split_statements as u64);
             tracing::debug!(
                 batch_seq,
-                retries,
+                split_statements,
                 "batch split to isolate refused transfers"
             );
         }
