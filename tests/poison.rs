@@ -264,6 +264,13 @@ async fn a_poisoned_transfer_fails_alone_and_every_other_in_its_batch_commits() 
     let window = app.send("GET", "/api/v1/windows/current", None).await.body["id"]
         .as_i64()
         .expect("current window id");
+    // The store holds its inserts back while the submissions gather, so that the
+    // poisoned transfers surely share a batch with ordinary ones: reads go on, and the
+    // writer's batches wait on the lock with everything behind them buffered.
+    let sql = app.sql().await;
+    sql.batch_execute("BEGIN; LOCK TABLE transfers IN SHARE MODE")
+        .await
+        .expect("lock");
     // The ordinary submissions, all at once.
     let submissions: Vec<_> = (0..ORDINARY)
         .map(|i| {
@@ -282,26 +289,32 @@ async fn a_poisoned_transfer_fails_alone_and_every_other_in_its_batch_commits() 
             })
         })
         .collect();
-    // The poisoned ones, injected while the others are in flight so that they share
-    // their batches (checked below: a lone transfer needs no split).
-    let in_flight = || app.metrics.submissions_in_flight.get();
     for _ in 0..500 {
-        if in_flight() >= 100 {
+        if app.metrics.submissions_in_flight.get() >= ORDINARY as i64 {
             break;
         }
-        actix_web::rt::time::sleep(Duration::from_millis(2)).await;
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
-    let poisons = 5;
-    let mut poisoned = Vec::new();
-    for i in 0..poisons {
-        let engine = app.engine.clone();
-        poisoned.push(actix_web::rt::spawn(async move {
-            engine
-                .submit_transfer(poisoned_draft(i), Duration::from_secs(20))
-                .await
-        }));
-        actix_web::rt::time::sleep(Duration::from_millis(3)).await;
-    }
+    assert_eq!(
+        app.metrics.submissions_in_flight.get(),
+        ORDINARY as i64,
+        "every ordinary submission is in flight"
+    );
+    // The poisoned ones, injected while the others are in flight.
+    let poisons = 3;
+    let poisoned: Vec<_> = (0..poisons)
+        .map(|i| {
+            let engine = app.engine.clone();
+            actix_web::rt::spawn(async move {
+                engine
+                    .submit_transfer(poisoned_draft(i), Duration::from_secs(20))
+                    .await
+            })
+        })
+        .collect();
+    // Time to reach the writer's buffer (the engine is otherwise idle), then go.
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    sql.batch_execute("COMMIT").await.expect("unlock");
     let mut accepted_ids = Vec::new();
     for submission in submissions {
         let (status, body) = submission.await.expect("task");
@@ -321,7 +334,6 @@ async fn a_poisoned_transfer_fails_alone_and_every_other_in_its_batch_commits() 
     assert!(app.engine.drain().await);
 
     // Nothing of the poisoned transfers is stored; every ordinary one is.
-    let sql = app.sql().await;
     let count = |sql_text: &'static str, ids: Vec<String>| {
         let sql = &sql;
         async move {
@@ -340,8 +352,8 @@ async fn a_poisoned_transfer_fails_alone_and_every_other_in_its_batch_commits() 
         .get(0);
     assert_eq!(total, ORDINARY as i64);
 
-    // Each refused alone, inside a batch it shared, which was split around it; no
-    // batch failed as a whole.
+    // Each refused alone, inside a batch it shared (a lone transfer needs no split),
+    // which was split around it; no batch failed as a whole.
     assert_eq!(app.metrics.store_unstorable_transfers.get(), poisons as u64);
     assert!(
         app.metrics.store_isolating_statements.get() > 0,
