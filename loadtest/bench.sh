@@ -8,6 +8,7 @@
 #      loadtest/rate.js is the k6 scenario for lower rates): at 10,000/s (half of
 #      the 20,000/s the engine must sustain) and at half the rate it just sustained.
 # Usage: loadtest/bench.sh    (DURATION=20 CONNECTIONS=256 THREADS=2 HALF_RATE=…)
+# Every request carries the engine's operator key (from its data dir's api-keys).
 # Needs wrk (apt-get install wrk) and psql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,13 +33,20 @@ echo "== baseline: bare actix-web route parsing the same JSON (wrk -t$THREADS -c
 target/release/bare-route "$BARE_ADDR" 2 & pids+=($!)
 sleep 0.5
 curl -fs -X POST "http://$BARE_ADDR/api/v1/transfers" -d '{"sender_bank":"A","receiver_bank":"B","amount":1,"from_currency":"INR","to_currency":"AED"}' >/dev/null
-RUN_ID=bare wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s loadtest/submit.lua "http://$BARE_ADDR" | tee "$OUT/bare.txt"
+# The same request bytes as the engine gets: a bearer key of the same shape (the bare
+# route ignores it).
+BARE_KEY="dtk_$(printf '0%.0s' $(seq 32))_$(printf '0%.0s' $(seq 64))"
+DELTRAN_KEY=$BARE_KEY RUN_ID=bare wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s loadtest/submit.lua "http://$BARE_ADDR" | tee "$OUT/bare.txt"
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 
 echo "== engine with embedded Postgres (same wrk load)"
 target/release/deltran serve --listen "$ENGINE_ADDR" --data-dir "$OUT/engine" --log-format json \
   >"$OUT/engine.log" 2>&1 & pids+=($!)
 wait_up "http://$ENGINE_ADDR/health"
+# The operator key the engine wrote at its first start: wrk and loadgen send it.
+DELTRAN_KEY=$(awk '$1 == "operator" { print $3; exit }' "$OUT/engine/api-keys")
+[ -n "$DELTRAN_KEY" ] || { echo "no operator key in $OUT/engine/api-keys" >&2; exit 1; }
+export DELTRAN_KEY
 RUN_ID="wrk$(date +%s)"
 RUN_ID=$RUN_ID wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s loadtest/submit.lua "http://$ENGINE_ADDR" | tee "$OUT/engine.txt"
 sleep 1

@@ -14,8 +14,8 @@ source "$(dirname "$0")/common.sh"
 TRANSFERS=${TRANSFERS:-1000000}
 RATE=${RATE:-2000}
 ADDR=127.0.0.1:18090
-current() { curl -fs "http://$ADDR/api/v1/windows/current" | sed -n 's/.*"id":\([0-9]*\).*/\1/p'; }
-count() { curl -fs "http://$ADDR/api/v1/windows/current" | sed -n 's/.*"transfer_count":\([0-9]*\).*/\1/p'; }
+current() { api "http://$ADDR/api/v1/windows/current" | sed -n 's/.*"id":\([0-9]*\).*/\1/p'; }
+count() { api "http://$ADDR/api/v1/windows/current" | sed -n 's/.*"transfer_count":\([0-9]*\).*/\1/p'; }
 
 fill() {
   local window; window=$(current)
@@ -34,8 +34,8 @@ close_and_time() {
   sleep 1
   local start end
   start=$(date +%s%N)
-  curl -fs -X POST "http://$ADDR/api/v1/windows/current/close" >/dev/null
-  until curl -fs "http://$ADDR/api/v1/windows/$window" | grep -q '"state":"netted"'; do sleep 0.005; done
+  api -X POST "http://$ADDR/api/v1/windows/current/close" >/dev/null
+  until api "http://$ADDR/api/v1/windows/$window" | grep -q '"state":"netted"'; do sleep 0.005; done
   end=$(date +%s%N)
   wait "$load"
   echo "[$label] window=$window close_to_netted_ms=$(( (end - start) / 1000000 ))"

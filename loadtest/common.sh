@@ -1,7 +1,10 @@
 # Shared by the load-test scripts: build, start an engine with its own embedded
 # cluster in a fresh directory, wait for it, and stop it on exit.
 #   source loadtest/common.sh; start_engine ADDR [deltran serve flags…]
-# Sets OUT (the run's directory) and ENGINE (the engine's pid).
+# Sets OUT (the run's directory) and ENGINE (the engine's pid), and exports
+# DELTRAN_KEY, the operator key the engine wrote to $OUT/engine/api-keys at its first
+# start: submit.lua, loadgen, wsbench and slow_client.py read it from there, and
+# `api` (below) is curl with it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=$(mktemp -d /tmp/deltran-load-XXXXXX)
@@ -19,10 +22,24 @@ wait_up() {
   echo "not up: $1" >&2; exit 1
 }
 
+# The operator key in an engine's first-start keys file (line `operator - <key>`).
+operator_key() {
+  local key
+  key=$(awk '$1 == "operator" { print $3; exit }' "$1" 2>/dev/null || true)
+  [ -n "$key" ] || { echo "no operator key in $1" >&2; exit 1; }
+  echo "$key"
+}
+
+# curl with the operator key: api URL [curl flags…]
+api() { curl -fs -H "Authorization: Bearer $DELTRAN_KEY" "$@"; }
+
 start_engine() {
   local addr=$1; shift
   target/release/deltran serve --listen "$addr" --data-dir "$OUT/engine" --log-format json "$@" \
     >>"$OUT/engine.log" 2>&1 &
   ENGINE=$!
   wait_up "http://$addr/health"
+  # Written at the first start only; a restart on the same directory keeps the keys.
+  DELTRAN_KEY=$(operator_key "$OUT/engine/api-keys")
+  export DELTRAN_KEY
 }

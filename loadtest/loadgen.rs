@@ -4,7 +4,10 @@
 //! answer is charged for the requests it delayed (as wrk2 does). It runs on one
 //! thread with hand-written HTTP/1.1 so that it leaves the other core to the engine.
 //!
-//!   loadgen --url http://127.0.0.1:8080 --rate 12000 --duration-s 20
+//!   DELTRAN_KEY=dtk_… loadgen --url http://127.0.0.1:8080 --rate 12000 --duration-s 20
+//!
+//! Every request carries `Authorization: Bearer <key>` (`--key` or `DELTRAN_KEY`;
+//! an operator key, which may submit as every bank).
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,9 @@ struct Args {
     /// Also print p99 and max latency for each second of the run.
     #[arg(long)]
     timeline: bool,
+    /// The API key sent as `Authorization: Bearer <key>`.
+    #[arg(long, env = "DELTRAN_KEY", hide_env_values = true)]
+    key: String,
 }
 
 const PAIRS: [(&str, &str, &str, &str); 5] = [
@@ -76,7 +82,8 @@ async fn connection(host: String, conn: u64, args: std::sync::Arc<Args>, start: 
             args.run_id
         );
         let request = format!(
-            "POST /api/v1/transfers HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+            "POST /api/v1/transfers HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+            args.key,
             payload.len()
         );
         if write.write_all(request.as_bytes()).await.is_err() {

@@ -1,6 +1,8 @@
 // k6: a constant arrival rate of single-transfer submissions, to measure latency at a
 // fixed load (open model: arrivals do not wait for answers).
-//   RATE=10000 DURATION=20s BASE=http://127.0.0.1:8080 k6 run loadtest/rate.js
+//   DELTRAN_KEY=dtk_… RATE=10000 DURATION=20s BASE=http://127.0.0.1:8080 k6 run loadtest/rate.js
+// DELTRAN_KEY is an API key (an operator's: it may submit as every bank), sent as
+// `Authorization: Bearer …`.
 import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
@@ -8,6 +10,7 @@ import exec from 'k6/execution';
 const RATE = parseInt(__ENV.RATE || '1000');
 const RUN_ID = __ENV.RUN_ID || `k6${Date.now()}`;
 const BASE = __ENV.BASE || 'http://127.0.0.1:8080';
+const KEY = __ENV.DELTRAN_KEY || '';
 const P99_MS_MAX = parseFloat(__ENV.P99_MS_MAX || '25');
 
 export const options = {
@@ -37,6 +40,10 @@ const PAIRS = [
   ['ADCB', 'HDFC', 'AED', 'INR'],
 ];
 
+export function setup() {
+  if (!KEY) throw new Error('set DELTRAN_KEY to an API key (the operator key in <data-dir>/api-keys)');
+}
+
 export default function () {
   const n = exec.scenario.iterationInTest;
   const [sender, receiver, from, to] = PAIRS[n % PAIRS.length];
@@ -49,7 +56,7 @@ export default function () {
     idempotency_key: `${RUN_ID}-${n}`,
   });
   const res = http.post(`${BASE}/api/v1/transfers`, body, {
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${KEY}` },
   });
   check(res, { 'accepted (202)': (r) => r.status === 202 });
 }

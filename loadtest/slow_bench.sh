@@ -3,6 +3,8 @@
 # RATE/s for DURATION s, first alone, then while loadtest/slow_client.py holds a
 # `transactions` subscription it never reads; the engine must cut it off as lagging.
 # Usage: loadtest/slow_bench.sh   (RATE=5000 DURATION=15)
+# loadgen and slow_client.py send the engine's operator key (DELTRAN_KEY, from
+# start_engine).
 source "$(dirname "$0")/common.sh"
 RATE=${RATE:-5000}
 DURATION=${DURATION:-15}

@@ -3,8 +3,12 @@
 --   wrk -t2 -c256 -d20s -s loadtest/submit.lua http://127.0.0.1:8080
 -- RUN_ID (environment) prefixes every key so a run's transfers can be counted in
 -- the database afterwards: idempotency_key LIKE 'RUN_ID-%'.
+-- DELTRAN_KEY (environment) is the API key sent as `Authorization: Bearer …`
+-- (loadtest/common.sh exports the engine's operator key); without it the engine
+-- answers 401, counted as `other`.
 
 local run_id = os.getenv("RUN_ID") or tostring(os.time())
+local api_key = os.getenv("DELTRAN_KEY")
 local threads = {}
 local thread_id = 0
 
@@ -30,6 +34,9 @@ function init(args)
   other = 0
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  if api_key and api_key ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. api_key
+  end
 end
 
 function request()

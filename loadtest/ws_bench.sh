@@ -4,6 +4,7 @@
 # subscriber times its `window_netted`. The same submission load runs first with no
 # subscriber, for comparison.
 # Usage: loadtest/ws_bench.sh   (SUBSCRIBERS=1000 RATE=5000 CLOSES=10)
+# loadgen and wsbench send the engine's operator key (DELTRAN_KEY, from start_engine).
 source "$(dirname "$0")/common.sh"
 SUBSCRIBERS=${SUBSCRIBERS:-1000}
 RATE=${RATE:-5000}

@@ -25,6 +25,10 @@ struct Args {
     closes: usize,
     #[arg(long, default_value_t = 2000)]
     close_every_ms: u64,
+    /// The API key: sent as `Authorization: Bearer <key>` on the WebSocket handshake
+    /// and on the close requests (which need an operator key).
+    #[arg(long, env = "DELTRAN_KEY", hide_env_values = true)]
+    key: String,
 }
 
 /// One masked client text frame (clients must mask; the mask may be fixed).
@@ -100,10 +104,11 @@ async fn read_frames(
     }
 }
 
-async fn http_post(addr: &str, path: &str) -> String {
+async fn http_post(addr: &str, key: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).await.expect("engine reachable");
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = String::new();
@@ -113,12 +118,13 @@ async fn http_post(addr: &str, path: &str) -> String {
 
 type Received = Rc<RefCell<HashMap<i64, Vec<Instant>>>>;
 
-async fn subscriber(addr: String, received: Received, ready: Rc<RefCell<usize>>) {
+async fn subscriber(addr: String, key: String, received: Received, ready: Rc<RefCell<usize>>) {
     let stream = TcpStream::connect(&addr).await.expect("connect");
     stream.set_nodelay(true).ok();
     let (mut read, mut write) = stream.into_split();
     let handshake = format!(
-        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     write.write_all(handshake.as_bytes()).await.unwrap();
@@ -129,7 +135,11 @@ async fn subscriber(addr: String, received: Received, ready: Rc<RefCell<usize>>)
         read.read_exact(&mut byte).await.unwrap();
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "handshake refused");
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "handshake refused: {}",
+        String::from_utf8_lossy(&head)
+    );
     let subscribe = r#"{"type":"subscribe","channels":["windows","notifications"]}"#;
     write.write_all(&text_frame(subscribe)).await.unwrap();
     let _ = read_frames(&mut read, &mut write, |text| {
@@ -164,6 +174,7 @@ fn main() {
         for _ in 0..args.subscribers {
             tokio::task::spawn_local(subscriber(
                 args.addr.clone(),
+                args.key.clone(),
                 received.clone(),
                 ready.clone(),
             ));
@@ -176,7 +187,7 @@ fn main() {
         for _ in 0..args.closes {
             tokio::time::sleep(Duration::from_millis(args.close_every_ms)).await;
             let started = Instant::now();
-            let answer = http_post(&args.addr, "/api/v1/windows/current/close").await;
+            let answer = http_post(&args.addr, &args.key, "/api/v1/windows/current/close").await;
             let id = answer
                 .split(r#""closed_window_id":"#)
                 .nth(1)
