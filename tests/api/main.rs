@@ -12,6 +12,7 @@ mod feeds;
 mod limits;
 mod operator;
 mod outage;
+mod poison;
 mod settings;
 mod transfers;
 mod windows;

@@ -3,11 +3,7 @@
 //! the database refuses anyway (it got past parsing) fails alone with `422
 //! transfer_unstorable` while the rest of its batch commits, with every bank's books
 //! equal to what the store holds.
-//!
-//! Self-contained (its own embedded cluster and an operator key), so that it does not
-//! depend on the shared harness in `tests/common`.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use awc::http::StatusCode;
@@ -16,77 +12,26 @@ use serde_json::{json, Value};
 
 use deltran::actors::writer::WindowProgress;
 use deltran::actors::{CommandError, Engine};
-use deltran::config::Settings;
 use deltran::domain::rules::{RawTransfer, TransferDraft};
-use deltran::domain::{Origin, Role, WindowId};
+use deltran::domain::WindowId;
 use deltran::metrics::Metrics;
-use deltran::startup::Application;
-use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
-use deltran::store::{create_database_if_missing, prepare_database, Store};
+use deltran::store::Store;
+
+use crate::helpers::{test_settings, TestApp};
 
 const BANKS: [&str; 5] = ["ICICI", "HDFC", "AXIS", "ENBD", "ADCB"];
 const ORDINARY: usize = 999;
 
-static SERVER: OnceLock<tokio_postgres::Config> = OnceLock::new();
-
-/// One embedded cluster for this test binary (or `DATABASE_URL`), as `tests/common`.
-fn server() -> tokio_postgres::Config {
-    SERVER
-        .get_or_init(|| {
-            if let Ok(url) = std::env::var("DATABASE_URL") {
-                return url.parse().expect("DATABASE_URL is a Postgres URL");
-            }
-            let root = std::env::temp_dir().join(format!(
-                "deltran-poison-pg-{}-{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            ));
-            std::fs::create_dir_all(&root).expect("temp dir");
-            let (tx, rx) = std::sync::mpsc::channel();
-            // The cluster's parent-death signal is tied to the thread that starts it.
-            std::thread::spawn(move || {
-                let options = EmbeddedOptions {
-                    initdb_no_sync: true,
-                    wal_segment_size_mb: None,
-                    settings: vec![("max_connections".into(), "300".into())],
-                };
-                match EmbeddedPostgres::start(&root, &options) {
-                    Ok(cluster) => {
-                        tx.send(Ok(cluster.config(EMBEDDED_DATABASE))).unwrap();
-                        loop {
-                            std::thread::park();
-                        }
-                    }
-                    Err(e) => tx.send(Err(e.to_string())).unwrap(),
-                }
-            });
-            rx.recv()
-                .expect("cluster thread answers")
-                .expect("embedded postgres starts")
-        })
-        .clone()
-}
-
-async fn fresh_database() -> tokio_postgres::Config {
-    let mut config = server();
-    prepare_database(&config).await.expect("server is up");
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    create_database_if_missing(&config, &name)
-        .await
-        .expect("create test database");
-    config.dbname(&name);
-    config
-}
-
+/// The test app, with a client of its own that holds enough connections for every
+/// submission of the batch test at once.
 struct App {
+    app: TestApp,
     address: String,
-    database: tokio_postgres::Config,
     store: Store,
     engine: Engine,
     metrics: std::sync::Arc<Metrics>,
     key: String,
     client: awc::Client,
-    server: actix_web::dev::ServerHandle,
 }
 
 struct Reply {
@@ -96,38 +41,19 @@ struct Reply {
 
 impl App {
     async fn spawn() -> App {
-        let mut settings = Settings::defaults();
-        settings.listen = "127.0.0.1:0".parse().unwrap();
-        settings.database.db_pool_size_max = 8;
-        settings.http_workers = 2;
-        let database = fresh_database().await;
-        let app = Application::build(&settings, database.clone())
-            .await
-            .expect("application builds");
-        let (_, key) = app
-            .engine
-            .create_key(&Origin::Engine("test"), Role::Operator, None, None)
-            .await
-            .expect("operator key");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let (store, engine, metrics) = (app.store.clone(), app.engine.clone(), app.metrics.clone());
-        let server = app.server_handle();
-        actix_web::rt::spawn(async move {
-            app.run_until_stopped().await.expect("server runs");
-        });
+        let app = TestApp::spawn_with_settings(test_settings()).await;
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(30))
             .connector(awc::Connector::new().limit(1100))
             .finish();
         App {
-            address,
-            database,
-            store,
-            engine,
-            metrics,
-            key,
+            address: app.address.clone(),
+            store: app.store.clone(),
+            engine: app.engine.clone(),
+            metrics: app.metrics.clone(),
+            key: app.keys.operator.clone(),
             client,
-            server,
+            app,
         }
     }
 
@@ -151,17 +77,11 @@ impl App {
     }
 
     async fn sql(&self) -> tokio_postgres::Client {
-        let (client, connection) = self
-            .database
-            .connect(tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        actix_web::rt::spawn(connection);
-        client
+        self.app.sql().await
     }
 
     async fn stop(self) {
-        self.server.stop(true).await;
+        self.app.stop().await;
     }
 }
 
