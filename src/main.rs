@@ -126,6 +126,9 @@ fn keys(args: KeysArgs) -> anyhow::Result<()> {
         } => {
             let (role, bank) = deltran::http::keys::role_and_bank(&role, bank.as_deref())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(label) = &label {
+                deltran::http::keys::label_text(label).map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
             let (record, text) = with_store(&database, |store| async move {
                 keys::create_key(&store, &origin, role, bank, label)
                     .await

@@ -46,7 +46,7 @@ pub fn role_and_bank(role: &str, bank: Option<&str>) -> Result<(Role, Option<Ban
 }
 
 /// A key's label: at most `LABEL_LEN_MAX` characters, none of them a control character.
-fn label_text(label: &str) -> Result<(), ApiError> {
+pub fn label_text(label: &str) -> Result<(), ApiError> {
     let refused = |error| ApiError::Input {
         field: "label",
         error,
