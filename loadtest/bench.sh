@@ -8,7 +8,9 @@
 #      loadtest/rate.js is the k6 scenario for lower rates): at 10,000/s (half of
 #      the 20,000/s the engine must sustain) and at half the rate it just sustained.
 # Usage: loadtest/bench.sh    (DURATION=20 CONNECTIONS=256 THREADS=2 HALF_RATE=…)
-# Every request carries the engine's operator key (from its data dir's api-keys).
+# wrk sends each transfer with its sender bank's own key (KEYS=bank, the default, from
+# the engine's api-keys file: one key per sending bank, as banks would) or the
+# operator's (KEYS=operator); loadgen sends the operator's.
 # Needs wrk (apt-get install wrk) and psql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +49,7 @@ wait_up "http://$ENGINE_ADDR/health"
 DELTRAN_KEY=$(awk '$1 == "operator" { print $3; exit }' "$OUT/engine/api-keys")
 [ -n "$DELTRAN_KEY" ] || { echo "no operator key in $OUT/engine/api-keys" >&2; exit 1; }
 export DELTRAN_KEY
+if [ "${KEYS:-bank}" = bank ]; then export DELTRAN_KEYS_FILE=$OUT/engine/api-keys; fi
 RUN_ID="wrk$(date +%s)"
 RUN_ID=$RUN_ID wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s loadtest/submit.lua "http://$ENGINE_ADDR" | tee "$OUT/engine.txt"
 sleep 1

@@ -5,10 +5,12 @@
 -- the database afterwards: idempotency_key LIKE 'RUN_ID-%'.
 -- DELTRAN_KEY (environment) is the API key sent as `Authorization: Bearer …`
 -- (loadtest/common.sh exports the engine's operator key); without it the engine
--- answers 401, counted as `other`.
+-- answers 401, counted as `other`. DELTRAN_KEYS_FILE (an engine's api-keys file)
+-- instead sends each transfer with its sender bank's own key, as banks would.
 
 local run_id = os.getenv("RUN_ID") or tostring(os.time())
 local api_key = os.getenv("DELTRAN_KEY")
+local keys_file = os.getenv("DELTRAN_KEYS_FILE")
 local threads = {}
 local thread_id = 0
 
@@ -37,6 +39,20 @@ function init(args)
   if api_key and api_key ~= "" then
     wrk.headers["Authorization"] = "Bearer " .. api_key
   end
+  -- One header set per sender bank, made once: `bank CODE KEY` lines of the file.
+  headers_by_bank = nil
+  if keys_file and keys_file ~= "" then
+    headers_by_bank = {}
+    for line in io.lines(keys_file) do
+      local role, bank, key = line:match("^(%S+)%s+(%S+)%s+(%S+)$")
+      if role == "bank" then
+        headers_by_bank[bank] = {
+          ["Content-Type"] = "application/json",
+          ["Authorization"] = "Bearer " .. key,
+        }
+      end
+    end
+  end
 end
 
 function request()
@@ -46,7 +62,8 @@ function request()
   local body = string.format(
     '{"sender_bank":"%s","receiver_bank":"%s","amount":"%s","from_currency":"%s","to_currency":"%s","idempotency_key":"%s-%d-%d"}',
     p[1], p[2], amount, p[3], p[4], run_id, id, counter)
-  return wrk.format(nil, "/api/v1/transfers", nil, body)
+  local headers = headers_by_bank and headers_by_bank[p[1]] or nil
+  return wrk.format(nil, "/api/v1/transfers", headers, body)
 end
 
 function response(status, headers, body)
