@@ -89,6 +89,17 @@ impl KeyRing {
         Ok(entry.principal.clone())
     }
 
+    /// Whether `id` is a key the ring holds and has not revoked (for sessions opened
+    /// with it, which must end when it is revoked).
+    pub fn is_active(&self, id: KeyId) -> bool {
+        self.keys
+            .read()
+            .expect("lock")
+            .by_id
+            .get(&id)
+            .is_some_and(|e| !e.revoked)
+    }
+
     pub fn len(&self) -> usize {
         self.keys.read().expect("lock").by_id.len()
     }
@@ -191,10 +202,17 @@ pub async fn write_first_keys(store: &Store, file: &Path) -> anyhow::Result<()> 
         .map_err(|e| anyhow::anyhow!("cannot make a key for bank {}: {e}", bank.code))?;
         lines.push(format!("bank {} {key}", bank.code));
     }
+    // A fresh file (create_new: never through a symlink, and the mode applies): a
+    // file left by an earlier cluster holds keys that no longer exist.
+    match std::fs::remove_file(file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot replace {}", file.display()))
+        }
+        _ => {}
+    }
     let mut out = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(file)
         .with_context(|| format!("cannot write the first keys to {}", file.display()))?;

@@ -50,8 +50,9 @@ pub struct WindowDetail {
 }
 
 impl WindowDetail {
-    /// The window as `bank` may see it: its own positions only; the totals per
-    /// currency and corridor stay (they reveal no other bank's position).
+    /// The window as `bank` may see it: its own positions only. The totals per
+    /// currency and corridor stay, as the product allows; note that where only two
+    /// banks trade a currency, the hub's position and a bank's own reveal the other's.
     pub fn seen_by(&self, bank: &BankCode) -> WindowDetail {
         WindowDetail {
             record: self.record.clone(),

@@ -115,16 +115,22 @@ pub async fn authenticate(
     }
 }
 
-/// The request's caller, within the rate limits: the address may still try to
-/// authenticate, the key is valid (a failure counts against the address), and the
-/// key is within its rate.
+/// The request's caller, within the rate limits: the key is valid and within its
+/// rate. A failure counts against the address; an address past its failure budget
+/// gets 429 for further failures, while a valid key from it still passes — other
+/// clients behind the same address (a proxy, a NAT) are not locked out by one
+/// client's bad keys.
 fn authenticated(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
     let address = limits::client_address(req);
-    if let Some(address) = address {
-        state.rates.check_may_authenticate(address)?;
-    }
-    let principal = principal_of(req, state)
-        .map_err(|failure| state.rates.authentication_failed(address, failure))?;
+    let principal = match principal_of(req, state) {
+        Ok(principal) => principal,
+        Err(failure) => {
+            if let Some(address) = address {
+                state.rates.check_may_authenticate(address)?;
+            }
+            return Err(state.rates.authentication_failed(address, failure));
+        }
+    };
     state.rates.check_key(principal.key_id)?;
     Ok(principal)
 }
@@ -149,8 +155,9 @@ pub fn require_local_or_reader(req: &HttpRequest, state: &AppState) -> Result<()
 /// Whether the request comes from this host (loopback): `/ready` and `/metrics` are
 /// open to it without a key, for local probes and a Prometheus beside the engine.
 fn from_loopback(req: &HttpRequest) -> bool {
+    // `to_canonical`: a listener on [::] sees local IPv4 as ::ffff:127.0.0.1.
     req.peer_addr()
-        .map(|addr: SocketAddr| addr.ip().is_loopback())
+        .map(|addr: SocketAddr| addr.ip().to_canonical().is_loopback())
         .unwrap_or(false)
 }
 

@@ -24,7 +24,8 @@ use super::AppState;
 use crate::actors::feed::{
     Channel, Connect, Deliver, Disconnect, FeedHub, Lagged, Subscribe, Unsubscribe,
 };
-use crate::domain::BankCode;
+use crate::actors::keys::KeyRing;
+use crate::domain::{BankCode, KeyId};
 use crate::metrics::Metrics;
 use crate::views;
 
@@ -42,6 +43,13 @@ pub struct WsLimits {
     /// Sessions open at once; beyond it `/ws` answers 503.
     pub sessions_max: usize,
 }
+
+/// How often a session checks that its key is still valid: a revoked key's sessions
+/// close within this.
+const KEY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Most frames a client may send a second; beyond it they are answered
+/// `rate_limited` and dropped, so one client cannot keep the feed hub busy for all.
+const CLIENT_FRAMES_PER_SECOND_MAX: u32 = 50;
 
 /// Deliveries a session may have waiting in its mailbox (it forwards them at once).
 const SESSION_MAILBOX_CAPACITY: usize = 1024;
@@ -82,6 +90,11 @@ pub async fn connect(
         channels: Vec::new(),
         bank: caller.0.only_bank().cloned(),
         own_bank: caller.0.only_bank().cloned(),
+        key_id: caller.0.key_id,
+        keys: state.engine.keys.clone(),
+        key_revoked: false,
+        frames_in_second: 0,
+        second_started: Instant::now(),
         missed: None,
     };
     let frames = decode(payload, Codec::new().max_size(limits.frame_size_max));
@@ -135,6 +148,13 @@ pub struct WsSession {
     /// For a bank's key, its bank: the session hears only that bank, whatever it
     /// subscribes to.
     own_bank: Option<BankCode>,
+    /// The key the session was opened with: revoking it ends the session.
+    key_id: KeyId,
+    keys: Arc<KeyRing>,
+    key_revoked: bool,
+    /// Client frames in the current second (bounded by CLIENT_FRAMES_PER_SECOND_MAX).
+    frames_in_second: u32,
+    second_started: Instant,
     /// Set once the client fell behind: messages dropped since.
     missed: Option<u64>,
 }
@@ -209,6 +229,24 @@ impl WsSession {
             let _ = tx.send(frame).await;
         };
         ctx.spawn(send.into_actor(self).map(|_, _, ctx| ctx.stop()));
+    }
+
+    /// Counts a client message; past `CLIENT_FRAMES_PER_SECOND_MAX` in a second the
+    /// client is told once and the rest of that second's messages are dropped.
+    fn within_frame_rate(&mut self, ctx: &mut Context<Self>) -> bool {
+        if self.second_started.elapsed() >= Duration::from_secs(1) {
+            self.second_started = Instant::now();
+            self.frames_in_second = 0;
+        }
+        self.frames_in_second += 1;
+        if self.frames_in_second == CLIENT_FRAMES_PER_SECOND_MAX + 1 {
+            self.error(
+                "rate_limited",
+                format!("at most {CLIENT_FRAMES_PER_SECOND_MAX} messages a second"),
+                ctx,
+            );
+        }
+        self.frames_in_second <= CLIENT_FRAMES_PER_SECOND_MAX
     }
 
     fn client_message(&mut self, text: &str, ctx: &mut Context<Self>) {
@@ -312,6 +350,16 @@ impl Actor for WsSession {
             lagged: ctx.address().recipient(),
             bank: self.own_bank.clone(),
         });
+        ctx.run_interval(KEY_CHECK_INTERVAL, |act, ctx| {
+            if !act.key_revoked && !act.keys.is_active(act.key_id) {
+                // Once: the close stops the session as soon as it is sent.
+                act.key_revoked = true;
+                act.close(
+                    Some(CloseReason::from((CloseCode::Policy, "key revoked"))),
+                    ctx,
+                );
+            }
+        });
         ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
             if act.last_heard.elapsed() > CLIENT_TIMEOUT {
                 ctx.stop();
@@ -337,6 +385,7 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
     fn handle(&mut self, frame: Result<Frame, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
         match frame {
+            Ok(Frame::Text(_)) if !self.within_frame_rate(ctx) => {}
             Ok(Frame::Text(bytes)) => match std::str::from_utf8(&bytes) {
                 Ok(text) => {
                     let text = text.to_string();

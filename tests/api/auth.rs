@@ -438,3 +438,58 @@ async fn a_revoked_key_is_refused_from_the_next_request_on() {
     }
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn revoking_a_key_closes_the_feeds_it_opened() {
+    let app = TestApp::spawn().await;
+    let made = app.create_key("bank", Some("AXIS")).await;
+    let mut feed = WsClient::connect_as(&app, made["key"].as_str().unwrap()).await;
+    feed.send(&json!({"type": "subscribe", "channels": ["transactions"]}))
+        .await;
+    feed.next_of("subscribed").await;
+    let id = made["id"].as_str().unwrap();
+    let revoked = app
+        .send_raw(
+            "POST",
+            &format!("/api/v1/keys/{id}/revoke"),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, 200);
+    // The session checks its key every second: it ends with a close, not a message.
+    let started = std::time::Instant::now();
+    while let Some(message) = feed.next(std::time::Duration::from_secs(5)).await {
+        assert!(started.elapsed().as_secs() < 5, "still open: {message}");
+    }
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "the feed was not closed in time"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_client_flooding_its_feed_is_told_and_its_excess_dropped() {
+    let app = TestApp::spawn().await;
+    let mut feed = WsClient::connect_as(&app, app.keys.bank("ICICI")).await;
+    for _ in 0..200 {
+        feed.send(&json!({"type": "ping"})).await;
+    }
+    let mut pongs = 0;
+    let mut told = 0;
+    while let Some(message) = feed.next(std::time::Duration::from_millis(500)).await {
+        match message["type"].as_str() {
+            Some("pong") => pongs += 1,
+            Some("error") if message["data"]["code"] == "rate_limited" => told += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(told, 1, "told once");
+    assert!(
+        pongs <= 100,
+        "at most a second's budget answered per second: {pongs}"
+    );
+    assert!(pongs >= 50, "the budget itself is answered: {pongs}");
+    app.stop().await;
+}
