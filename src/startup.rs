@@ -24,7 +24,9 @@ use crate::store::Store;
 /// How long the engine waits for its database at start.
 const DATABASE_WAIT_MAX: Duration = Duration::from_secs(30);
 /// How long in-flight HTTP requests get to finish on shutdown.
-const SHUTDOWN_GRACE_SECONDS: u64 = 10;
+/// (Feed sessions are closed at once on a stop signal, so this bounds only requests
+/// already admitted.)
+const SHUTDOWN_GRACE_SECONDS: u64 = 5;
 
 pub struct Application {
     server: Server,
@@ -142,7 +144,10 @@ impl Application {
         .tcp_nodelay(true)
         .workers(settings.http_workers)
         .backlog(4096)
-        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
+        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
+        // The engine handles SIGTERM and Ctrl-C itself (`run_until_stopped`): it closes
+        // the feeds first, then stops the server gracefully.
+        .disable_signals();
         let tls_on = tls.is_some();
         let server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config)?,
@@ -171,12 +176,36 @@ impl Application {
     /// Serves until the server stops (SIGTERM, Ctrl-C or a handle), then lets the
     /// writer finish every batch it holds before the actors stop.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let handle = self.server.handle();
+        let feed = self.engine.feed.clone();
+        let on_signal = actix_web::rt::spawn(async move {
+            if wait_for_stop_signal().await.is_err() {
+                return;
+            }
+            tracing::info!("stop signal: closing the feeds, finishing admitted requests");
+            feed.close_all();
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        on_signal.abort();
+        served?;
         self.engine.drain().await;
         self.arbiter.stop();
         tracing::info!("DelTran engine stopped");
         Ok(())
     }
+}
+
+/// Resolves at SIGTERM or SIGINT (Ctrl-C); an error if the handlers cannot be set.
+async fn wait_for_stop_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
 }
 
 /// The TLS setup of `--tls-cert` and `--tls-key`: the certificate chain and its key

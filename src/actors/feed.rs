@@ -112,6 +112,17 @@ impl Event {
 #[rtype(result = "()")]
 pub struct Deliver(pub Vec<Event>);
 
+/// To a session: the engine is stopping; close the connection now, with a close frame.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct EngineStopping;
+
+/// To the hub: the engine is stopping; every session closes at once, so a graceful
+/// stop does not wait for feed connections to end on their own.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll;
+
 /// To a session: it fell behind and was unsubscribed; `missed` messages were dropped.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -125,6 +136,7 @@ pub struct Connect {
     pub id: u64,
     pub deliver: Recipient<Deliver>,
     pub lagged: Recipient<Lagged>,
+    pub stopping: Recipient<EngineStopping>,
     /// For a bank's key: the only bank the session may ever hear.
     pub bank: Option<BankCode>,
 }
@@ -154,6 +166,7 @@ pub struct Unsubscribe {
 struct Session {
     deliver: Recipient<Deliver>,
     lagged: Recipient<Lagged>,
+    stopping: Recipient<EngineStopping>,
     channels: HashSet<Channel>,
     bank: Option<BankCode>,
 }
@@ -304,10 +317,22 @@ impl Handler<Connect> for FeedHub {
             Session {
                 deliver: msg.deliver,
                 lagged: msg.lagged,
+                stopping: msg.stopping,
                 channels: HashSet::new(),
                 bank: msg.bank,
             },
         );
+    }
+}
+
+impl Handler<CloseAll> for FeedHub {
+    type Result = ();
+
+    fn handle(&mut self, _: CloseAll, _: &mut Context<Self>) {
+        for (_, session) in self.sessions.drain() {
+            session.stopping.do_send(EngineStopping);
+        }
+        self.refresh_interest();
     }
 }
 
@@ -372,6 +397,11 @@ impl Feed {
     /// A committed batch's transfers for `transactions` (call only when wanted).
     pub fn transfers_stored(&self, transfers: Vec<Transfer>) {
         self.hub.do_send(TransfersStored(transfers));
+    }
+
+    /// Closes every feed session now (the engine is stopping).
+    pub fn close_all(&self) {
+        self.hub.do_send(CloseAll);
     }
 
     pub fn transactions_wanted(&self) -> bool {

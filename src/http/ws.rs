@@ -22,7 +22,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::AppState;
 use crate::actors::feed::{
-    Channel, Connect, Deliver, Disconnect, FeedHub, Lagged, Subscribe, Unsubscribe,
+    Channel, Connect, Deliver, Disconnect, EngineStopping, FeedHub, Lagged, Subscribe, Unsubscribe,
 };
 use crate::actors::keys::KeyRing;
 use crate::domain::{BankCode, KeyId};
@@ -348,6 +348,7 @@ impl Actor for WsSession {
             id: self.id,
             deliver: ctx.address().recipient(),
             lagged: ctx.address().recipient(),
+            stopping: ctx.address().recipient(),
             bank: self.own_bank.clone(),
         });
         ctx.run_interval(KEY_CHECK_INTERVAL, |act, ctx| {
@@ -422,6 +423,20 @@ impl Handler<Deliver> for WsSession {
         for event in msg.0 {
             self.send(event.kind, event.channel.as_str(), &event.data, ctx);
         }
+    }
+}
+
+impl Handler<EngineStopping> for WsSession {
+    type Result = ();
+
+    /// The close frame goes in the queue if there is room (a client that does not
+    /// read gets none) and the session ends: the connection closes once the queue is
+    /// written, or when the shutdown grace runs out.
+    fn handle(&mut self, _: EngineStopping, ctx: &mut Context<Self>) {
+        let reason = CloseReason::from((CloseCode::Away, "the engine is stopping"));
+        let frame = self.encode(ws::Message::Close(Some(reason)));
+        let _ = self.tx.try_send(frame);
+        ctx.stop();
     }
 }
 

@@ -166,3 +166,49 @@ fn keys_are_made_listed_and_revoked_from_the_command_line_while_the_engine_runs(
     drop(engine);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[actix_web::test]
+async fn sigterm_closes_open_feeds_at_once_and_the_engine_exits_within_five_seconds() {
+    use futures_util::StreamExt;
+    let dir = scratch_dir("deltran-stop-feeds");
+    let mut engine = EngineProcess::start(&dir, &[]);
+    let key = EngineProcess::operator_key(&dir);
+    let url = format!("ws://127.0.0.1:{}/ws", engine.port);
+    let (_, mut feed) = awc::Client::new()
+        .ws(url.as_str())
+        .bearer_auth(&key)
+        .connect()
+        .await
+        .expect("feed connects");
+    let started = std::time::Instant::now();
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(engine.child.id() as i32, libc::SIGTERM) };
+    let closed = loop {
+        match actix_web::rt::time::timeout(Duration::from_secs(5), feed.next()).await {
+            Ok(Some(Ok(awc::ws::Frame::Close(reason)))) => break reason,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no close frame: {:?}", other.map(|f| f.map(|r| r.is_ok()))),
+        }
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the feed waited"
+    );
+    assert_eq!(closed.map(|r| r.code), Some(awc::ws::CloseCode::Away));
+    let status = loop {
+        if let Some(status) = engine.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still running after 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        !dir.join("data/pg/postmaster.pid").exists(),
+        "the cluster stopped"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
