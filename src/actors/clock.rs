@@ -18,7 +18,7 @@ use super::bank::CutOffBank;
 use super::feed::{Channel, Event, Feed};
 use super::window::{Closing, NetNow, WindowActor, WindowSettled};
 use super::writer::{BeginCutOff, StoreWriter};
-use super::{guard, BankHandle, Directory, Guarded, InjectPanic};
+use super::{guard, spawn_contained, wait_contained, BankHandle, Directory, Guarded, InjectPanic};
 use crate::domain::{BankCode, Origin, WindowId, WindowState};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -163,7 +163,7 @@ impl WindowClock {
         let store = self.store.clone();
         let origin = self.requested_by.take().unwrap_or(WINDOW_TIMER);
         let cut = async move { store.close_window(&origin, window).await };
-        ctx.spawn(cut.into_actor(self).map(move |result, act, ctx| {
+        spawn_contained(self, ctx, cut, move |result, act, ctx| {
             act.closing = false;
             match result {
                 Ok(next) => {
@@ -211,7 +211,7 @@ impl WindowClock {
                     }));
                 }
             }
-        }));
+        });
     }
 
     /// Reads the windows from the store: the open one (opening the first), those left
@@ -226,31 +226,28 @@ impl WindowClock {
             let netted = store.windows_in_state(WindowState::Netted).await?;
             Ok::<_, StoreError>((open, closing, netted))
         };
-        ctx.wait(
-            load.into_actor(self)
-                .map(move |result, act, ctx| match result {
-                    Ok((open, closing, netted)) => {
-                        act.current = Some(open);
-                        act.window_actor(open, ctx);
-                        if first_start {
-                            for window in closing {
-                                act.window_actor(window, ctx).do_send(NetNow);
-                            }
-                            for window in netted {
-                                act.window_actor(window, ctx).do_send(NetNow);
-                            }
-                        }
-                        act.schedule_close(ctx);
+        wait_contained(self, ctx, load, move |result, act, ctx| match result {
+            Ok((open, closing, netted)) => {
+                act.current = Some(open);
+                act.window_actor(open, ctx);
+                if first_start {
+                    for window in closing {
+                        act.window_actor(window, ctx).do_send(NetNow);
                     }
-                    Err(error) => {
-                        tracing::warn!(error = %error_chain(&error), "cannot read windows; retrying");
-                        ctx.run_later(RETRY_INTERVAL, move |act, ctx| {
-                            act.first_start = first_start;
-                            act.recover(ctx);
-                        });
+                    for window in netted {
+                        act.window_actor(window, ctx).do_send(NetNow);
                     }
-                }),
-        );
+                }
+                act.schedule_close(ctx);
+            }
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "cannot read windows; retrying");
+                ctx.run_later(RETRY_INTERVAL, move |act, ctx| {
+                    act.first_start = first_start;
+                    act.recover(ctx);
+                });
+            }
+        });
     }
 }
 

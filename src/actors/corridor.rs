@@ -7,7 +7,7 @@ use actix::prelude::*;
 use rust_decimal::Decimal;
 
 use super::feed::Feed;
-use super::{guard, Guarded, InjectPanic};
+use super::{guard, wait_contained, Guarded, InjectPanic};
 use crate::domain::{convert, Amount, CorridorRecord, CorridorStatus, FxRate};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -82,12 +82,12 @@ impl Supervised for CorridorActor {
         let store = self.store.clone();
         let id = self.terms.id;
         let reload = async move { store.corridor(id).await };
-        ctx.wait(reload.into_actor(self).map(|result, act, _| match result {
+        wait_contained(self, ctx, reload, |result, act, _| match result {
             Ok(terms) => act.terms = terms,
             Err(error) => {
                 tracing::warn!(corridor = %act.terms.id, error = %error_chain(&error), "kept last known terms")
             }
-        }));
+        });
     }
 }
 

@@ -20,7 +20,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use actix::{Actor, ActorContext, Addr, Context, Message};
+use std::future::Future;
+
+use actix::fut::{ActorFuture, ActorFutureExt, WrapFuture};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Message, SpawnHandle};
+use futures_util::FutureExt as _;
 
 use crate::domain::{BankCode, BankRecord, BankStatus, CorridorId, CorridorRecord, WindowId};
 use crate::metrics::Metrics;
@@ -120,20 +124,75 @@ pub fn guard<A: Guarded, R>(
     match catch_unwind(AssertUnwindSafe(|| body(act, ctx))) {
         Ok(value) => Some(value),
         Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            act.metrics()
-                .actor_panics
-                .with_label_values(&[act.kind()])
-                .inc();
-            tracing::error!(actor = act.kind(), panic = %what, "handler panicked; restarting actor");
-            ctx.stop();
+            panicked(act, ctx, payload);
             None
         }
     }
+}
+
+/// Runs `work` on the actor's context, then `then` with its result, both contained as
+/// a handler is (`guard`): a panic while the future is polled (a store call, netting)
+/// or in its continuation (a batch's completion) is counted, logged and stops the
+/// actor for its supervisor to restart, instead of killing it for good.
+pub fn spawn_contained<A, T>(
+    act: &mut A,
+    ctx: &mut Context<A>,
+    work: impl Future<Output = T> + 'static,
+    then: impl FnOnce(T, &mut A, &mut Context<A>) + 'static,
+) -> SpawnHandle
+where
+    A: Guarded,
+    T: 'static,
+{
+    ctx.spawn(contained(act, work, then))
+}
+
+/// `spawn_contained`, but the actor handles no other message until it is done.
+pub fn wait_contained<A, T>(
+    act: &mut A,
+    ctx: &mut Context<A>,
+    work: impl Future<Output = T> + 'static,
+    then: impl FnOnce(T, &mut A, &mut Context<A>) + 'static,
+) where
+    A: Guarded,
+    T: 'static,
+{
+    ctx.wait(contained(act, work, then));
+}
+
+fn contained<A, T>(
+    act: &A,
+    work: impl Future<Output = T> + 'static,
+    then: impl FnOnce(T, &mut A, &mut Context<A>) + 'static,
+) -> impl ActorFuture<A, Output = ()>
+where
+    A: Guarded,
+    T: 'static,
+{
+    AssertUnwindSafe(work).catch_unwind().into_actor(act).map(
+        move |result, act, ctx| match result {
+            Ok(value) => {
+                guard(act, ctx, |act, ctx| then(value, act, ctx));
+            }
+            Err(payload) => panicked(act, ctx, payload),
+        },
+    )
+}
+
+/// A contained panic: counted, logged, and the actor stopped so that its supervisor
+/// restarts it.
+fn panicked<A: Guarded>(act: &mut A, ctx: &mut Context<A>, payload: Box<dyn std::any::Any + Send>) {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    act.metrics()
+        .actor_panics
+        .with_label_values(&[act.kind()])
+        .inc();
+    tracing::error!(actor = act.kind(), panic = %what, "actor panicked; restarting it");
+    ctx.stop();
 }
 
 /// What the actor tree starts from.

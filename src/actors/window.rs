@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::clock::{cut_off, WindowClock, RETRY_INTERVAL};
 use super::feed::{Channel, Event, Feed, SeenBy};
 use super::writer::StoreWriter;
-use super::{guard, settlement, Directory, Guarded};
+use super::{guard, settlement, spawn_contained, wait_contained, Directory, Guarded};
 use crate::domain::netting::{assert_conserved, net, Netting, WindowSums};
 use crate::domain::{
     BankCode, InstructionRecord, InstructionState, Origin, WindowDetail, WindowId, WindowState,
@@ -153,7 +153,7 @@ impl WindowActor {
             assert_conserved(&read_back).map_err(StoreError::Corrupt)?;
             Ok::<_, StoreError>(netting)
         };
-        ctx.wait(work.into_actor(self).map(|result, act, ctx| match result {
+        wait_contained(self, ctx, work, |result, act, ctx| match result {
             Ok(netting) => {
                 act.netting = false;
                 act.state = WindowState::Netted;
@@ -165,7 +165,7 @@ impl WindowActor {
                 tracing::warn!(window = %act.window, error = %error_chain(&error), "netting failed; retrying");
                 ctx.run_later(RETRY_INTERVAL, |act, ctx| act.net_and_store(ctx));
             }
-        }));
+        });
     }
 
     /// Settles a window with nothing to pay, or plays the demo rail.
@@ -183,7 +183,7 @@ impl WindowActor {
                 )
                 .await
         };
-        ctx.spawn(pending.into_actor(self).map(|result, act, ctx| {
+        spawn_contained(self, ctx, pending, |result, act, ctx| {
             let Ok(pending) = result else {
                 ctx.run_later(RETRY_INTERVAL, |act, ctx| act.after_netting(ctx));
                 return;
@@ -197,7 +197,7 @@ impl WindowActor {
                 }
                 (false, None) => {}
             }
-        }));
+        });
     }
 
     /// The simulated rail: confirms `ids`, then settles the window if all are done.
@@ -226,11 +226,11 @@ impl WindowActor {
             }
             settlement::settle_if_complete(&writer, &clock, window).await
         };
-        ctx.spawn(work.into_actor(self).map(|result, act, _| {
+        spawn_contained(self, ctx, work, |result, act, _| {
             if let Err(error) = result {
                 tracing::warn!(window = %act.window, error = %error_chain(&error), "settlement step failed");
             }
-        }));
+        });
     }
 }
 

@@ -401,3 +401,57 @@ async fn every_answer_carries_the_request_id_the_client_sent_or_one_of_its_own()
     assert!(!generated.is_empty() && generated != "bank-trace-0042");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_panic_after_a_commit_outside_any_handler_restarts_the_writer_and_loses_nothing() {
+    use deltran::actors::writer::PanicInNextCompletion;
+    let app = TestApp::spawn().await;
+    for _ in 0..3 {
+        assert_eq!(app.submit(&inr_to_aed(json!("10"))).await.status, 202);
+    }
+    // The next batch commits, then its completion (answers, books) panics.
+    app.engine.writer.do_send(PanicInNextCompletion);
+    let lost_answer = app
+        .submit_with_key(&inr_to_aed(json!("25")), "after-panic")
+        .await;
+    assert_eq!(
+        (lost_answer.status.as_u16(), lost_answer.code()),
+        (503, "unavailable"),
+        "{}",
+        lost_answer.body
+    );
+    let metrics = app.metrics.clone();
+    eventually("the writer restart", || {
+        let restarts = metrics.actor_restarts.with_label_values(&["writer"]).get();
+        async move { restarts == 1 }
+    })
+    .await;
+    assert_eq!(metrics.actor_panics.with_label_values(&["writer"]).get(), 1);
+    // The transfer was committed before the panic: a retry with its key returns it.
+    let replay = app
+        .submit_with_key(&inr_to_aed(json!("25")), "after-panic")
+        .await;
+    assert_eq!(replay.status, 202, "{}", replay.body);
+    assert_eq!(replay.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(app.submit(&inr_to_aed(json!("5"))).await.status, 202);
+    // The banks re-read their books: exposure equals the store, nothing twice.
+    let stored = app
+        .scalar(
+            "SELECT sum(amount) FROM transfers WHERE sender_bank = 'ICICI' AND status = 'accepted'",
+        )
+        .await;
+    assert_eq!(stored, "60.000");
+    eventually("ICICI's books equal the store", || {
+        let app = &app;
+        async move { app.position("ICICI", "INR").await["debits"] == "60.00" }
+    })
+    .await;
+    assert!(app
+        .store
+        .audit()
+        .await
+        .unwrap()
+        .iter()
+        .all(|c| c.violations.is_empty()));
+    app.stop().await;
+}

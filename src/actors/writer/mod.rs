@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use super::bank::{BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed, WindowReleased};
 use super::feed::Feed;
 use super::window::Sealed;
-use super::{guard, Directory, Guarded};
+use super::{guard, spawn_contained, Directory, Guarded};
 use crate::domain::netting::WindowSums;
 use crate::domain::{BankCode, Currency, Transfer, WindowId};
 use crate::metrics::Metrics;
@@ -76,6 +76,8 @@ pub struct StoreWriter {
     /// The newest sealed window: a transfer stamped with it or an older one arrived
     /// too late and is refused (the client retries into the open window).
     sealed_max: Option<WindowId>,
+    /// Test hook (`PanicInNextCompletion`): the next batch completion panics.
+    panic_in_next_completion: bool,
 }
 
 impl StoreWriter {
@@ -97,6 +99,7 @@ impl StoreWriter {
             trusted_after: None,
             untrusted: HashSet::new(),
             sealed_max: None,
+            panic_in_next_completion: false,
         }
     }
 
@@ -123,18 +126,17 @@ impl StoreWriter {
             let written = isolate::write_transfers(&store, &transfers).await;
             (batch, written)
         };
-        ctx.spawn(
-            write
-                .into_actor(self)
-                .map(move |(batch, result), act, ctx| {
-                    act.metrics
-                        .store_flush_duration
-                        .observe(started.elapsed().as_secs_f64());
-                    act.queue.batch_done();
-                    act.complete(batch_seq, batch, result);
-                    act.pump(ctx);
-                }),
-        );
+        spawn_contained(self, ctx, write, move |(batch, result), act, ctx| {
+            if std::mem::take(&mut act.panic_in_next_completion) {
+                panic!("injected panic in a batch completion");
+            }
+            act.metrics
+                .store_flush_duration
+                .observe(started.elapsed().as_secs_f64());
+            act.queue.batch_done();
+            act.complete(batch_seq, batch, result);
+            act.pump(ctx);
+        });
     }
 
     /// Runs a barrier `next_step` handed out; it must end with `barrier_done`.
@@ -156,7 +158,7 @@ impl StoreWriter {
                 let store = self.store.clone();
                 let window = request.window;
                 let settle = async move { store.settle_window(window).await };
-                ctx.spawn(settle.into_actor(self).map(move |result, act, ctx| {
+                spawn_contained(self, ctx, settle, move |result, act, ctx| {
                     act.queue.barrier_done();
                     let answer = result.map(|released| {
                         let Some(released) = released else {
@@ -179,7 +181,7 @@ impl StoreWriter {
                     });
                     let _ = request.reply.send(answer);
                     act.pump(ctx);
-                }));
+                });
             }
             Barrier::Snapshot(first) => {
                 // Snapshots queued right behind this one and already due are served by
@@ -201,7 +203,7 @@ impl StoreWriter {
                     let window = store.open_window().await?;
                     Ok::<_, StoreError>((records, books, window))
                 };
-                ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
+                spawn_contained(self, ctx, read, move |result, act, ctx| {
                     act.queue.barrier_done();
                     match result {
                         Ok((records, mut books, window)) => {
@@ -233,7 +235,7 @@ impl StoreWriter {
                         }
                     }
                     act.pump(ctx);
-                }));
+                });
             }
         }
     }
@@ -432,5 +434,20 @@ impl Handler<Drain> for StoreWriter {
         guard(self, ctx, |act, ctx| {
             act.add_barrier(Barrier::Drain(msg.reply), ctx)
         });
+    }
+}
+
+/// Test hook: the next batch's completion (the continuation that answers its
+/// submissions and updates the books, run after its commit) panics, to show that a
+/// panic outside a handler is contained and the books are rebuilt.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PanicInNextCompletion;
+
+impl Handler<PanicInNextCompletion> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: PanicInNextCompletion, _: &mut Context<Self>) {
+        self.panic_in_next_completion = true;
     }
 }
