@@ -8,6 +8,7 @@ mod audit_log;
 mod auth;
 mod cli;
 mod durability;
+mod faults;
 mod feeds;
 mod limits;
 mod operator;
