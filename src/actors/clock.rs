@@ -8,7 +8,7 @@
 //! transfer it stamped with the old window. When every bank's marker is in and all
 //! that came before them is committed (a writer barrier), the window is sealed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,10 @@ pub struct WindowClock {
     /// cut-off nobody asked for is the timer's.
     requested_by: Option<Origin>,
     windows: BTreeMap<WindowId, Addr<WindowActor>>,
+    /// Windows whose cut-off this clock began (the writer and banks told): after a
+    /// restart, a window the store says is closing but that is not here had its
+    /// cut-off interrupted between the store's commit and the messages, and gets it.
+    cut_off_begun: BTreeSet<WindowId>,
     timer: Option<SpawnHandle>,
     /// False after a supervisor restart: windows left closing are then still in the
     /// hands of their own actors and the writer, and must not be netted again.
@@ -106,6 +110,7 @@ impl WindowClock {
             waiting: Vec::new(),
             requested_by: None,
             windows: BTreeMap::new(),
+            cut_off_begun: BTreeSet::new(),
             timer: None,
             first_start: true,
         }
@@ -168,33 +173,7 @@ impl WindowClock {
             match result {
                 Ok(next) => {
                     act.current = Some(next);
-                    act.window_actor(next, ctx);
-                    let closing = act.window_actor(window, ctx);
-                    closing.do_send(Closing { started });
-                    // One list of banks for both: the writer waits for exactly the
-                    // markers of the banks told to cut off.
-                    let banks = act.directory.banks();
-                    act.writer.do_send(BeginCutOff {
-                        window,
-                        banks: banks.iter().map(|(code, _)| code.clone()).collect(),
-                        sealed_to: closing.recipient(),
-                    });
-                    cut_off(&banks, window, next);
-                    tracing::info!(window = %window, next = %next, "window closing");
-                    act.feed.publish_all(vec![
-                        Event::new(
-                            Channel::Windows,
-                            "window_closing",
-                            Vec::new(),
-                            views::window_closing(window, next).to_string(),
-                        ),
-                        Event::new(
-                            Channel::Windows,
-                            "window_opened",
-                            Vec::new(),
-                            views::window_opened(next).to_string(),
-                        ),
-                    ]);
+                    act.begin_cut_off(window, next, started, ctx);
                     act.schedule_close(ctx);
                     for reply in act.waiting.drain(..) {
                         let _ = reply.send(Ok((window, next)));
@@ -212,6 +191,45 @@ impl WindowClock {
                 }
             }
         });
+    }
+
+    /// Tells the window actors, the writer and every bank that `window` is cut off
+    /// and `next` open (the store already says so), and announces it.
+    fn begin_cut_off(
+        &mut self,
+        window: WindowId,
+        next: WindowId,
+        started: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        self.cut_off_begun.insert(window);
+        self.window_actor(next, ctx);
+        let closing = self.window_actor(window, ctx);
+        closing.do_send(Closing { started });
+        // One list of banks for both: the writer waits for exactly the
+        // markers of the banks told to cut off.
+        let banks = self.directory.banks();
+        self.writer.do_send(BeginCutOff {
+            window,
+            banks: banks.iter().map(|(code, _)| code.clone()).collect(),
+            sealed_to: closing.recipient(),
+        });
+        cut_off(&banks, window, next);
+        tracing::info!(window = %window, next = %next, "window closing");
+        self.feed.publish_all(vec![
+            Event::new(
+                Channel::Windows,
+                "window_closing",
+                Vec::new(),
+                views::window_closing(window, next).to_string(),
+            ),
+            Event::new(
+                Channel::Windows,
+                "window_opened",
+                Vec::new(),
+                views::window_opened(next).to_string(),
+            ),
+        ]);
     }
 
     /// Reads the windows from the store: the open one (opening the first), those left
@@ -232,10 +250,24 @@ impl WindowClock {
                 act.window_actor(open, ctx);
                 if first_start {
                     for window in closing {
+                        // Netted from the store: its cut-off needs nothing more.
+                        act.cut_off_begun.insert(window);
                         act.window_actor(window, ctx).do_send(NetNow);
                     }
                     for window in netted {
                         act.window_actor(window, ctx).do_send(NetNow);
+                    }
+                } else {
+                    // A restart: a cut-off the store made but whose messages the
+                    // restart interrupted is carried out now; the others are in the
+                    // hands of their window actors and the writer.
+                    act.cut_off_begun.retain(|w| closing.contains(w));
+                    for window in closing {
+                        if !act.cut_off_begun.contains(&window) {
+                            let next = WindowId::new(window.get() + 1).expect("positive");
+                            tracing::warn!(window = %window, "finishing a cut-off a restart interrupted");
+                            act.begin_cut_off(window, next, Instant::now(), ctx);
+                        }
                     }
                 }
                 act.schedule_close(ctx);
@@ -270,6 +302,12 @@ impl Supervised for WindowClock {
             .actor_restarted("clock", "window clock", Vec::new());
         self.closing = false;
         self.timer = None;
+        // A close under way when the clock stopped is not answered by it any more:
+        // its callers hear so now instead of waiting for the next cut-off.
+        for reply in self.waiting.drain(..) {
+            let _ = reply.send(Err(CloseFailed::ClockRestarted));
+        }
+        self.requested_by = None;
     }
 }
 

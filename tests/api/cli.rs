@@ -168,7 +168,7 @@ fn keys_are_made_listed_and_revoked_from_the_command_line_while_the_engine_runs(
 }
 
 #[actix_web::test]
-async fn sigterm_closes_open_feeds_at_once_and_the_engine_exits_within_five_seconds() {
+async fn sigterm_closes_open_feeds_with_a_close_frame_and_the_engine_exits() {
     use futures_util::StreamExt;
     let dir = scratch_dir("deltran-stop-feeds");
     let mut engine = EngineProcess::start(&dir, &[]);

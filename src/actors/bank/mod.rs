@@ -336,12 +336,11 @@ impl Handler<SnapshotFailed> for BankActor {
 impl Handler<Resync> for BankActor {
     type Result = ();
 
+    /// Asks again even while a snapshot is awaited: a writer that restarted dropped
+    /// the requests it held, so the one awaited may never come. A second snapshot is
+    /// harmless: each is a barrier read, and the later one is the fresher.
     fn handle(&mut self, _: Resync, ctx: &mut Context<Self>) {
-        guard(self, ctx, |act, ctx| {
-            if !act.recovering {
-                act.request_snapshot(ctx);
-            }
-        });
+        guard(self, ctx, |act, ctx| act.request_snapshot(ctx));
     }
 }
 
