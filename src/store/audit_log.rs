@@ -2,26 +2,18 @@
 //! and the keys, inserted by `record` inside the transaction that makes the change (so
 //! a change and its entry commit or vanish together), and read back a page at a time.
 //!
-//! The `before` and `after` records are rendered here, from the domain records read in
-//! that transaction, in the shapes the API shows them (`views`). The store may not
-//! import `views` (docs/ARCHITECTURE.md, layers), and JSON passed in from the command
-//! layer could not hold a `before` read under the transaction's row lock, nor cover
-//! the reference data seeded by the store itself. So the few record shapes are
-//! repeated below; tests/audit_log.rs asserts that an entry's `after` equals the API's
-//! answer for the same change, so the two cannot drift apart unnoticed.
+//! The `before` and `after` records are rendered by `views` (the shapes the API shows)
+//! from the domain records read in that transaction: a `before` read under the
+//! change's row lock, and the reference data the store seeds itself, are only
+//! available here.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use deadpool_postgres::GenericClient;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::decode::{bank_code, corrupt};
 use super::{Store, StoreError};
-use crate::domain::auth::KeyRecord;
-use crate::domain::{
-    AuditAction, AuditEntry, AuditFilter, BankRecord, CorridorRecord, InstructionRecord, KeyId,
-    Origin, OriginKind, Role, WindowRecord,
-};
+use crate::domain::{AuditAction, AuditEntry, AuditFilter, KeyId, Origin, OriginKind, Role};
 
 /// Inserts the audit entry of a change, in `tx`: the transaction making the change.
 pub(super) async fn record(
@@ -128,93 +120,13 @@ impl Store {
     }
 }
 
-// The records as the API shows them (see the module's comment for why they are here).
-
-fn timestamp(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn optional_time(t: &Option<DateTime<Utc>>) -> Value {
-    json!(t.as_ref().map(timestamp))
-}
-
-/// A bank with its caps (`views::bank(b, true)`).
-pub(crate) fn bank_json(b: &BankRecord) -> Value {
-    let caps: Map<String, Value> = b
-        .net_debit_caps
-        .iter()
-        .map(|(c, cap)| (c.as_str().to_string(), json!(c.format(*cap))))
-        .collect();
-    json!({
-        "code": b.code.as_str(),
-        "name": b.name,
-        "country": b.country,
-        "status": b.status.as_str(),
-        "created_at": timestamp(&b.created_at),
-        "updated_at": timestamp(&b.updated_at),
-        "net_debit_caps": caps,
-    })
-}
-
-/// `views::corridor`.
-pub(crate) fn corridor_json(c: &CorridorRecord) -> Value {
-    json!({
-        "id": c.id.to_string(),
-        "from_currency": c.id.from.as_str(),
-        "to_currency": c.id.to.as_str(),
-        "fx_rate": c.fx_rate.to_string(),
-        "status": c.status.as_str(),
-        "amount_max": c.id.from.format(c.amount_max),
-        "created_at": timestamp(&c.created_at),
-        "updated_at": timestamp(&c.updated_at),
-    })
-}
-
-/// `views::window_record`.
-pub(crate) fn window_json(w: &WindowRecord) -> Value {
-    json!({
-        "id": w.id.get(),
-        "state": w.state.as_str(),
-        "opened_at": timestamp(&w.opened_at),
-        "closed_at": optional_time(&w.closed_at),
-        "netted_at": optional_time(&w.netted_at),
-        "settled_at": optional_time(&w.settled_at),
-        "transfer_count": w.transfer_count,
-    })
-}
-
-/// `views::instruction`.
-pub(crate) fn instruction_json(i: &InstructionRecord) -> Value {
-    json!({
-        "id": i.id.to_string(),
-        "window_id": i.window_id.get(),
-        "currency": i.currency.as_str(),
-        "payer": i.payer.as_str(),
-        "payee": i.payee.as_str(),
-        "amount": i.currency.format(i.amount),
-        "state": i.state.as_str(),
-        "created_at": timestamp(&i.created_at),
-        "updated_at": timestamp(&i.updated_at),
-    })
-}
-
-/// `views::key`: who a key stands for, never its secret or hash.
-pub(crate) fn key_json(k: &KeyRecord) -> Value {
-    json!({
-        "id": k.principal.key_id.to_string(),
-        "role": k.principal.role.as_str(),
-        "bank": k.principal.bank.as_ref().map(|b| b.as_str()),
-        "label": k.label,
-        "created_at": timestamp(&k.created_at),
-        "revoked_at": optional_time(&k.revoked_at),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::auth::SecretHash;
+    use crate::domain::auth::{KeyRecord, SecretHash};
     use crate::domain::{BankCode, Principal};
+    use crate::views::key as key_json;
+    use chrono::Utc;
 
     #[test]
     fn a_key_is_recorded_without_its_secret_or_hash() {

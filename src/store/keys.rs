@@ -2,7 +2,8 @@
 
 use tokio_postgres::Row;
 
-use super::audit_log::{self, key_json};
+use super::audit_log;
+use crate::views;
 use super::decode::{bank_code, corrupt};
 use super::{Store, StoreError};
 use crate::domain::auth::{KeyRecord, NewKey, SecretHash};
@@ -65,7 +66,7 @@ impl Store {
             AuditAction::KeyCreated,
             &key.id.to_string(),
             None,
-            Some(key_json(&record)),
+            Some(views::key(&record)),
         )
         .await?;
         tx.commit().await?;
@@ -116,8 +117,8 @@ impl Store {
             origin,
             AuditAction::KeyRevoked,
             &id.to_string(),
-            Some(key_json(&before)),
-            Some(key_json(&after)),
+            Some(views::key(&before)),
+            Some(views::key(&after)),
         )
         .await?;
         tx.commit().await?;

@@ -3,7 +3,7 @@
 //! knows nothing of actors or HTTP.
 
 pub mod audit;
-pub(crate) mod audit_log;
+mod audit_log;
 mod books;
 mod decode;
 pub mod embedded;

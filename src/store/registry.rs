@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use deadpool_postgres::GenericClient;
 
-use super::audit_log::{self, bank_json, corridor_json};
+use super::audit_log;
+use crate::views;
 use super::decode::{bank_code, corrupt, currency};
 use super::{Store, StoreError};
 use crate::domain::{
@@ -103,7 +104,7 @@ impl Store {
             AuditAction::BankCreated,
             record.code.as_str(),
             None,
-            Some(bank_json(&record)),
+            Some(views::bank(&record, true)),
         )
         .await?;
         tx.commit().await?;
@@ -150,8 +151,8 @@ impl Store {
             origin,
             AuditAction::BankChanged,
             code.as_str(),
-            Some(bank_json(&before)),
-            Some(bank_json(&after)),
+            Some(views::bank(&before, true)),
+            Some(views::bank(&after, true)),
         )
         .await?;
         tx.commit().await?;
@@ -193,7 +194,7 @@ impl Store {
             AuditAction::CorridorCreated,
             &record.id.to_string(),
             None,
-            Some(corridor_json(&record)),
+            Some(views::corridor(&record)),
         )
         .await?;
         tx.commit().await?;
@@ -233,8 +234,8 @@ impl Store {
             origin,
             AuditAction::CorridorChanged,
             &id.to_string(),
-            Some(corridor_json(&before)),
-            Some(corridor_json(&after)),
+            Some(views::corridor(&before)),
+            Some(views::corridor(&after)),
         )
         .await?;
         tx.commit().await?;
@@ -263,7 +264,7 @@ impl Store {
                 AuditAction::BankCreated,
                 bank.code.as_str(),
                 None,
-                Some(bank_json(&bank)),
+                Some(views::bank(&bank, true)),
             )
             .await?;
         }
@@ -274,7 +275,7 @@ impl Store {
                 AuditAction::CorridorCreated,
                 &corridor.id.to_string(),
                 None,
-                Some(corridor_json(&corridor)),
+                Some(views::corridor(&corridor)),
             )
             .await?;
         }

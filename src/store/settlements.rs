@@ -4,7 +4,8 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit_log::{self, instruction_json};
+use super::audit_log;
+use crate::views;
 use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::{
@@ -141,8 +142,8 @@ impl Store {
             origin,
             action,
             &id.to_string(),
-            Some(instruction_json(&current)),
-            Some(instruction_json(&instruction)),
+            Some(views::instruction(&current)),
+            Some(views::instruction(&instruction)),
         )
         .await?;
         let open: i64 = tx

@@ -4,7 +4,8 @@ use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit_log::{self, window_json};
+use super::audit_log;
+use crate::views;
 use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::netting::{CurrencySummary, Netting, Position, WindowSums};
@@ -91,8 +92,8 @@ impl Store {
             origin,
             AuditAction::WindowClosed,
             &window.get().to_string(),
-            Some(window_json(&window_from_row(&before)?)),
-            Some(window_json(&window_from_row(&after)?)),
+            Some(views::window_record(&window_from_row(&before)?)),
+            Some(views::window_record(&window_from_row(&after)?)),
         )
         .await?;
         tx.commit().await?;
