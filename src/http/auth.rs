@@ -122,15 +122,8 @@ pub async fn authenticate(
 /// client's bad keys.
 fn authenticated(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
     let address = limits::client_address(req);
-    let principal = match principal_of(req, state) {
-        Ok(principal) => principal,
-        Err(failure) => {
-            if let Some(address) = address {
-                state.rates.check_may_authenticate(address)?;
-            }
-            return Err(state.rates.authentication_failed(address, failure));
-        }
-    };
+    let principal = principal_of(req, state)
+        .map_err(|failure| state.rates.authentication_failed(address, failure))?;
     state.rates.check_key(principal.key_id)?;
     Ok(principal)
 }

@@ -5,8 +5,8 @@
 //!   (`--rate-per-address-per-second`);
 //! - per API key, after the key is authenticated (`--rate-per-key-per-second`);
 //! - failed authentications per client address (`--auth-failures-per-minute-max`):
-//!   past the budget the address gets `429` for every request that needs a key, a
-//!   valid one included, until the budget refills.
+//!   past the budget a further failure gets `429` instead of `401` until the budget
+//!   refills; a valid key from the same address still passes.
 //!
 //! Beyond a rate the answer is `429 rate_limited` with `Retry-After` (whole seconds,
 //! rounded up, at least 1).
@@ -35,12 +35,10 @@
 //! 128 KiB (request line and headers together), beyond which it answers `431` and
 //! closes the connection; neither is configurable in actix-web 4.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Weak;
+use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -115,11 +113,10 @@ pub struct RateSettings {
 pub struct RateLimits {
     per_key: DefaultKeyedRateLimiter<KeyId>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// A refused check does not consume the budget, so while it is spent every
+    /// further failure is refused, until it refills: no separate list of blocked
+    /// addresses is needed.
     auth_failures: DefaultKeyedRateLimiter<IpAddr>,
-    /// Addresses past their failed-authentication budget, until it refills.
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
-    /// `blocked.len()`, read without the lock: the common case is that none is.
-    blocked_count: AtomicUsize,
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -136,8 +133,6 @@ impl RateLimits {
             auth_failures: RateLimiter::keyed(Quota::per_minute(nonzero(
                 settings.auth_failures_per_minute,
             ))),
-            blocked: Mutex::new(HashMap::new()),
-            blocked_count: AtomicUsize::new(0),
         }
     }
 
@@ -148,44 +143,15 @@ impl RateLimits {
             .map_err(|not_until| self.refused(not_until))
     }
 
-    /// Before a key is checked: an address past its failed-authentication budget is
-    /// refused, whatever key it presents.
-    pub fn check_may_authenticate(&self, address: IpAddr) -> Result<(), ApiError> {
-        if self.blocked_count.load(Ordering::Relaxed) == 0 {
-            return Ok(());
-        }
-        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(until) = blocked.get(&address).copied() else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        if until <= now {
-            blocked.remove(&address);
-            self.blocked_count.store(blocked.len(), Ordering::Relaxed);
-            return Ok(());
-        }
-        Err(ApiError::RateLimited {
-            retry_after_seconds: seconds_rounded_up(until - now),
-        })
-    }
-
-    /// A failed authentication from `address`: the 401 it earns, or a 429 once the
-    /// address is past its budget (and then blocked until the budget refills).
+    /// A failed authentication from `address`: the 401 it earns, or a 429 while the
+    /// address is past its budget.
     pub fn authentication_failed(&self, address: Option<IpAddr>, failure: AuthFailure) -> ApiError {
         let Some(address) = address else {
             return ApiError::Unauthenticated(failure);
         };
         match self.auth_failures.check_key(&address) {
             Ok(()) => ApiError::Unauthenticated(failure),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.auth_failures.clock().now());
-                let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-                blocked.insert(address, Instant::now() + wait);
-                self.blocked_count.store(blocked.len(), Ordering::Relaxed);
-                ApiError::RateLimited {
-                    retry_after_seconds: seconds_rounded_up(wait),
-                }
-            }
+            Err(not_until) => self.refused(not_until),
         }
     }
 
@@ -204,24 +170,19 @@ impl RateLimits {
         }
     }
 
-    /// Forgets the callers whose budget is full again (and expired blocks).
+    /// Forgets the callers whose budget is full again.
     pub fn retain_recent(&self) {
         self.per_key.retain_recent();
         self.per_address.retain_recent();
         self.auth_failures.retain_recent();
-        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        blocked.retain(|_, until| *until > now);
-        self.blocked_count.store(blocked.len(), Ordering::Relaxed);
     }
 
-    /// States held: keys, addresses, addresses with failures, blocked addresses.
-    pub fn tracked(&self) -> [usize; 4] {
+    /// States held: keys, addresses, addresses with failures.
+    pub fn tracked(&self) -> [usize; 3] {
         [
             self.per_key.len(),
             self.per_address.len(),
             self.auth_failures.len(),
-            self.blocked_count.load(Ordering::Relaxed),
         ]
     }
 
@@ -238,8 +199,8 @@ impl RateLimits {
                     break;
                 };
                 limits.retain_recent();
-                let [keys, addresses, failing, blocked] = limits.tracked();
-                tracing::debug!(keys, addresses, failing, blocked, "rate limiter states");
+                let [keys, addresses, failing] = limits.tracked();
+                tracing::debug!(keys, addresses, failing, "rate limiter states");
             }
         });
     }
@@ -357,11 +318,10 @@ mod tests {
     }
 
     #[test]
-    fn failures_past_the_budget_block_the_address_for_valid_keys_too() {
+    fn failures_past_the_budget_are_refused_until_it_refills() {
         let limits = limits(1000, 1000, 2);
         let here: IpAddr = "192.0.2.7".parse().unwrap();
         let there: IpAddr = "192.0.2.8".parse().unwrap();
-        limits.check_may_authenticate(here).unwrap();
         for _ in 0..2 {
             let error = limits.authentication_failed(Some(here), AuthFailure::Invalid);
             assert_eq!(error.code(), "key_invalid");
@@ -370,10 +330,12 @@ mod tests {
         // Two per minute: the next failure is allowed in 30 s.
         let wait = retry_after(error);
         assert!((29..=30).contains(&wait), "{wait}");
-        let wait = retry_after(limits.check_may_authenticate(here).unwrap_err());
+        // Refused checks spend nothing: the next failure is still refused.
+        let wait = retry_after(limits.authentication_failed(Some(here), AuthFailure::Invalid));
         assert!((1..=30).contains(&wait), "{wait}");
-        limits.check_may_authenticate(there).unwrap();
-        assert_eq!(limits.tracked()[3], 1);
+        let error = limits.authentication_failed(Some(there), AuthFailure::Invalid);
+        assert_eq!(error.code(), "key_invalid");
+        assert_eq!(limits.tracked()[2], 2);
         // Without an address nothing is counted.
         let error = limits.authentication_failed(None, AuthFailure::Missing);
         assert_eq!(error.code(), "unauthenticated");
@@ -428,14 +390,13 @@ mod tests {
         let address: IpAddr = "127.0.0.1".parse().unwrap();
         let body = br#"{"sender_bank":"ICICI","receiver_bank":"ENBD","amount":"250000.00","from_currency":"INR","to_currency":"AED","sender_account":"IN12ICIC0000123456789","receiver_account":"AE070331234567890123456","reference":"invoice 1001 for goods shipped in March"}"#;
         let rounds = 2_000_000u32;
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         for _ in 0..rounds {
             limits.check_address(std::hint::black_box(address)).unwrap();
-            limits.check_may_authenticate(address).unwrap();
             limits.check_key(std::hint::black_box(key)).unwrap();
         }
         let rates = started.elapsed() / rounds;
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         for _ in 0..rounds {
             check_json_depth(std::hint::black_box(body)).unwrap();
         }
@@ -447,13 +408,13 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         for _ in 0..rounds {
             check_json_depth(std::hint::black_box(bank.as_bytes())).unwrap();
         }
         let scanned = started.elapsed() / rounds;
         println!(
-            "rate checks (address, blocked, key): {rates:?} per request; JSON depth \
+            "rate checks (address, key): {rates:?} per request; JSON depth \
              check of a {}-byte transfer: {depth:?}; full scan of a {}-byte body with {} \
              brackets: {scanned:?}",
             body.len(),
