@@ -58,12 +58,11 @@ impl Application {
         if settings.seed && store.seed_reference_data().await? {
             tracing::info!("loaded the reference corridor (India ⇄ UAE)");
         }
-        if let Some(file) = &settings.first_start_keys_file {
-            if !store.has_keys().await? {
-                keys::write_first_keys(&store, file).await?;
-            }
+        let mut stored_keys = store.keys().await?;
+        if let (Some(file), true) = (&settings.first_start_keys_file, stored_keys.is_empty()) {
+            keys::write_first_keys(&store, file).await?;
+            stored_keys = store.keys().await?;
         }
-        let stored_keys = store.keys().await?;
         if stored_keys.iter().all(|k| k.revoked_at.is_some()) {
             tracing::warn!(
                 "no API key is valid: every API call will be refused; make one with \

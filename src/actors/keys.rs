@@ -99,14 +99,6 @@ impl KeyRing {
             .get(&id)
             .is_some_and(|e| !e.revoked)
     }
-
-    pub fn len(&self) -> usize {
-        self.keys.read().expect("lock").by_id.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 fn entry(record: KeyRecord) -> Entry {

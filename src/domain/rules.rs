@@ -75,13 +75,19 @@ impl TransferDraft {
     }
 }
 
-/// A free-text field: its length first, then its characters (see `printable_text`).
+/// An optional free-text field (see `text_field`).
 fn bounded_text(text: Option<&str>, len_max: usize) -> Result<Option<String>, InputError> {
-    match text {
-        Some(t) if t.chars().count() > len_max => Err(InputError::TextTooLong),
-        Some(t) => printable_text(t).map(|()| Some(t.to_string())),
-        None => Ok(None),
+    text.map(|t| text_field(t, len_max).map(|()| t.to_string()))
+        .transpose()
+}
+
+/// A free-text field: its length first (at most `len_max` characters), then its
+/// characters (see `printable_text`).
+pub fn text_field(text: &str, len_max: usize) -> Result<(), InputError> {
+    if text.chars().count() > len_max {
+        return Err(InputError::TextTooLong);
     }
+    printable_text(text)
 }
 
 /// Free text the engine stores (account numbers, references, names, labels) holds no

@@ -66,13 +66,6 @@ impl WindowDetail {
             corridors: self.corridors.clone(),
         }
     }
-
-    /// The banks with a position in this window.
-    pub fn banks(&self) -> Vec<BankCode> {
-        let mut banks: Vec<BankCode> = self.positions.iter().map(|p| p.bank.clone()).collect();
-        banks.dedup();
-        banks
-    }
 }
 
 #[cfg(test)]

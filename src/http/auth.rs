@@ -62,7 +62,8 @@ impl FromRequest for Caller {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let principal = req.extensions().get::<Principal>().cloned();
+        // Taken, not cloned: a handler extracts its caller once.
+        let principal = req.extensions_mut().remove::<Principal>();
         std::future::ready(
             principal
                 .map(Caller)

@@ -9,7 +9,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::{read_body, AppState};
 use crate::domain::auth::KeyRecord;
-use crate::domain::rules::printable_text;
+use crate::domain::rules::text_field;
 use crate::domain::{BankCode, InputError, KeyId, Role};
 use crate::views;
 
@@ -47,14 +47,10 @@ pub fn role_and_bank(role: &str, bank: Option<&str>) -> Result<(Role, Option<Ban
 
 /// A key's label: at most `LABEL_LEN_MAX` characters, none of them a control character.
 pub fn label_text(label: &str) -> Result<(), ApiError> {
-    let refused = |error| ApiError::Input {
+    text_field(label, LABEL_LEN_MAX).map_err(|error| ApiError::Input {
         field: "label",
         error,
-    };
-    if label.chars().count() > LABEL_LEN_MAX {
-        return Err(refused(InputError::TextTooLong));
-    }
-    printable_text(label).map_err(refused)
+    })
 }
 
 pub async fn create(

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::{not_found_as, number_text, read_body, AppState};
 use crate::actors::bank::ReadPositions;
 use crate::domain::money::ExactDecimal;
-use crate::domain::rules::printable_text;
+use crate::domain::rules::text_field;
 use crate::domain::{
     Amount, BankCode, BankPatch, BankStatus, CorridorId, CorridorPatch, CorridorStatus, Currency,
     FxRate, InputError, NewBank, NewCorridor,
@@ -64,13 +64,12 @@ fn bank_code(text: &str) -> Result<BankCode, ApiError> {
 
 /// A bank's name: 1 to `NAME_LEN_MAX` characters, none of them a control character.
 fn bounded_name(name: &str) -> Result<String, ApiError> {
-    if name.is_empty() || name.chars().count() > NAME_LEN_MAX {
-        return Err(ApiError::Input {
-            field: "name",
-            error: InputError::TextTooLong,
-        });
-    }
-    printable_text(name).map_err(input("name"))?;
+    // An empty name is refused with the length's code, as it always was.
+    let checked = match name.is_empty() {
+        true => Err(InputError::TextTooLong),
+        false => text_field(name, NAME_LEN_MAX),
+    };
+    checked.map_err(input("name"))?;
     Ok(name.to_string())
 }
 

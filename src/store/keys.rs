@@ -3,11 +3,11 @@
 use tokio_postgres::Row;
 
 use super::audit_log;
-use crate::views;
 use super::decode::{bank_code, corrupt};
 use super::{Store, StoreError};
 use crate::domain::auth::{KeyRecord, NewKey, SecretHash};
 use crate::domain::{AuditAction, KeyId, Origin, Principal, Role};
+use crate::views;
 
 const KEY_COLUMNS: &str = "id, role, bank, secret_sha256, label, created_at, revoked_at";
 
@@ -123,14 +123,5 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(after)
-    }
-
-    /// Whether any key exists (revoked or not): the first start makes the first ones.
-    pub async fn has_keys(&self) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        Ok(client
-            .query_one("SELECT EXISTS (SELECT 1 FROM api_keys)", &[])
-            .await?
-            .get(0))
     }
 }

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use deadpool_postgres::GenericClient;
 
 use super::audit_log;
-use crate::views;
 use super::decode::{bank_code, corrupt, currency};
 use super::{Store, StoreError};
 use crate::domain::{
     AuditAction, BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch,
     CorridorRecord, CorridorStatus, FxRate, NewBank, NewCorridor, Origin,
 };
+use crate::views;
 
 /// What the reference data seeded at first start is recorded as coming from.
 const FIRST_START: Origin = Origin::Engine("first start");

@@ -5,13 +5,13 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit_log;
-use crate::views;
 use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::{
     AuditAction, BankCode, InstructionChange, InstructionRecord, InstructionState, Origin, Party,
     ReleasedBooks, WindowId,
 };
+use crate::views;
 
 pub(super) const INSTRUCTION_COLUMNS: &str =
     "id, window_id, currency, payer, payee, amount, state, created_at, updated_at";

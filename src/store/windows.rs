@@ -5,7 +5,6 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit_log;
-use crate::views;
 use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::netting::{CurrencySummary, Netting, Position, WindowSums};
@@ -13,6 +12,7 @@ use crate::domain::{
     AuditAction, BankCode, CorridorId, InstructionRecord, InstructionState, Origin, WindowDetail,
     WindowId, WindowRecord, WindowState,
 };
+use crate::views;
 
 fn window_from_row(row: &Row) -> Result<WindowRecord, StoreError> {
     let state: &str = row.get("state");

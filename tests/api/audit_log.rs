@@ -5,7 +5,6 @@
 //!
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -94,21 +93,6 @@ impl App {
             .filter(|c| !c.violations.is_empty())
             .map(|c| (c.rule.to_string(), c.violations))
             .collect()
-    }
-
-    async fn window_state(&self, window: i64, states: &[&str]) -> Value {
-        let mut last = Value::Null;
-        for _ in 0..400 {
-            last = self
-                .op("GET", &format!("/api/v1/windows/{window}"), None)
-                .await
-                .body;
-            if states.iter().any(|s| last["state"] == *s) {
-                return last;
-            }
-            actix_web::rt::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("window {window} never reached {states:?}: {last}");
     }
 
     /// Submits one transfer ICICI → ENBD (the operator may send for any bank).
@@ -227,7 +211,7 @@ async fn every_operator_change_has_one_entry_and_the_audit_finds_a_missing_one()
         (&entry["before"]["state"], &entry["after"]["state"]),
         (&json!("open"), &json!("closing"))
     );
-    app.window_state(window, &["netted"]).await;
+    app.app.wait_for_window_state(window, &["netted"]).await;
     let listed = app
         .op(
             "GET",
@@ -258,7 +242,9 @@ async fn every_operator_change_has_one_entry_and_the_audit_finds_a_missing_one()
         assert_eq!(entry["before"]["state"], "pending");
         assert_eq!(entry["after"]["state"], state);
     }
-    app.window_state(window, &["settlement_failed"]).await;
+    app.app
+        .wait_for_window_state(window, &["settlement_failed"])
+        .await;
 
     // The reference data of the first start has its entries too.
     let seeded: Vec<Value> = app
@@ -309,7 +295,7 @@ async fn closes_by_the_timer_and_confirmations_by_the_demo_rail_are_the_engines(
     settings.settlement_delay_ms = 0;
     let app = App::spawn(settings).await;
     let window = app.submit().await;
-    app.window_state(window, &["settled"]).await;
+    app.app.wait_for_window_state(window, &["settled"]).await;
 
     let entry = app.only_entry("window_closed", &window.to_string()).await;
     assert_eq!(entry["origin"], "engine");

@@ -145,15 +145,7 @@ async fn panics_under_load() {
         .await;
     }
     assert!(app.engine.drain().await);
-    let violations: Vec<_> = app
-        .store
-        .audit()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|c| !c.violations.is_empty())
-        .collect();
-    assert!(violations.is_empty(), "{violations:?}");
+    app.assert_audit_clean().await;
     match Rc::try_unwrap(app) {
         Ok(app) => app.stop().await,
         Err(_) => panic!("the app is still shared"),

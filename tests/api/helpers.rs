@@ -476,6 +476,31 @@ impl TestApp {
         reply
     }
 
+    /// Asserts that every rule `deltran audit` checks holds on this test's data.
+    pub async fn assert_audit_clean(&self) {
+        for check in self.store.audit().await.expect("audit runs") {
+            assert!(
+                check.violations.is_empty(),
+                "{}: {:?}",
+                check.rule,
+                check.violations
+            );
+        }
+    }
+
+    /// Polls window `window` until it is in one of `states`, up to 10 s; its view.
+    pub async fn wait_for_window_state(&self, window: i64, states: &[&str]) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..400 {
+            last = self.window(window).await.body;
+            if states.iter().any(|s| last["state"] == *s) {
+                return last;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("window {window} never reached {states:?}: {last}");
+    }
+
     /// A connection straight to this test's database, for recomputing from the store.
     pub async fn sql(&self) -> tokio_postgres::Client {
         let (client, connection) = self

@@ -15,7 +15,6 @@ use deltran::actors::{CommandError, Engine};
 use deltran::domain::rules::{RawTransfer, TransferDraft};
 use deltran::domain::WindowId;
 use deltran::metrics::Metrics;
-use deltran::store::Store;
 
 use crate::helpers::{test_settings, TestApp};
 
@@ -27,7 +26,6 @@ const ORDINARY: usize = 999;
 struct App {
     app: TestApp,
     address: String,
-    store: Store,
     engine: Engine,
     metrics: std::sync::Arc<Metrics>,
     key: String,
@@ -48,7 +46,6 @@ impl App {
             .finish();
         App {
             address: app.address.clone(),
-            store: app.store.clone(),
             engine: app.engine.clone(),
             metrics: app.metrics.clone(),
             key: app.keys.operator.clone(),
@@ -164,17 +161,6 @@ async fn assert_books_match_the_store(app: &App) {
                 "{bank} {currency} exposure"
             );
         }
-    }
-}
-
-async fn assert_audit_clean(app: &App) {
-    for check in app.store.audit().await.expect("audit runs") {
-        assert!(
-            check.violations.is_empty(),
-            "{}: {:?}",
-            check.rule,
-            check.violations
-        );
     }
 }
 
@@ -310,7 +296,7 @@ async fn a_poisoned_transfer_fails_alone_and_every_other_in_its_batch_commits() 
         }
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_audit_clean(&app).await;
+    app.app.assert_audit_clean().await;
     app.stop().await;
 }
 
@@ -414,6 +400,6 @@ async fn a_transfer_the_column_cannot_hold_gets_its_own_422() {
     assert!(app.engine.drain().await);
     assert_eq!(app.metrics.store_unstorable_transfers.get(), 1);
     assert_books_match_the_store(&app).await;
-    assert_audit_clean(&app).await;
+    app.app.assert_audit_clean().await;
     app.stop().await;
 }

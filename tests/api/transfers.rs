@@ -446,12 +446,6 @@ async fn a_panic_after_a_commit_outside_any_handler_restarts_the_writer_and_lose
         async move { app.position("ICICI", "INR").await["debits"] == "60.00" }
     })
     .await;
-    assert!(app
-        .store
-        .audit()
-        .await
-        .unwrap()
-        .iter()
-        .all(|c| c.violations.is_empty()));
+    app.assert_audit_clean().await;
     app.stop().await;
 }

@@ -16,29 +16,6 @@ async fn spawn_with_windows(duration_ms: u64, demo_delay_ms: Option<u64>) -> Tes
     TestApp::spawn_with_settings(settings).await
 }
 
-async fn wait_for_state(app: &TestApp, window: i64, states: &[&str]) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..400 {
-        last = app.window(window).await.body;
-        if states.iter().any(|s| last["state"] == *s) {
-            return last;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("window {window} never reached {states:?}: {last}");
-}
-
-async fn assert_audit_clean(app: &TestApp) {
-    for check in app.store.audit().await.unwrap() {
-        assert!(
-            check.violations.is_empty(),
-            "{}: {:?}",
-            check.rule,
-            check.violations
-        );
-    }
-}
-
 fn body(sender: &str, receiver: &str, amount: &str, from: &str, to: &str) -> Value {
     json!({"sender_bank": sender, "receiver_bank": receiver, "amount": amount,
            "from_currency": from, "to_currency": to})
@@ -93,7 +70,8 @@ async fn transfers_across_a_hundred_short_windows_are_each_netted_exactly_once()
         futures_util::future::join(futures_util::future::join_all(submitters), watcher).await;
     let closed = app.close_window().await;
     assert!(closed >= last_open);
-    wait_for_state(&app, closed, &["netted", "settled"]).await;
+    app.wait_for_window_state(closed, &["netted", "settled"])
+        .await;
     // Every window before it is netted (or already settled by the demo rail).
     let client = app.sql().await;
     eventually("all earlier windows netted", || {
@@ -133,7 +111,7 @@ async fn transfers_across_a_hundred_short_windows_are_each_netted_exactly_once()
         .try_into()
         .unwrap();
     assert_eq!(counted as usize, accepted.load(Ordering::Relaxed));
-    assert_audit_clean(&app).await;
+    app.assert_audit_clean().await;
     app.stop().await;
 }
 
@@ -153,7 +131,7 @@ async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruct
         assert_eq!(app.submit(&body(s, r, a, f, t)).await.status, 202);
     }
     let window = app.close_window().await;
-    let w = wait_for_state(&app, window, &["netted"]).await;
+    let w = app.wait_for_window_state(window, &["netted"]).await;
     assert_eq!(w["transfer_count"], 4);
     assert_eq!(
         w["positions"],
@@ -257,7 +235,7 @@ async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruct
         ))
         .await;
     assert_eq!(transfers.body["transactions"].as_array().unwrap().len(), 4);
-    assert_audit_clean(&app).await;
+    app.assert_audit_clean().await;
     app.stop().await;
 }
 
@@ -271,7 +249,7 @@ async fn a_bank_at_its_cap_sends_again_only_once_the_window_with_its_debits_is_s
         "limit_exceeded"
     );
     let window = app.close_window().await;
-    wait_for_state(&app, window, &["netted"]).await;
+    app.wait_for_window_state(window, &["netted"]).await;
     // Netted is not settled: the debit still counts.
     assert_eq!(
         app.submit(&inr_to_aed(json!("1"))).await.code(),
@@ -282,13 +260,13 @@ async fn a_bank_at_its_cap_sends_again_only_once_the_window_with_its_debits_is_s
         let id = i["id"].as_str().unwrap();
         assert_eq!(app.confirm_instruction(id).await.status, 200);
     }
-    wait_for_state(&app, window, &["settled"]).await;
+    app.wait_for_window_state(window, &["settled"]).await;
     eventually("the exposure to be released", || async {
         app.position("ICICI", "INR").await["exposure"] == "0.00"
     })
     .await;
     assert_eq!(app.submit(&inr_to_aed(json!("1"))).await.status, 202);
-    assert_audit_clean(&app).await;
+    app.assert_audit_clean().await;
     app.stop().await;
 }
 
@@ -297,7 +275,7 @@ async fn a_failed_instruction_fails_the_window_and_cannot_be_confirmed_after() {
     let app = spawn_with_windows(3_600_000, None).await;
     assert_eq!(app.submit(&inr_to_aed(json!("10"))).await.status, 202);
     let window = app.close_window().await;
-    wait_for_state(&app, window, &["netted"]).await;
+    app.wait_for_window_state(window, &["netted"]).await;
     let listed = app.settlements(window).await;
     let id = listed.body["settlements"][0]["id"]
         .as_str()
@@ -308,12 +286,13 @@ async fn a_failed_instruction_fails_the_window_and_cannot_be_confirmed_after() {
         (failed.status.as_u16(), failed.body["state"].clone()),
         (200, json!("failed"))
     );
-    wait_for_state(&app, window, &["settlement_failed"]).await;
+    app.wait_for_window_state(window, &["settlement_failed"])
+        .await;
     let confirm = app.post_confirm(&id).await;
     assert_eq!(
         (confirm.status.as_u16(), confirm.code()),
         (409, "instruction_not_pending")
     );
-    assert_audit_clean(&app).await;
+    app.assert_audit_clean().await;
     app.stop().await;
 }
