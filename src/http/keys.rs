@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::{read_body, AppState};
+use super::{read_json, AppState};
 use crate::domain::auth::KeyRecord;
 use crate::domain::rules::text_field;
 use crate::domain::{BankCode, InputError, KeyId, Role};
@@ -59,8 +59,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
-    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
-    let new: NewKeyBody = ApiError::parse_json(&body)?;
+    let new: NewKeyBody = read_json(payload, &state).await?;
     let (role, bank) = role_and_bank(&new.role, new.bank.as_deref())?;
     if let Some(label) = &new.label {
         label_text(label)?;

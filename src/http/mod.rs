@@ -55,6 +55,15 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     Ok(body.freeze())
 }
 
+/// Reads a JSON body within the body limit and parses it into `T`.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<T, ApiError> {
+    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
+    ApiError::parse_json(&body)
+}
+
 /// The exact text of a JSON number or string, for money and rates (serde_json's
 /// `arbitrary_precision` keeps a number's digits); anything else is `error` on `field`.
 pub fn number_text(

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::{not_found_as, number_text, read_body, AppState};
+use super::{not_found_as, number_text, read_json, AppState};
 use crate::actors::bank::ReadPositions;
 use crate::domain::money::ExactDecimal;
 use crate::domain::rules::text_field;
@@ -119,8 +119,7 @@ pub async fn create_bank(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
-    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
-    let new: NewBankBody = ApiError::parse_json(&body)?;
+    let new: NewBankBody = read_json(payload, &state).await?;
     let code = bank_code(&new.code)?;
     let name = bounded_name(&new.name)?;
     if new.country.len() != COUNTRY_LEN || !new.country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -162,8 +161,7 @@ pub async fn update_bank(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
     let code = bank_code(&path)?;
-    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
-    let change: BankChange = ApiError::parse_json(&body)?;
+    let change: BankChange = read_json(payload, &state).await?;
     let patch = BankPatch {
         name: change.name.as_deref().map(bounded_name).transpose()?,
         status: change
@@ -265,8 +263,7 @@ pub async fn create_corridor(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
-    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
-    let new: NewCorridorBody = ApiError::parse_json(&body)?;
+    let new: NewCorridorBody = read_json(payload, &state).await?;
     let id = CorridorId::new(
         Currency::parse(&new.from_currency).map_err(input("from_currency"))?,
         Currency::parse(&new.to_currency).map_err(input("to_currency"))?,
@@ -306,8 +303,7 @@ pub async fn update_corridor(
     caller.require_operator()?;
     let path = req.match_info().get("id").unwrap_or_default();
     let id = CorridorId::parse(path).map_err(input("id"))?;
-    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
-    let change: CorridorChange = ApiError::parse_json(&body)?;
+    let change: CorridorChange = read_json(payload, &state).await?;
     let patch = CorridorPatch {
         fx_rate: change
             .fx_rate

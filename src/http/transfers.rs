@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::{not_found_as, number_text, page_limit, read_body, AppState};
+use super::{not_found_as, number_text, page_limit, read_json, AppState};
 use crate::actors::Submitted;
 use crate::domain::rules::{RawTransfer, TransferDraft};
 use crate::domain::{BankCode, InputError, Outcome, Role, TransferId, TransferStatus, WindowId};
@@ -98,8 +98,7 @@ async fn submit_admitted(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
-    let body: TransferBody = ApiError::parse_json(&body)?;
+    let body: TransferBody = read_json(payload, state).await?;
     let draft = parse_draft(req, &body)?;
     if !caller.0.may_send_as(&draft.sender) {
         return Err(ApiError::Forbidden {
