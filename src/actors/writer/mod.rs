@@ -206,14 +206,20 @@ impl StoreWriter {
                 spawn_contained(self, ctx, read, move |result, act, ctx| {
                     act.queue.barrier_done();
                     match result {
-                        Ok((records, mut books, window)) => {
+                        Ok((records, books, window)) => {
                             for request in requests {
                                 let record = records.iter().find(|r| r.code == request.bank);
                                 let answer = match record {
                                     Some(record) => Snapshot {
                                         batch_seq: act.queue.last_batch_seq(),
                                         record: record.clone(),
-                                        books: books.remove(&request.bank).unwrap_or_default(),
+                                        // `get`, not `remove`: a bank may have asked
+                                        // more than once (each of its failed batches
+                                        // asks), and every answer must carry its books.
+                                        books: books
+                                            .get(&request.bank)
+                                            .cloned()
+                                            .unwrap_or_default(),
                                         window,
                                     },
                                     None => {
