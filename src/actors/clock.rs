@@ -167,7 +167,18 @@ impl WindowClock {
         let started = Instant::now();
         let store = self.store.clone();
         let origin = self.requested_by.take().unwrap_or(WINDOW_TIMER);
-        let cut = async move { store.close_window(&origin, window).await };
+        let cut = async move {
+            match store.close_window(&origin, window).await {
+                // An earlier attempt committed but its answer was lost (the database
+                // went away mid-reply): the store has moved on, so carry on from the
+                // window it opened instead of retrying a close that cannot succeed.
+                Err(StoreError::NotFound) => match store.open_window().await? {
+                    open if open > window => Ok(open),
+                    _ => Err(StoreError::NotFound),
+                },
+                other => other,
+            }
+        };
         spawn_contained(self, ctx, cut, move |result, act, ctx| {
             act.closing = false;
             match result {
