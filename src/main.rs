@@ -10,7 +10,9 @@ use deltran::config::{
 };
 use deltran::domain::{KeyId, Origin};
 use deltran::startup::Application;
-use deltran::store::embedded::{EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE};
+use deltran::store::embedded::{
+    ClusterKeeper, EmbeddedOptions, EmbeddedPostgres, EMBEDDED_DATABASE,
+};
 use deltran::store::{prepare_database, Store};
 
 /// The file in the data directory where the first start writes the keys it makes.
@@ -226,8 +228,17 @@ fn serve(mut settings: Settings) -> anyhow::Result<()> {
             );
         }
     }
+    let is_embedded = embedded.is_some();
+    // From here a thread keeps the cluster running, starting it again if it dies.
+    let mut keeper = embedded.take().map(|cluster| {
+        ClusterKeeper::spawn(
+            cluster,
+            settings.database.data_dir.clone(),
+            EmbeddedOptions::engine(),
+        )
+    });
     let result = actix_web::rt::System::new().block_on(async {
-        if embedded.is_some() {
+        if is_embedded {
             prepare_database(&database)
                 .await
                 .context("the embedded Postgres did not come up")?;
@@ -235,8 +246,8 @@ fn serve(mut settings: Settings) -> anyhow::Result<()> {
         let app = Application::build(&settings, database.clone()).await?;
         app.run_until_stopped().await
     });
-    if let Some(cluster) = embedded.as_mut() {
-        cluster.stop();
+    if let Some(keeper) = keeper.as_mut() {
+        keeper.stop();
     }
     result
 }

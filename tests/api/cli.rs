@@ -103,6 +103,61 @@ fn status_with_key(port: u16, path: &str, key: &str) -> u16 {
     answer[9..12].parse().unwrap()
 }
 
+/// The postmaster and every backend it started (each backend leads its own process
+/// group, so a signal to the postmaster's group would miss them).
+fn kill_postgres(postmaster: i32) {
+    let children = Command::new("ps")
+        .args(["-o", "pid=", "--ppid", &postmaster.to_string()])
+        .output()
+        .unwrap();
+    for pid in String::from_utf8_lossy(&children.stdout).split_whitespace() {
+        // SAFETY: plain signals to processes of our own cluster.
+        unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+    }
+    unsafe { libc::kill(postmaster, libc::SIGKILL) };
+}
+
+/// The pid in a cluster's `postmaster.pid`, if the file is there.
+fn postmaster_pid(pid_file: &std::path::Path) -> Option<i32> {
+    let text = std::fs::read_to_string(pid_file).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+#[test]
+fn a_killed_embedded_postgres_is_started_again_and_the_engine_serves_again() {
+    let dir = scratch_dir("deltran-pgkill");
+    let engine = EngineProcess::start(&dir, &[]);
+    let data_dir = dir.join("data");
+    let written = std::fs::read_to_string(data_dir.join("api-keys")).unwrap();
+    let operator = written
+        .lines()
+        .find_map(|l| l.strip_prefix("operator - "))
+        .unwrap()
+        .to_string();
+    let pid_file = data_dir.join("pg/postmaster.pid");
+    let first = postmaster_pid(&pid_file).expect("the cluster runs");
+    assert_eq!(
+        status_with_key(engine.port, "/api/v1/windows/current", &operator),
+        200
+    );
+    kill_postgres(first);
+    // The engine's keeper starts a new postmaster and the store reconnects.
+    let mut status = 0;
+    for _ in 0..300 {
+        let restarted = postmaster_pid(&pid_file).is_some_and(|pid| pid != first);
+        if restarted {
+            status = status_with_key(engine.port, "/api/v1/windows/current", &operator);
+            if status == 200 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, 200, "the engine serves from the restarted cluster");
+    drop(engine);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn keys_are_made_listed_and_revoked_from_the_command_line_while_the_engine_runs() {
     let dir = scratch_dir("deltran-keys");
