@@ -20,6 +20,7 @@ pub struct Metrics {
     pub store_isolating_statements: IntCounter,
     pub actor_restarts: IntCounterVec,
     pub actor_panics: IntCounterVec,
+    pub faults_injected: IntCounterVec,
     pub window_close_duration: Histogram,
     pub window_transfers: Histogram,
     pub netting_efficiency: GaugeVec,
@@ -123,6 +124,14 @@ impl Metrics {
             &["actor"],
         )
         .expect("valid metric");
+        let faults_injected = IntCounterVec::new(
+            Opts::new(
+                "deltran_faults_injected_total",
+                "Panics injected through the fault-injection route, by actor",
+            ),
+            &["actor"],
+        )
+        .expect("valid metric");
         let window_close_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "deltran_window_close_duration_seconds",
@@ -190,6 +199,7 @@ impl Metrics {
             Box::new(store_isolating_statements.clone()),
             Box::new(actor_restarts.clone()),
             Box::new(actor_panics.clone()),
+            Box::new(faults_injected.clone()),
             Box::new(window_close_duration.clone()),
             Box::new(window_transfers.clone()),
             Box::new(netting_efficiency.clone()),
@@ -217,6 +227,7 @@ impl Metrics {
             store_isolating_statements,
             actor_restarts,
             actor_panics,
+            faults_injected,
             window_close_duration,
             window_transfers,
             netting_efficiency,

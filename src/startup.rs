@@ -109,6 +109,10 @@ impl Application {
             auth_failures_per_minute: settings.auth_failures_per_minute_max,
         }));
         RateLimits::sweep_every(Arc::downgrade(&rates), SWEEP_INTERVAL);
+        let fault_injection = settings.fault_injection;
+        if fault_injection {
+            tracing::warn!("fault injection is on: operators may panic actors through POST /api/v1/faults/panic");
+        }
         let state = web::Data::new(AppState {
             store: store.clone(),
             engine: engine.clone(),
@@ -135,7 +139,7 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(http::limits::guard))
                 .wrap(actix_web::middleware::from_fn(http::observe))
-                .configure(http::routes)
+                .configure(|cfg| http::routes(cfg, fault_injection))
         })
         // No Nagle: a feed message written right after another would otherwise wait
         // for the client's delayed ACK (up to 40 ms on Linux). Set on the TCP stream

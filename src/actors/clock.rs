@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::bank::CutOffBank;
+use super::faults::{NettingPanicSwitch, PanicInNextNetting, PanicWindow};
 use super::feed::{Channel, Event, Feed};
 use super::window::{Closing, NetNow, WindowActor, WindowSettled};
 use super::writer::{BeginCutOff, StoreWriter};
@@ -87,6 +88,8 @@ pub struct WindowClock {
     /// False after a supervisor restart: windows left closing are then still in the
     /// hands of their own actors and the writer, and must not be netted again.
     first_start: bool,
+    /// Fault injection: shared with every window actor (see `faults`).
+    netting_panic: NettingPanicSwitch,
 }
 
 impl WindowClock {
@@ -113,6 +116,7 @@ impl WindowClock {
             cut_off_begun: BTreeSet::new(),
             timer: None,
             first_start: true,
+            netting_panic: NettingPanicSwitch::default(),
         }
     }
 
@@ -129,6 +133,7 @@ impl WindowClock {
             self.metrics.clone(),
             self.feed.clone(),
             self.settings.demo_settlement_delay,
+            self.netting_panic.clone(),
         );
         let addr = Supervisor::start(move |_| actor);
         self.windows.insert(window, addr.clone());
@@ -361,6 +366,28 @@ impl Handler<WindowSettled> for WindowClock {
                 addr.do_send(msg);
             }
         });
+    }
+}
+
+impl Handler<PanicWindow> for WindowClock {
+    type Result = bool;
+
+    fn handle(&mut self, msg: PanicWindow, _: &mut Context<Self>) -> bool {
+        match self.windows.get(&msg.window) {
+            Some(addr) => {
+                addr.do_send(InjectPanic);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Handler<PanicInNextNetting> for WindowClock {
+    type Result = ();
+
+    fn handle(&mut self, _: PanicInNextNetting, _: &mut Context<Self>) {
+        self.netting_panic.arm();
     }
 }
 

@@ -9,6 +9,7 @@ pub mod bank;
 pub mod clock;
 pub mod commands;
 pub mod corridor;
+pub mod faults;
 pub mod feed;
 pub mod keys;
 mod settlement;

@@ -9,9 +9,10 @@ use actix::prelude::*;
 use uuid::Uuid;
 
 use super::clock::{cut_off, WindowClock, RETRY_INTERVAL};
+use super::faults::NettingPanicSwitch;
 use super::feed::{Channel, Event, Feed, SeenBy};
 use super::writer::StoreWriter;
-use super::{guard, settlement, spawn_contained, wait_contained, Directory, Guarded};
+use super::{guard, settlement, spawn_contained, wait_contained, Directory, Guarded, InjectPanic};
 use crate::domain::netting::{assert_conserved, net, Netting, WindowSums};
 use crate::domain::{
     BankCode, InstructionRecord, InstructionState, Origin, WindowDetail, WindowId, WindowState,
@@ -75,6 +76,8 @@ pub struct WindowActor {
     /// The legs handed over by the writer at the seal; without them (recovery) the
     /// window's transfers are summed in the store.
     sums: Option<WindowSums<BankCode>>,
+    /// Fault injection: the next netting continuation panics when armed.
+    netting_panic: NettingPanicSwitch,
 }
 
 impl WindowActor {
@@ -88,6 +91,7 @@ impl WindowActor {
         metrics: Arc<Metrics>,
         feed: Feed,
         demo_settlement_delay: Option<Duration>,
+        netting_panic: NettingPanicSwitch,
     ) -> Self {
         WindowActor {
             window,
@@ -102,6 +106,7 @@ impl WindowActor {
             netting: false,
             closing_started: None,
             sums: None,
+            netting_panic,
         }
     }
 
@@ -155,6 +160,7 @@ impl WindowActor {
         };
         wait_contained(self, ctx, work, |result, act, ctx| match result {
             Ok(netting) => {
+                act.netting_panic.fire_if_armed();
                 act.netting = false;
                 act.state = WindowState::Netted;
                 tracing::info!(window = %act.window, transfers = netting.transfer_count,
@@ -295,6 +301,16 @@ impl Handler<Sealed> for WindowActor {
                 act.sums = msg.sums;
                 act.net_and_store(ctx);
             }
+        });
+    }
+}
+
+impl Handler<InjectPanic> for WindowActor {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            panic!("injected panic in the actor of window {}", act.window)
         });
     }
 }

@@ -218,6 +218,10 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_WS_SESSIONS_MAX", default_value_t = 10_000,
           value_parser = usize_in(1..=1_000_000))]
     pub ws_sessions_max: usize,
+    /// Mount the chaos suite's operator-only `POST /api/v1/faults/panic`, which makes
+    /// a chosen actor panic. Off by default: never on in production.
+    #[arg(long, env = "DELTRAN_FAULT_INJECTION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub fault_injection: bool,
     /// Load the reference corridor (ICICI, HDFC, AXIS, ENBD, ADCB; INR-AED, AED-INR)
     /// into an empty database.
     #[arg(long, env = "DELTRAN_SEED", default_value_t = true, action = clap::ArgAction::Set)]

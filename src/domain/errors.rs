@@ -50,6 +50,12 @@ pub enum InputError {
     KeyIdInvalid,
     #[error("a role is operator, bank or auditor")]
     RoleInvalid,
+    #[error(
+        "a fault's actor is bank, corridor, clock, window, writer, batch_completion or netting"
+    )]
+    FaultActorInvalid,
+    #[error("this fault's actor takes no target")]
+    FaultTargetUnexpected,
 }
 
 impl InputError {
@@ -79,6 +85,8 @@ impl InputError {
             InputError::NetDebitCapInvalid => "net_debit_cap_invalid",
             InputError::KeyIdInvalid => "key_id_invalid",
             InputError::RoleInvalid => "role_invalid",
+            InputError::FaultActorInvalid => "fault_actor_invalid",
+            InputError::FaultTargetUnexpected => "fault_target_unexpected",
         }
     }
 }

@@ -123,6 +123,12 @@ impl WindowId {
         }
     }
 
+    /// A window id as a path or body carries it: a positive integer in decimal.
+    pub fn parse(text: &str) -> Result<Self, InputError> {
+        let id: i64 = text.parse().map_err(|_| InputError::WindowIdInvalid)?;
+        WindowId::new(id)
+    }
+
     pub fn get(&self) -> i64 {
         self.0
     }

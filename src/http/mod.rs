@@ -4,6 +4,7 @@
 mod audit_log;
 pub mod auth;
 pub mod error;
+mod faults;
 mod health;
 pub mod keys;
 pub mod limits;
@@ -115,9 +116,16 @@ pub fn not_found_as(what: String) -> impl Fn(crate::store::StoreError) -> ApiErr
     }
 }
 
-/// Every route of the v1 API, with the compatibility aliases.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Every route of the v1 API, with the compatibility aliases; with `fault_injection`
+/// also the chaos suite's `POST /api/v1/faults/panic` (see `faults`).
+pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) {
     let authenticated = || actix_web::middleware::from_fn(auth::authenticate);
+    let v1 = web::scope("/api/v1").wrap(authenticated());
+    let v1 = if fault_injection {
+        v1.route("/faults/panic", web::post().to(faults::panic))
+    } else {
+        v1
+    };
     cfg.route("/health", web::get().to(health::health))
         .service(
             web::resource("/ws")
@@ -127,9 +135,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
         .service(
-            web::scope("/api/v1")
-                .wrap(authenticated())
-                .route("/transfers", web::post().to(transfers::submit))
+            v1.route("/transfers", web::post().to(transfers::submit))
                 .route("/transfers", web::get().to(transfers::list))
                 .route("/transfers/{id}", web::get().to(transfers::get))
                 // Compatibility routes of existing DelTran clients.

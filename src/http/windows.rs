@@ -10,17 +10,14 @@ use super::error::ApiError;
 use super::{not_found_as, page_limit, paginate, AppState};
 use crate::actors::clock::CurrentWindow;
 use crate::actors::writer::WindowProgress;
-use crate::domain::{InputError, InstructionState, WindowId};
+use crate::domain::{InstructionState, WindowId};
 use crate::views;
 
 fn window_id(text: &str) -> Result<WindowId, ApiError> {
-    text.parse::<i64>()
-        .ok()
-        .and_then(|n| WindowId::new(n).ok())
-        .ok_or(ApiError::Input {
-            field: "window_id",
-            error: InputError::WindowIdInvalid,
-        })
+    WindowId::parse(text).map_err(|error| ApiError::Input {
+        field: "window_id",
+        error,
+    })
 }
 
 fn instruction_id(text: &str) -> Result<Uuid, ApiError> {

@@ -194,3 +194,142 @@ async fn a_bank_that_asks_for_its_books_twice_gets_them_both_times() {
     assert_eq!(app.position("ICICI", "INR").await["debits"], "510.00");
     app.stop().await;
 }
+
+/// The chaos suite's route: absent unless the engine starts with `--fault-injection`,
+/// operator-only, clear about bad input, and each kind of fault really panics its
+/// actor, which the supervisor restarts so the engine keeps taking transfers.
+#[actix_web::test]
+async fn the_fault_injection_route_exists_only_when_enabled_and_panics_the_named_actor() {
+    let plain = TestApp::spawn().await;
+    let reply = plain
+        .post("/api/v1/faults/panic", &json!({"actor": "clock"}))
+        .await;
+    assert_eq!(reply.status.as_u16(), 404, "{}", reply.body);
+    plain.stop().await;
+
+    let mut settings = test_settings();
+    settings.fault_injection = true;
+    let app = TestApp::spawn_with_settings(settings).await;
+    let bank_key = app.keys.bank("ICICI").to_string();
+    let body = json!({"actor": "bank", "target": "ICICI"}).to_string();
+    let reply = app
+        .send_as(
+            Some(&bank_key),
+            "POST",
+            "/api/v1/faults/panic",
+            body.into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 403, "{}", reply.body);
+    for (body, status, code) in [
+        (json!({"actor": "nobody"}), 422, "fault_actor_invalid"),
+        (
+            json!({"actor": "clock", "target": "x"}),
+            422,
+            "fault_target_unexpected",
+        ),
+        (
+            json!({"actor": "corridor", "target": "INR"}),
+            422,
+            "corridor_id_invalid",
+        ),
+        (json!({"actor": "bank"}), 400, "field_missing"),
+    ] {
+        let reply = app.post("/api/v1/faults/panic", &body).await;
+        assert_eq!(reply.status.as_u16(), status, "{body}: {}", reply.body);
+        assert_eq!(reply.body["code"], code, "{body}: {}", reply.body);
+    }
+    let reply = app
+        .post(
+            "/api/v1/faults/panic",
+            &json!({"actor": "window", "target": "999"}),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 404, "{}", reply.body);
+
+    let faults = [
+        (json!({"actor": "bank", "target": "ICICI"}), "bank"),
+        (
+            json!({"actor": "corridor", "target": "INR-AED"}),
+            "corridor",
+        ),
+        (json!({"actor": "clock"}), "clock"),
+        (json!({"actor": "writer"}), "writer"),
+    ];
+    for (body, kind) in faults {
+        let before = app.metrics.actor_panics.with_label_values(&[kind]).get();
+        let reply = app.post("/api/v1/faults/panic", &body).await;
+        assert_eq!(reply.status.as_u16(), 202, "{body}: {}", reply.body);
+        let app = &app;
+        eventually(&format!("the {kind} actor panicked"), || async move {
+            app.metrics.actor_panics.with_label_values(&[kind]).get() > before
+        })
+        .await;
+    }
+    // The continuation faults fire on the next batch and the next netting.
+    for body in [
+        json!({"actor": "batch_completion"}),
+        json!({"actor": "netting"}),
+    ] {
+        let reply = app.post("/api/v1/faults/panic", &body).await;
+        assert_eq!(reply.status.as_u16(), 202, "{body}: {}", reply.body);
+    }
+    let writer_before = app
+        .metrics
+        .actor_panics
+        .with_label_values(&["writer"])
+        .get();
+    let window_before = app
+        .metrics
+        .actor_panics
+        .with_label_values(&["window"])
+        .get();
+    let transfer = json!({"sender_bank": "ICICI", "receiver_bank": "ENBD", "amount": "10.00",
+                          "from_currency": "INR", "to_currency": "AED"});
+    // The batch whose completion panics answers 503; the client sends it again.
+    let mut accepted = false;
+    for _ in 0..50 {
+        let reply = app.submit_with_key(&transfer, "after-the-faults").await;
+        if reply.status.as_u16() == 202 {
+            accepted = true;
+            break;
+        }
+        assert_eq!(reply.status.as_u16(), 503, "{}", reply.body);
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        accepted,
+        "the engine takes transfers again after the faults"
+    );
+    let reply = app.post("/api/v1/windows/current/close", &json!({})).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let app_ref = &app;
+    eventually(
+        "the batch completion and the netting panicked",
+        || async move {
+            app_ref
+                .metrics
+                .actor_panics
+                .with_label_values(&["writer"])
+                .get()
+                > writer_before
+                && app_ref
+                    .metrics
+                    .actor_panics
+                    .with_label_values(&["window"])
+                    .get()
+                    > window_before
+        },
+    )
+    .await;
+    let closed: i64 = app
+        .scalar("SELECT max(id) FROM windows WHERE state <> 'open'")
+        .await
+        .parse()
+        .unwrap();
+    app.wait_for_window_state(closed, &["netted"]).await;
+    assert!(app.engine.drain().await);
+    app.assert_audit_clean().await;
+    app.stop().await;
+}

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use super::bank::{BookDelta, BookUpdate, Resync, Snapshot, SnapshotFailed, WindowReleased};
 use super::feed::Feed;
 use super::window::Sealed;
-use super::{guard, spawn_contained, Directory, Guarded};
+use super::{guard, spawn_contained, Directory, Guarded, InjectPanic};
 use crate::domain::netting::WindowSums;
 use crate::domain::{BankCode, Currency, Transfer, WindowId};
 use crate::metrics::Metrics;
@@ -449,6 +449,16 @@ impl Handler<Drain> for StoreWriter {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct PanicInNextCompletion;
+
+impl Handler<InjectPanic> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guard(self, ctx, |_, _| {
+            panic!("injected panic in the store writer")
+        });
+    }
+}
 
 impl Handler<PanicInNextCompletion> for StoreWriter {
     type Result = ();
