@@ -20,7 +20,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 pub use error::{BoxError, StoreError};
-pub use transfers::{InsertOutcome, TransferFilter, TransferPage, TransferParts};
+pub use transfers::{InsertOutcome, SumSlot, TransferFilter, TransferPage, TransferParts};
 
 /// Migrations in order; each runs once, recorded in `schema_migrations`.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -30,6 +30,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_audit_log",
         include_str!("../../sql/0004_audit_log.sql"),
+    ),
+    (
+        "0005_window_legs",
+        include_str!("../../sql/0005_window_legs.sql"),
     ),
 ];
 

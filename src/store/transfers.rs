@@ -58,6 +58,13 @@ const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_cur
 
 /// Answers only how many rows went in: one row back instead of one per transfer,
 /// since a conflict (a reused idempotency key) is rare and looked up separately.
+///
+/// The same statement adds the accepted transfers it inserted to their windows' running
+/// sums (sql/0005), in the rows of the batch's slot (`$17`): one statement, so the sums
+/// move exactly with the rows — a replay that `DO NOTHING` skips adds nothing, and a
+/// statement refused or rolled back to its savepoint adds nothing either. Each upsert
+/// takes its rows in key order, so that two statements sharing a slot (a batch left
+/// running by a restarted writer) wait on each other rather than deadlock.
 const INSERT_TRANSFERS: &str =
     "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
     from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
@@ -66,7 +73,46 @@ const INSERT_TRANSFERS: &str =
     $6::numeric[], $7::text[], $8::numeric[], $9::text[], $10::text[], $11::int8[], \
     $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[]) \
     ON CONFLICT (sender_bank, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-    RETURNING 1) SELECT count(*) FROM inserted";
+    RETURNING window_id, sender_bank, receiver_bank, amount, from_currency, \
+    converted_amount, to_currency, status), \
+    accepted AS (SELECT * FROM inserted WHERE status = 'accepted'), \
+    bank_legs AS (INSERT INTO window_bank_legs AS l (window_id, slot, bank, currency, \
+    debits, credits, debit_count, credit_count) \
+    SELECT window_id, $17::int2, bank, currency, sum(debit), sum(credit), sum(debit_n), \
+    sum(credit_n) FROM (\
+    SELECT window_id, sender_bank AS bank, from_currency AS currency, amount AS debit, \
+    0::numeric AS credit, 1::int8 AS debit_n, 0::int8 AS credit_n FROM accepted \
+    UNION ALL SELECT window_id, receiver_bank, to_currency, 0, converted_amount, 0, 1 \
+    FROM accepted) legs \
+    GROUP BY window_id, bank, currency ORDER BY window_id, bank, currency \
+    ON CONFLICT (window_id, slot, bank, currency) DO UPDATE SET \
+    debits = l.debits + excluded.debits, credits = l.credits + excluded.credits, \
+    debit_count = l.debit_count + excluded.debit_count, \
+    credit_count = l.credit_count + excluded.credit_count), \
+    corridor_legs AS (INSERT INTO window_corridor_legs AS l (window_id, slot, \
+    from_currency, to_currency, source_amount, destination_amount, transfer_count) \
+    SELECT window_id, $17::int2, from_currency, to_currency, sum(amount), \
+    sum(converted_amount), count(*) FROM accepted \
+    GROUP BY window_id, from_currency, to_currency \
+    ORDER BY window_id, from_currency, to_currency \
+    ON CONFLICT (window_id, slot, from_currency, to_currency) DO UPDATE SET \
+    source_amount = l.source_amount + excluded.source_amount, \
+    destination_amount = l.destination_amount + excluded.destination_amount, \
+    transfer_count = l.transfer_count + excluded.transfer_count) \
+    SELECT count(*) FROM inserted";
+
+/// Which rows of the windows' running sums a batch adds to (sql/0005). The store
+/// writer gives each batch in flight a slot no other batch in flight holds, so that
+/// batches committing at once never wait on each other's row locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SumSlot(i16);
+
+impl SumSlot {
+    /// Slot `n`; the writer's slots are below `batches_in_flight_max` (at most 64).
+    pub fn new(n: usize) -> SumSlot {
+        SumSlot(i16::try_from(n).expect("a slot number fits a SMALLINT"))
+    }
+}
 
 fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
     let from = currency(row.get("from_currency"))?;
@@ -115,6 +161,7 @@ fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
 /// and the connection never serves anyone mid-transaction.
 pub struct TransferParts {
     client: Option<deadpool_postgres::Client>,
+    slot: SumSlot,
 }
 
 impl TransferParts {
@@ -124,7 +171,7 @@ impl TransferParts {
     pub async fn insert(&mut self, part: &[&Transfer]) -> Result<Vec<InsertOutcome>, StoreError> {
         let client = self.client.as_ref().expect("open until commit");
         client.batch_execute("SAVEPOINT part").await?;
-        match Store::insert_transfers_on(client, part).await {
+        match Store::insert_transfers_on(client, part, self.slot).await {
             Ok(outcomes) => {
                 client.batch_execute("RELEASE SAVEPOINT part").await?;
                 Ok(outcomes)
@@ -162,24 +209,27 @@ impl Drop for TransferParts {
 }
 
 impl Store {
-    /// Writes a batch of decided transfers in one statement. A row whose idempotency
-    /// key the sender already used is not written; its outcome carries the stored one.
+    /// Writes a batch of decided transfers in one statement, adding the accepted ones
+    /// to their windows' sums in `slot`'s rows. A row whose idempotency key the sender
+    /// already used is not written; its outcome carries the stored one.
     pub async fn insert_transfers(
         &self,
         batch: &[&Transfer],
+        slot: SumSlot,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let client = self.client().await?;
-        Self::insert_transfers_on(&client, batch).await
+        Self::insert_transfers_on(&client, batch, slot).await
     }
 
     /// Opens a transaction in which a batch is written part by part (`TransferParts`):
     /// for a batch the database refused, so that the transfers it refuses are found
     /// while the others go in together, with one commit.
-    pub async fn begin_transfer_parts(&self) -> Result<TransferParts, StoreError> {
+    pub async fn begin_transfer_parts(&self, slot: SumSlot) -> Result<TransferParts, StoreError> {
         let client = self.client().await?;
         client.batch_execute("BEGIN").await?;
         Ok(TransferParts {
             client: Some(client),
+            slot,
         })
     }
 
@@ -188,6 +238,7 @@ impl Store {
     async fn insert_transfers_on(
         client: &deadpool_postgres::Client,
         batch: &[&Transfer],
+        slot: SumSlot,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let statement = client.prepare_cached(INSERT_TRANSFERS).await?;
         let ids: Vec<Uuid> = batch.iter().map(|t| t.id.as_uuid()).collect();
@@ -220,7 +271,7 @@ impl Store {
             .collect();
         let references: Vec<Option<&str>> = batch.iter().map(|t| t.reference.as_deref()).collect();
         let created: Vec<DateTime<Utc>> = batch.iter().map(|t| t.created_at).collect();
-        let params: [&(dyn ToSql + Sync); 16] = [
+        let params: [&(dyn ToSql + Sync); 17] = [
             &ids,
             &senders,
             &receivers,
@@ -237,6 +288,7 @@ impl Store {
             &receiver_accounts,
             &references,
             &created,
+            &slot.0,
         ];
         let inserted_count: i64 = client.query_one(&statement, &params).await?.get(0);
         if inserted_count as usize == batch.len() {

@@ -9,7 +9,7 @@
 use std::ops::Range;
 
 use crate::domain::Transfer;
-use crate::store::{InsertOutcome, Store, StoreError, TransferParts};
+use crate::store::{InsertOutcome, Store, StoreError, SumSlot, TransferParts};
 
 /// What became of one record of a batch.
 #[derive(Debug, PartialEq, Eq)]
@@ -59,11 +59,13 @@ pub(super) fn refused_for_its_data(error: &StoreError) -> Option<String> {
 }
 
 /// Writes `batch` to the store, isolating what the database refuses for its data.
+/// Every statement adds what it inserts to the windows' sums in `slot`'s rows.
 pub(super) async fn write_transfers(
     store: &Store,
     batch: &[&Transfer],
+    slot: SumSlot,
 ) -> BatchWritten<InsertOutcome, StoreError> {
-    let refusal = match store.insert_transfers(batch).await {
+    let refusal = match store.insert_transfers(batch, slot).await {
         Ok(outcomes) => {
             return BatchWritten {
                 rows: outcomes.into_iter().map(Written::Committed).collect(),
@@ -83,7 +85,7 @@ pub(super) async fn write_transfers(
             split_statements: 0,
         };
     }
-    let mut parts = match store.begin_transfer_parts().await {
+    let mut parts = match store.begin_transfer_parts(slot).await {
         Ok(parts) => Parts { parts, batch },
         Err(error) => return BatchWritten::all_failed(batch.len(), error),
     };

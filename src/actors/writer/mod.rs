@@ -26,7 +26,7 @@ use super::{guard, spawn_contained, Directory, Guarded, InjectPanic};
 use crate::domain::netting::WindowSums;
 use crate::domain::{BankCode, Currency, Transfer, WindowId};
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, SumSlot};
 use queue::{Step, WriteQueue};
 use rust_decimal::Decimal;
 
@@ -107,13 +107,13 @@ impl StoreWriter {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while let Some(step) = self.queue.next_step() {
             match step {
-                Step::Batch { seq, records } => self.flush(seq, records, ctx),
+                Step::Batch { seq, slot, records } => self.flush(seq, slot, records, ctx),
                 Step::Barrier(barrier) => self.run_barrier(barrier, ctx),
             }
         }
     }
 
-    fn flush(&mut self, batch_seq: u64, batch: Vec<Pending>, ctx: &mut Context<Self>) {
+    fn flush(&mut self, batch_seq: u64, slot: usize, batch: Vec<Pending>, ctx: &mut Context<Self>) {
         let store = self.store.clone();
         self.metrics.store_batch_size.observe(batch.len() as f64);
         let started = Instant::now();
@@ -123,7 +123,7 @@ impl StoreWriter {
         // batch and one completion.
         let write = async move {
             let transfers: Vec<&Transfer> = batch.iter().map(|p| &p.transfer).collect();
-            let written = isolate::write_transfers(&store, &transfers).await;
+            let written = isolate::write_transfers(&store, &transfers, SumSlot::new(slot)).await;
             (batch, written)
         };
         spawn_contained(self, ctx, write, move |(batch, result), act, ctx| {
@@ -133,7 +133,7 @@ impl StoreWriter {
             act.metrics
                 .store_flush_duration
                 .observe(started.elapsed().as_secs_f64());
-            act.queue.batch_done();
+            act.queue.batch_done(slot);
             act.complete(batch_seq, batch, result);
             act.pump(ctx);
         });

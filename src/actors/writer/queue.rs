@@ -16,10 +16,16 @@ pub struct WriterLimits {
 /// What the writer should start now.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step<R, B> {
-    /// Write `records` as one batch, then call `batch_done`. Batches are numbered
-    /// from 1 in the order they leave, so that banks can order a snapshot (taken
-    /// after batch `seq`) against the book updates of each batch.
-    Batch { seq: u64, records: Vec<R> },
+    /// Write `records` as one batch, then call `batch_done` with its `slot`. Batches
+    /// are numbered from 1 in the order they leave, so that banks can order a snapshot
+    /// (taken after batch `seq`) against the book updates of each batch. `slot` is
+    /// below `batches_in_flight_max` and held by no other batch in flight: the rows of
+    /// the windows' sums the batch adds to (see `store::SumSlot`).
+    Batch {
+        seq: u64,
+        slot: usize,
+        records: Vec<R>,
+    },
     /// Run this barrier, then call `barrier_done`.
     Barrier(B),
 }
@@ -42,6 +48,8 @@ pub struct WriteQueue<R, B> {
     barriers: VecDeque<Marked<B>>,
     barrier_running: bool,
     in_flight: usize,
+    /// Slots no batch in flight holds; the next one handed out is the last.
+    free_slots: Vec<usize>,
     received: u64,
     dispatched: u64,
     last_batch_seq: u64,
@@ -61,6 +69,7 @@ impl<R, B> WriteQueue<R, B> {
             barriers: VecDeque::new(),
             barrier_running: false,
             in_flight: 0,
+            free_slots: all_slots(limits),
             received: 0,
             dispatched: 0,
             last_batch_seq: 0,
@@ -109,11 +118,16 @@ impl<R, B> WriteQueue<R, B> {
         }
         let take = take_max.min(self.buffer.len());
         let records: Vec<R> = self.buffer.drain(..take).collect();
+        let slot = self
+            .free_slots
+            .pop()
+            .expect("a slot per batch allowed in flight");
         self.dispatched += take as u64;
         self.in_flight += 1;
         self.last_batch_seq += 1;
         Some(Step::Batch {
             seq: self.last_batch_seq,
+            slot,
             records,
         })
     }
@@ -133,10 +147,12 @@ impl<R, B> WriteQueue<R, B> {
         self.barriers.pop_front().map(|m| m.barrier)
     }
 
-    /// A batch handed out by `next_step` finished, committed or failed.
-    pub fn batch_done(&mut self) {
+    /// The batch handed out by `next_step` with `slot` finished, committed or failed.
+    pub fn batch_done(&mut self, slot: usize) {
         debug_assert!(self.in_flight > 0, "no batch in flight");
+        debug_assert!(!self.free_slots.contains(&slot), "slot {slot} is not held");
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.free_slots.push(slot);
     }
 
     /// The barrier handed out by `next_step` finished.
@@ -154,6 +170,7 @@ impl<R, B> WriteQueue<R, B> {
         self.barriers.clear();
         self.barrier_running = false;
         self.in_flight = 0;
+        self.free_slots = all_slots(self.limits);
         self.dispatched = self.received;
     }
 
@@ -166,6 +183,11 @@ impl<R, B> WriteQueue<R, B> {
     pub fn received(&self) -> u64 {
         self.received
     }
+}
+
+/// Every slot, handed out from 0 up.
+fn all_slots(limits: WriterLimits) -> Vec<usize> {
+    (0..limits.batches_in_flight_max).rev().collect()
 }
 
 #[cfg(test)]
@@ -182,8 +204,8 @@ mod tests {
         })
     }
 
-    fn batch(seq: u64, records: Vec<u32>) -> Option<Step<u32, &'static str>> {
-        Some(Step::Batch { seq, records })
+    fn batch(seq: u64, slot: usize, records: Vec<u32>) -> Option<Step<u32, &'static str>> {
+        Some(Step::Batch { seq, slot, records })
     }
 
     fn is_snapshot(b: &&'static str) -> bool {
@@ -194,7 +216,7 @@ mod tests {
     fn a_lone_record_is_dispatched_at_once() {
         let mut q = queue(100, 4);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, vec![1]));
+        assert_eq!(q.next_step(), batch(1, 0, vec![1]));
         assert_eq!(q.next_step(), None);
     }
 
@@ -202,18 +224,19 @@ mod tests {
     fn records_gather_while_batches_are_in_flight_and_leave_together_up_to_batch_size_max() {
         let mut q = queue(3, 2);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, vec![1]));
+        assert_eq!(q.next_step(), batch(1, 0, vec![1]));
         q.push(2);
-        assert_eq!(q.next_step(), batch(2, vec![2]));
+        assert_eq!(q.next_step(), batch(2, 1, vec![2]));
         for r in 3..=7 {
             q.push(r);
             assert_eq!(q.next_step(), None);
         }
-        q.batch_done();
-        assert_eq!(q.next_step(), batch(3, vec![3, 4, 5]));
+        // Batch 2 finishes first: batch 3 takes its slot.
+        q.batch_done(1);
+        assert_eq!(q.next_step(), batch(3, 1, vec![3, 4, 5]));
         assert_eq!(q.next_step(), None);
-        q.batch_done();
-        assert_eq!(q.next_step(), batch(4, vec![6, 7]));
+        q.batch_done(0);
+        assert_eq!(q.next_step(), batch(4, 0, vec![6, 7]));
     }
 
     #[test]
@@ -223,7 +246,7 @@ mod tests {
         for seq in 1..=5 {
             q.push(0);
             assert!(matches!(q.next_step(), Some(Step::Batch { seq: s, .. }) if s == seq));
-            q.batch_done();
+            q.batch_done(0);
             assert_eq!(q.last_batch_seq(), seq);
         }
     }
@@ -232,17 +255,17 @@ mod tests {
     fn a_barrier_waits_until_every_record_before_it_is_dispatched_and_no_batch_is_in_flight() {
         let mut q = queue(10, 1);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, vec![1]));
+        assert_eq!(q.next_step(), batch(1, 0, vec![1]));
         q.push(2);
         q.push(3);
         q.push_barrier("drain");
         q.push(4);
         assert_eq!(q.next_step(), None);
-        q.batch_done();
+        q.batch_done(0);
         // The batch is cut at the barrier: record 4 stays behind it.
-        assert_eq!(q.next_step(), batch(2, vec![2, 3]));
+        assert_eq!(q.next_step(), batch(2, 0, vec![2, 3]));
         assert_eq!(q.next_step(), None);
-        q.batch_done();
+        q.batch_done(0);
         assert_eq!(q.next_step(), Some(Step::Barrier("drain")));
     }
 
@@ -250,15 +273,15 @@ mod tests {
     fn records_received_after_a_barrier_wait_until_it_has_run_even_with_connections_free() {
         let mut q = queue(10, 4);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, vec![1]));
+        assert_eq!(q.next_step(), batch(1, 0, vec![1]));
         q.push_barrier("seal");
         q.push(2);
         assert_eq!(q.next_step(), None);
-        q.batch_done();
+        q.batch_done(0);
         assert_eq!(q.next_step(), Some(Step::Barrier("seal")));
         assert_eq!(q.next_step(), None);
         q.barrier_done();
-        assert_eq!(q.next_step(), batch(2, vec![2]));
+        assert_eq!(q.next_step(), batch(2, 0, vec![2]));
     }
 
     #[test]
@@ -270,7 +293,7 @@ mod tests {
         q.push(2);
         assert_eq!(q.next_step(), None);
         q.barrier_done();
-        assert_eq!(q.next_step(), batch(1, vec![1, 2]));
+        assert_eq!(q.next_step(), batch(1, 0, vec![1, 2]));
     }
 
     #[test]
@@ -292,9 +315,9 @@ mod tests {
         assert_eq!(q.next_step(), Some(Step::Barrier("snapshot c")));
         assert_eq!(q.next_due_barrier_if(is_snapshot), None);
         q.barrier_done();
-        assert_eq!(q.next_step(), batch(1, vec![1]));
+        assert_eq!(q.next_step(), batch(1, 0, vec![1]));
         assert_eq!(q.next_step(), None);
-        q.batch_done();
+        q.batch_done(0);
         assert_eq!(q.next_step(), Some(Step::Barrier("snapshot d")));
     }
 
@@ -302,16 +325,17 @@ mod tests {
     fn reset_after_a_restart_drops_what_was_queued_and_numbers_batches_on() {
         let mut q = queue(10, 1);
         q.push(1);
-        assert_eq!(q.next_step(), batch(1, vec![1]));
+        assert_eq!(q.next_step(), batch(1, 0, vec![1]));
         q.push(2);
         q.push_barrier("drain");
         q.push(3);
         q.reset();
         assert_eq!(q.received(), 3);
         assert_eq!(q.next_step(), None);
-        // The batch in flight was cancelled with the actor's work: a connection is free.
+        // The batch in flight was cancelled with the actor's work: a connection and
+        // its slot are free.
         q.push(4);
-        assert_eq!(q.next_step(), batch(2, vec![4]));
+        assert_eq!(q.next_step(), batch(2, 0, vec![4]));
     }
 
     #[derive(Clone, Debug)]
@@ -342,7 +366,8 @@ mod tests {
         dispatched: usize,
         /// By record, whether its batch finished; records are numbered from 0.
         completed: Vec<bool>,
-        in_flight: Vec<Vec<u32>>,
+        /// Each batch in flight: its slot and its records.
+        in_flight: Vec<(usize, Vec<u32>)>,
         barriers_ran: usize,
         barrier_running: bool,
     }
@@ -352,8 +377,11 @@ mod tests {
             while let Some(step) = self.q.next_step() {
                 assert!(!self.barrier_running, "nothing starts while a barrier runs");
                 match step {
-                    Step::Batch { seq, records } => {
+                    Step::Batch { seq, slot, records } => {
                         assert_eq!(seq, self.q.last_batch_seq());
+                        // A slot of its own among the batches in flight.
+                        assert!(slot < self.limits.batches_in_flight_max);
+                        assert!(self.in_flight.iter().all(|(held, _)| *held != slot));
                         assert!(!records.is_empty());
                         assert!(records.len() <= self.limits.batch_size_max);
                         // Never a record from behind a barrier that has not run.
@@ -364,7 +392,7 @@ mod tests {
                         assert_eq!(records[0] as usize, self.dispatched);
                         assert!(records.windows(2).all(|w| w[1] == w[0] + 1));
                         self.dispatched += records.len();
-                        self.in_flight.push(records);
+                        self.in_flight.push((slot, records));
                         assert!(self.in_flight.len() <= self.limits.batches_in_flight_max);
                     }
                     Step::Barrier(first) => {
@@ -401,10 +429,11 @@ mod tests {
                 }
                 Op::BatchDone(i) if !self.in_flight.is_empty() => {
                     let i = i % self.in_flight.len();
-                    for r in self.in_flight.remove(i) {
+                    let (slot, records) = self.in_flight.remove(i);
+                    for r in records {
                         self.completed[r as usize] = true;
                     }
-                    self.q.batch_done();
+                    self.q.batch_done(slot);
                 }
                 Op::BarrierDone if self.barrier_running => {
                     self.barrier_running = false;
