@@ -113,50 +113,50 @@ impl Store {
             .collect()
     }
 
-    /// The window's legs summed per bank and currency and per corridor, in one scan of
-    /// its transfers (found through the BRIN index on `window_id`).
+    /// The window's legs summed per bank and currency and per corridor: its running
+    /// sums (sql/0005), a few rows per slot, whatever the number of its transfers. The
+    /// two reads go out together on one connection (pipelined): one round trip.
     pub async fn window_sums(&self, window: WindowId) -> Result<WindowSums<BankCode>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT sender_bank, from_currency, receiver_bank, to_currency,
-                        sum(amount) AS amount, sum(converted_amount) AS converted,
-                        count(*) AS n,
-                        GROUPING(sender_bank, from_currency) AS g_debit,
-                        GROUPING(receiver_bank, to_currency) AS g_credit
-                   FROM transfers
-                  WHERE window_id = $1 AND status = 'accepted'
-                  GROUP BY GROUPING SETS ((sender_bank, from_currency),
-                                          (receiver_bank, to_currency),
-                                          (from_currency, to_currency))",
-                &[&window.get()],
-            )
-            .await?;
+        let w = window.get();
+        let (banks, corridors) = futures_util::future::join(
+            client.query(
+                "SELECT bank, currency, sum(debits) AS debits, sum(credits) AS credits,
+                        sum(debit_count)::int8 AS debit_count,
+                        sum(credit_count)::int8 AS credit_count
+                   FROM window_bank_legs WHERE window_id = $1
+                  GROUP BY bank, currency",
+                &[&w],
+            ),
+            client.query(
+                "SELECT from_currency, to_currency, sum(source_amount) AS source,
+                        sum(destination_amount) AS destination
+                   FROM window_corridor_legs WHERE window_id = $1
+                  GROUP BY from_currency, to_currency",
+                &[&w],
+            ),
+        )
+        .await;
         let mut sums = WindowSums::default();
-        for row in rows {
-            let debit_set: i32 = row.get("g_debit");
-            let credit_set: i32 = row.get("g_credit");
-            if debit_set == 0 {
-                let key = (
-                    bank(row.get("sender_bank"))?,
-                    currency(row.get("from_currency"))?,
-                );
-                sums.debits.insert(key, row.get("amount"));
-                sums.transfer_count += row.get::<_, i64>("n") as u64;
-            } else if credit_set == 0 {
-                let key = (
-                    bank(row.get("receiver_bank"))?,
-                    currency(row.get("to_currency"))?,
-                );
-                sums.credits.insert(key, row.get("converted"));
-            } else {
-                let id = CorridorId::new(
-                    currency(row.get("from_currency"))?,
-                    currency(row.get("to_currency"))?,
-                );
-                sums.corridors
-                    .insert(id, (row.get("amount"), row.get("converted")));
+        for row in banks? {
+            let key = (bank(row.get("bank"))?, currency(row.get("currency"))?);
+            let debit_count: i64 = row.get("debit_count");
+            // A side with no leg stays absent, as when summing the transfers one by one.
+            if debit_count > 0 {
+                sums.debits.insert(key.clone(), row.get("debits"));
+                sums.transfer_count += debit_count as u64;
             }
+            if row.get::<_, i64>("credit_count") > 0 {
+                sums.credits.insert(key, row.get("credits"));
+            }
+        }
+        for row in corridors? {
+            let id = CorridorId::new(
+                currency(row.get("from_currency"))?,
+                currency(row.get("to_currency"))?,
+            );
+            sums.corridors
+                .insert(id, (row.get("source"), row.get("destination")));
         }
         Ok(sums)
     }
@@ -370,12 +370,13 @@ impl Store {
             .collect()
     }
 
-    /// Accepted transfers stamped with `window` so far.
+    /// Accepted transfers stamped with `window` so far, from its running sums.
     pub async fn window_transfer_count(&self, window: WindowId) -> Result<i64, StoreError> {
         let client = self.client().await?;
         Ok(client
             .query_one(
-                "SELECT count(*) FROM transfers WHERE window_id = $1 AND status = 'accepted'",
+                "SELECT coalesce(sum(debit_count), 0)::int8 FROM window_bank_legs
+                  WHERE window_id = $1",
                 &[&window.get()],
             )
             .await?
