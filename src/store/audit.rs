@@ -99,6 +99,60 @@ const CHECKS: &[(&str, &str)] = &[
             AND w.transfer_count IS DISTINCT FROM
                 (SELECT count(*) FROM transfers t WHERE t.window_id = w.id AND t.status = 'accepted')",
     ),
+    // The running sums (sql/0005) that netting and the banks' books start from after
+    // a restart: summed over their slots, they are the window's transfers summed.
+    (
+        "every window's running sums equal its accepted transfers' legs and counts",
+        "WITH legs AS (
+             SELECT window_id, sender_bank AS bank, from_currency AS currency,
+                    amount AS debit, 0::numeric AS credit, 1 AS debit_n, 0 AS credit_n
+               FROM transfers WHERE status = 'accepted'
+             UNION ALL
+             SELECT window_id, receiver_bank, to_currency, 0, converted_amount, 0, 1
+               FROM transfers WHERE status = 'accepted'),
+         banks_recomputed AS (
+             SELECT window_id, bank, currency, sum(debit) AS debits, sum(credit) AS credits,
+                    sum(debit_n) AS debit_count, sum(credit_n) AS credit_count
+               FROM legs GROUP BY 1, 2, 3),
+         banks_stored AS (
+             SELECT window_id, bank, currency, sum(debits) AS debits, sum(credits) AS credits,
+                    sum(debit_count) AS debit_count, sum(credit_count) AS credit_count
+               FROM window_bank_legs GROUP BY 1, 2, 3),
+         corridors_recomputed AS (
+             SELECT window_id, from_currency, to_currency, sum(amount) AS source,
+                    sum(converted_amount) AS destination, count(*) AS n
+               FROM transfers WHERE status = 'accepted' GROUP BY 1, 2, 3),
+         corridors_stored AS (
+             SELECT window_id, from_currency, to_currency, sum(source_amount) AS source,
+                    sum(destination_amount) AS destination, sum(transfer_count) AS n
+               FROM window_corridor_legs GROUP BY 1, 2, 3)
+         SELECT 'window ' || coalesce(r.window_id, s.window_id) || ' '
+                || coalesce(r.bank, s.bank) || ' ' || coalesce(r.currency, s.currency)
+                || ': stored debits ' || coalesce(s.debits || ' (' || s.debit_count || ')', 'nothing')
+                || ' credits ' || coalesce(s.credits || ' (' || s.credit_count || ')', 'nothing')
+                || ', recomputed debits '
+                || coalesce(r.debits || ' (' || r.debit_count || ')', 'nothing')
+                || ' credits ' || coalesce(r.credits || ' (' || r.credit_count || ')', 'nothing')
+           FROM banks_recomputed r
+           FULL JOIN banks_stored s
+             ON s.window_id = r.window_id AND s.bank = r.bank AND s.currency = r.currency
+          WHERE s.debits IS DISTINCT FROM r.debits OR s.credits IS DISTINCT FROM r.credits
+             OR s.debit_count IS DISTINCT FROM r.debit_count
+             OR s.credit_count IS DISTINCT FROM r.credit_count
+         UNION ALL
+         SELECT 'window ' || coalesce(r.window_id, s.window_id) || ' corridor '
+                || coalesce(r.from_currency, s.from_currency) || '-'
+                || coalesce(r.to_currency, s.to_currency)
+                || ': stored ' || coalesce(s.source || ' → ' || s.destination || ' (' || s.n || ')', 'nothing')
+                || ', recomputed '
+                || coalesce(r.source || ' → ' || r.destination || ' (' || r.n || ')', 'nothing')
+           FROM corridors_recomputed r
+           FULL JOIN corridors_stored s
+             ON s.window_id = r.window_id AND s.from_currency = r.from_currency
+            AND s.to_currency = r.to_currency
+          WHERE s.source IS DISTINCT FROM r.source OR s.destination IS DISTINCT FROM r.destination
+             OR s.n IS DISTINCT FROM r.n",
+    ),
     (
         "a settled window has every instruction confirmed; a netted one has none failed",
         "SELECT 'window ' || w.id || ' is ' || w.state || ' with an instruction ' || i.state
