@@ -14,6 +14,7 @@ mod limits;
 mod operator;
 mod outage;
 mod poison;
+mod recovery;
 mod settings;
 mod transfers;
 mod windows;

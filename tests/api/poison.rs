@@ -279,6 +279,15 @@ async fn a_poisoned_transfer_fails_alone_and_every_other_in_its_batch_commits() 
         .await
         .expect("writer answers");
     assert_eq!(progress, Some(ORDINARY as u64));
+    // So do the store's running sums, which a close after a restart starts from: the
+    // split added the legs of what went in, and nothing of what it refused.
+    let stored = app
+        .app
+        .store
+        .window_sums(WindowId::new(window).expect("window id"))
+        .await
+        .expect("window sums");
+    assert_eq!(stored.transfer_count, ORDINARY as u64);
 
     // Netting the window from those sums, then auditing it against the store.
     let closed = app
