@@ -589,7 +589,9 @@ async fn verify_async(args: VerifyArgs) -> anyhow::Result<()> {
         match stored.get(key) {
             None => {
                 missing += 1;
-                examples.push(format!("missing {key}"));
+                if missing <= 3 {
+                    examples.push(format!("missing {key}"));
+                }
             }
             Some((stored_id, n)) => {
                 if stored_id != id {

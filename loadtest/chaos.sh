@@ -90,7 +90,7 @@ peak_rss_mb() { sort -n "$OUT/rss.$1" | tail -1 | awk '{ printf "%.0f", $1 / 102
 # chaos load in the background: load RUN_ID SECONDS [RATE] [CONNECTIONS]
 load() {
   target/release/chaos load --url "$URL" --acks "$ACKS" --run-id "$1" --duration-s "$2" \
-    --rate "${3:-$RATE}" --connections "${4:-64}" >"$OUT/load.$1.json" &
+    --rate "${3:-$RATE}" --connections "${4:-256}" >"$OUT/load.$1.json" &
   LOAD=$!
 }
 
@@ -245,8 +245,9 @@ phase_diskfull() {
   fi
   chmod 755 "$disk"
   stop_engine
-  local main_data=$DATA
+  local main_data=$DATA main_acks=$ACKS
   DATA="$disk/engine"
+  ACKS="$OUT/acks.diskfull.tsv"   # another engine, another store
   start "$DATA"
   load diskfull 30
   sample_rss diskfull
@@ -268,6 +269,7 @@ phase_diskfull() {
   stop_engine
   umount "$disk" 2>/dev/null || umount -l "$disk"
   DATA=$main_data
+  ACKS=$main_acks
   start
 }
 
@@ -281,11 +283,17 @@ phase_graceful() {
   local code=0; wait "$ENGINE" || code=$?
   local took; took=$(echo "$(date +%s.%N) - $began" | bc)
   local leftover=false; kill -0 "$pg" 2>/dev/null && leftover=true
+  # Admitted but unanswered at the stop (the engine's last log line says how many).
+  local unanswered
+  unanswered=$(grep '"DelTran engine stopped"' "$OUT/engine.log" | tail -1 \
+    | jq -r '.fields.submissions_unanswered // "unknown"')
   start
   wait "$LOAD"
   load_clean graceful
-  [ "$code" = 0 ] && [ "$(echo "$took <= 5" | bc)" = 1 ] && [ "$leftover" = false ] || FAILED=1
+  [ "$code" = 0 ] && [ "$(echo "$took <= 5" | bc)" = 1 ] && [ "$leftover" = false ] \
+    && [ "$unanswered" = 0 ] || FAILED=1
   check graceful "{\"exit_code\": $code, \"stopped_in_s\": $took, \"postgres_left_running\": $leftover,
+    \"admitted_unanswered\": \"$unanswered\",
     \"load\": $(load_figures graceful)}"
 }
 
@@ -296,7 +304,7 @@ phase_soak() {
   target/release/wsbench --addr "$ADDR" --subscribers "$SUBSCRIBERS" \
     --closes $(( seconds / 5 - 1 )) --close-every-ms 5000 >"$OUT/soak.ws.txt" 2>&1 &
   local ws=$!
-  load soak "$seconds" "$SOAK_RATE" 32
+  load soak "$seconds" "$SOAK_RATE" 64
   local start_rss middle_rss end_rss
   sleep 5; start_rss=$(rss_kb)
   sleep $(( seconds / 2 - 5 )); middle_rss=$(rss_kb)

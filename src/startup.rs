@@ -194,7 +194,13 @@ impl Application {
         served?;
         self.engine.drain().await;
         self.arbiter.stop();
-        tracing::info!("DelTran engine stopped");
+        // Every admitted submission was answered before the server stopped (it waits
+        // for running handlers, up to its grace): anything else would show here.
+        let unanswered = self.metrics.submissions_in_flight.get();
+        tracing::info!(
+            submissions_unanswered = unanswered,
+            "DelTran engine stopped"
+        );
         Ok(())
     }
 }
