@@ -58,6 +58,7 @@ impl StoreWriter {
         }
         let mut deltas: Deltas = HashMap::new();
         let mut involved: Vec<BankCode> = Vec::new();
+        let mut answers = Vec::with_capacity(batch.len());
         for (pending, row) in batch.into_iter().zip(rows) {
             let t = &pending.transfer;
             if let Outcome::Accepted(window) = t.outcome {
@@ -113,8 +114,7 @@ impl StoreWriter {
                     PersistOutcome::Failed(failure.clone().unwrap_or_default())
                 }
             };
-            // The client may have gone away; its transfer is stored regardless.
-            let _ = pending.reply.send(answer);
+            answers.push((pending.reply, answer));
         }
         // The banks involved in a transfer of unknown fate re-read their books from
         // the store once it answers again.
@@ -132,6 +132,12 @@ impl StoreWriter {
                     deltas: currencies.into_iter().collect(),
                 });
             }
+        }
+        // Answered only now: the books' updates are already in the banks' mailboxes,
+        // so whatever a client asks a bank after its answer sees its transfer.
+        for (reply, answer) in answers {
+            // The client may have gone away; its transfer is stored regardless.
+            let _ = reply.send(answer);
         }
     }
 }
