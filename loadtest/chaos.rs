@@ -30,13 +30,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-const PAIRS: [(&str, &str, &str, &str); 5] = [
-    ("ICICI", "ENBD", "INR", "AED"),
-    ("HDFC", "ADCB", "INR", "AED"),
-    ("AXIS", "ENBD", "INR", "AED"),
-    ("ENBD", "ICICI", "AED", "INR"),
-    ("ADCB", "HDFC", "AED", "INR"),
-];
+#[path = "pairs.rs"]
+mod pairs;
+use pairs::PAIRS;
 const BANKS: [&str; 5] = ["ICICI", "HDFC", "AXIS", "ENBD", "ADCB"];
 
 #[derive(Parser)]

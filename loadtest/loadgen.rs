@@ -38,13 +38,9 @@ struct Args {
     key: String,
 }
 
-const PAIRS: [(&str, &str, &str, &str); 5] = [
-    ("ICICI", "ENBD", "INR", "AED"),
-    ("HDFC", "ADCB", "INR", "AED"),
-    ("AXIS", "ENBD", "INR", "AED"),
-    ("ENBD", "ICICI", "AED", "INR"),
-    ("ADCB", "HDFC", "AED", "INR"),
-];
+#[path = "pairs.rs"]
+mod pairs;
+use pairs::PAIRS;
 
 #[derive(Default)]
 struct Tally {

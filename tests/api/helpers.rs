@@ -728,3 +728,13 @@ impl Drop for EngineProcess {
         }
     }
 }
+
+/// Sender, receiver and currencies of five flows over the reference corridor in which
+/// every bank sends to a bank of the other country (ICICI also receives INR, from ADCB).
+pub const REFERENCE_FLOWS: [(&str, &str, &str, &str); 5] = [
+    ("ICICI", "ENBD", "INR", "AED"),
+    ("HDFC", "ADCB", "INR", "AED"),
+    ("AXIS", "ENBD", "INR", "AED"),
+    ("ENBD", "HDFC", "AED", "INR"),
+    ("ADCB", "ICICI", "AED", "INR"),
+];

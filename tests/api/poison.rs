@@ -16,7 +16,7 @@ use deltran::domain::rules::{RawTransfer, TransferDraft};
 use deltran::domain::WindowId;
 use deltran::metrics::Metrics;
 
-use crate::helpers::{test_settings, TestApp};
+use crate::helpers::{test_settings, TestApp, REFERENCE_FLOWS};
 
 const BANKS: [&str; 5] = ["ICICI", "HDFC", "AXIS", "ENBD", "ADCB"];
 const ORDINARY: usize = 999;
@@ -84,13 +84,7 @@ impl App {
 
 /// The `i`th ordinary transfer: every bank sends, to a bank of the other country.
 fn ordinary(i: usize) -> Value {
-    let (sender, receiver, from, to) = match i % 5 {
-        0 => ("ICICI", "ENBD", "INR", "AED"),
-        1 => ("HDFC", "ADCB", "INR", "AED"),
-        2 => ("AXIS", "ENBD", "INR", "AED"),
-        3 => ("ENBD", "HDFC", "AED", "INR"),
-        _ => ("ADCB", "ICICI", "AED", "INR"),
-    };
+    let (sender, receiver, from, to) = REFERENCE_FLOWS[i % REFERENCE_FLOWS.len()];
     json!({
         "sender_bank": sender,
         "receiver_bank": receiver,

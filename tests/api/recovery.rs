@@ -11,7 +11,7 @@ use deltran::actors::writer::WindowProgress;
 use deltran::domain::netting::WindowSums;
 use deltran::domain::{BankCode, Currency, WindowId};
 
-use crate::helpers::{test_settings, TestApp};
+use crate::helpers::{test_settings, TestApp, REFERENCE_FLOWS};
 
 const BANKS: [&str; 5] = ["ICICI", "HDFC", "AXIS", "ENBD", "ADCB"];
 /// The running-sums rule as `deltran audit` names it.
@@ -21,13 +21,7 @@ const SUMS_RULE: &str = "every window's running sums equal its accepted transfer
 /// (ICICI sends INR and receives INR from ADCB), so that one bank and currency has
 /// debit and credit legs in the same row of the sums.
 fn mixed(i: usize) -> Value {
-    let (sender, receiver, from, to) = match i % 5 {
-        0 => ("ICICI", "ENBD", "INR", "AED"),
-        1 => ("HDFC", "ADCB", "INR", "AED"),
-        2 => ("AXIS", "ENBD", "INR", "AED"),
-        3 => ("ENBD", "HDFC", "AED", "INR"),
-        _ => ("ADCB", "ICICI", "AED", "INR"),
-    };
+    let (sender, receiver, from, to) = REFERENCE_FLOWS[i % REFERENCE_FLOWS.len()];
     json!({
         "sender_bank": sender,
         "receiver_bank": receiver,
