@@ -4,7 +4,8 @@
 # Sets OUT (the run's directory) and ENGINE (the engine's pid), and exports
 # DELTRAN_KEY, the operator key the engine wrote to $OUT/engine/api-keys at its first
 # start: submit.lua, loadgen, wsbench and slow_client.py read it from there, and
-# `api` (below) is curl with it.
+# `api` (below) is curl with it. DELTRAN_BIN runs another engine binary (to compare
+# builds with the same script); target/release/deltran by default.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=$(mktemp -d /tmp/deltran-load-XXXXXX)
@@ -35,7 +36,7 @@ api() { curl -fs -H "Authorization: Bearer $DELTRAN_KEY" "$@"; }
 
 start_engine() {
   local addr=$1; shift
-  target/release/deltran serve --listen "$addr" --data-dir "$OUT/engine" --log-format json "$@" \
+  "${DELTRAN_BIN:-target/release/deltran}" serve --listen "$addr" --data-dir "$OUT/engine" --log-format json "$@" \
     >>"$OUT/engine.log" 2>&1 &
   ENGINE=$!
   wait_up "http://$addr/health"

@@ -92,4 +92,8 @@ function done(summary, latency, requests)
   for _, p in ipairs({ 50, 90, 99, 99.9 }) do
     io.write(string.format("latency_p%s_ms=%.2f\n", p, latency:percentile(p) / 1000))
   end
+  io.write(string.format("latency_max_ms=%.2f\n", latency.max / 1000))
+  local e = summary.errors
+  io.write(string.format("socket_errors connect=%d read=%d write=%d timeout=%d\n",
+    e.connect, e.read, e.write, e.timeout))
 end
