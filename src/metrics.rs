@@ -12,6 +12,7 @@ pub struct Metrics {
     pub http_request_duration: HistogramVec,
     pub transfers: IntCounterVec,
     pub submissions_in_flight: IntGauge,
+    pub submissions_waiting: IntGauge,
     pub submissions_refused: IntCounterVec,
     pub store_batch_size: Histogram,
     pub store_flush_duration: Histogram,
@@ -64,13 +65,20 @@ impl Metrics {
         .expect("valid metric");
         let submissions_in_flight = IntGauge::new(
             "deltran_submissions_in_flight",
-            "Transfer submissions admitted and not yet answered",
+            "Transfer submissions in the engine (admitted, their turn come) and not yet answered",
+        )
+        .expect("valid metric");
+        let submissions_waiting = IntGauge::new(
+            "deltran_submissions_waiting",
+            "Transfer submissions waiting for their turn to enter the engine",
         )
         .expect("valid metric");
         let submissions_refused = IntCounterVec::new(
             Opts::new(
                 "deltran_submissions_refused_total",
-                "Submissions answered 503 by reason (overloaded, unavailable, timeout)",
+                "Submissions answered 503 by reason: overloaded (the count in flight), delay (its \
+                 turn did not come, or could not be expected, within the delay target), \
+                 unavailable, timeout",
             ),
             &["reason"],
         )
@@ -191,6 +199,7 @@ impl Metrics {
             Box::new(http_request_duration.clone()),
             Box::new(transfers.clone()),
             Box::new(submissions_in_flight.clone()),
+            Box::new(submissions_waiting.clone()),
             Box::new(submissions_refused.clone()),
             Box::new(store_batch_size.clone()),
             Box::new(store_flush_duration.clone()),
@@ -219,6 +228,7 @@ impl Metrics {
             http_request_duration,
             transfers,
             submissions_in_flight,
+            submissions_waiting,
             submissions_refused,
             store_batch_size,
             store_flush_duration,

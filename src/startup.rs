@@ -9,12 +9,12 @@ use actix::Arbiter;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
-use tokio::sync::Semaphore;
 
 use crate::actors::keys;
 use crate::actors::writer::WriterLimits;
 use crate::actors::{Engine, EngineSetup, WindowSettings};
 use crate::config::Settings;
+use crate::http::admission::{Admission, AdmissionLimits};
 use crate::http::limits::{RateLimits, RateSettings, SWEEP_INTERVAL};
 use crate::http::ws::WsLimits;
 use crate::http::{self, AppState, HttpLimits};
@@ -117,7 +117,14 @@ impl Application {
             store: store.clone(),
             engine: engine.clone(),
             metrics: metrics.clone(),
-            admission: Arc::new(Semaphore::new(settings.submissions_in_flight_max)),
+            admission: Admission::new(
+                AdmissionLimits {
+                    in_flight_max: settings.submissions_in_flight_max,
+                    in_engine_max: settings.submissions_in_engine_max,
+                    delay_target: Duration::from_millis(settings.submit_delay_target_ms),
+                },
+                metrics.submissions_waiting.clone(),
+            ),
             limits: HttpLimits {
                 body_size_max_bytes: settings.body_size_max_bytes,
                 page_size_max: settings.page_size_max,

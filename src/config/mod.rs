@@ -167,11 +167,24 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_BATCHES_IN_FLIGHT_MAX", default_value_t = 2,
           value_parser = usize_in(1..=64))]
     pub batches_in_flight_max: usize,
-    /// Most submissions admitted and unanswered; beyond it the API answers 503.
+    /// Most submissions admitted and unanswered, working or waiting their turn; beyond
+    /// it the API answers 503 at once.
     /// Range 1 to 1,000,000.
     #[arg(long, env = "DELTRAN_SUBMISSIONS_IN_FLIGHT_MAX", default_value_t = 10_000,
           value_parser = usize_in(1..=1_000_000))]
     pub submissions_in_flight_max: usize,
+    /// Submissions the engine works on at once; more wait their turn in arrival
+    /// order (for at most `--submit-delay-target-ms`). Range 1 to 1,000,000; the
+    /// engine reaches its peak with a few hundred.
+    #[arg(long, env = "DELTRAN_SUBMISSIONS_IN_ENGINE_MAX", default_value_t = 1024,
+          value_parser = usize_in(1..=1_000_000))]
+    pub submissions_in_engine_max: usize,
+    /// Admission by queueing delay: a submission that waited this long for its turn,
+    /// or could not be expected to get it this soon, is refused with 503 `overloaded`
+    /// and Retry-After without entering the engine. Range 1 to 600,000 ms (10 minutes).
+    #[arg(long, env = "DELTRAN_SUBMIT_DELAY_TARGET_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub submit_delay_target_ms: u64,
     /// How long a submission waits for its commit before answering 503. Range 1 to
     /// 600,000 ms (10 minutes).
     #[arg(long, env = "DELTRAN_SUBMIT_WAIT_MAX_MS", default_value_t = 10_000,
@@ -331,6 +344,8 @@ mod tests {
             ("--batches-in-flight-max", 1, 64),
             ("--submissions-in-flight-max", 1, 1_000_000),
             ("--submit-wait-max-ms", 1, 600_000),
+            ("--submissions-in-engine-max", 1, 1_000_000),
+            ("--submit-delay-target-ms", 1, 600_000),
             ("--body-size-max-bytes", 4096, 64 * 1024 * 1024),
             ("--page-size-max", 1, 100_000),
             ("--window-duration-ms", 10, 86_400_000),

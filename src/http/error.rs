@@ -74,8 +74,10 @@ pub enum ApiError {
     /// it may try again.
     #[error("too many requests from this caller; retry in {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: u64 },
-    #[error("the engine is at its limit of submissions in flight; retry shortly")]
-    Overloaded,
+    /// 503 `overloaded`: the engine refuses work it cannot do in time; the text says
+    /// which limit.
+    #[error("{0}; retry shortly")]
+    Overloaded(&'static str),
     /// 503: `detail` is safe to show; `cause`, if any, only goes to the log.
     #[error("{detail}")]
     Unavailable {
@@ -115,7 +117,7 @@ impl ApiError {
             ApiError::Unauthenticated(AuthFailure::Revoked) => "key_revoked",
             ApiError::Forbidden { code, .. } => code,
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Overloaded => "overloaded",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -226,7 +228,9 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused { .. }
             | ApiError::AlreadyExists(_)
             | ApiError::InstructionNotPending(_) => StatusCode::CONFLICT,
-            ApiError::Overloaded | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded(_) | ApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,6 +1,7 @@
 //! The HTTP edge: turns JSON into domain types, calls the engine, and renders the
 //! answer with `views`; nothing else. Handlers parse, call, render.
 
+pub mod admission;
 mod audit_log;
 pub mod auth;
 pub mod error;
@@ -19,7 +20,6 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
-use tokio::sync::Semaphore;
 
 use crate::actors::Engine;
 use crate::metrics::Metrics;
@@ -33,8 +33,9 @@ pub struct AppState {
     pub store: Store,
     pub engine: Engine,
     pub metrics: Arc<Metrics>,
-    /// One permit per submission in flight: the bound on work queued in the engine.
-    pub admission: Arc<Semaphore>,
+    /// Admission of submissions, by queueing delay within a fixed count: the bound
+    /// on work queued in the engine.
+    pub admission: admission::Admission,
     pub limits: HttpLimits,
     pub ws_limits: ws::WsLimits,
     /// WebSocket sessions open now (bounded by `ws_limits.sessions_max`).

@@ -1,14 +1,15 @@
 //! Transfer routes: submission (canonical and compatibility), lookup and listing.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::admission::Refusal;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::{not_found_as, number_text, page_limit, read_json, AppState};
+use super::{not_found_as, number_text, page_limit, read_body, AppState};
 use crate::actors::Submitted;
 use crate::domain::rules::{RawTransfer, TransferDraft};
 use crate::domain::{BankCode, InputError, Outcome, Role, TransferId, TransferStatus, WindowId};
@@ -77,17 +78,26 @@ pub async fn submit(
             detail: "an auditor reads; it does not submit transfers".into(),
         });
     }
-    let metrics = &state.metrics;
-    // Admission first: overload is answered before any work is done for the request.
-    let Ok(_permit) = state.admission.clone().try_acquire_owned() else {
-        metrics
+    let arrived = Instant::now();
+    // The body first, even when the answer will be a refusal: it is already in the
+    // connection's buffer, and answering before it is read makes actix-http close the
+    // connection (the client would reconnect for every refusal, which costs far more).
+    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
+    // Then admission, before any other work is done for the request.
+    let _ticket = state.admission.admit(arrived).await.map_err(|refusal| {
+        state
+            .metrics
             .submissions_refused
-            .with_label_values(&["overloaded"])
+            .with_label_values(&[refusal.reason()])
             .inc();
-        return Err(ApiError::Overloaded);
-    };
+        ApiError::Overloaded(match refusal {
+            Refusal::InFlight => "the engine is at its limit of submissions in flight",
+            Refusal::Delay => "the engine cannot take this submission within its delay target",
+        })
+    })?;
+    let metrics = &state.metrics;
     metrics.submissions_in_flight.inc();
-    let result = submit_admitted(&state, &caller, &req, payload).await;
+    let result = submit_admitted(&state, &caller, &req, &body).await;
     metrics.submissions_in_flight.dec();
     result
 }
@@ -96,9 +106,9 @@ async fn submit_admitted(
     state: &AppState,
     caller: &Caller,
     req: &HttpRequest,
-    payload: web::Payload,
+    body: &[u8],
 ) -> Result<HttpResponse, ApiError> {
-    let body: TransferBody = read_json(payload, state).await?;
+    let body: TransferBody = ApiError::parse_json(body)?;
     let draft = parse_draft(req, &body)?;
     if !caller.0.may_send_as(&draft.sender) {
         return Err(ApiError::Forbidden {

@@ -66,7 +66,9 @@ pub async fn connect(
     let limits = state.ws_limits;
     if state.ws_open.fetch_add(1, Ordering::AcqRel) >= limits.sessions_max {
         state.ws_open.fetch_sub(1, Ordering::AcqRel);
-        return Err(ApiError::Overloaded);
+        return Err(ApiError::Overloaded(
+            "the engine is at its limit of WebSocket sessions",
+        ));
     }
     let mut response = match ws::handshake(&req) {
         Ok(response) => response,

@@ -13,6 +13,7 @@ mod feeds;
 mod limits;
 mod operator;
 mod outage;
+mod overload;
 mod poison;
 mod recovery;
 mod settings;
