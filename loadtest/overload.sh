@@ -7,10 +7,11 @@
 # Both with a wrk timeout of ${TIMEOUT} (a request unanswered by then counts as a
 # timeout) and the latency distribution. Printed per phase: acknowledged/s, answers
 # by status (202, 503, other), socket errors and timeouts, p99 and max latency, and
-# the engine's own count of submissions it answered 503 by reason and of those it took
+# the engine's own count of submissions it answered 503 by reason, of those it took
 # more than 0.25, 0.5 and 1 s over (its latency histogram: the time it can see, from
 # the request's decoding on; the rest of wrk's latency was spent in socket buffers and
-# wrk itself); then the ratio of the two rates and the engine's peak RSS (VmHWM).
+# wrk itself) and its group commits (count, mean size); then the ratio of the two
+# rates and the engine's peak RSS (VmHWM).
 # Usage: loadtest/overload.sh   (DURATION=15 HIGH=4000 LOW=256 TIMEOUT=2s;
 #        DELTRAN_BIN=path runs another engine binary; extra `deltran serve` flags
 #        after the script name, e.g. --submit-delay-target-ms 500)
@@ -29,37 +30,37 @@ ulimit -n $(( HIGH + 4096 ))
 start_engine "$ADDR" "$@"
 export DELTRAN_KEYS_FILE=$OUT/engine/api-keys
 
-metrics() { curl -fs "http://$ADDR/metrics"; }
-# A counter's value (0 if absent): counter NAME LABEL-FRAGMENT…
+# The engine's metrics at one moment, kept in a file: every figure of a phase is the
+# difference of two such snapshots (reading the counters one by one while late answers
+# still arrive would mix moments).
+snapshot() { curl -fs "http://$ADDR/metrics" >"$OUT/$1.prom"; }
+# A counter's value in a snapshot (0 if absent): counter FILE NAME LABEL-FRAGMENT…
 counter() {
-  local name=$1; shift
-  metrics | awk -v name="$name" -v want="$*" '
+  local file=$1 name=$2; shift 2
+  awk -v name="$name" -v want="$*" '
     index($1, name) == 1 {
       n = split(want, parts, " "); ok = 1
       for (i = 1; i <= n; i++) if (index($1, parts[i]) == 0) ok = 0
       if (ok) sum += $2
     }
-    END { printf "%d\n", sum }'
+    END { printf "%d\n", sum }' "$file"
 }
-post_route='route="/api/v1/transfers"'
-# Submissions the engine saw, and of those the ones it answered within $1 s (a bucket
-# of its latency histogram).
-handled() { counter deltran_http_request_duration_seconds_count "$post_route" 'method="POST"'; }
-within() { counter deltran_http_request_duration_seconds_bucket "$post_route" 'method="POST"' "le=\"$1\"}"; }
-refused() { counter deltran_submissions_refused_total "reason=\"$1\""; }
+# The change of a counter over a phase: delta LABEL NAME LABEL-FRAGMENT…
+delta() {
+  local label=$1; shift
+  echo $(( $(counter "$OUT/$label-after.prom" "$@") - $(counter "$OUT/$label-before.prom" "$@") ))
+}
+post='route="/api/v1/transfers" method="POST"'
 
 phase() {
   local label=$1 connections=$2
-  local seen0 q0 h0 s0 over0 delay0 unav0 tout0
-  seen0=$(handled); q0=$(within 0.25); h0=$(within 0.5); s0=$(within 1)
-  over0=$(refused overloaded); delay0=$(refused delay); unav0=$(refused unavailable); tout0=$(refused timeout)
+  snapshot "$label-before"
   echo "== $label: wrk -t2 -c$connections -d${DURATION}s --timeout $TIMEOUT --latency"
   RUN_ID="$label$(date +%s)" wrk -t2 -c"$connections" -d"${DURATION}s" --timeout "$TIMEOUT" \
     --latency -s loadtest/submit.lua "http://$ADDR" >"$OUT/$label.txt"
-  local seen over_q over_h over_s
-  seen=$(( $(handled) - seen0 ))
-  over_q=$(( seen - $(within 0.25) + q0 )); over_h=$(( seen - $(within 0.5) + h0 ))
-  over_s=$(( seen - $(within 1) + s0 ))
+  # What was in flight when wrk stopped is answered within the wait limits.
+  sleep 2
+  snapshot "$label-after"
   awk -v label="$label" '
     /^accepted=/ { split($0, f, /[ =]/); a = f[2]; r = f[4]; u = f[6]; o = f[8] }
     /^acknowledged_per_second=/ { split($0, f, "="); rate = f[2] }
@@ -72,10 +73,21 @@ phase() {
       printf "[%s] latency_p99_ms=%s latency_max_ms=%s socket_errors: %s\n",
              label, p99, max, errors
     }' "$OUT/$label.txt"
-  echo "[$label] engine: refused overloaded=$(( $(refused overloaded) - over0 ))" \
-       "delay=$(( $(refused delay) - delay0 ))" \
-       "unavailable=$(( $(refused unavailable) - unav0 )) timeout=$(( $(refused timeout) - tout0 ))" \
-       "submissions_seen=$seen taking_it_over: 0.25s=$over_q 0.5s=$over_h 1s=$over_s"
+  # Submissions the engine saw, and of those the ones it took longer than 0.25, 0.5
+  # and 1 s over (buckets of its latency histogram).
+  local seen over=""
+  seen=$(delta "$label" deltran_http_request_duration_seconds_count $post)
+  for le in 0.25 0.5 1; do
+    over="$over ${le}s=$(( seen - $(delta "$label" deltran_http_request_duration_seconds_bucket $post "le=\"$le\"}") ))"
+  done
+  local refusals=""
+  for reason in overloaded delay unavailable timeout; do
+    refusals="$refusals $reason=$(delta "$label" deltran_submissions_refused_total "reason=\"$reason\"")"
+  done
+  local batches
+  batches=$(delta "$label" deltran_store_batch_size_count)
+  echo "[$label] engine: refused$refusals submissions_seen=$seen taking_it_over:$over" \
+       "batches=$batches mean_batch=$(( $(delta "$label" deltran_store_batch_size_sum) / (batches > 0 ? batches : 1) ))"
 }
 
 phase low "$LOW"
