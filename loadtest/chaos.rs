@@ -261,6 +261,8 @@ struct Tally {
     /// The second of the run each of `latencies_us` was answered in.
     latency_seconds: Vec<u64>,
     by_status: BTreeMap<u16, u64>,
+    /// The slowest answer of any status (a 503 included), µs: no request may hang.
+    slowest_answer_us: u64,
     replayed: u64,
     refused: u64,
     broken: u64,
@@ -295,6 +297,9 @@ async fn connection(conn: u64, args: std::rc::Rc<LoadArgs>, start: Instant) -> T
         match outcome {
             Ok(answer) => {
                 *tally.by_status.entry(answer.status).or_default() += 1;
+                tally.slowest_answer_us = tally
+                    .slowest_answer_us
+                    .max(sent.elapsed().as_micros() as u64);
                 match answer.status {
                     202 => {
                         slot.acknowledged += 1;
@@ -391,6 +396,7 @@ fn load(args: LoadArgs) -> anyhow::Result<()> {
             *total.by_status.entry(status).or_default() += n;
         }
         total.replayed += t.replayed;
+        total.slowest_answer_us = total.slowest_answer_us.max(t.slowest_answer_us);
         total.refused += t.refused;
         total.broken += t.broken;
         total.timeouts += t.timeouts;
@@ -452,6 +458,7 @@ fn load(args: LoadArgs) -> anyhow::Result<()> {
             "p50": percentile(&total.latencies_us, 50.0),
             "p99": percentile(&total.latencies_us, 99.0),
             "max": percentile(&total.latencies_us, 100.0),
+            "slowest_answer_of_any_status": total.slowest_answer_us as f64 / 1000.0,
         },
         "p99_ms_by_minute": p99_by_minute,
         "longest_seconds_without_ack": longest,
