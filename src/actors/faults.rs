@@ -33,19 +33,6 @@ pub enum Fault {
     Netting,
 }
 
-impl Fault {
-    /// The actor kind, as the `deltran_actor_panics_total` metric labels it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Fault::Bank(_) => "bank",
-            Fault::Corridor(_) => "corridor",
-            Fault::Clock => "clock",
-            Fault::Window(_) | Fault::Netting => "window",
-            Fault::Writer | Fault::BatchCompletion => "writer",
-        }
-    }
-}
-
 /// A one-shot switch shared by the clock and every window actor: the next netting
 /// continuation that sees it set panics (and clears it).
 #[derive(Clone, Default)]
