@@ -47,6 +47,10 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(settings) => serve(settings),
         Command::Audit(args) => audit(args),
         Command::Keys(args) => keys(args),
+        Command::Openapi => {
+            println!("{}", deltran::http::openapi::json());
+            Ok(())
+        }
     }
 }
 

@@ -146,7 +146,9 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(http::limits::guard))
                 .wrap(actix_web::middleware::from_fn(http::observe))
-                .configure(|cfg| http::routes(cfg, fault_injection))
+                .configure(|cfg| {
+                    http::routes(cfg, fault_injection);
+                })
         })
         // No Nagle: a feed message written right after another would otherwise wait
         // for the client's delayed ACK (up to 40 ms on Linux). Set on the TCP stream

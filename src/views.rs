@@ -1,76 +1,213 @@
-//! The JSON shapes of resources, in one place for the REST answers and the WebSocket
-//! feed alike. It depends only on the domain: the actors render a feed event once
-//! here and every subscriber gets the same text (see docs/ARCHITECTURE.md). Amounts
-//! are strings with their currency's decimals.
+//! The JSON shapes of resources, in one place for the REST answers, the WebSocket
+//! feed and the OpenAPI document alike. Each shape is a struct: serde renders it and
+//! `utoipa` derives its schema from the same fields, so the published contract
+//! cannot drift from what the engine sends (see docs/ARCHITECTURE.md). It depends
+//! only on the domain: the actors render a feed event once here and every
+//! subscriber gets the same text. Amounts are decimal strings with their currency's
+//! decimals, never JSON numbers.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::domain::{
     BankCode, BankPositions, BankRecord, CorridorRecord, Currency, InstructionRecord, Transfer,
     WindowDetail, WindowId, WindowRecord, WindowState,
 };
 
+/// An exact decimal amount as text, with its currency's decimals (`"1250.50"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, pattern = r"^-?[0-9]+(\.[0-9]+)?$", example = "1250.50")]
+pub struct Money(pub String);
+
+impl Money {
+    fn of(currency: Currency, value: Decimal) -> Money {
+        Money(currency.format(value))
+    }
+}
+
+/// An RFC 3339 time in UTC with microseconds (`"2026-11-23T17:35:23.123456Z"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, format = DateTime, example = "2026-11-23T17:35:23.123456Z")]
+pub struct Timestamp(pub String);
+
 pub fn timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-pub fn transfer(t: &Transfer) -> Value {
-    let mut v = Map::new();
-    v.insert("transaction_id".into(), json!(t.id.to_string()));
-    v.insert("status".into(), json!(t.status().as_str()));
-    v.insert("window_id".into(), json!(t.window_id().map(|w| w.get())));
-    v.insert("sender_bank".into(), json!(t.sender.as_str()));
-    v.insert("receiver_bank".into(), json!(t.receiver.as_str()));
-    v.insert("amount".into(), json!(t.amount.to_string()));
-    v.insert("from_currency".into(), json!(t.amount.currency().as_str()));
-    v.insert(
-        "converted_amount".into(),
-        json!(t.converted.map(|c| c.to_string())),
-    );
-    v.insert("to_currency".into(), json!(t.to_currency.as_str()));
-    v.insert("fx_rate".into(), json!(t.fx_rate.map(|r| r.to_string())));
-    v.insert("created_at".into(), json!(timestamp(&t.created_at)));
-    if let Some(code) = t.reject_code() {
-        v.insert("reject_code".into(), json!(code.code()));
+fn time(t: &DateTime<Utc>) -> Timestamp {
+    Timestamp(timestamp(t))
+}
+
+fn optional_time(t: &Option<DateTime<Utc>>) -> Option<Timestamp> {
+    t.as_ref().map(time)
+}
+
+/// A shape as a JSON value, for the audit log's `before` and `after`.
+pub fn value(shape: impl Serialize) -> Value {
+    serde_json::to_value(shape).expect("a view always renders")
+}
+
+/// A shape as JSON text, for feed events rendered once for every subscriber.
+pub fn text(shape: impl Serialize) -> String {
+    serde_json::to_string(&shape).expect("a view always renders")
+}
+
+/// A transfer as submitted and decided.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferView {
+    /// The engine's id (UUID v7: time-ordered).
+    #[schema(format = Uuid)]
+    pub transaction_id: String,
+    /// `accepted`, `netted`, `settled` or `rejected`.
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+    /// The clearing window it belongs to; null when rejected.
+    pub window_id: Option<i64>,
+    pub sender_bank: String,
+    pub receiver_bank: String,
+    /// In `from_currency`.
+    pub amount: Money,
+    pub from_currency: &'static str,
+    /// `amount` at `fx_rate`, in `to_currency`; null when rejected before a rate
+    /// was fixed.
+    pub converted_amount: Option<Money>,
+    pub to_currency: &'static str,
+    /// The corridor's rate fixed at acceptance, as a decimal string.
+    #[schema(value_type = Option<String>, example = "0.04405")]
+    pub fx_rate: Option<String>,
+    pub created_at: Timestamp,
+    /// Why it was rejected (`limit_exceeded`, `amount_over_corridor_max`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub reject_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub sender_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub receiver_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub idempotency_key: Option<String>,
+}
+
+pub fn transfer(t: &Transfer) -> TransferView {
+    TransferView {
+        transaction_id: t.id.to_string(),
+        status: t.status().as_str(),
+        window_id: t.window_id().map(|w| w.get()),
+        sender_bank: t.sender.as_str().to_string(),
+        receiver_bank: t.receiver.as_str().to_string(),
+        amount: Money(t.amount.to_string()),
+        from_currency: t.amount.currency().as_str(),
+        converted_amount: t.converted.map(|c| Money(c.to_string())),
+        to_currency: t.to_currency.as_str(),
+        fx_rate: t.fx_rate.map(|r| r.to_string()),
+        created_at: time(&t.created_at),
+        reject_code: t.reject_code().map(|code| code.code()),
+        sender_account: t.sender_account.clone(),
+        receiver_account: t.receiver_account.clone(),
+        reference: t.reference.clone(),
+        idempotency_key: t.idempotency_key.clone(),
     }
-    for (name, value) in [
-        ("sender_account", &t.sender_account),
-        ("receiver_account", &t.receiver_account),
-        ("reference", &t.reference),
-        ("idempotency_key", &t.idempotency_key),
-    ] {
-        if let Some(value) = value {
-            v.insert(name.into(), json!(value));
-        }
-    }
-    Value::Object(v)
+}
+
+/// A page of transfers.
+#[derive(Serialize, ToSchema)]
+pub struct TransferPage {
+    pub transactions: Vec<TransferView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A participating bank.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BankView {
+    #[schema(example = "ICICI")]
+    pub code: String,
+    pub name: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "IN")]
+    pub country: String,
+    /// `active` or `suspended`.
+    pub status: &'static str,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Net debit cap per currency; present only for the operator, an auditor and
+    /// the bank itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub net_debit_caps: Option<BTreeMap<String, Money>>,
 }
 
 /// A bank; its net debit caps only when `with_caps` (the operator, an auditor, the
 /// bank itself: other banks see who their counterparties are, not their limits).
-pub fn bank(b: &BankRecord, with_caps: bool) -> Value {
-    let mut v = json!({
-        "code": b.code.as_str(),
-        "name": b.name,
-        "country": b.country,
-        "status": b.status.as_str(),
-        "created_at": timestamp(&b.created_at),
-        "updated_at": timestamp(&b.updated_at),
-    });
-    if with_caps {
-        let caps: Map<String, Value> = b
-            .net_debit_caps
-            .iter()
-            .map(|(c, cap)| (c.as_str().to_string(), json!(c.format(*cap))))
-            .collect();
-        v["net_debit_caps"] = Value::Object(caps);
+pub fn bank(b: &BankRecord, with_caps: bool) -> BankView {
+    BankView {
+        code: b.code.as_str().to_string(),
+        name: b.name.clone(),
+        country: b.country.clone(),
+        status: b.status.as_str(),
+        created_at: time(&b.created_at),
+        updated_at: time(&b.updated_at),
+        net_debit_caps: with_caps.then(|| {
+            b.net_debit_caps
+                .iter()
+                .map(|(c, cap)| (c.as_str().to_string(), Money::of(*c, *cap)))
+                .collect()
+        }),
     }
-    v
 }
 
-pub fn positions(view: &BankPositions) -> Value {
+#[derive(Serialize, ToSchema)]
+pub struct BankList {
+    pub banks: Vec<BankView>,
+}
+
+/// One currency of a bank's books in the open window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerView {
+    pub currency: &'static str,
+    /// Accepted transfers it sends.
+    pub debits: Money,
+    /// Accepted transfers it receives.
+    pub credits: Money,
+    /// `credits − debits`.
+    pub position: Money,
+    /// Submissions decided but not yet stored.
+    pub reserved: Money,
+    /// `debits + reserved − credits`: what the cap bounds.
+    pub exposure: Money,
+    pub net_debit_cap: Money,
+    /// `net_debit_cap − exposure`.
+    pub headroom: Money,
+}
+
+/// A bank's live positions (`GET /api/v1/banks/{code}/positions`, and the feed's
+/// `position_update`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PositionsView {
+    pub bank: String,
+    pub status: &'static str,
+    /// The open window the positions belong to.
+    pub window_id: Option<i64>,
+    /// False while the bank's actor re-reads its books; the figures are then the
+    /// last known.
+    pub current: bool,
+    pub positions: Vec<LedgerView>,
+}
+
+pub fn positions(view: &BankPositions) -> PositionsView {
     let mut currencies: Vec<_> = view
         .ledgers
         .keys()
@@ -79,123 +216,255 @@ pub fn positions(view: &BankPositions) -> Value {
         .collect();
     currencies.sort();
     currencies.dedup();
-    let positions: Vec<Value> = currencies
+    let positions = currencies
         .into_iter()
         .map(|c| {
             let ledger = view.ledgers.get(&c).copied().unwrap_or_default();
             let cap = view.net_debit_caps.get(&c).copied().unwrap_or_default();
-            json!({
-                "currency": c.as_str(),
-                "debits": c.format(ledger.debits),
-                "credits": c.format(ledger.credits),
-                "position": c.format(ledger.credits - ledger.debits),
-                "reserved": c.format(ledger.reserved),
-                "exposure": c.format(ledger.exposure()),
-                "net_debit_cap": c.format(cap),
-                "headroom": c.format(cap - ledger.exposure()),
-            })
+            LedgerView {
+                currency: c.as_str(),
+                debits: Money::of(c, ledger.debits),
+                credits: Money::of(c, ledger.credits),
+                position: Money::of(c, ledger.credits - ledger.debits),
+                reserved: Money::of(c, ledger.reserved),
+                exposure: Money::of(c, ledger.exposure()),
+                net_debit_cap: Money::of(c, cap),
+                headroom: Money::of(c, cap - ledger.exposure()),
+            }
         })
         .collect();
-    json!({
-        "bank": view.code.as_str(),
-        "status": view.status.as_str(),
-        "window_id": view.window.map(|w| w.get()),
-        "current": view.current,
-        "positions": positions,
-    })
+    PositionsView {
+        bank: view.code.as_str().to_string(),
+        status: view.status.as_str(),
+        window_id: view.window.map(|w| w.get()),
+        current: view.current,
+        positions,
+    }
 }
 
-pub fn corridor(c: &CorridorRecord) -> Value {
-    json!({
-        "id": c.id.to_string(),
-        "from_currency": c.id.from.as_str(),
-        "to_currency": c.id.to.as_str(),
-        "fx_rate": c.fx_rate.to_string(),
-        "status": c.status.as_str(),
-        "amount_max": c.id.from.format(c.amount_max),
-        "created_at": timestamp(&c.created_at),
-        "updated_at": timestamp(&c.updated_at),
-    })
+/// A currency corridor with its rate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CorridorView {
+    #[schema(example = "INR-AED")]
+    pub id: String,
+    pub from_currency: &'static str,
+    pub to_currency: &'static str,
+    /// Units of `to_currency` per unit of `from_currency`, as a decimal string.
+    #[schema(example = "0.04405")]
+    pub fx_rate: String,
+    /// `active` or `suspended`.
+    pub status: &'static str,
+    /// Largest single transfer, in `from_currency`.
+    pub amount_max: Money,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
-fn optional_time(t: &Option<DateTime<Utc>>) -> Value {
-    json!(t.as_ref().map(timestamp))
+pub fn corridor(c: &CorridorRecord) -> CorridorView {
+    CorridorView {
+        id: c.id.to_string(),
+        from_currency: c.id.from.as_str(),
+        to_currency: c.id.to.as_str(),
+        fx_rate: c.fx_rate.to_string(),
+        status: c.status.as_str(),
+        amount_max: Money::of(c.id.from, c.amount_max),
+        created_at: time(&c.created_at),
+        updated_at: time(&c.updated_at),
+    }
 }
 
-pub fn window_record(w: &WindowRecord) -> Value {
-    json!({
-        "id": w.id.get(),
-        "state": w.state.as_str(),
-        "opened_at": timestamp(&w.opened_at),
-        "closed_at": optional_time(&w.closed_at),
-        "netted_at": optional_time(&w.netted_at),
-        "settled_at": optional_time(&w.settled_at),
-        "transfer_count": w.transfer_count,
-    })
+#[derive(Serialize, ToSchema)]
+pub struct CorridorList {
+    pub corridors: Vec<CorridorView>,
+}
+
+/// A clearing window as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowRecordView {
+    pub id: i64,
+    /// `open`, `closing`, `netted`, `settled` or `settlement_failed`.
+    pub state: &'static str,
+    pub opened_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub netted_at: Option<Timestamp>,
+    pub settled_at: Option<Timestamp>,
+    /// Accepted transfers in the window: fixed when it is netted; in a list, null
+    /// before that; in a single window, the running count while it is open or
+    /// closing.
+    pub transfer_count: Option<i64>,
+}
+
+pub fn window_record(w: &WindowRecord) -> WindowRecordView {
+    WindowRecordView {
+        id: w.id.get(),
+        state: w.state.as_str(),
+        opened_at: time(&w.opened_at),
+        closed_at: optional_time(&w.closed_at),
+        netted_at: optional_time(&w.netted_at),
+        settled_at: optional_time(&w.settled_at),
+        transfer_count: w.transfer_count,
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WindowPage {
+    pub windows: Vec<WindowRecordView>,
+    /// Pass as `before` for the next (older) page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A bank's net position in one currency of a netted window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetPositionView {
+    pub bank: String,
+    pub currency: &'static str,
+    pub debits: Money,
+    pub credits: Money,
+    /// `credits − debits`: negative pays, positive receives.
+    pub position: Money,
+}
+
+/// Gross against net in one currency of a netted window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrencyNettingView {
+    pub currency: &'static str,
+    /// Sum of the transfers' amounts in this currency.
+    pub gross: Money,
+    /// Sum of what the settlement instructions move.
+    pub net: Money,
+    /// `1 − net / gross` (0 when nothing moved), as a decimal string.
+    #[schema(example = "0.934512")]
+    pub efficiency: String,
+}
+
+/// The hub's own position in a currency (its FX leg).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HubPositionView {
+    pub currency: &'static str,
+    pub position: Money,
+}
+
+/// What the hub converted in one corridor of a window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CorridorFxView {
+    pub corridor: String,
+    pub source_amount: Money,
+    pub destination_amount: Money,
+}
+
+/// A clearing window with its netting result (empty lists until it is netted; a
+/// bank sees its own positions only, the totals stay).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowView {
+    #[serde(flatten)]
+    pub record: WindowRecordView,
+    pub positions: Vec<NetPositionView>,
+    pub currencies: Vec<CurrencyNettingView>,
+    pub hub: Vec<HubPositionView>,
+    pub fx: Vec<CorridorFxView>,
 }
 
 /// A window with its result; `live_count` is the running count of an unnetted window.
-pub fn window(detail: &WindowDetail, live_count: Option<i64>) -> Value {
-    let mut v = window_record(&detail.record);
+pub fn window(detail: &WindowDetail, live_count: Option<i64>) -> WindowView {
+    let mut record = window_record(&detail.record);
     if let Some(count) = live_count {
-        v["transfer_count"] = json!(count);
+        record.transfer_count = Some(count);
     }
-    v["positions"] = detail
-        .positions
-        .iter()
-        .map(|p| {
-            json!({
-                "bank": p.bank.as_str(),
-                "currency": p.currency.as_str(),
-                "debits": p.currency.format(p.debits),
-                "credits": p.currency.format(p.credits),
-                "position": p.currency.format(p.position),
+    WindowView {
+        record,
+        positions: detail
+            .positions
+            .iter()
+            .map(|p| NetPositionView {
+                bank: p.bank.as_str().to_string(),
+                currency: p.currency.as_str(),
+                debits: Money::of(p.currency, p.debits),
+                credits: Money::of(p.currency, p.credits),
+                position: Money::of(p.currency, p.position),
             })
-        })
-        .collect();
-    v["currencies"] = detail
-        .currencies
-        .iter()
-        .map(|c| {
-            json!({
-                "currency": c.currency.as_str(),
-                "gross": c.currency.format(c.gross),
-                "net": c.currency.format(c.net),
-                "efficiency": c.efficiency().round_dp(6).normalize().to_string(),
+            .collect(),
+        currencies: detail
+            .currencies
+            .iter()
+            .map(|c| CurrencyNettingView {
+                currency: c.currency.as_str(),
+                gross: Money::of(c.currency, c.gross),
+                net: Money::of(c.currency, c.net),
+                efficiency: c.efficiency().round_dp(6).normalize().to_string(),
             })
-        })
-        .collect();
-    v["hub"] = detail
-        .currencies
-        .iter()
-        .map(|c| json!({"currency": c.currency.as_str(), "position": c.currency.format(c.hub_position)}))
-        .collect();
-    v["fx"] = detail
-        .corridors
-        .iter()
-        .map(|(id, source, destination)| {
-            json!({
-                "corridor": id.to_string(),
-                "source_amount": id.from.format(*source),
-                "destination_amount": id.to.format(*destination),
+            .collect(),
+        hub: detail
+            .currencies
+            .iter()
+            .map(|c| HubPositionView {
+                currency: c.currency.as_str(),
+                position: Money::of(c.currency, c.hub_position),
             })
-        })
-        .collect();
-    v
+            .collect(),
+        fx: detail
+            .corridors
+            .iter()
+            .map(|(id, source, destination)| CorridorFxView {
+                corridor: id.to_string(),
+                source_amount: Money::of(id.from, *source),
+                destination_amount: Money::of(id.to, *destination),
+            })
+            .collect(),
+    }
 }
 
-pub fn instruction(i: &InstructionRecord) -> Value {
-    json!({
-        "id": i.id.to_string(),
-        "window_id": i.window_id.get(),
-        "currency": i.currency.as_str(),
-        "payer": i.payer.as_str(),
-        "payee": i.payee.as_str(),
-        "amount": i.currency.format(i.amount),
-        "state": i.state.as_str(),
-        "created_at": timestamp(&i.created_at),
-        "updated_at": timestamp(&i.updated_at),
-    })
+/// The answer to closing the current window.
+#[derive(Serialize, ToSchema)]
+pub struct WindowClosed {
+    pub closed_window_id: i64,
+    pub next_window_id: i64,
+    pub window: WindowView,
+}
+
+/// A settlement instruction: one payment that replaces many gross ones.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstructionView {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub window_id: i64,
+    pub currency: &'static str,
+    pub payer: String,
+    pub payee: String,
+    pub amount: Money,
+    /// `pending`, `confirmed` or `failed`.
+    pub state: &'static str,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+pub fn instruction(i: &InstructionRecord) -> InstructionView {
+    InstructionView {
+        id: i.id.to_string(),
+        window_id: i.window_id.get(),
+        currency: i.currency.as_str(),
+        payer: i.payer.as_str().to_string(),
+        payee: i.payee.as_str().to_string(),
+        amount: Money::of(i.currency, i.amount),
+        state: i.state.as_str(),
+        created_at: time(&i.created_at),
+        updated_at: time(&i.updated_at),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InstructionPage {
+    pub settlements: Vec<InstructionView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// An instruction after a confirm or fail.
+#[derive(Serialize, ToSchema)]
+pub struct InstructionChanged {
+    #[serde(flatten)]
+    pub instruction: InstructionView,
+    /// False when it already was in that state (the call changed nothing).
+    pub changed: bool,
 }
 
 /// Feed: a bank's exposure passed the warning share of its cap.
@@ -234,38 +503,100 @@ pub fn window_settled(window: WindowId) -> Value {
 }
 
 /// An API key as listed: who it stands for, never its secret or hash.
-pub fn key(k: &crate::domain::auth::KeyRecord) -> Value {
-    json!({
-        "id": k.principal.key_id.to_string(),
-        "role": k.principal.role.as_str(),
-        "bank": k.principal.bank.as_ref().map(|b| b.as_str()),
-        "label": k.label,
-        "created_at": timestamp(&k.created_at),
-        "revoked_at": optional_time(&k.revoked_at),
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    /// The key's public id (the 32 hex digits after `dtk_`).
+    pub id: String,
+    /// `operator`, `auditor` or `bank`.
+    pub role: &'static str,
+    /// The bank a bank key stands for.
+    pub bank: Option<String>,
+    pub label: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+pub fn key(k: &crate::domain::auth::KeyRecord) -> KeyView {
+    KeyView {
+        id: k.principal.key_id.to_string(),
+        role: k.principal.role.as_str(),
+        bank: k.principal.bank.as_ref().map(|b| b.as_str().to_string()),
+        label: k.label.clone(),
+        created_at: time(&k.created_at),
+        revoked_at: optional_time(&k.revoked_at),
+    }
+}
+
+/// A new key: its text is in this answer only and is never shown again.
+#[derive(Serialize, ToSchema)]
+pub struct KeyCreated {
+    #[serde(flatten)]
+    pub record: KeyView,
+    /// `dtk_<id>_<secret>`: send as `Authorization: Bearer <key>`.
+    pub key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyView>,
+}
+
+/// An audit log entry: who changed what, when, from where.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryView {
+    pub id: i64,
+    pub at: Timestamp,
+    /// `api`, `command_line` or `engine`: where the change came from.
+    pub origin: &'static str,
+    /// The part of the engine that made the change (`window timer`, `demo rail`,
+    /// `first start`), for an `engine` origin.
+    pub engine_part: Option<String>,
+    pub key_id: Option<String>,
+    pub role: Option<&'static str>,
+    pub bank: Option<String>,
+    pub request_id: Option<String>,
+    /// `bank_created`, `bank_changed`, `corridor_created`, `corridor_changed`,
+    /// `window_closed`, `instruction_confirmed`, `instruction_failed`, `key_created`
+    /// or `key_revoked`.
+    pub action: &'static str,
+    /// What it was done to: a bank code, corridor, window, instruction or key id.
+    pub subject: String,
+    /// The record before the change, as the API renders it (null for a creation).
+    #[schema(value_type = Option<Object>)]
+    pub before: Value,
+    /// The record after the change.
+    #[schema(value_type = Option<Object>)]
+    pub after: Value,
 }
 
 /// An audit log entry. `before` and `after` are the records as this module renders
 /// them, stored as JSON by the store (which reads them back as text).
-pub fn audit_entry(e: &crate::domain::AuditEntry) -> Value {
+pub fn audit_entry(e: &crate::domain::AuditEntry) -> AuditEntryView {
     // The text comes from a `jsonb` column, so it always parses.
     let record = |text: &Option<String>| {
         text.as_deref()
             .and_then(|t| serde_json::from_str::<Value>(t).ok())
             .unwrap_or(Value::Null)
     };
-    json!({
-        "id": e.id,
-        "at": timestamp(&e.at),
-        "origin": e.origin.as_str(),
-        "engine_part": e.engine_part,
-        "key_id": e.key_id.map(|k| k.to_string()),
-        "role": e.role.map(|r| r.as_str()),
-        "bank": e.bank.as_ref().map(|b| b.as_str()),
-        "request_id": e.request_id,
-        "action": e.action.as_str(),
-        "subject": e.subject,
-        "before": record(&e.before),
-        "after": record(&e.after),
-    })
+    AuditEntryView {
+        id: e.id,
+        at: time(&e.at),
+        origin: e.origin.as_str(),
+        engine_part: e.engine_part.clone(),
+        key_id: e.key_id.map(|k| k.to_string()),
+        role: e.role.map(|r| r.as_str()),
+        bank: e.bank.as_ref().map(|b| b.as_str().to_string()),
+        request_id: e.request_id.clone(),
+        action: e.action.as_str(),
+        subject: e.subject.clone(),
+        before: record(&e.before),
+        after: record(&e.after),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntryView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
 }

@@ -224,7 +224,7 @@ impl Engine {
                 Channel::Notifications,
                 kind,
                 vec![record.code.clone()],
-                views::bank(&record, true).to_string(),
+                views::text(views::bank(&record, true)),
             ));
         }
         Ok(record)
@@ -272,7 +272,7 @@ impl Engine {
                 Channel::Notifications,
                 kind,
                 Vec::new(),
-                views::corridor(&record).to_string(),
+                views::text(views::corridor(&record)),
             ));
         }
         Ok(record)

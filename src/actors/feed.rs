@@ -300,7 +300,7 @@ impl Handler<TransfersStored> for FeedHub {
                     Channel::Transactions,
                     "transaction",
                     vec![t.sender.clone(), t.receiver.clone()],
-                    views::transfer(t).to_string(),
+                    views::text(views::transfer(t)),
                 )
             })
             .collect();

@@ -41,7 +41,7 @@ pub async fn change(
             Channel::Settlements,
             kind,
             change.instruction.banks(),
-            views::instruction(&change.instruction).to_string(),
+            views::text(views::instruction(&change.instruction)),
         ));
     }
     if change.window_complete {

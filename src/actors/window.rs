@@ -343,16 +343,13 @@ impl Handler<WindowSettled> for WindowActor {
 /// bank's positions), and its instructions on `settlements`.
 fn announce(feed: &Feed, stored: &WindowDetail, instructions: &[InstructionRecord]) {
     let detail = Arc::new(stored.clone());
-    let seen_by: SeenBy = Arc::new(move |bank| {
-        views::window(&detail.seen_by(bank), None)
-            .to_string()
-            .into()
-    });
+    let seen_by: SeenBy =
+        Arc::new(move |bank| views::text(views::window(&detail.seen_by(bank), None)).into());
     let mut events = vec![Event::new(
         Channel::Windows,
         "window_netted",
         Vec::new(),
-        views::window(stored, None).to_string(),
+        views::text(views::window(stored, None)),
     )
     .with_seen_by(seen_by)];
     for i in instructions {
@@ -360,7 +357,7 @@ fn announce(feed: &Feed, stored: &WindowDetail, instructions: &[InstructionRecor
             Channel::Settlements,
             "instruction_created",
             i.banks(),
-            views::instruction(i).to_string(),
+            views::text(views::instruction(i)),
         ));
     }
     feed.publish_all(events);

@@ -75,6 +75,9 @@ pub enum Command {
     Audit(AuditArgs),
     /// Manage API keys (works while the engine runs; it sees changes within a second).
     Keys(KeysArgs),
+    /// Print the API's OpenAPI 3.1 document (the one served at
+    /// `/api-docs/openapi.json`) and exit.
+    Openapi,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -281,7 +284,7 @@ impl Settings {
         let cli = Cli::try_parse_from(["deltran", "serve"]).expect("defaults parse");
         match cli.command {
             Command::Serve(settings) => settings,
-            Command::Audit(_) | Command::Keys(_) => unreachable!("parsed serve"),
+            Command::Audit(_) | Command::Keys(_) | Command::Openapi => unreachable!("parsed serve"),
         }
     }
 }
@@ -300,7 +303,7 @@ mod tests {
         let args: Vec<&str> = ["deltran", "serve"].iter().chain(args).copied().collect();
         Cli::try_parse_from(args).map(|cli| match cli.command {
             Command::Serve(settings) => settings,
-            Command::Audit(_) | Command::Keys(_) => unreachable!("parsed serve"),
+            Command::Audit(_) | Command::Keys(_) | Command::Openapi => unreachable!("parsed serve"),
         })
     }
 

@@ -3,23 +3,29 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::IntoParams;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::{page_limit, paginate, AppState};
 use crate::domain::{AuditAction, AuditFilter};
-use crate::views;
+use crate::views::{self, AuditPage};
 
 /// Longest `subject` filter: a bank code, corridor, window, instruction or key id is
 /// far shorter.
 const SUBJECT_LEN_MAX: usize = 64;
 
-#[derive(Deserialize)]
-struct AuditQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// One action, e.g. `bank_changed`.
     action: Option<String>,
+    /// A bank code, corridor, window id, instruction id or key id (1 to 64 characters).
     subject: Option<String>,
+    /// 1 to the page size maximum (default 100).
+    #[param(value_type = Option<i64>, minimum = 1)]
     limit: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
@@ -45,8 +51,18 @@ fn filter(query: &AuditQuery) -> Result<AuditFilter, ApiError> {
     Ok(AuditFilter { action, subject })
 }
 
-/// `GET /api/v1/audit-log?action=&subject=&limit=&cursor=`:
-/// `{"entries": [...], "next_cursor": "<id>" | null}`.
+/// Who changed what, when, from where (operator, auditor).
+///
+/// `GET /api/v1/audit-log?action=&subject=&limit=&cursor=`: every change to the
+/// registry, windows, settlements and keys, written in the same transaction as the
+/// change; never a key's secret.
+#[utoipa::path(get, path = "/api/v1/audit-log", operation_id = "list_audit_log", tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries, oldest first", body = AuditPage),
+        (status = 400, description = "Problem code: `query_invalid` (action, subject, limit or cursor)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_or_auditor_only`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -69,6 +85,8 @@ pub async fn list(
         .transpose()?;
     let entries = state.store.audit_entries(&filter, after, limit + 1).await?;
     let (page, next) = paginate(entries, limit, |e| e.id.to_string());
-    let page: Vec<Value> = page.iter().map(views::audit_entry).collect();
-    Ok(HttpResponse::Ok().json(json!({ "entries": page, "next_cursor": next })))
+    Ok(HttpResponse::Ok().json(views::AuditPage {
+        entries: page.iter().map(views::audit_entry).collect(),
+        next_cursor: next,
+    }))
 }

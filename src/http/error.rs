@@ -6,7 +6,6 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::{json, Map, Value};
 
 use super::request_id::current_request_id;
 use crate::actors::keys::AuthFailure;
@@ -14,6 +13,46 @@ use crate::actors::CommandError;
 use crate::domain::{InputError, Transfer};
 use crate::store::{BoxError, StoreError};
 use crate::views;
+
+/// An error answer (`application/problem+json`, RFC 9457). `code` is the stable,
+/// machine-readable reason; the other optional members appear where they apply.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:deltran:problem:<code>`.
+    #[serde(rename = "type")]
+    #[schema(example = "urn:deltran:problem:limit_exceeded")]
+    pub problem_type: String,
+    /// The HTTP status's reason phrase.
+    pub title: &'static str,
+    pub status: u16,
+    /// The stable reason clients match on; each route lists its codes.
+    #[schema(example = "limit_exceeded")]
+    pub code: &'static str,
+    /// A sentence for people.
+    pub detail: String,
+    /// The request's id (also in the `X-Request-Id` header), to find it in the
+    /// engine's log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub request_id: Option<String>,
+    /// The body field or query parameter at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub field: Option<&'static str>,
+    /// The transfer concerned: a rejected one (stored), the one an idempotency key
+    /// already names, or one that could not be stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub transaction_id: Option<String>,
+    /// A rejected transfer as stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub transfer: Option<views::TransferView>,
+    /// With `rate_limited`: when to try again (also the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub retry_after_seconds: Option<u64>,
+}
 
 /// Seconds a client is asked to wait before retrying an overloaded or unavailable engine.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
@@ -238,37 +277,34 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         let code = self.code();
-        let mut body = Map::new();
-        body.insert("type".into(), json!(format!("urn:deltran:problem:{code}")));
-        body.insert(
-            "title".into(),
-            json!(status.canonical_reason().unwrap_or("Error")),
-        );
-        body.insert("status".into(), json!(status.as_u16()));
-        body.insert("code".into(), json!(code));
-        body.insert("detail".into(), json!(self.to_string()));
-        if let Some(id) = current_request_id() {
-            body.insert("request_id".into(), json!(id.as_str()));
-        }
+        let mut problem = Problem {
+            problem_type: format!("urn:deltran:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            code,
+            detail: self.to_string(),
+            request_id: current_request_id().map(|id| id.as_str().to_string()),
+            field: None,
+            transaction_id: None,
+            transfer: None,
+            retry_after_seconds: None,
+        };
         match self {
-            ApiError::Input { field, .. } => {
-                body.insert("field".into(), json!(field));
-            }
-            ApiError::UnknownBank { field, .. } => {
-                body.insert("field".into(), json!(field));
+            ApiError::Input { field, .. } | ApiError::UnknownBank { field, .. } => {
+                problem.field = Some(field);
             }
             ApiError::Rejected(transfer) => {
-                body.insert("transaction_id".into(), json!(transfer.id.to_string()));
-                body.insert("transfer".into(), views::transfer(transfer));
+                problem.transaction_id = Some(transfer.id.to_string());
+                problem.transfer = Some(views::transfer(transfer));
             }
             ApiError::IdempotencyKeyReused { transaction_id, .. }
             | ApiError::TransferUnstorable { transaction_id } => {
-                body.insert("transaction_id".into(), json!(transaction_id));
+                problem.transaction_id = Some(transaction_id.clone());
             }
             ApiError::RateLimited {
                 retry_after_seconds,
             } => {
-                body.insert("retry_after_seconds".into(), json!(retry_after_seconds));
+                problem.retry_after_seconds = Some(*retry_after_seconds);
             }
             _ => {}
         }
@@ -286,6 +322,6 @@ impl ResponseError for ApiError {
         {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds)));
         }
-        response.body(Value::Object(body).to_string())
+        response.body(views::text(problem))
     }
 }

@@ -8,22 +8,49 @@
 //! `netting` (no target). Answers 202 once the panic is on its way.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::{read_json, AppState};
 use crate::actors::faults::Fault;
 use crate::domain::{BankCode, CorridorId, InputError, WindowId};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PanicBody {
+pub struct PanicBody {
+    /// `bank`, `corridor`, `window`, `clock`, `writer`, `batch_completion` or
+    /// `netting`.
+    #[schema(example = "bank")]
+    actor: String,
+    /// A bank code, a corridor id, or the id of a window between cut-off and
+    /// settlement; none for the other actors.
+    #[schema(example = "ICICI")]
+    target: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PanicInjected {
+    #[schema(example = "panic")]
+    injected: &'static str,
     actor: String,
     target: Option<String>,
 }
 
+/// Make an actor panic (operator; only with `--fault-injection`).
+///
+/// For the chaos suite: the route exists only when the engine starts with
+/// `--fault-injection` (without it, 404 like any unknown path). The actor panics
+/// in its handler; its supervisor restarts it and it rebuilds its state.
+#[utoipa::path(post, path = "/api/v1/faults/panic", operation_id = "inject_panic", tag = "engine",
+    request_body = PanicBody,
+    responses(
+        (status = 202, description = "The panic is on its way", body = PanicInjected),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found` (no such bank, corridor or live window; or the engine runs without `--fault-injection`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes: `fault_actor_invalid`, `fault_target_unexpected`, `bank_code_invalid`, `corridor_id_invalid`, `window_id_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn panic(
     state: web::Data<AppState>,
     caller: Caller,
@@ -38,11 +65,11 @@ pub async fn panic(
         .faults_injected
         .with_label_values(&[body.actor.as_str()])
         .inc();
-    Ok(HttpResponse::Accepted().json(json!({
-        "injected": "panic",
-        "actor": body.actor,
-        "target": body.target,
-    })))
+    Ok(HttpResponse::Accepted().json(PanicInjected {
+        injected: "panic",
+        actor: body.actor,
+        target: body.target,
+    }))
 }
 
 fn fault(actor: &str, target: Option<&str>) -> Result<Fault, ApiError> {

@@ -3,23 +3,29 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::{read_json, AppState};
 use crate::domain::auth::KeyRecord;
 use crate::domain::rules::text_field;
 use crate::domain::{BankCode, InputError, KeyId, Role};
-use crate::views;
+use crate::views::{self, KeyCreated, KeyList, KeyView};
 
 /// Longest label a key may carry.
 const LABEL_LEN_MAX: usize = 120;
 
-#[derive(Deserialize)]
-struct NewKeyBody {
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewKey)]
+pub struct NewKeyBody {
+    /// `operator`, `auditor` or `bank`.
+    #[schema(example = "bank")]
     role: String,
+    /// The bank a bank key stands for (only for `bank`).
+    #[schema(example = "ICICI")]
     bank: Option<String>,
+    /// At most 120 characters, no control characters.
     label: Option<String>,
 }
 
@@ -53,6 +59,15 @@ pub fn label_text(label: &str) -> Result<(), ApiError> {
     })
 }
 
+/// Make an API key (operator); its text is in this answer only.
+#[utoipa::path(post, path = "/api/v1/keys", operation_id = "create_key", tag = "keys",
+    request_body = NewKeyBody,
+    responses(
+        (status = 201, description = "The key; audited", body = KeyCreated),
+        (status = 400, description = "Problem codes: `field_missing` (a bank key without its bank), `field_invalid` (another key with a bank)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes: `role_invalid`, `bank_code_invalid`, `bank_unknown`, `text_too_long`, `text_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -68,17 +83,33 @@ pub async fn create(
         .engine
         .create_key(&caller.origin(), role, bank, new.label)
         .await?;
-    let mut view = views::key(&record);
-    view["key"] = json!(text);
-    Ok(HttpResponse::Created().json(view))
+    Ok(HttpResponse::Created().json(views::KeyCreated {
+        record: views::key(&record),
+        key: text,
+    }))
 }
 
+/// List API keys (operator, auditor); never their secrets.
+#[utoipa::path(get, path = "/api/v1/keys", operation_id = "list_keys", tag = "keys",
+    responses(
+        (status = 200, description = "Every key", body = KeyList),
+        (status = 403, description = "Problem code: `operator_or_auditor_only`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_reader_of_everything()?;
-    let keys: Vec<Value> = state.store.keys().await?.iter().map(views::key).collect();
-    Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
+    let keys = state.store.keys().await?.iter().map(views::key).collect();
+    Ok(HttpResponse::Ok().json(views::KeyList { keys }))
 }
 
+/// Revoke an API key (operator); its open feeds close within a second.
+#[utoipa::path(post, path = "/api/v1/keys/{id}/revoke", operation_id = "revoke_key", tag = "keys",
+    params(("id" = String, Path, description = "The key's id (32 hex digits)")),
+    responses(
+        (status = 200, description = "The key, revoked; audited", body = KeyView),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem code: `key_id_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn revoke(
     state: web::Data<AppState>,
     caller: Caller,

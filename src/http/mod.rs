@@ -10,6 +10,7 @@ mod health;
 pub mod keys;
 pub mod limits;
 pub mod middleware;
+pub mod openapi;
 mod registry;
 pub mod request_id;
 pub mod transfers;
@@ -18,6 +19,7 @@ pub mod ws;
 
 use std::sync::Arc;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 
@@ -117,74 +119,193 @@ pub fn not_found_as(what: String) -> impl Fn(crate::store::StoreError) -> ApiErr
     }
 }
 
+/// A route as the engine serves it: method and full path (`{name}` marks a path
+/// parameter), and the canonical route it is a compatibility alias of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedRoute {
+    pub method: Method,
+    pub path: String,
+    pub alias_of: Option<String>,
+}
+
+/// Builds routes and writes down each one it builds, so the list the OpenAPI
+/// document is checked against (and its aliases are copied from) is the very list
+/// actix serves, not a second one kept by hand.
+struct Routes<'a> {
+    prefix: &'static str,
+    built: Vec<(&'static str, actix_web::Route)>,
+    served: &'a mut Vec<ServedRoute>,
+}
+
+impl<'a> Routes<'a> {
+    fn under(prefix: &'static str, served: &'a mut Vec<ServedRoute>) -> Self {
+        Routes {
+            prefix,
+            built: Vec::new(),
+            served,
+        }
+    }
+
+    fn add<F, Args>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        alias_of: Option<&'static str>,
+        handler: F,
+    ) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.served.push(ServedRoute {
+            method: method.clone(),
+            path: format!("{}{path}", self.prefix),
+            alias_of: alias_of.map(|canonical| format!("{}{canonical}", self.prefix)),
+        });
+        self.built.push((path, web::method(method).to(handler)));
+        self
+    }
+
+    fn get<F, Args>(self, path: &'static str, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.add(Method::GET, path, None, handler)
+    }
+
+    fn post<F, Args>(self, path: &'static str, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.add(Method::POST, path, None, handler)
+    }
+
+    fn patch<F, Args>(self, path: &'static str, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.add(Method::PATCH, path, None, handler)
+    }
+
+    /// A compatibility route of existing DelTran clients: served by the handler of
+    /// `canonical`, documented as its copy.
+    fn alias<F, Args>(
+        self,
+        method: Method,
+        path: &'static str,
+        canonical: &'static str,
+        handler: F,
+    ) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.add(method, path, Some(canonical), handler)
+    }
+
+    fn into_scope(self) -> actix_web::Scope {
+        self.built
+            .into_iter()
+            .fold(web::scope(self.prefix), |scope, (path, route)| {
+                scope.route(path, route)
+            })
+    }
+
+    fn register(self, cfg: &mut web::ServiceConfig) {
+        for (path, route) in self.built {
+            cfg.route(path, route);
+        }
+    }
+}
+
 /// Every route of the v1 API, with the compatibility aliases; with `fault_injection`
-/// also the chaos suite's `POST /api/v1/faults/panic` (see `faults`).
-pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) {
+/// also the chaos suite's `POST /api/v1/faults/panic` (see `faults`). Answers the
+/// list of routes it registered.
+pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<ServedRoute> {
+    let mut served = Vec::new();
     let authenticated = || actix_web::middleware::from_fn(auth::authenticate);
-    let v1 = web::scope("/api/v1").wrap(authenticated());
-    let v1 = if fault_injection {
-        v1.route("/faults/panic", web::post().to(faults::panic))
-    } else {
-        v1
+    Routes::under("", &mut served)
+        .get("/health", health::health)
+        .get("/ready", health::ready)
+        .get("/metrics", health::metrics)
+        .get("/api-docs/openapi.json", openapi::document)
+        .register(cfg);
+    // The feed's upgrade needs a key like the API.
+    served.push(ServedRoute {
+        method: Method::GET,
+        path: "/ws".into(),
+        alias_of: None,
+    });
+    cfg.service(
+        web::resource("/ws")
+            .wrap(authenticated())
+            .route(web::get().to(ws::connect)),
+    );
+    let v1 = Routes::under("/api/v1", &mut served);
+    let v1 = match fault_injection {
+        true => v1.post("/faults/panic", faults::panic),
+        false => v1,
     };
-    cfg.route("/health", web::get().to(health::health))
-        .service(
-            web::resource("/ws")
-                .wrap(authenticated())
-                .route(web::get().to(ws::connect)),
+    let v1 = v1
+        .post("/transfers", transfers::submit)
+        .get("/transfers", transfers::list)
+        .get("/transfers/{id}", transfers::get)
+        .alias(Method::POST, "/transfer", "/transfers", transfers::submit)
+        .alias(
+            Method::GET,
+            "/transaction/{id}",
+            "/transfers/{id}",
+            transfers::get,
         )
-        .route("/ready", web::get().to(health::ready))
-        .route("/metrics", web::get().to(health::metrics))
-        .service(
-            v1.route("/transfers", web::post().to(transfers::submit))
-                .route("/transfers", web::get().to(transfers::list))
-                .route("/transfers/{id}", web::get().to(transfers::get))
-                // Compatibility routes of existing DelTran clients.
-                .route("/transfer", web::post().to(transfers::submit))
-                .route("/transaction/{id}", web::get().to(transfers::get))
-                .route("/transactions", web::get().to(transfers::list))
-                .route("/banks", web::get().to(registry::list_banks))
-                .route("/banks", web::post().to(registry::create_bank))
-                .route("/banks/{code}", web::get().to(registry::get_bank))
-                .route("/banks/{code}", web::patch().to(registry::update_bank))
-                .route(
-                    "/banks/{code}/positions",
-                    web::get().to(registry::positions),
-                )
-                .route("/corridors", web::get().to(registry::list_corridors))
-                .route("/corridors", web::post().to(registry::create_corridor))
-                .route("/corridors/{id}", web::get().to(registry::get_corridor))
-                .route(
-                    "/corridors/{id}",
-                    web::patch().to(registry::update_corridor),
-                )
-                .route("/windows", web::get().to(windows::list))
-                .route("/windows/current", web::get().to(windows::current))
-                .route(
-                    "/windows/current/close",
-                    web::post().to(windows::close_current),
-                )
-                .route("/windows/{id}", web::get().to(windows::get))
-                .route("/settlements", web::get().to(windows::list_settlements))
-                .route(
-                    "/settlements/{id}",
-                    web::get().to(windows::settlement_status),
-                )
-                .route(
-                    "/settlements/{id}/status",
-                    web::get().to(windows::settlement_status),
-                )
-                .route(
-                    "/settlements/{id}/confirm",
-                    web::post().to(windows::confirm),
-                )
-                .route("/settlements/{id}/fail", web::post().to(windows::fail))
-                .route("/keys", web::post().to(keys::create))
-                .route("/keys", web::get().to(keys::list))
-                .route("/keys/{id}/revoke", web::post().to(keys::revoke))
-                .route("/audit-log", web::get().to(audit_log::list)),
+        .alias(Method::GET, "/transactions", "/transfers", transfers::list)
+        .get("/banks", registry::list_banks)
+        .post("/banks", registry::create_bank)
+        .get("/banks/{code}", registry::get_bank)
+        .patch("/banks/{code}", registry::update_bank)
+        .get("/banks/{code}/positions", registry::positions)
+        .get("/corridors", registry::list_corridors)
+        .post("/corridors", registry::create_corridor)
+        .get("/corridors/{id}", registry::get_corridor)
+        .patch("/corridors/{id}", registry::update_corridor)
+        .get("/windows", windows::list)
+        .get("/windows/current", windows::current)
+        .post("/windows/current/close", windows::close_current)
+        .get("/windows/{id}", windows::get)
+        .get("/settlements", windows::list_settlements)
+        .get("/settlements/{id}", windows::settlement_status)
+        .alias(
+            Method::GET,
+            "/settlements/{id}/status",
+            "/settlements/{id}",
+            windows::settlement_status,
         )
-        .default_service(web::to(not_found));
+        .post("/settlements/{id}/confirm", windows::confirm)
+        .post("/settlements/{id}/fail", windows::fail)
+        .post("/keys", keys::create)
+        .get("/keys", keys::list)
+        .post("/keys/{id}/revoke", keys::revoke)
+        .get("/audit-log", audit_log::list)
+        .into_scope()
+        .wrap(authenticated());
+    cfg.service(v1).default_service(web::to(not_found));
+    served
+}
+
+/// The routes `routes` serves (with the fault route when `fault_injection`), without
+/// serving them: for the OpenAPI document's aliases and the test that every served
+/// route is documented.
+pub fn served_routes(fault_injection: bool) -> Vec<ServedRoute> {
+    let mut served = Vec::new();
+    let _ = actix_web::App::new().configure(|cfg| served = routes(cfg, fault_injection));
+    served
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -6,9 +6,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::{not_found_as, number_text, read_json, AppState};
 use crate::actors::bank::ReadPositions;
 use crate::domain::money::ExactDecimal;
@@ -17,7 +18,7 @@ use crate::domain::{
     Amount, BankCode, BankPatch, BankStatus, CorridorId, CorridorPatch, CorridorStatus, Currency,
     FxRate, InputError, NewBank, NewCorridor,
 };
-use crate::views;
+use crate::views::{self, BankList, BankView, CorridorList, CorridorView, PositionsView};
 
 /// Longest bank name or country code accepted.
 const NAME_LEN_MAX: usize = 120;
@@ -73,22 +74,34 @@ fn bounded_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_string())
 }
 
+/// List banks.
+///
 /// Every caller may list banks (a bank must know its counterparties); a bank sees
 /// the net debit caps of its own record only.
+#[utoipa::path(get, path = "/api/v1/banks", tag = "registry",
+    responses((status = 200, description = "Every bank; caps only on the caller's own (all for the operator and auditors)", body = BankList)))]
 pub async fn list_banks(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let banks: Vec<Value> = state
+    let banks = state
         .store
         .banks()
         .await?
         .iter()
         .map(|b| views::bank(b, caller.0.sees(&b.code)))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "banks": banks })))
+    Ok(HttpResponse::Ok().json(views::BankList { banks }))
 }
 
+/// Read a bank.
+#[utoipa::path(get, path = "/api/v1/banks/{code}", tag = "registry",
+    params(("code" = String, Path, description = "Bank code", example = "ICICI")),
+    responses(
+        (status = 200, description = "The bank; caps only on the caller's own", body = BankView),
+        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem code: `bank_code_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get_bank(
     state: web::Data<AppState>,
     caller: Caller,
@@ -103,16 +116,35 @@ pub async fn get_bank(
     Ok(HttpResponse::Ok().json(views::bank(&bank, caller.0.sees(&bank.code))))
 }
 
-#[derive(Deserialize)]
-struct NewBankBody {
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewBank)]
+pub struct NewBankBody {
+    /// 2 to 11 upper-case letters or digits, not `HUB`.
+    #[schema(example = "FAB")]
     code: String,
+    /// 1 to 120 characters, no control characters.
+    #[schema(example = "First Abu Dhabi Bank")]
     name: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    #[schema(example = "AE")]
     country: String,
+    /// `active` (default) or `suspended`.
     status: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = super::openapi::decimal_map)]
     net_debit_caps: HashMap<String, Value>,
 }
 
+/// Register a bank (operator).
+#[utoipa::path(post, path = "/api/v1/banks", tag = "registry",
+    request_body = NewBankBody,
+    responses(
+        (status = 201, description = "Registered; audited", body = BankView),
+        (status = 400, description = "Problem code: `field_invalid` (country)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Problem code: `already_exists`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create_bank(
     state: web::Data<AppState>,
     caller: Caller,
@@ -145,14 +177,28 @@ pub async fn create_bank(
     Ok(HttpResponse::Created().json(views::bank(&record, true)))
 }
 
-#[derive(Deserialize)]
-struct BankChange {
+/// What to change of a bank; absent fields stay.
+#[derive(Deserialize, ToSchema)]
+pub struct BankChange {
     name: Option<String>,
+    /// `active` or `suspended`.
     status: Option<String>,
+    /// The caps to set (currencies not named keep theirs).
     #[serde(default)]
+    #[schema(schema_with = super::openapi::decimal_map)]
     net_debit_caps: HashMap<String, Value>,
 }
 
+/// Change a bank's name, status or caps (operator).
+#[utoipa::path(patch, path = "/api/v1/banks/{code}", tag = "registry",
+    params(("code" = String, Path, description = "Bank code", example = "ICICI")),
+    request_body = BankChange,
+    responses(
+        (status = 200, description = "The bank as changed; audited", body = BankView),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn update_bank(
     state: web::Data<AppState>,
     caller: Caller,
@@ -179,8 +225,17 @@ pub async fn update_bank(
     Ok(HttpResponse::Ok().json(views::bank(&record, true)))
 }
 
+/// A bank's live positions.
+///
 /// `GET /api/v1/banks/{code}/positions`: from the bank actor's cache, so it answers
 /// while the database is down (with `current: false` if the books are being re-read).
+#[utoipa::path(get, path = "/api/v1/banks/{code}/positions", tag = "registry",
+    params(("code" = String, Path, description = "Bank code", example = "ICICI")),
+    responses(
+        (status = 200, description = "Exposure and headroom per currency in the open window", body = PositionsView),
+        (status = 404, description = "Problem code: `not_found` (also another bank, to a bank key)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem code: `bank_code_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn positions(
     state: web::Data<AppState>,
     caller: Caller,
@@ -201,20 +256,31 @@ pub async fn positions(
     Ok(HttpResponse::Ok().json(views::positions(&view)))
 }
 
+/// List corridors.
+#[utoipa::path(get, path = "/api/v1/corridors", tag = "registry",
+    responses((status = 200, description = "Every corridor with its rate", body = CorridorList)))]
 pub async fn list_corridors(
     state: web::Data<AppState>,
     _caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let corridors: Vec<Value> = state
+    let corridors = state
         .store
         .corridors()
         .await?
         .iter()
         .map(views::corridor)
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "corridors": corridors })))
+    Ok(HttpResponse::Ok().json(views::CorridorList { corridors }))
 }
 
+/// Read a corridor.
+#[utoipa::path(get, path = "/api/v1/corridors/{id}", tag = "registry",
+    params(("id" = String, Path, description = "Corridor id", example = "INR-AED")),
+    responses(
+        (status = 200, description = "The corridor", body = CorridorView),
+        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem code: `corridor_id_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get_corridor(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -248,15 +314,33 @@ fn parse_amount_max(value: &Value, currency: Currency) -> Result<Decimal, ApiErr
         .value())
 }
 
-#[derive(Deserialize)]
-struct NewCorridorBody {
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewCorridor)]
+pub struct NewCorridorBody {
+    #[schema(example = "USD")]
     from_currency: String,
+    #[schema(example = "INR")]
     to_currency: String,
+    /// Units of `to_currency` per unit of `from_currency`: positive, at most 8
+    /// decimals (exactly 1 when the currencies are the same).
+    #[schema(schema_with = super::openapi::decimal_input)]
     fx_rate: Value,
+    /// Largest single transfer, in `from_currency`.
+    #[schema(schema_with = super::openapi::decimal_input)]
     amount_max: Value,
+    /// `active` (default) or `suspended`.
     status: Option<String>,
 }
 
+/// Register a corridor (operator).
+#[utoipa::path(post, path = "/api/v1/corridors", tag = "registry",
+    request_body = NewCorridorBody,
+    responses(
+        (status = 201, description = "Registered; audited", body = CorridorView),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Problem code: `already_exists`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes: `currency_code_invalid`, `currency_unknown`, `fx_rate_invalid`, `fx_rate_must_be_positive`, `fx_rate_has_too_many_decimals`, `fx_rate_too_large`, `same_currency_rate_must_be_one`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `status_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create_corridor(
     state: web::Data<AppState>,
     caller: Caller,
@@ -287,13 +371,28 @@ pub async fn create_corridor(
     Ok(HttpResponse::Created().json(views::corridor(&record)))
 }
 
-#[derive(Deserialize)]
-struct CorridorChange {
+/// What to change of a corridor; absent fields stay. A new rate applies to
+/// transfers accepted after it.
+#[derive(Deserialize, ToSchema)]
+pub struct CorridorChange {
+    #[schema(schema_with = super::openapi::decimal_input)]
     fx_rate: Option<Value>,
+    /// `active` or `suspended`.
     status: Option<String>,
+    #[schema(schema_with = super::openapi::decimal_input)]
     amount_max: Option<Value>,
 }
 
+/// Change a corridor's rate, status or maximum (operator).
+#[utoipa::path(patch, path = "/api/v1/corridors/{id}", tag = "registry",
+    params(("id" = String, Path, description = "Corridor id", example = "INR-AED")),
+    request_body = CorridorChange,
+    responses(
+        (status = 200, description = "The corridor as changed; audited", body = CorridorView),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes: `corridor_id_invalid`, `fx_rate_invalid`, `fx_rate_must_be_positive`, `fx_rate_has_too_many_decimals`, `fx_rate_too_large`, `same_currency_rate_must_be_one`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `status_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn update_corridor(
     state: web::Data<AppState>,
     caller: Caller,

@@ -4,31 +4,44 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::admission::Refusal;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::{not_found_as, number_text, page_limit, read_body, AppState};
 use crate::actors::Submitted;
 use crate::domain::rules::{RawTransfer, TransferDraft};
 use crate::domain::{BankCode, InputError, Outcome, Role, TransferId, TransferStatus, WindowId};
 use crate::store::TransferFilter;
-use crate::views;
+use crate::views::{self, TransferPage, TransferView};
 
 /// The body of `POST /api/v1/transfers`; unknown fields are ignored.
-#[derive(Deserialize)]
-struct TransferBody {
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewTransfer)]
+pub struct TransferBody {
+    /// The paying bank; a bank key may only name its own bank.
+    #[schema(example = "ICICI")]
     sender_bank: String,
+    #[schema(example = "ENBD")]
     receiver_bank: String,
     /// A JSON number or a decimal string; kept as its exact text (serde_json's
     /// `arbitrary_precision` keeps a number's digits instead of making a float).
+    /// Positive, with at most the currency's decimals.
+    #[schema(schema_with = super::openapi::decimal_input)]
     amount: Value,
+    #[schema(example = "INR")]
     from_currency: String,
+    #[schema(example = "AED")]
     to_currency: String,
+    /// At most 64 characters, no control characters (also `receiver_account`).
     sender_account: Option<String>,
     receiver_account: Option<String>,
+    /// At most 140 characters, no control characters.
     reference: Option<String>,
+    /// Makes retries safe: the same key with the same body answers the original
+    /// decision; with another body, 409. Also as the `Idempotency-Key` header.
     idempotency_key: Option<String>,
 }
 
@@ -64,8 +77,26 @@ fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, 
     .map_err(|(field, error)| ApiError::Input { field, error })
 }
 
+/// Submit a transfer.
+///
 /// `POST /api/v1/transfers` (and `/api/v1/transfer`): 202 once durably stored,
-/// 422 when rejected (also stored), the original answer on an idempotent replay.
+/// 422 when rejected (also stored, its `transaction_id` in the problem), the
+/// original answer on an idempotent replay (header `Idempotent-Replayed: true`).
+/// Rejections are checked in this order: `sender_bank_suspended`,
+/// `receiver_bank_suspended`, `corridor_suspended`, `amount_exceeds_corridor_maximum`,
+/// `limit_exceeded`.
+#[utoipa::path(post, path = "/api/v1/transfers", operation_id = "submit_transfer", tag = "transfers",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same as the body's `idempotency_key` (if both, they must agree)")),
+    request_body = TransferBody,
+    responses(
+        (status = 202, description = "Accepted and durably stored", body = TransferView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers a replay"))),
+        (status = 400, description = "Problem code: `field_invalid` (the header and body keys differ)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem codes: `sender_not_principal` (a bank key names another sender), `auditor_read_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Problem code: `idempotency_key_reused` (the key was used with another body; `transaction_id` names the first)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes. Rejected (stored; `transfer` holds it): `sender_bank_suspended`, `receiver_bank_suspended`, `corridor_suspended`, `amount_exceeds_corridor_maximum`, `limit_exceeded`. Refused input (not stored): `bank_code_invalid`, `banks_must_be_different`, `currency_code_invalid`, `currency_unknown`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`, `idempotency_key_invalid`, `sender_bank_unknown`, `receiver_bank_unknown`, `corridor_unknown`. Not storable: `transfer_unstorable`.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Problem code: `overloaded` (the engine is at its limit of submissions; retry after `Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn submit(
     state: web::Data<AppState>,
     caller: Caller,
@@ -143,9 +174,18 @@ fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
     response
 }
 
+/// Read a transfer.
+///
 /// `GET /api/v1/transfers/{id}` (and `/api/v1/transaction/{id}`).
 /// A bank reads a transfer only as its sender or receiver; to anyone else it does
 /// not exist (404).
+#[utoipa::path(get, path = "/api/v1/transfers/{id}", operation_id = "get_transfer", tag = "transfers",
+    params(("id" = String, Path, description = "The transfer's `transaction_id` (a UUID)")),
+    responses(
+        (status = 200, description = "The transfer; its `status` follows its window", body = TransferView),
+        (status = 404, description = "Problem code: `not_found` (also another bank's transfer, to a bank key)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem code: `transaction_id_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -167,15 +207,23 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(views::transfer(&transfer)))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// One transfer by id.
     transaction_id: Option<String>,
     sender_bank: Option<String>,
     receiver_bank: Option<String>,
+    /// Either side.
     bank: Option<String>,
+    /// `accepted`, `netted`, `settled` or `rejected`.
     status: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 1)]
     window_id: Option<String>,
+    /// 1 to the page size maximum (default 100).
+    #[param(value_type = Option<i64>, minimum = 1)]
     limit: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
@@ -187,9 +235,18 @@ fn query_bank(value: &Option<String>, field: &'static str) -> Result<Option<Bank
         .map_err(|error| ApiError::Input { field, error })
 }
 
+/// List transfers.
+///
 /// `GET /api/v1/transfers` (and `/api/v1/transactions`): filtered, cursor-paged,
-/// answered as `{"transactions": […], "next_cursor": …}`.
-/// A bank lists only transfers it sent or received, whatever it filters on.
+/// oldest first. A bank lists only transfers it sent or received, whatever it
+/// filters on.
+#[utoipa::path(get, path = "/api/v1/transfers", operation_id = "list_transfers", tag = "transfers",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of transfers", body = TransferPage),
+        (status = 400, description = "Problem code: `query_invalid` (a status, window id, limit or cursor out of its form)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes: `bank_code_invalid`, `transaction_id_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -244,11 +301,10 @@ pub async fn list(
         limit,
     };
     let page = state.store.transfers(&filter).await?;
-    let transfers: Vec<Value> = page.transfers.iter().map(views::transfer).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "transactions": transfers,
-        "next_cursor": page.next_cursor.map(|c| c.to_string()),
-    })))
+    Ok(HttpResponse::Ok().json(views::TransferPage {
+        transactions: page.transfers.iter().map(views::transfer).collect(),
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+    }))
 }
 
 /// Limits that bound the HTTP edge.

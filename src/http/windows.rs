@@ -2,16 +2,19 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::{not_found_as, page_limit, paginate, AppState};
 use crate::actors::clock::CurrentWindow;
 use crate::actors::writer::WindowProgress;
 use crate::domain::{InstructionState, WindowId};
-use crate::views;
+use crate::views::{
+    self, InstructionChanged, InstructionPage, InstructionView, WindowClosed, WindowPage,
+    WindowView,
+};
 
 fn window_id(text: &str) -> Result<WindowId, ApiError> {
     WindowId::parse(text).map_err(|error| ApiError::Input {
@@ -37,7 +40,11 @@ async fn current_id(state: &AppState) -> Result<WindowId, ApiError> {
 }
 
 /// The window as `caller` may see it (a bank: its own positions only).
-async fn window_view(state: &AppState, caller: &Caller, id: WindowId) -> Result<Value, ApiError> {
+async fn window_view(
+    state: &AppState,
+    caller: &Caller,
+    id: WindowId,
+) -> Result<views::WindowView, ApiError> {
     let detail = state
         .store
         .window(id)
@@ -65,13 +72,27 @@ async fn window_view(state: &AppState, caller: &Caller, id: WindowId) -> Result<
     })
 }
 
-#[derive(Deserialize)]
-struct WindowQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WindowQuery {
+    /// 1 to the page size maximum (default 100).
+    #[param(value_type = Option<i64>, minimum = 1)]
     limit: Option<String>,
+    /// Windows older than this id: the previous page's `next_cursor`.
+    #[param(value_type = Option<i64>, minimum = 1)]
     before: Option<String>,
 }
 
+/// List clearing windows.
+///
 /// `GET /api/v1/windows`: newest first; `before` pages back.
+#[utoipa::path(get, path = "/api/v1/windows", operation_id = "list_windows", tag = "windows",
+    params(WindowQuery),
+    responses(
+        (status = 200, description = "A page of windows", body = WindowPage),
+        (status = 400, description = "Problem code: `query_invalid` (limit)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem code: `window_id_invalid` (before)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -83,15 +104,30 @@ pub async fn list(
     let before = query.before.as_deref().map(window_id).transpose()?;
     let records = state.store.windows(before, limit + 1).await?;
     let (records, next) = paginate(records, limit, |w| w.id.to_string());
-    let windows: Vec<Value> = records.iter().map(views::window_record).collect();
-    Ok(HttpResponse::Ok().json(json!({ "windows": windows, "next_cursor": next })))
+    Ok(HttpResponse::Ok().json(views::WindowPage {
+        windows: records.iter().map(views::window_record).collect(),
+        next_cursor: next,
+    }))
 }
 
+/// The open window, with its live transfer count.
+#[utoipa::path(get, path = "/api/v1/windows/current", operation_id = "current_window", tag = "windows",
+    responses((status = 200, description = "The open window", body = WindowView)))]
 pub async fn current(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let id = current_id(&state).await?;
     Ok(HttpResponse::Ok().json(window_view(&state, &caller, id).await?))
 }
 
+/// Read a window with its netting result.
+///
+/// A bank key sees its own positions only; the totals stay.
+#[utoipa::path(get, path = "/api/v1/windows/{id}", operation_id = "get_window", tag = "windows",
+    params(("id" = i64, Path, minimum = 1, description = "Window id")),
+    responses(
+        (status = 200, description = "The window", body = WindowView),
+        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem code: `window_id_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -101,7 +137,14 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(window_view(&state, &caller, id).await?))
 }
 
+/// Close the open window now (operator).
+///
 /// `POST /api/v1/windows/current/close`: cut-off now; netting follows at once.
+#[utoipa::path(post, path = "/api/v1/windows/current/close", operation_id = "close_current_window", tag = "windows",
+    responses(
+        (status = 202, description = "Cut off; the next window is open; audited", body = WindowClosed),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn close_current(
     state: web::Data<AppState>,
     caller: Caller,
@@ -109,22 +152,38 @@ pub async fn close_current(
     caller.require_operator()?;
     let closed = state.engine.close_window(&caller.origin()).await?;
     let window = window_view(&state, &caller, closed.closed).await?;
-    Ok(HttpResponse::Accepted().json(json!({
-        "closed_window_id": closed.closed.get(),
-        "next_window_id": closed.next.get(),
-        "window": window,
-    })))
+    Ok(HttpResponse::Accepted().json(views::WindowClosed {
+        closed_window_id: closed.closed.get(),
+        next_window_id: closed.next.get(),
+        window,
+    }))
 }
 
-#[derive(Deserialize)]
-struct SettlementQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SettlementQuery {
+    #[param(value_type = Option<i64>, minimum = 1)]
     window_id: Option<String>,
+    /// `pending`, `confirmed` or `failed`.
     state: Option<String>,
+    /// 1 to the page size maximum (default 100).
+    #[param(value_type = Option<i64>, minimum = 1)]
     limit: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
-/// `GET /api/v1/settlements?window_id=`: instructions, paged by id.
+/// List settlement instructions.
+///
+/// `GET /api/v1/settlements?window_id=`: instructions, paged by id; a bank key
+/// sees those it pays or receives.
+#[utoipa::path(get, path = "/api/v1/settlements", operation_id = "list_settlements", tag = "settlements",
+    params(SettlementQuery),
+    responses(
+        (status = 200, description = "A page of instructions", body = InstructionPage),
+        (status = 400, description = "Problem code: `query_invalid` (state, limit or cursor)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem code: `window_id_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_settlements(
     state: web::Data<AppState>,
     caller: Caller,
@@ -149,7 +208,7 @@ pub async fn list_settlements(
         .instructions(window, wanted, caller.0.only_bank(), after, limit + 1)
         .await?;
     let more = instructions.len() as i64 > limit;
-    let page: Vec<Value> = instructions
+    let page = instructions
         .iter()
         .take(limit as usize)
         .map(views::instruction)
@@ -161,9 +220,20 @@ pub async fn list_settlements(
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(json!({ "settlements": page, "next_cursor": next })))
+    Ok(HttpResponse::Ok().json(views::InstructionPage {
+        settlements: page,
+        next_cursor: next,
+    }))
 }
 
+/// Read one settlement instruction (also at `…/{id}/status`).
+#[utoipa::path(get, path = "/api/v1/settlements/{id}", operation_id = "get_settlement", tag = "settlements",
+    params(("id" = String, Path, description = "Instruction id (a UUID)")),
+    responses(
+        (status = 200, description = "The instruction", body = InstructionView),
+        (status = 400, description = "Problem code: `query_invalid` (not a UUID)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found` (also another bank's, to a bank key)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn settlement_status(
     state: web::Data<AppState>,
     caller: Caller,
@@ -196,12 +266,26 @@ async fn change(
         .engine
         .change_instruction(&caller.origin(), id, to)
         .await?;
-    let mut view = views::instruction(&change.instruction);
-    view["changed"] = json!(change.changed);
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(views::InstructionChanged {
+        instruction: views::instruction(&change.instruction),
+        changed: change.changed,
+    }))
 }
 
-/// `POST /api/v1/settlements/{id}/confirm`: confirming twice is harmless.
+/// The rail paid an instruction (operator).
+///
+/// `POST /api/v1/settlements/{id}/confirm`: confirming twice is harmless
+/// (`changed: false`); the last confirmation of a window settles it and releases
+/// the banks' exposure from it.
+#[utoipa::path(post, path = "/api/v1/settlements/{id}/confirm", operation_id = "confirm_settlement", tag = "settlements",
+    params(("id" = String, Path, description = "Instruction id (a UUID)")),
+    responses(
+        (status = 200, description = "The instruction, confirmed; audited", body = InstructionChanged),
+        (status = 400, description = "Problem code: `query_invalid` (not a UUID)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Problem code: `instruction_not_pending` (it failed)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn confirm(
     state: web::Data<AppState>,
     caller: Caller,
@@ -210,8 +294,18 @@ pub async fn confirm(
     change(&state, caller, &path, InstructionState::Confirmed).await
 }
 
-/// `POST /api/v1/settlements/{id}/fail`: the rail reports the payment failed; the
-/// window becomes `settlement_failed`.
+/// The rail could not pay an instruction (operator).
+///
+/// `POST /api/v1/settlements/{id}/fail`: the window becomes `settlement_failed`.
+#[utoipa::path(post, path = "/api/v1/settlements/{id}/fail", operation_id = "fail_settlement", tag = "settlements",
+    params(("id" = String, Path, description = "Instruction id (a UUID)")),
+    responses(
+        (status = 200, description = "The instruction, failed; audited", body = InstructionChanged),
+        (status = 400, description = "Problem code: `query_invalid` (not a UUID)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Problem code: `instruction_not_pending` (it was confirmed)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn fail(
     state: web::Data<AppState>,
     caller: Caller,

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::actors::feed::{
     Channel, Connect, Deliver, Disconnect, EngineStopping, FeedHub, Lagged, Subscribe, Unsubscribe,
@@ -57,6 +57,50 @@ const SESSION_MAILBOX_CAPACITY: usize = 1024;
 /// Per-process session ids.
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Live feeds over a WebSocket.
+///
+/// Open it with a key: `Authorization: Bearer <key>`, or `?token=<key>` (browsers
+/// cannot set headers on a WebSocket). The client sends JSON text frames:
+///
+/// - `{"type":"subscribe","channels":[…],"bank":"ICICI"}`: channels among
+///   `transactions`, `windows`, `settlements`, `positions`, `notifications`;
+///   `bank` is optional and limits the feed to what concerns that bank (a bank
+///   key always hears its own bank only; naming another gets `bank_not_principal`).
+/// - `{"type":"unsubscribe","channels":[…]}` and `{"type":"ping"}`.
+///
+/// Every server message is `{"type":…,"channel":…,"seq":n,"timestamp":…,"data":{…}}`,
+/// `seq` counting the connection's messages from 1. A subscription is acknowledged
+/// as `subscribed` on channel `control`; a bad message gets an `error` (codes
+/// `invalid_json`, `type_missing`, `unknown_type`, `channels_missing`,
+/// `unknown_channel`, `bank_code_invalid`, `bank_not_principal`, `rate_limited`)
+/// and the connection stays open.
+///
+/// Message types by channel: `transactions`: `transaction` (data as
+/// `GET /api/v1/transfers/{id}`), once committed. `windows`: `window_closing`
+/// (`id`, `next_window_id`), `window_opened` (`id`), `window_netted` (data as
+/// `GET /api/v1/windows/{id}`, a bank's own positions only on a bank-limited
+/// session), `window_settled` (`id`, `state`). `settlements`: `instruction_created`,
+/// `instruction_confirmed`, `instruction_failed` (data as
+/// `GET /api/v1/settlements/{id}`). `positions`: `position` (data as
+/// `GET /api/v1/banks/{code}/positions`), at most 4 a second per bank, the latest
+/// wins. `notifications`: `limit_warning` (`bank`, `currency`, `exposure`,
+/// `net_debit_cap`; exposure above 80 % of the cap), `bank_suspended`,
+/// `bank_activated`, `corridor_suspended`, `corridor_activated` (the record),
+/// `actor_restarted` (`actor`, `name`).
+///
+/// The server pings every 5 s and closes a connection silent for 10 s. A client
+/// may send 50 frames a second (beyond: one `rate_limited` error, the rest
+/// dropped) and frames up to the configured frame size. Frames wait in a bounded
+/// queue per client: one that does not read fast enough gets
+/// `{"type":"lagged","data":{"missed":n,…}}` and is closed; it never slows the
+/// engine. A revoked key's sessions close within a second; at shutdown every
+/// session gets close code 1001.
+#[utoipa::path(get, path = "/ws", tag = "feeds",
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol"),
+        (status = 400, description = "Problem code: `field_invalid` (not a WebSocket handshake)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Problem code: `overloaded` (at the limit of WebSocket sessions)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn connect(
     state: web::Data<AppState>,
     caller: Caller,

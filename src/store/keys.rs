@@ -66,7 +66,7 @@ impl Store {
             AuditAction::KeyCreated,
             &key.id.to_string(),
             None,
-            Some(views::key(&record)),
+            Some(views::value(views::key(&record))),
         )
         .await?;
         tx.commit().await?;
@@ -117,8 +117,8 @@ impl Store {
             origin,
             AuditAction::KeyRevoked,
             &id.to_string(),
-            Some(views::key(&before)),
-            Some(views::key(&after)),
+            Some(views::value(views::key(&before))),
+            Some(views::value(views::key(&after))),
         )
         .await?;
         tx.commit().await?;

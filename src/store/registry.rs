@@ -104,7 +104,7 @@ impl Store {
             AuditAction::BankCreated,
             record.code.as_str(),
             None,
-            Some(views::bank(&record, true)),
+            Some(views::value(views::bank(&record, true))),
         )
         .await?;
         tx.commit().await?;
@@ -151,8 +151,8 @@ impl Store {
             origin,
             AuditAction::BankChanged,
             code.as_str(),
-            Some(views::bank(&before, true)),
-            Some(views::bank(&after, true)),
+            Some(views::value(views::bank(&before, true))),
+            Some(views::value(views::bank(&after, true))),
         )
         .await?;
         tx.commit().await?;
@@ -194,7 +194,7 @@ impl Store {
             AuditAction::CorridorCreated,
             &record.id.to_string(),
             None,
-            Some(views::corridor(&record)),
+            Some(views::value(views::corridor(&record))),
         )
         .await?;
         tx.commit().await?;
@@ -234,8 +234,8 @@ impl Store {
             origin,
             AuditAction::CorridorChanged,
             &id.to_string(),
-            Some(views::corridor(&before)),
-            Some(views::corridor(&after)),
+            Some(views::value(views::corridor(&before))),
+            Some(views::value(views::corridor(&after))),
         )
         .await?;
         tx.commit().await?;
@@ -264,7 +264,7 @@ impl Store {
                 AuditAction::BankCreated,
                 bank.code.as_str(),
                 None,
-                Some(views::bank(&bank, true)),
+                Some(views::value(views::bank(&bank, true))),
             )
             .await?;
         }
@@ -275,7 +275,7 @@ impl Store {
                 AuditAction::CorridorCreated,
                 &corridor.id.to_string(),
                 None,
-                Some(views::corridor(&corridor)),
+                Some(views::value(views::corridor(&corridor))),
             )
             .await?;
         }

@@ -142,8 +142,8 @@ impl Store {
             origin,
             action,
             &id.to_string(),
-            Some(views::instruction(&current)),
-            Some(views::instruction(&instruction)),
+            Some(views::value(views::instruction(&current))),
+            Some(views::value(views::instruction(&instruction))),
         )
         .await?;
         let open: i64 = tx

@@ -92,8 +92,12 @@ impl Store {
             origin,
             AuditAction::WindowClosed,
             &window.get().to_string(),
-            Some(views::window_record(&window_from_row(&before)?)),
-            Some(views::window_record(&window_from_row(&after)?)),
+            Some(views::value(views::window_record(&window_from_row(
+                &before,
+            )?))),
+            Some(views::value(views::window_record(&window_from_row(
+                &after,
+            )?))),
         )
         .await?;
         tx.commit().await?;

@@ -11,6 +11,7 @@ mod durability;
 mod faults;
 mod feeds;
 mod limits;
+mod openapi;
 mod operator;
 mod outage;
 mod overload;

@@ -225,7 +225,7 @@ impl Actor for BankActor {
                     Channel::Positions,
                     "position",
                     vec![act.code.clone()],
-                    views::positions(&act.view()).to_string(),
+                    views::text(views::positions(&act.view())),
                 ));
             }
         });
