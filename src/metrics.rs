@@ -1,8 +1,12 @@
 //! Prometheus metrics, named `deltran_*` with their unit last.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, Opts, Registry, TextEncoder,
 };
 
 /// Every metric the engine exports; one instance per running engine.
@@ -26,6 +30,11 @@ pub struct Metrics {
     pub window_transfers: Histogram,
     pub netting_efficiency: GaugeVec,
     pub instructions_pending: IntGauge,
+    /// Since when windows and settlement instructions wait, for the two gauges below,
+    /// which are set from it when the metrics are rendered.
+    pub waits: Waits,
+    window_longest_in_state: GaugeVec,
+    instructions_oldest_pending: Gauge,
     pub ws_sessions: IntGauge,
     pub ws_messages_sent: IntCounterVec,
     pub ws_messages_dropped: IntCounterVec,
@@ -171,6 +180,20 @@ impl Metrics {
             "Settlement instructions not yet confirmed or failed",
         )
         .expect("valid metric");
+        let window_longest_in_state = GaugeVec::new(
+            Opts::new(
+                "deltran_window_longest_in_state_seconds",
+                "Seconds the window longest in this state (closing, netted) has been in it; \
+                 0 when no window is",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let instructions_oldest_pending = Gauge::new(
+            "deltran_settlement_instructions_oldest_pending_seconds",
+            "Seconds since the oldest pending settlement instruction was created; 0 when none is",
+        )
+        .expect("valid metric");
         let ws_sessions =
             IntGauge::new("deltran_ws_sessions", "WebSocket sessions open").expect("valid metric");
         let ws_messages_sent = IntCounterVec::new(
@@ -213,6 +236,8 @@ impl Metrics {
             Box::new(window_transfers.clone()),
             Box::new(netting_efficiency.clone()),
             Box::new(instructions_pending.clone()),
+            Box::new(window_longest_in_state.clone()),
+            Box::new(instructions_oldest_pending.clone()),
             Box::new(ws_sessions.clone()),
             Box::new(ws_messages_sent.clone()),
             Box::new(ws_messages_dropped.clone()),
@@ -242,6 +267,9 @@ impl Metrics {
             window_transfers,
             netting_efficiency,
             instructions_pending,
+            waits: Waits::default(),
+            window_longest_in_state,
+            instructions_oldest_pending,
             ws_sessions,
             ws_messages_sent,
             ws_messages_dropped,
@@ -251,6 +279,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.set_waits(Utc::now());
         let mut buffer = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)
@@ -259,8 +288,163 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Sets the gauges of the longest waits from `waits`, as of `now`.
+    fn set_waits(&self, now: DateTime<Utc>) {
+        let seconds = |since: Option<DateTime<Utc>>| {
+            since.map_or(0.0, |since| {
+                ((now - since).num_milliseconds() as f64 / 1000.0).max(0.0)
+            })
+        };
+        let waits = self.waits.inner.lock().expect("waits lock");
+        for (state, windows) in [("closing", &waits.closing), ("netted", &waits.netted)] {
+            self.window_longest_in_state
+                .with_label_values(&[state])
+                .set(seconds(windows.values().min().copied()));
+        }
+        let oldest = waits.pending.values().filter_map(|p| p.oldest).min();
+        self.instructions_oldest_pending.set(seconds(oldest));
+    }
+}
+
+/// Since when each window has been `closing` or `netted`, and since when each window's
+/// pending settlement instructions wait. Changed only where a window changes state or
+/// an instruction is confirmed or failed, never per transfer; the ages are computed
+/// when the metrics are rendered. Windows are keyed by their id.
+#[derive(Default)]
+pub struct Waits {
+    inner: Mutex<WaitsInner>,
+}
+
+#[derive(Default)]
+struct WaitsInner {
+    closing: BTreeMap<i64, DateTime<Utc>>,
+    netted: BTreeMap<i64, DateTime<Utc>>,
+    pending: BTreeMap<i64, Pending>,
+}
+
+/// A window's pending instructions. Counted by addition, like
+/// `deltran_settlement_instructions_pending`: a confirmation that is counted before
+/// the netting that created its instruction leaves the count right once both are.
+#[derive(Default)]
+struct Pending {
+    count: i64,
+    oldest: Option<DateTime<Utc>>,
+}
+
+impl Waits {
+    fn with<T>(&self, change: impl FnOnce(&mut WaitsInner) -> T) -> T {
+        change(&mut self.inner.lock().expect("waits lock"))
+    }
+
+    /// `window` is closing since `since`.
+    pub fn window_closing(&self, window: i64, since: DateTime<Utc>) {
+        self.with(|w| w.closing.insert(window, since));
+    }
+
+    /// `window` is netted since `since` (repeating it is harmless).
+    pub fn window_netted(&self, window: i64, since: DateTime<Utc>) {
+        self.with(|w| {
+            w.closing.remove(&window);
+            w.netted.insert(window, since);
+        });
+    }
+
+    /// `window` is neither closing nor netted any more (settled, or settlement failed).
+    pub fn window_done(&self, window: i64) {
+        self.with(|w| {
+            w.closing.remove(&window);
+            w.netted.remove(&window);
+        });
+    }
+
+    /// `count` instructions of `window`, the oldest created at `oldest`, are pending.
+    pub fn instructions_pending(&self, window: i64, count: i64, oldest: DateTime<Utc>) {
+        self.with(|w| {
+            let pending = w.pending.entry(window).or_default();
+            pending.count += count;
+            pending.oldest = Some(pending.oldest.map_or(oldest, |o| o.min(oldest)));
+            if pending.count == 0 {
+                w.pending.remove(&window);
+            }
+        });
+    }
+
+    /// One pending instruction of `window` was confirmed or failed.
+    pub fn instruction_settled(&self, window: i64) {
+        self.with(|w| {
+            let pending = w.pending.entry(window).or_default();
+            pending.count -= 1;
+            if pending.count == 0 {
+                w.pending.remove(&window);
+            }
+        });
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + seconds, 0).expect("valid time")
+    }
+
+    fn waits_at(metrics: &Metrics, now: i64) -> (f64, f64, f64) {
+        metrics.set_waits(at(now));
+        let state = |s| {
+            metrics
+                .window_longest_in_state
+                .with_label_values(&[s])
+                .get()
+        };
+        (
+            state("closing"),
+            state("netted"),
+            metrics.instructions_oldest_pending.get(),
+        )
+    }
+
+    #[test]
+    fn the_longest_waits_follow_windows_and_instructions() {
+        let metrics = Metrics::new();
+        assert_eq!(waits_at(&metrics, 0), (0.0, 0.0, 0.0));
+        metrics.waits.window_closing(1, at(0));
+        metrics.waits.window_closing(2, at(10));
+        assert_eq!(waits_at(&metrics, 12), (12.0, 0.0, 0.0));
+        metrics.waits.window_netted(1, at(13));
+        metrics.waits.instructions_pending(1, 2, at(13));
+        assert_eq!(waits_at(&metrics, 15), (5.0, 2.0, 2.0));
+        metrics.waits.window_netted(2, at(16));
+        metrics.waits.window_netted(2, at(16));
+        assert_eq!(waits_at(&metrics, 20), (0.0, 7.0, 7.0));
+        // Window 1 fails one instruction and leaves `netted`; its other stays pending.
+        metrics.waits.instruction_settled(1);
+        metrics.waits.window_done(1);
+        assert_eq!(waits_at(&metrics, 20), (0.0, 4.0, 7.0));
+        metrics.waits.instruction_settled(1);
+        metrics.waits.window_done(2);
+        assert_eq!(waits_at(&metrics, 30), (0.0, 0.0, 0.0));
+        let text = metrics.render();
+        assert!(text.contains("deltran_window_longest_in_state_seconds{state=\"closing\"} 0"));
+        assert!(text.contains("deltran_settlement_instructions_oldest_pending_seconds 0"));
+    }
+
+    #[test]
+    fn a_confirmation_counted_before_its_netting_leaves_the_count_right() {
+        let metrics = Metrics::new();
+        metrics.waits.instruction_settled(3);
+        assert_eq!(waits_at(&metrics, 5).2, 0.0);
+        metrics.waits.instructions_pending(3, 1, at(1));
+        assert_eq!(waits_at(&metrics, 5).2, 0.0);
+        metrics.waits.instructions_pending(4, 2, at(2));
+        metrics.waits.instruction_settled(4);
+        assert_eq!(waits_at(&metrics, 5).2, 3.0);
     }
 }

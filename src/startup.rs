@@ -74,9 +74,15 @@ impl Application {
         let open = store.open_window().await?;
         let empty_open_window = store.window_is_empty(open).await?.then_some(open);
         let metrics = Arc::new(Metrics::new());
+        let pending = store.pending_instructions_by_window().await?;
         metrics
             .instructions_pending
-            .set(store.pending_instruction_count().await?);
+            .set(pending.iter().map(|(_, count, _)| count).sum());
+        for (window, count, oldest) in pending {
+            metrics
+                .waits
+                .instructions_pending(window.get(), count, oldest);
+        }
         // The domain actors share one arbiter (thread) of their own, away from the
         // HTTP workers; see docs/PERFORMANCE.md for the measurement behind this.
         let arbiter = Arbiter::new();

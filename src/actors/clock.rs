@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use chrono::Utc;
 
 use super::bank::CutOffBank;
 use super::faults::{NettingPanicSwitch, PanicInNextNetting, PanicWindow};
@@ -266,7 +267,10 @@ impl WindowClock {
                 act.window_actor(open, ctx);
                 if first_start {
                     for window in closing {
-                        // Netted from the store: its cut-off needs nothing more.
+                        // Netted from the store: its cut-off needs nothing more. Its
+                        // wait is counted from this start (the store's `closed_at` is
+                        // not read here); the netting replaces it at once.
+                        act.metrics.waits.window_closing(window.get(), Utc::now());
                         act.cut_off_begun.insert(window);
                         act.window_actor(window, ctx).do_send(NetNow);
                     }

@@ -33,6 +33,12 @@ pub async fn change(
     let change = store.change_instruction(origin, id, state).await?;
     if change.changed {
         metrics.instructions_pending.dec();
+        let window = change.instruction.window_id.get();
+        metrics.waits.instruction_settled(window);
+        if state == InstructionState::Failed {
+            // The window is `settlement_failed` now: no longer waiting in `netted`.
+            metrics.waits.window_done(window);
+        }
         let kind = match state {
             InstructionState::Failed => "instruction_failed",
             _ => "instruction_confirmed",

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use chrono::Utc;
 use uuid::Uuid;
 
 use super::clock::{cut_off, WindowClock, RETRY_INTERVAL};
@@ -136,6 +137,13 @@ impl WindowActor {
                 };
                 announce(&feed, &detail, instructions);
                 record_metrics(&metrics, closing_started, &netting);
+                if let Some(oldest) = instructions.iter().map(|i| i.created_at).min() {
+                    metrics.waits.instructions_pending(
+                        window.get(),
+                        instructions.len() as i64,
+                        oldest,
+                    );
+                }
             }
             // Assert the invariants again on what the store now holds.
             let stored = store.window(window).await?;
@@ -156,13 +164,21 @@ impl WindowActor {
                 transfer_count: stored.record.transfer_count.unwrap_or_default() as u64,
             };
             assert_conserved(&read_back).map_err(StoreError::Corrupt)?;
-            Ok::<_, StoreError>(netting)
+            Ok::<_, StoreError>((netting, stored.record))
         };
         wait_contained(self, ctx, work, |result, act, ctx| match result {
-            Ok(netting) => {
+            Ok((netting, record)) => {
                 act.netting_panic.fire_if_armed();
                 act.netting = false;
                 act.state = WindowState::Netted;
+                // As stored: a recovered window has waited since its first netting, and
+                // one whose settlement failed since is done waiting.
+                match (record.state, record.netted_at) {
+                    (WindowState::Netted, Some(at)) => {
+                        act.metrics.waits.window_netted(act.window.get(), at)
+                    }
+                    _ => act.metrics.waits.window_done(act.window.get()),
+                }
                 tracing::info!(window = %act.window, transfers = netting.transfer_count,
                                instructions = netting.instructions.len(), "window netted");
                 act.after_netting(ctx);
@@ -275,6 +291,9 @@ impl Handler<Closing> for WindowActor {
         guard(self, ctx, |act, ctx| {
             act.state = WindowState::Closing;
             act.closing_started = Some(msg.started);
+            let since = chrono::TimeDelta::from_std(msg.started.elapsed())
+                .map_or_else(|_| Utc::now(), |waited| Utc::now() - waited);
+            act.metrics.waits.window_closing(act.window.get(), since);
             ctx.run_later(SEAL_WAIT_MAX, |act, ctx| act.ask_again_if_unsealed(ctx));
         });
     }
@@ -335,6 +354,7 @@ impl Handler<WindowSettled> for WindowActor {
             views::window_settled(msg.window).to_string(),
         ));
         self.state = WindowState::Settled;
+        self.metrics.waits.window_done(msg.window.get());
         ctx.stop();
     }
 }

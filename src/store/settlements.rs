@@ -1,6 +1,7 @@
 //! Settlement instructions: reading them, confirming or failing them, and settling a
 //! window once every instruction is confirmed.
 
+use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -203,14 +204,20 @@ impl Store {
         Ok(Some(released))
     }
 
-    pub async fn pending_instruction_count(&self) -> Result<i64, StoreError> {
+    /// Per window with pending instructions: how many, and when the oldest was created.
+    pub async fn pending_instructions_by_window(
+        &self,
+    ) -> Result<Vec<(WindowId, i64, DateTime<Utc>)>, StoreError> {
         let client = self.client().await?;
-        Ok(client
-            .query_one(
-                "SELECT count(*) FROM settlement_instructions WHERE state = 'pending'",
+        client
+            .query(
+                "SELECT window_id, count(*), min(created_at) FROM settlement_instructions
+                  WHERE state = 'pending' GROUP BY window_id",
                 &[],
             )
             .await?
-            .get(0))
+            .iter()
+            .map(|row| Ok((window_id(row.get(0))?, row.get(1), row.get(2))))
+            .collect()
     }
 }

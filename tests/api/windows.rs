@@ -296,3 +296,62 @@ async fn a_failed_instruction_fails_the_window_and_cannot_be_confirmed_after() {
     app.assert_audit_clean().await;
     app.stop().await;
 }
+
+/// The value of the sample `series` (name and labels as rendered) in `text`.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{series} missing from the metrics"))
+        .parse()
+        .expect("a number")
+}
+
+/// (longest closing, longest netted, oldest pending instruction), in seconds.
+fn waits(app: &TestApp) -> (f64, f64, f64) {
+    let text = app.metrics.render();
+    (
+        sample(
+            &text,
+            "deltran_window_longest_in_state_seconds{state=\"closing\"}",
+        ),
+        sample(
+            &text,
+            "deltran_window_longest_in_state_seconds{state=\"netted\"}",
+        ),
+        sample(
+            &text,
+            "deltran_settlement_instructions_oldest_pending_seconds",
+        ),
+    )
+}
+
+#[actix_web::test]
+async fn the_longest_waits_count_from_the_stored_netting_across_a_restart_until_settled() {
+    let app = spawn_with_windows(3_600_000, None).await;
+    assert_eq!(waits(&app), (0.0, 0.0, 0.0));
+    app.submit_accepted(&inr_to_aed(json!("10"))).await;
+    let window = app.close_window().await;
+    app.wait_for_window_state(window, &["netted"]).await;
+    let (closing, netted, pending) = waits(&app);
+    assert_eq!(closing, 0.0);
+    assert!(netted > 0.0 && pending > 0.0, "{netted} {pending}");
+    // A restart reads the waits back from the store: they go on from where they were.
+    let database = app.database.clone();
+    app.stop().await;
+    let mut settings = test_settings();
+    settings.window_duration_ms = 3_600_000;
+    let app = TestApp::spawn_with(settings, database).await;
+    assert!(waits(&app).2 >= pending);
+    eventually("the recovered window's wait", || async {
+        waits(&app).1 >= netted
+    })
+    .await;
+    let listed = app.settlements(window).await;
+    for instruction in listed.body["settlements"].as_array().unwrap() {
+        app.confirm_instruction(instruction["id"].as_str().unwrap())
+            .await;
+    }
+    app.wait_for_window_state(window, &["settled"]).await;
+    eventually("no wait left", || async { waits(&app) == (0.0, 0.0, 0.0) }).await;
+    app.stop().await;
+}
