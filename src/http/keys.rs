@@ -20,12 +20,13 @@ const LABEL_LEN_MAX: usize = 120;
 #[schema(as = NewKey)]
 pub struct NewKeyBody {
     /// `operator`, `auditor` or `bank`.
-    #[schema(example = "bank")]
+    #[schema(example = "bank", pattern = "^(operator|auditor|bank)$")]
     role: String,
     /// The bank a bank key stands for (only for `bank`).
-    #[schema(example = "ICICI")]
+    #[schema(example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")]
     bank: Option<String>,
     /// At most 120 characters, no control characters.
+    #[schema(max_length = 120)]
     label: Option<String>,
 }
 
@@ -103,7 +104,7 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
 
 /// Revoke an API key (operator); its open feeds close within a second.
 #[utoipa::path(post, path = "/api/v1/keys/{id}/revoke", operation_id = "revoke_key", tag = "keys",
-    params(("id" = String, Path, description = "The key's id (32 hex digits)")),
+    params(("id" = String, Path, description = "The key's id (32 hex digits)", pattern = "^[0-9a-f]{32}$")),
     responses(
         (status = 200, description = "The key, revoked; audited", body = KeyView),
         (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),

@@ -96,7 +96,7 @@ pub async fn list_banks(
 
 /// Read a bank.
 #[utoipa::path(get, path = "/api/v1/banks/{code}", tag = "registry",
-    params(("code" = String, Path, description = "Bank code", example = "ICICI")),
+    params(("code" = String, Path, description = "Bank code", example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")),
     responses(
         (status = 200, description = "The bank; caps only on the caller's own", body = BankView),
         (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
@@ -120,15 +120,16 @@ pub async fn get_bank(
 #[schema(as = NewBank)]
 pub struct NewBankBody {
     /// 2 to 11 upper-case letters or digits, not `HUB`.
-    #[schema(example = "FAB")]
+    #[schema(example = "FAB", pattern = "^[A-Z0-9]{2,11}$")]
     code: String,
     /// 1 to 120 characters, no control characters.
-    #[schema(example = "First Abu Dhabi Bank")]
+    #[schema(example = "First Abu Dhabi Bank", min_length = 1, max_length = 120)]
     name: String,
     /// ISO 3166-1 alpha-2, upper case.
-    #[schema(example = "AE")]
+    #[schema(example = "AE", pattern = "^[A-Z]{2}$")]
     country: String,
     /// `active` (default) or `suspended`.
+    #[schema(pattern = "^(active|suspended)$")]
     status: Option<String>,
     #[serde(default)]
     #[schema(schema_with = super::openapi::decimal_map)]
@@ -180,8 +181,10 @@ pub async fn create_bank(
 /// What to change of a bank; absent fields stay.
 #[derive(Deserialize, ToSchema)]
 pub struct BankChange {
+    #[schema(min_length = 1, max_length = 120)]
     name: Option<String>,
     /// `active` or `suspended`.
+    #[schema(pattern = "^(active|suspended)$")]
     status: Option<String>,
     /// The caps to set (currencies not named keep theirs).
     #[serde(default)]
@@ -191,7 +194,7 @@ pub struct BankChange {
 
 /// Change a bank's name, status or caps (operator).
 #[utoipa::path(patch, path = "/api/v1/banks/{code}", tag = "registry",
-    params(("code" = String, Path, description = "Bank code", example = "ICICI")),
+    params(("code" = String, Path, description = "Bank code", example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")),
     request_body = BankChange,
     responses(
         (status = 200, description = "The bank as changed; audited", body = BankView),
@@ -230,7 +233,7 @@ pub async fn update_bank(
 /// `GET /api/v1/banks/{code}/positions`: from the bank actor's cache, so it answers
 /// while the database is down (with `current: false` if the books are being re-read).
 #[utoipa::path(get, path = "/api/v1/banks/{code}/positions", tag = "registry",
-    params(("code" = String, Path, description = "Bank code", example = "ICICI")),
+    params(("code" = String, Path, description = "Bank code", example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")),
     responses(
         (status = 200, description = "Exposure and headroom per currency in the open window", body = PositionsView),
         (status = 404, description = "Problem code: `not_found` (also another bank, to a bank key)", body = Problem, content_type = "application/problem+json"),
@@ -275,7 +278,7 @@ pub async fn list_corridors(
 
 /// Read a corridor.
 #[utoipa::path(get, path = "/api/v1/corridors/{id}", tag = "registry",
-    params(("id" = String, Path, description = "Corridor id", example = "INR-AED")),
+    params(("id" = String, Path, description = "Corridor id", example = "INR-AED", pattern = "^[A-Z]{3}-[A-Z]{3}$")),
     responses(
         (status = 200, description = "The corridor", body = CorridorView),
         (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
@@ -317,9 +320,9 @@ fn parse_amount_max(value: &Value, currency: Currency) -> Result<Decimal, ApiErr
 #[derive(Deserialize, ToSchema)]
 #[schema(as = NewCorridor)]
 pub struct NewCorridorBody {
-    #[schema(example = "USD")]
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
     from_currency: String,
-    #[schema(example = "INR")]
+    #[schema(example = "INR", pattern = "^[A-Z]{3}$")]
     to_currency: String,
     /// Units of `to_currency` per unit of `from_currency`: positive, at most 8
     /// decimals (exactly 1 when the currencies are the same).
@@ -329,6 +332,7 @@ pub struct NewCorridorBody {
     #[schema(schema_with = super::openapi::decimal_input)]
     amount_max: Value,
     /// `active` (default) or `suspended`.
+    #[schema(pattern = "^(active|suspended)$")]
     status: Option<String>,
 }
 
@@ -378,6 +382,7 @@ pub struct CorridorChange {
     #[schema(schema_with = super::openapi::decimal_input)]
     fx_rate: Option<Value>,
     /// `active` or `suspended`.
+    #[schema(pattern = "^(active|suspended)$")]
     status: Option<String>,
     #[schema(schema_with = super::openapi::decimal_input)]
     amount_max: Option<Value>,
@@ -385,7 +390,7 @@ pub struct CorridorChange {
 
 /// Change a corridor's rate, status or maximum (operator).
 #[utoipa::path(patch, path = "/api/v1/corridors/{id}", tag = "registry",
-    params(("id" = String, Path, description = "Corridor id", example = "INR-AED")),
+    params(("id" = String, Path, description = "Corridor id", example = "INR-AED", pattern = "^[A-Z]{3}-[A-Z]{3}$")),
     request_body = CorridorChange,
     responses(
         (status = 200, description = "The corridor as changed; audited", body = CorridorView),

@@ -22,26 +22,30 @@ use crate::views::{self, TransferPage, TransferView};
 #[schema(as = NewTransfer)]
 pub struct TransferBody {
     /// The paying bank; a bank key may only name its own bank.
-    #[schema(example = "ICICI")]
+    #[schema(example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")]
     sender_bank: String,
-    #[schema(example = "ENBD")]
+    #[schema(example = "ENBD", pattern = "^[A-Z0-9]{2,11}$")]
     receiver_bank: String,
     /// A JSON number or a decimal string; kept as its exact text (serde_json's
     /// `arbitrary_precision` keeps a number's digits instead of making a float).
     /// Positive, with at most the currency's decimals.
     #[schema(schema_with = super::openapi::decimal_input)]
     amount: Value,
-    #[schema(example = "INR")]
+    #[schema(example = "INR", pattern = "^[A-Z]{3}$")]
     from_currency: String,
-    #[schema(example = "AED")]
+    #[schema(example = "AED", pattern = "^[A-Z]{3}$")]
     to_currency: String,
     /// At most 64 characters, no control characters (also `receiver_account`).
+    #[schema(max_length = 64)]
     sender_account: Option<String>,
+    #[schema(max_length = 64)]
     receiver_account: Option<String>,
     /// At most 140 characters, no control characters.
+    #[schema(max_length = 140)]
     reference: Option<String>,
     /// Makes retries safe: the same key with the same body answers the original
     /// decision; with another body, 409. Also as the `Idempotency-Key` header.
+    #[schema(min_length = 1, max_length = 128)]
     idempotency_key: Option<String>,
 }
 
@@ -180,7 +184,7 @@ fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
 /// A bank reads a transfer only as its sender or receiver; to anyone else it does
 /// not exist (404).
 #[utoipa::path(get, path = "/api/v1/transfers/{id}", operation_id = "get_transfer", tag = "transfers",
-    params(("id" = String, Path, description = "The transfer's `transaction_id` (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The transfer's `transaction_id`")),
     responses(
         (status = 200, description = "The transfer; its `status` follows its window", body = TransferView),
         (status = 404, description = "Problem code: `not_found` (also another bank's transfer, to a bank key)", body = Problem, content_type = "application/problem+json"),
@@ -211,12 +215,17 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// One transfer by id.
+    #[param(value_type = Option<uuid::Uuid>)]
     transaction_id: Option<String>,
+    #[param(pattern = "^[A-Z0-9]{2,11}$")]
     sender_bank: Option<String>,
+    #[param(pattern = "^[A-Z0-9]{2,11}$")]
     receiver_bank: Option<String>,
     /// Either side.
+    #[param(pattern = "^[A-Z0-9]{2,11}$")]
     bank: Option<String>,
     /// `accepted`, `netted`, `settled` or `rejected`.
+    #[param(pattern = "^(accepted|netted|settled|rejected)$")]
     status: Option<String>,
     #[param(value_type = Option<i64>, minimum = 1)]
     window_id: Option<String>,
@@ -224,6 +233,7 @@ pub struct ListQuery {
     #[param(value_type = Option<i64>, minimum = 1)]
     limit: Option<String>,
     /// The previous page's `next_cursor`.
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
 }
 

@@ -165,11 +165,13 @@ pub struct SettlementQuery {
     #[param(value_type = Option<i64>, minimum = 1)]
     window_id: Option<String>,
     /// `pending`, `confirmed` or `failed`.
+    #[param(pattern = "^(pending|confirmed|failed)$")]
     state: Option<String>,
     /// 1 to the page size maximum (default 100).
     #[param(value_type = Option<i64>, minimum = 1)]
     limit: Option<String>,
     /// The previous page's `next_cursor`.
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
 }
 
@@ -228,7 +230,7 @@ pub async fn list_settlements(
 
 /// Read one settlement instruction (also at `…/{id}/status`).
 #[utoipa::path(get, path = "/api/v1/settlements/{id}", operation_id = "get_settlement", tag = "settlements",
-    params(("id" = String, Path, description = "Instruction id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Instruction id")),
     responses(
         (status = 200, description = "The instruction", body = InstructionView),
         (status = 400, description = "Problem code: `query_invalid` (not a UUID)", body = Problem, content_type = "application/problem+json"),
@@ -278,7 +280,7 @@ async fn change(
 /// (`changed: false`); the last confirmation of a window settles it and releases
 /// the banks' exposure from it.
 #[utoipa::path(post, path = "/api/v1/settlements/{id}/confirm", operation_id = "confirm_settlement", tag = "settlements",
-    params(("id" = String, Path, description = "Instruction id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Instruction id")),
     responses(
         (status = 200, description = "The instruction, confirmed; audited", body = InstructionChanged),
         (status = 400, description = "Problem code: `query_invalid` (not a UUID)", body = Problem, content_type = "application/problem+json"),
@@ -298,7 +300,7 @@ pub async fn confirm(
 ///
 /// `POST /api/v1/settlements/{id}/fail`: the window becomes `settlement_failed`.
 #[utoipa::path(post, path = "/api/v1/settlements/{id}/fail", operation_id = "fail_settlement", tag = "settlements",
-    params(("id" = String, Path, description = "Instruction id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Instruction id")),
     responses(
         (status = 200, description = "The instruction, failed; audited", body = InstructionChanged),
         (status = 400, description = "Problem code: `query_invalid` (not a UUID)", body = Problem, content_type = "application/problem+json"),
