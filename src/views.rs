@@ -421,6 +421,15 @@ pub struct WindowClosed {
     pub window: WindowView,
 }
 
+/// The open window and when the window timer cuts it off.
+#[derive(Serialize, ToSchema)]
+pub struct CurrentWindowView {
+    #[serde(flatten)]
+    pub window: WindowView,
+    /// When the timer cuts the window off; null while a cut-off is under way.
+    pub closes_at: Option<Timestamp>,
+}
+
 /// A settlement instruction: one payment that replaces many gross ones.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstructionView {

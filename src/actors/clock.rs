@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::bank::CutOffBank;
 use super::faults::{NettingPanicSwitch, PanicInNextNetting, PanicWindow};
@@ -64,6 +64,12 @@ const WINDOW_TIMER: Origin = Origin::Engine("window timer");
 #[rtype(result = "Option<WindowId>")]
 pub struct CurrentWindow;
 
+/// The open window's id and when the clock's timer will cut it off (for the
+/// countdown of `GET /windows/current`); `None` while no timer is set.
+#[derive(Message)]
+#[rtype(result = "Option<(WindowId, DateTime<Utc>)>")]
+pub struct ScheduledCutOff;
+
 type CloseReply = tokio::sync::oneshot::Sender<Result<(WindowId, WindowId), CloseFailed>>;
 
 pub struct WindowClock {
@@ -86,6 +92,8 @@ pub struct WindowClock {
     /// cut-off interrupted between the store's commit and the messages, and gets it.
     cut_off_begun: BTreeSet<WindowId>,
     timer: Option<SpawnHandle>,
+    /// When `timer` fires: the open window's cut-off, or the next retry of one.
+    timer_due: Option<DateTime<Utc>>,
     /// False after a supervisor restart: windows left closing are then still in the
     /// hands of their own actors and the writer, and must not be netted again.
     first_start: bool,
@@ -116,6 +124,7 @@ impl WindowClock {
             windows: BTreeMap::new(),
             cut_off_begun: BTreeSet::new(),
             timer: None,
+            timer_due: None,
             first_start: true,
             netting_panic: NettingPanicSwitch::default(),
         }
@@ -145,6 +154,7 @@ impl WindowClock {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
         }
+        self.timer_due = due_after(self.settings.duration);
         self.timer = Some(ctx.run_later(self.settings.duration, |act, ctx| {
             act.timer = None;
             act.close(ctx, None);
@@ -201,6 +211,7 @@ impl WindowClock {
                     for reply in act.waiting.drain(..) {
                         let _ = reply.send(Err(CloseFailed::StoreUnavailable));
                     }
+                    act.timer_due = due_after(RETRY_INTERVAL);
                     act.timer = Some(ctx.run_later(RETRY_INTERVAL, |act, ctx| {
                         act.timer = None;
                         act.close(ctx, None);
@@ -322,6 +333,7 @@ impl Supervised for WindowClock {
             .actor_restarted("clock", "window clock", Vec::new());
         self.closing = false;
         self.timer = None;
+        self.timer_due = None;
         // A close under way when the clock stopped is not answered by it any more:
         // its callers hear so now instead of waiting for the next cut-off.
         for reply in self.waiting.drain(..) {
@@ -358,6 +370,17 @@ impl Handler<CurrentWindow> for WindowClock {
 
     fn handle(&mut self, _: CurrentWindow, _: &mut Context<Self>) -> Option<WindowId> {
         self.current
+    }
+}
+
+impl Handler<ScheduledCutOff> for WindowClock {
+    type Result = Option<(WindowId, DateTime<Utc>)>;
+
+    fn handle(&mut self, _: ScheduledCutOff, _: &mut Context<Self>) -> Self::Result {
+        match self.timer {
+            Some(_) => self.current.zip(self.timer_due),
+            None => None,
+        }
     }
 }
 
@@ -403,6 +426,11 @@ impl Handler<InjectPanic> for WindowClock {
             panic!("injected panic in the window clock")
         });
     }
+}
+
+/// The wall-clock time `delay` from now (none past the calendar's end).
+fn due_after(delay: Duration) -> Option<DateTime<Utc>> {
+    Utc::now().checked_add_signed(chrono::Duration::from_std(delay).ok()?)
 }
 
 /// Tells each bank to stamp `next` from now on and send the writer its marker for

@@ -8,12 +8,12 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
 use super::{not_found_as, page_limit, paginate, AppState};
-use crate::actors::clock::CurrentWindow;
+use crate::actors::clock::{CurrentWindow, ScheduledCutOff};
 use crate::actors::writer::WindowProgress;
 use crate::domain::{InstructionState, WindowId};
 use crate::views::{
-    self, InstructionChanged, InstructionPage, InstructionView, WindowClosed, WindowPage,
-    WindowView,
+    self, CurrentWindowView, InstructionChanged, InstructionPage, InstructionView, WindowClosed,
+    WindowPage, WindowView,
 };
 
 fn window_id(text: &str) -> Result<WindowId, ApiError> {
@@ -110,12 +110,27 @@ pub async fn list(
     }))
 }
 
-/// The open window, with its live transfer count.
+/// The open window, with its live transfer count and when it closes.
+///
+/// `GET /api/v1/windows/current`: the open window, with `closes_at`, when the
+/// clock's timer cuts it off (null while a cut-off is under way).
 #[utoipa::path(get, path = "/api/v1/windows/current", operation_id = "current_window", tag = "windows",
-    responses((status = 200, description = "The open window", body = WindowView)))]
+    responses((status = 200, description = "The open window", body = CurrentWindowView)))]
 pub async fn current(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let id = current_id(&state).await?;
-    Ok(HttpResponse::Ok().json(window_view(&state, &caller, id).await?))
+    let window = window_view(&state, &caller, id).await?;
+    let due = state
+        .engine
+        .clock
+        .send(ScheduledCutOff)
+        .await
+        .ok()
+        .flatten();
+    let closes_at = match due {
+        Some((due_window, at)) if due_window == id => Some(views::Timestamp(views::timestamp(&at))),
+        _ => None,
+    };
+    Ok(HttpResponse::Ok().json(CurrentWindowView { window, closes_at }))
 }
 
 /// Read a window with its netting result.
