@@ -4,6 +4,7 @@
 pub mod admission;
 mod audit_log;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 mod faults;
 mod health;
@@ -238,6 +239,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/metrics", health::metrics)
         .get("/api-docs/openapi.json", openapi::document)
         .register(cfg);
+    // The dashboard's static files (GET and HEAD; no key: they hold no data).
+    dashboard::routes(cfg);
+    served.extend(dashboard::paths().map(|path| ServedRoute {
+        method: Method::GET,
+        path: path.into(),
+        alias_of: None,
+    }));
     // The feed's upgrade needs a key like the API.
     served.push(ServedRoute {
         method: Method::GET,

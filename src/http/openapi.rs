@@ -72,7 +72,7 @@ Live feeds are a WebSocket at `GET /ws`, described on that operation.",
         super::faults::panic,
     ),
     components(schemas(Problem, views::Money, views::Timestamp)),
-    modifiers(&SharedAnswers, &Aliases),
+    modifiers(&SharedAnswers, &Aliases, &Dashboard),
     tags(
         (name = "transfers", description = "Submit transfers and read them back"),
         (name = "registry", description = "Banks, their caps and positions; corridors and rates"),
@@ -82,6 +82,7 @@ Live feeds are a WebSocket at `GET /ws`, described on that operation.",
         (name = "audit", description = "Who changed what (operator, auditor)"),
         (name = "feeds", description = "Live WebSocket feeds"),
         (name = "engine", description = "Liveness, readiness, metrics, this document"),
+        (name = "dashboard", description = "The live dashboard's static files"),
     ),
 )]
 struct ApiDoc;
@@ -263,6 +264,52 @@ impl Modify for Aliases {
             ));
             doc.paths
                 .add_path_operation(&route.path, vec![method], operation);
+        }
+    }
+}
+
+/// Documents the dashboard's static files (served by `dashboard`, no key).
+struct Dashboard;
+
+impl Modify for Dashboard {
+    fn modify(&self, doc: &mut Document) {
+        use utoipa::openapi::path::OperationBuilder;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        for (path, content_type) in super::dashboard::assets() {
+            let file = path.trim_start_matches("/dashboard").trim_matches('/');
+            let file = if file.is_empty() { "page" } else { file };
+            let summary = match file {
+                "page" => {
+                    "The live dashboard (sign in with a key; it keeps it in the tab's session)"
+                        .to_string()
+                }
+                _ => format!("The dashboard's {file}"),
+            };
+            let body = Content::new(Some(ObjectBuilder::new().schema_type(Type::String)));
+            let operation = OperationBuilder::new()
+                .tag("dashboard")
+                .summary(Some(summary))
+                .operation_id(Some(format!(
+                    "dashboard_{}{}",
+                    file.replace(['.', '/'], "_"),
+                    if path.ends_with('/') { "_slash" } else { "" }
+                )))
+                .response(
+                    "200",
+                    ResponseBuilder::new()
+                        .description("The file, embedded in the binary (`ETag`, `Cache-Control: no-cache`, a strict Content-Security-Policy)")
+                        .content(content_type, body)
+                        .build(),
+                )
+                .response(
+                    "304",
+                    ResponseBuilder::new()
+                        .description("The client's copy (`If-None-Match`) is current")
+                        .build(),
+                )
+                .build();
+            doc.paths
+                .add_path_operation(path, vec![HttpMethod::Get], operation);
         }
     }
 }

@@ -7,6 +7,7 @@ mod helpers;
 mod audit_log;
 mod auth;
 mod cli;
+mod dashboard;
 mod durability;
 mod faults;
 mod feeds;
