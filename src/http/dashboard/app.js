@@ -450,7 +450,7 @@
     for (const fill of card.querySelectorAll('.fill')) fill.style.width = `${(Number(fill.dataset.share) * 100).toFixed(2)}%`;
     const old = [...list.children].find((n) => n.dataset.bank === view.bank);
     if (old) old.replaceWith(card);
-    else list.append(card);
+    else list.insertBefore(card, [...list.children].find((n) => n.dataset.bank > view.bank) || null);
   }
 
   // ---------------------------------------------------------------- instructions
@@ -502,7 +502,11 @@
     ws.onopen = () => {
       ws.send(JSON.stringify({ type: 'subscribe', channels: CHANNELS }));
       ws.send(JSON.stringify({ type: 'ping' }));
-      pinger = setInterval(() => ws.send(JSON.stringify({ type: 'ping' })), PING_MS);
+      pinger = setInterval(() => {
+        // Stops with the connection, or with the session (sign-out drops onclose).
+        if (ws.readyState !== WebSocket.OPEN || session !== s) clearInterval(pinger);
+        else ws.send(JSON.stringify({ type: 'ping' }));
+      }, PING_MS);
     };
     ws.onmessage = (event) => {
       if (session !== s) return;
