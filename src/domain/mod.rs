@@ -46,6 +46,7 @@ pub mod ids;
 pub mod money;
 pub mod netting;
 pub mod registry;
+pub mod report;
 pub mod rules;
 pub mod settlement;
 pub mod transfer;

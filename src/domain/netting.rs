@@ -92,11 +92,17 @@ pub struct CurrencySummary {
 impl CurrencySummary {
     /// 1 − net / gross; zero when nothing moved.
     pub fn efficiency(&self) -> Decimal {
-        if self.gross.is_zero() {
-            Decimal::ZERO
-        } else {
-            Decimal::ONE - self.net / self.gross
-        }
+        efficiency(self.gross, self.net)
+    }
+}
+
+/// Netting efficiency: `1 − net / gross`, the share of the gross that netting spared
+/// from moving; zero when nothing moved.
+pub fn efficiency(gross: Decimal, net: Decimal) -> Decimal {
+    if gross.is_zero() {
+        Decimal::ZERO
+    } else {
+        Decimal::ONE - net / gross
     }
 }
 
