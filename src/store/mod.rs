@@ -10,6 +10,7 @@ pub mod embedded;
 mod error;
 mod keys;
 mod registry;
+mod reports;
 mod settlements;
 mod transfers;
 mod windows;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_window_legs",
         include_str!("../../sql/0005_window_legs.sql"),
     ),
+    ("0006_reports", include_str!("../../sql/0006_reports.sql")),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

@@ -46,7 +46,7 @@ pub struct TransferPage {
 }
 
 /// The columns of a transfer read with its window's state (`t` joined with `w`).
-const TRANSFER_WITH_WINDOW: &str = "t.id, t.sender_bank, t.receiver_bank, t.amount, \
+pub(super) const TRANSFER_WITH_WINDOW: &str = "t.id, t.sender_bank, t.receiver_bank, t.amount, \
     t.from_currency, t.converted_amount, t.to_currency, t.fx_rate, t.status, t.reject_code, \
     t.window_id, t.idempotency_key, t.sender_account, t.receiver_account, t.reference, \
     t.created_at, w.state AS window_state \
@@ -114,7 +114,7 @@ impl SumSlot {
     }
 }
 
-fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
+pub(super) fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
     let from = currency(row.get("from_currency"))?;
     let to = currency(row.get("to_currency"))?;
     let status: &str = row.get("status");

@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::views;
 
-fn window_from_row(row: &Row) -> Result<WindowRecord, StoreError> {
+pub(super) fn window_from_row(row: &Row) -> Result<WindowRecord, StoreError> {
     let state: &str = row.get("state");
     Ok(WindowRecord {
         id: window_id(row.get("id"))?,
@@ -27,7 +27,7 @@ fn window_from_row(row: &Row) -> Result<WindowRecord, StoreError> {
     })
 }
 
-const WINDOW_COLUMNS: &str =
+pub(super) const WINDOW_COLUMNS: &str =
     "id, state, opened_at, closed_at, netted_at, settled_at, transfer_count";
 
 impl Store {
