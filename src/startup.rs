@@ -134,6 +134,7 @@ impl Application {
             limits: HttpLimits {
                 body_size_max_bytes: settings.body_size_max_bytes,
                 page_size_max: settings.page_size_max,
+                report_transfers_max: settings.report_transfers_max,
                 submit_wait_max: Duration::from_millis(settings.submit_wait_max_ms),
             },
             ws_limits: WsLimits {

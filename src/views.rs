@@ -11,12 +11,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use crate::domain::report::{
+    LatencyStats, RejectionLine, StatementHead, StatementPosition, Summary,
+};
 use crate::domain::{
-    BankCode, BankPositions, BankRecord, CorridorRecord, Currency, InstructionRecord, Transfer,
-    WindowDetail, WindowId, WindowRecord, WindowState,
+    BankCode, BankPositions, BankRecord, CorridorRecord, Currency, InstructionRecord, RejectCode,
+    Transfer, TransferStatus, WindowDetail, WindowId, WindowRecord, WindowState,
 };
 
 /// An exact decimal amount as text, with its currency's decimals (`"1250.50"`).
@@ -608,4 +611,291 @@ pub struct AuditPage {
     pub entries: Vec<AuditEntryView>,
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
+}
+
+/// A bank's position in one currency of a statement.
+fn statement_position(p: &StatementPosition) -> Value {
+    json!({
+        "currency": p.currency.as_str(),
+        "debits": p.currency.format(p.debits),
+        "credits": p.currency.format(p.credits),
+        "position": p.currency.format(p.position),
+        "transfers_sent": p.transfers_sent,
+        "transfers_received": p.transfers_received,
+    })
+}
+
+/// A page of a bank's statement of one window: the window, the bank's positions and
+/// instructions (on every page) and a page of its transfers.
+pub fn statement(
+    head: &StatementHead,
+    transfers: &[Transfer],
+    next_cursor: Option<String>,
+) -> Value {
+    json!({
+        "window": window_record(&head.window),
+        "bank": head.bank.as_str(),
+        "provisional": head.provisional(),
+        "transfer_count": head.transfer_count(),
+        "positions": head.positions.iter().map(statement_position).collect::<Vec<_>>(),
+        "instructions": head.instructions.iter().map(instruction).collect::<Vec<_>>(),
+        "transfers": transfers.iter().map(transfer).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })
+}
+
+/// The columns of a statement in CSV; each line is one `record`: a `position`, an
+/// `instruction` or a `transfer`, and leaves the other records' columns empty.
+pub const STATEMENT_CSV_HEADER: &str = "record,window_id,bank,id,created_at,direction,\
+    counterparty,currency,amount,counter_currency,counter_amount,fx_rate,status,debits,\
+    credits,position,transfers_sent,transfers_received,reference\r\n";
+
+/// One CSV field: quoted when it holds a comma, a quote or a line break.
+fn csv_field(out: &mut String, text: &str) {
+    if text.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// Free text a client wrote (a reference): a leading `=`, `+`, `-` or `@` would make a
+/// spreadsheet read it as a formula, so such text gets a leading `'`.
+fn csv_text(out: &mut String, text: &str) {
+    if text.starts_with(['=', '+', '-', '@']) {
+        csv_field(out, &format!("'{text}"));
+    } else {
+        csv_field(out, text);
+    }
+}
+
+/// One CSV line of the statement's columns, from `(column, value)` pairs in order.
+fn csv_line(out: &mut String, fields: [&str; 18], reference: Option<&str>) {
+    for field in fields {
+        csv_field(out, field);
+        out.push(',');
+    }
+    if let Some(text) = reference {
+        csv_text(out, text);
+    }
+    out.push_str("\r\n");
+}
+
+/// The header line and the statement's positions and instructions, in CSV.
+pub fn statement_csv_head(head: &StatementHead) -> String {
+    let mut out = String::from(STATEMENT_CSV_HEADER);
+    let window = head.window.id.get().to_string();
+    let bank = head.bank.as_str();
+    let status = if head.provisional() {
+        "provisional"
+    } else {
+        "final"
+    };
+    for p in &head.positions {
+        let c = p.currency;
+        csv_line(
+            &mut out,
+            [
+                "position",
+                &window,
+                bank,
+                "",
+                "",
+                "",
+                "",
+                c.as_str(),
+                &c.format(p.position),
+                "",
+                "",
+                "",
+                status,
+                &c.format(p.debits),
+                &c.format(p.credits),
+                &c.format(p.position),
+                &p.transfers_sent.to_string(),
+                &p.transfers_received.to_string(),
+            ],
+            None,
+        );
+    }
+    for i in &head.instructions {
+        let pays = i.payer.bank() == Some(&head.bank);
+        let counterparty = if pays { &i.payee } else { &i.payer };
+        csv_line(
+            &mut out,
+            [
+                "instruction",
+                &window,
+                bank,
+                &i.id.to_string(),
+                &timestamp(&i.created_at),
+                if pays { "pay" } else { "receive" },
+                counterparty.as_str(),
+                i.currency.as_str(),
+                &i.currency.format(i.amount),
+                "",
+                "",
+                "",
+                i.state.as_str(),
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+            None,
+        );
+    }
+    out
+}
+
+/// One transfer of `bank`'s statement in CSV, appended to `out`: `amount` is the
+/// bank's own leg (what it sent, or what it received after conversion), the
+/// `counter_` columns the other leg.
+pub fn statement_csv_transfer(out: &mut String, bank: &BankCode, t: &Transfer) {
+    let sent = &t.sender == bank;
+    let received = t.converted.map(|c| c.to_string()).unwrap_or_default();
+    let sent_amount = t.amount.to_string();
+    let (direction, counterparty, currency, amount, counter_currency, counter_amount) = if sent {
+        (
+            "sent",
+            &t.receiver,
+            t.amount.currency(),
+            &sent_amount,
+            t.to_currency,
+            &received,
+        )
+    } else {
+        (
+            "received",
+            &t.sender,
+            t.to_currency,
+            &received,
+            t.amount.currency(),
+            &sent_amount,
+        )
+    };
+    csv_line(
+        out,
+        [
+            "transfer",
+            &t.window_id()
+                .map(|w| w.get().to_string())
+                .unwrap_or_default(),
+            bank.as_str(),
+            &t.id.to_string(),
+            &timestamp(&t.created_at),
+            direction,
+            counterparty.as_str(),
+            currency.as_str(),
+            amount,
+            counter_currency.as_str(),
+            counter_amount,
+            &t.fx_rate.map(|r| r.to_string()).unwrap_or_default(),
+            t.status().as_str(),
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+        t.reference.as_deref(),
+    );
+}
+
+/// Milliseconds to the microsecond, as a JSON number (`null` when absent).
+fn milliseconds(ms: Option<f64>) -> Value {
+    json!(ms.map(|ms| (ms * 1000.0).round() / 1000.0))
+}
+
+fn latency(l: &LatencyStats) -> Value {
+    json!({
+        "windows": l.windows,
+        "mean_ms": milliseconds(l.mean_ms),
+        "p50_ms": milliseconds(l.p50_ms),
+        "p95_ms": milliseconds(l.p95_ms),
+        "max_ms": milliseconds(l.max_ms),
+    })
+}
+
+/// The summary over a time range, of the hub (`scope` `hub`) or of one bank.
+pub fn summary(s: &Summary) -> Value {
+    let mut by_status = Map::new();
+    for status in TransferStatus::ALL {
+        let count: i64 = s
+            .volumes
+            .iter()
+            .filter(|v| v.status == *status)
+            .map(|v| v.count)
+            .sum();
+        by_status.insert(status.as_str().into(), json!(count));
+    }
+    let by_corridor: Vec<Value> = s
+        .volumes
+        .iter()
+        .map(|v| {
+            let mut line = json!({
+                "corridor": v.corridor.to_string(),
+                "status": v.status.as_str(),
+                "count": v.count,
+                "source_amount": v.corridor.from.format(v.source_amount),
+                "destination_amount": v.destination_amount.map(|d| v.corridor.to.format(d)),
+            });
+            if let Some(direction) = v.direction {
+                line["direction"] = json!(direction.as_str());
+            }
+            line
+        })
+        .collect();
+    let mut codes: Vec<RejectCode> = s.rejections.iter().map(|r| r.code).collect();
+    codes.sort_by_key(|c| c.code());
+    codes.dedup();
+    let by_code: Vec<Value> = codes
+        .iter()
+        .map(|code| {
+            let lines: Vec<&RejectionLine> =
+                s.rejections.iter().filter(|r| r.code == *code).collect();
+            json!({
+                "code": code.code(),
+                "count": lines.iter().map(|r| r.count).sum::<i64>(),
+                "values": lines
+                    .iter()
+                    .map(|r| json!({"currency": r.currency.as_str(), "amount": r.currency.format(r.amount)}))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "from": timestamp(&s.from),
+        "to": timestamp(&s.to),
+        "scope": s.bank.as_ref().map_or("hub", |b| b.as_str()),
+        "transfers": {
+            "count": s.volumes.iter().map(|v| v.count).sum::<i64>(),
+            "by_status": by_status,
+            "by_corridor": by_corridor,
+        },
+        "rejections": {
+            "count": s.rejections.iter().map(|r| r.count).sum::<i64>(),
+            "by_code": by_code,
+        },
+        "netting": {
+            "windows": s.windows_netted,
+            "currencies": s
+                .netting
+                .iter()
+                .map(|n| json!({
+                    "currency": n.currency.as_str(),
+                    "gross": n.currency.format(n.gross),
+                    "net": n.currency.format(n.net),
+                    "efficiency": n.efficiency().round_dp(6).normalize().to_string(),
+                }))
+                .collect::<Vec<_>>(),
+        },
+        "latency": {
+            "window_close": latency(&s.close_latency),
+            "settlement": latency(&s.settlement_latency),
+        },
+    })
 }

@@ -203,6 +203,12 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_PAGE_SIZE_MAX", default_value_t = 1000,
           value_parser = clap::value_parser!(i64).range(1..=100_000))]
     pub page_size_max: i64,
+    /// Most transfers a summary report may read (those created in its range, of every
+    /// bank); a range holding more is refused with 422 `range_too_large`. Range 1 to
+    /// 100,000,000.
+    #[arg(long, env = "DELTRAN_REPORT_TRANSFERS_MAX", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(i64).range(1..=100_000_000))]
+    pub report_transfers_max: i64,
     /// Length of a clearing window; it then closes on its own (the operator can close
     /// it earlier). Range 10 ms (a cut-off and its netting take a few milliseconds) to
     /// one day (86,400,000 ms).

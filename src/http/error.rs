@@ -100,6 +100,10 @@ pub enum ApiError {
     InstructionNotPending(String),
     #[error("{0}")]
     QueryInvalid(String),
+    /// 422: a report's range is well formed but longer, or holds more, than a report
+    /// may read at once; the text says which bound.
+    #[error("{0}")]
+    RangeTooLarge(String),
     #[error("{}", match .0 {
         AuthFailure::Missing => "this route needs an API key: Authorization: Bearer <key>",
         AuthFailure::Invalid => "the API key is not one this engine issued",
@@ -151,6 +155,7 @@ impl ApiError {
             ApiError::AlreadyExists(_) => "already_exists",
             ApiError::InstructionNotPending(_) => "instruction_not_pending",
             ApiError::QueryInvalid(_) => "query_invalid",
+            ApiError::RangeTooLarge(_) => "range_too_large",
             ApiError::Unauthenticated(AuthFailure::Missing) => "unauthenticated",
             ApiError::Unauthenticated(AuthFailure::Invalid) => "key_invalid",
             ApiError::Unauthenticated(AuthFailure::Revoked) => "key_revoked",
@@ -252,6 +257,7 @@ impl ResponseError for ApiError {
             | ApiError::UnknownBank { .. }
             | ApiError::CorridorUnknown(_)
             | ApiError::Rejected(_)
+            | ApiError::RangeTooLarge(_)
             | ApiError::TransferUnstorable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MalformedJson(_)
             | ApiError::FieldMissing(_)

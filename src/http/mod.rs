@@ -13,6 +13,7 @@ pub mod limits;
 pub mod middleware;
 pub mod openapi;
 mod registry;
+mod reports;
 pub mod request_id;
 pub mod transfers;
 mod windows;
@@ -301,6 +302,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/keys", keys::list)
         .post("/keys/{id}/revoke", keys::revoke)
         .get("/audit-log", audit_log::list)
+        .get(
+            "/reports/windows/{window_id}/banks/{code}/statement",
+            reports::statement,
+        )
+        .get("/reports/summary", reports::summary)
         .into_scope()
         .wrap(authenticated());
     cfg.service(v1).default_service(web::to(not_found));

@@ -322,5 +322,7 @@ pub async fn list(
 pub struct HttpLimits {
     pub body_size_max_bytes: usize,
     pub page_size_max: i64,
+    /// Most transfers a summary report may read.
+    pub report_transfers_max: i64,
     pub submit_wait_max: Duration,
 }

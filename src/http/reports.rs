@@ -1,0 +1,273 @@
+//! Reports: a bank's statement of one window (JSON paged by cursor, or CSV streamed in
+//! chunks) and a summary over a time range. A bank key reads its own only: another
+//! bank's statement answers 404, as another bank's positions do, and its summary is
+//! always its own. What they read and their bounds: docs/ARCHITECTURE.md, "Reports".
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::request_id::current_request_id;
+use super::{not_found_as, page_limit, paginate, AppState};
+use crate::domain::{BankCode, TransferId, WindowId};
+use crate::views;
+
+/// Transfers read and rendered at a time while streaming a CSV statement: the memory a
+/// download holds (a few MB), whatever the window's size.
+const CSV_CHUNK_TRANSFERS: i64 = 10_000;
+
+/// Longest range a summary covers.
+const SUMMARY_RANGE_DAYS_MAX: i64 = 31;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+/// `format=json|csv`; without it, CSV when `Accept` names `text/csv`, else JSON.
+fn format(asked: Option<&str>, req: &HttpRequest) -> Result<Format, ApiError> {
+    match asked {
+        Some("json") => Ok(Format::Json),
+        Some("csv") => Ok(Format::Csv),
+        Some(_) => Err(ApiError::QueryInvalid("format must be json or csv".into())),
+        None => {
+            let accepts_csv = req
+                .headers()
+                .get_all(header::ACCEPT)
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.to_ascii_lowercase().contains("text/csv"));
+            Ok(if accepts_csv {
+                Format::Csv
+            } else {
+                Format::Json
+            })
+        }
+    }
+}
+
+fn bank_code(text: &str, field: &'static str) -> Result<BankCode, ApiError> {
+    BankCode::parse(text).map_err(|error| ApiError::Input { field, error })
+}
+
+/// The bank is registered (from the engine's directory, without a database read).
+fn require_registered(state: &AppState, bank: &BankCode) -> Result<(), ApiError> {
+    match state.engine.directory.bank(bank) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::NotFound(format!("bank {bank}"))),
+    }
+}
+
+#[derive(Deserialize)]
+struct StatementQuery {
+    format: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/reports/windows/{window_id}/banks/{code}/statement`: the bank's
+/// transfers of the window (both directions), its positions per currency and its
+/// instructions. JSON pages the transfers (`limit`, `cursor`); CSV is the whole
+/// statement, streamed.
+pub async fn statement(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (window, bank) = path.into_inner();
+    let window = WindowId::parse(&window).map_err(|error| ApiError::Input {
+        field: "window_id",
+        error,
+    })?;
+    let bank = bank_code(&bank, "code")?;
+    let query = web::Query::<StatementQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::QueryInvalid(e.to_string()))?
+        .into_inner();
+    let format = format(query.format.as_deref(), &req)?;
+    caller.require_sees(&bank, || format!("bank {bank}"))?;
+    require_registered(&state, &bank)?;
+    match format {
+        Format::Json => statement_json(&state, window, bank, &query).await,
+        Format::Csv => {
+            if query.limit.is_some() || query.cursor.is_some() {
+                return Err(ApiError::QueryInvalid(
+                    "the CSV statement is the whole window, streamed; limit and cursor page \
+                     the JSON one"
+                        .into(),
+                ));
+            }
+            statement_csv(&state, window, bank).await
+        }
+    }
+}
+
+async fn statement_json(
+    state: &AppState,
+    window: WindowId,
+    bank: BankCode,
+    query: &StatementQuery,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(query.limit.as_deref(), state)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            TransferId::parse(c)
+                .map_err(|_| ApiError::QueryInvalid("cursor is not one this API gave".into()))
+        })
+        .transpose()?;
+    let (head, transfers) = futures_util::future::join(
+        state.store.statement_head(window, &bank),
+        state
+            .store
+            .statement_transfers(window, &bank, after, None, limit + 1),
+    )
+    .await;
+    let head = head.map_err(not_found_as(format!("window {window}")))?;
+    let (transfers, next) = paginate(transfers?, limit, |t| t.id.to_string());
+    Ok(HttpResponse::Ok().json(views::statement(&head, &transfers, next)))
+}
+
+/// The CSV statement: the header, positions and instructions at once, then the
+/// transfers in chunks of `CSV_CHUNK_TRANSFERS`, each read when the client has taken
+/// the previous one (no connection is held in between). `X-Transfer-Count` says how
+/// many transfer lines follow, so a client can tell a complete download from one cut
+/// short (a failure mid-stream ends the response without its last chunk).
+async fn statement_csv(
+    state: &AppState,
+    window: WindowId,
+    bank: BankCode,
+) -> Result<HttpResponse, ApiError> {
+    let head = state
+        .store
+        .statement_head(window, &bank)
+        .await
+        .map_err(not_found_as(format!("window {window}")))?;
+    // A live window still takes transfers: the statement stops at those stamped before
+    // now (ids are UUIDv7, in creation order), so that the download ends.
+    let before = head.provisional().then(TransferId::new);
+    let count = head.transfer_count();
+    let first = web::Bytes::from(views::statement_csv_head(&head));
+    let store = state.store.clone();
+    let request_id = current_request_id().map(|id| id.as_str().to_string());
+    let chunks = futures_util::stream::try_unfold(Some(None), move |cursor| {
+        let (store, bank, request_id) = (store.clone(), bank.clone(), request_id.clone());
+        async move {
+            let Some(after) = cursor else {
+                return Ok(None);
+            };
+            let page = store
+                .statement_transfers(window, &bank, after, before, CSV_CHUNK_TRANSFERS)
+                .await
+                .inspect_err(|e| {
+                    tracing::error!(
+                        request_id = request_id.as_deref().unwrap_or(""),
+                        error = %e,
+                        "the CSV statement of window {window} for {bank} stopped mid-stream"
+                    )
+                })?;
+            if page.is_empty() {
+                return Ok(None);
+            }
+            let mut text = String::with_capacity(page.len() * 200);
+            for t in &page {
+                views::statement_csv_transfer(&mut text, &bank, t);
+            }
+            let next = match page.len() as i64 == CSV_CHUNK_TRANSFERS {
+                true => page.last().map(|t| Some(t.id)),
+                false => None,
+            };
+            Ok(Some((web::Bytes::from(text), next)))
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok(first) }).chain(chunks);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"statement-{}-{}.csv\"",
+                head.window.id.get(),
+                head.bank
+            ),
+        ))
+        .insert_header(("X-Transfer-Count", count.to_string()))
+        .streaming::<_, crate::store::StoreError>(body))
+}
+
+#[derive(Deserialize)]
+struct SummaryQuery {
+    from: Option<String>,
+    to: Option<String>,
+    bank: Option<String>,
+}
+
+/// An RFC 3339 time from the query.
+fn time(text: Option<&str>, name: &str) -> Result<DateTime<Utc>, ApiError> {
+    let text = text.ok_or_else(|| {
+        ApiError::QueryInvalid(format!(
+            "{name} is required: an RFC 3339 time such as 2025-01-31T00:00:00Z"
+        ))
+    })?;
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::QueryInvalid(format!(
+                "{name} is not an RFC 3339 time such as 2025-01-31T00:00:00Z (a '+' in a \
+                 query string is sent as %2B)"
+            ))
+        })
+}
+
+/// `GET /api/v1/reports/summary?from=&to=`: transfers created in `[from, to)` by
+/// corridor and status, rejections by code, the netting of the windows netted in the
+/// range and their latencies. The hub's figures for the operator and auditors (or one
+/// bank's with `bank=`); a bank key's are always its own.
+pub async fn summary(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<SummaryQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::QueryInvalid(e.to_string()))?
+        .into_inner();
+    let from = time(query.from.as_deref(), "from")?;
+    let to = time(query.to.as_deref(), "to")?;
+    if from >= to {
+        return Err(ApiError::QueryInvalid("from must be before to".into()));
+    }
+    if to - from > Duration::days(SUMMARY_RANGE_DAYS_MAX) {
+        return Err(ApiError::RangeTooLarge(format!(
+            "a summary covers at most {SUMMARY_RANGE_DAYS_MAX} days"
+        )));
+    }
+    let asked = query
+        .bank
+        .as_deref()
+        .map(|b| bank_code(b, "bank"))
+        .transpose()?;
+    let bank = match (asked, caller.0.only_bank()) {
+        (Some(asked), _) => {
+            caller.require_sees(&asked, || format!("bank {asked}"))?;
+            require_registered(&state, &asked)?;
+            Some(asked)
+        }
+        (None, own) => own.cloned(),
+    };
+    let max = state.limits.report_transfers_max;
+    let summary = state
+        .store
+        .summary(from, to, bank.as_ref(), max)
+        .await?
+        .ok_or_else(|| {
+            ApiError::RangeTooLarge(format!(
+                "more than {max} transfers were created in this range; ask for a shorter one"
+            ))
+        })?;
+    Ok(HttpResponse::Ok().json(views::summary(&summary)))
+}
