@@ -193,6 +193,24 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
         ),
         case("GET", "/api/v1/keys", Value::Null, [403, 403, 200, 200]),
         case(
+            "GET",
+            format!("/api/v1/reports/windows/{window}/banks/ICICI/statement"),
+            Value::Null,
+            [200, 404, 200, 200],
+        ),
+        case(
+            "GET",
+            format!("/api/v1/reports/windows/{window}/banks/ICICI/statement?format=csv"),
+            Value::Null,
+            [200, 404, 200, 200],
+        ),
+        case(
+            "GET",
+            "/api/v1/reports/summary?from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z",
+            Value::Null,
+            ok,
+        ),
+        case(
             "POST",
             format!("/api/v1/keys/{spare}/revoke"),
             Value::Null,

@@ -18,6 +18,7 @@ mod outage;
 mod overload;
 mod poison;
 mod recovery;
+mod reports;
 mod settings;
 mod transfers;
 mod windows;
