@@ -357,6 +357,7 @@ mod tests {
             ("--submit-delay-target-ms", 1, 600_000),
             ("--body-size-max-bytes", 4096, 64 * 1024 * 1024),
             ("--page-size-max", 1, 100_000),
+            ("--report-transfers-max", 1, 100_000_000),
             ("--window-duration-ms", 10, 86_400_000),
             ("--settlement-delay-ms", 0, 86_400_000),
             ("--ws-frame-size-max-bytes", 1024, 16 * 1024 * 1024),
