@@ -899,3 +899,39 @@ pub fn summary(s: &Summary) -> Value {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One CSV field read back (RFC 4180): unquoted as it is, quoted with `""` for `"`.
+    fn read_field(text: &str) -> String {
+        match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(inner) => inner.replace("\"\"", "\""),
+            None => text.to_string(),
+        }
+    }
+
+    proptest! {
+        /// Any text a client may store (no control characters) reads back as written,
+        /// or with a leading `'` where a spreadsheet would take it for a formula; a
+        /// field never spills into the next (every comma, quote and line break is
+        /// inside quotes).
+        #[test]
+        fn csv_text_reads_back_and_never_starts_a_formula(text in "[^\\p{Cc}]{0,40}") {
+            let mut out = String::new();
+            csv_text(&mut out, &text);
+            let read = read_field(&out);
+            if text.starts_with(['=', '+', '-', '@']) {
+                prop_assert_eq!(read, format!("'{text}"));
+            } else {
+                prop_assert_eq!(read, text.clone());
+            }
+            if out.contains([',', '"']) {
+                prop_assert!(out.starts_with('"') && out.ends_with('"'));
+                prop_assert!(!out[1..out.len() - 1].replace("\"\"", "").contains('"'));
+            }
+        }
+    }
+}
