@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::domain::report::{
@@ -613,35 +613,72 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-/// A bank's position in one currency of a statement.
-fn statement_position(p: &StatementPosition) -> Value {
-    json!({
-        "currency": p.currency.as_str(),
-        "debits": p.currency.format(p.debits),
-        "credits": p.currency.format(p.credits),
-        "position": p.currency.format(p.position),
-        "transfers_sent": p.transfers_sent,
-        "transfers_received": p.transfers_received,
-    })
+/// A bank's position in one currency of a window, as its statement gives it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementPositionView {
+    pub currency: &'static str,
+    /// What the bank sent in this currency.
+    pub debits: Money,
+    /// What it received in this currency.
+    pub credits: Money,
+    /// `credits − debits`: negative pays, positive receives.
+    pub position: Money,
+    /// Transfers it sent in this currency.
+    pub transfers_sent: i64,
+    /// Transfers it received in this currency.
+    pub transfers_received: i64,
+}
+
+fn statement_position(p: &StatementPosition) -> StatementPositionView {
+    StatementPositionView {
+        currency: p.currency.as_str(),
+        debits: Money::of(p.currency, p.debits),
+        credits: Money::of(p.currency, p.credits),
+        position: Money::of(p.currency, p.position),
+        transfers_sent: p.transfers_sent,
+        transfers_received: p.transfers_received,
+    }
 }
 
 /// A page of a bank's statement of one window: the window, the bank's positions and
 /// instructions (on every page) and a page of its transfers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementView {
+    /// The window, as listed.
+    pub window: WindowRecordView,
+    #[schema(example = "ICICI")]
+    pub bank: String,
+    /// True while the window is `open` or `closing`: its transfers and positions may
+    /// still grow.
+    pub provisional: bool,
+    /// The bank's transfers in the window (both directions), over all pages.
+    pub transfer_count: i64,
+    /// Per currency, as the netting recorded them; for a window not netted yet, its
+    /// running sums so far.
+    pub positions: Vec<StatementPositionView>,
+    /// The instructions the bank pays or is paid (none before netting).
+    pub instructions: Vec<InstructionView>,
+    /// A page of its accepted transfers of the window, both directions, in id order.
+    pub transfers: Vec<TransferView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
 pub fn statement(
     head: &StatementHead,
     transfers: &[Transfer],
     next_cursor: Option<String>,
-) -> Value {
-    json!({
-        "window": window_record(&head.window),
-        "bank": head.bank.as_str(),
-        "provisional": head.provisional(),
-        "transfer_count": head.transfer_count(),
-        "positions": head.positions.iter().map(statement_position).collect::<Vec<_>>(),
-        "instructions": head.instructions.iter().map(instruction).collect::<Vec<_>>(),
-        "transfers": transfers.iter().map(transfer).collect::<Vec<_>>(),
-        "next_cursor": next_cursor,
-    })
+) -> StatementView {
+    StatementView {
+        window: window_record(&head.window),
+        bank: head.bank.as_str().to_string(),
+        provisional: head.provisional(),
+        transfer_count: head.transfer_count(),
+        positions: head.positions.iter().map(statement_position).collect(),
+        instructions: head.instructions.iter().map(instruction).collect(),
+        transfers: transfers.iter().map(transfer).collect(),
+        next_cursor,
+    }
 }
 
 /// The columns of a statement in CSV; each line is one `record`: a `position`, an
@@ -805,99 +842,205 @@ pub fn statement_csv_transfer(out: &mut String, bank: &BankCode, t: &Transfer) {
     );
 }
 
-/// Milliseconds to the microsecond, as a JSON number (`null` when absent).
-fn milliseconds(ms: Option<f64>) -> Value {
-    json!(ms.map(|ms| (ms * 1000.0).round() / 1000.0))
+/// Milliseconds to the microsecond (`None` when absent).
+fn milliseconds(ms: Option<f64>) -> Option<f64> {
+    ms.map(|ms| (ms * 1000.0).round() / 1000.0)
 }
 
-fn latency(l: &LatencyStats) -> Value {
-    json!({
-        "windows": l.windows,
-        "mean_ms": milliseconds(l.mean_ms),
-        "p50_ms": milliseconds(l.p50_ms),
-        "p95_ms": milliseconds(l.p95_ms),
-        "max_ms": milliseconds(l.max_ms),
-    })
+/// Durations over a set of windows, in milliseconds to the microsecond; the figures
+/// are null when the set is empty.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LatencyView {
+    /// The windows measured.
+    pub windows: i64,
+    pub mean_ms: Option<f64>,
+    /// The median.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub max_ms: Option<f64>,
 }
 
-/// The summary over a time range, of the hub (`scope` `hub`) or of one bank.
-pub fn summary(s: &Summary) -> Value {
-    let mut by_status = Map::new();
-    for status in TransferStatus::ALL {
-        let count: i64 = s
-            .volumes
-            .iter()
-            .filter(|v| v.status == *status)
-            .map(|v| v.count)
-            .sum();
-        by_status.insert(status.as_str().into(), json!(count));
+fn latency(l: &LatencyStats) -> LatencyView {
+    LatencyView {
+        windows: l.windows,
+        mean_ms: milliseconds(l.mean_ms),
+        p50_ms: milliseconds(l.p50_ms),
+        p95_ms: milliseconds(l.p95_ms),
+        max_ms: milliseconds(l.max_ms),
     }
-    let by_corridor: Vec<Value> = s
+}
+
+/// Transfers counted by status (every status, zero included). Statuses are as of now.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StatusCounts {
+    pub accepted: i64,
+    pub netted: i64,
+    pub settled: i64,
+    pub rejected: i64,
+}
+
+/// Transfers of one corridor with one status (and, in a bank's summary, one
+/// direction).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VolumeLineView {
+    #[schema(example = "INR-AED")]
+    pub corridor: String,
+    /// `accepted`, `netted`, `settled` or `rejected`.
+    pub status: &'static str,
+    pub count: i64,
+    /// Sum of the amounts, in the corridor's source currency.
+    pub source_amount: Money,
+    /// Sum of the converted amounts, in the destination currency; null for
+    /// rejections (nothing was converted).
+    pub destination_amount: Option<Money>,
+    /// In a bank's summary only: `sent` or `received`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub direction: Option<&'static str>,
+}
+
+/// Transfers created in the range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferVolumesView {
+    pub count: i64,
+    pub by_status: StatusCounts,
+    pub by_corridor: Vec<VolumeLineView>,
+}
+
+/// An amount in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrencyAmountView {
+    pub currency: &'static str,
+    pub amount: Money,
+}
+
+/// Rejected transfers with one code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectionCodeView {
+    /// `limit_exceeded`, `amount_exceeds_corridor_maximum`, …
+    pub code: &'static str,
+    pub count: i64,
+    /// Their amounts summed per (source) currency.
+    pub values: Vec<CurrencyAmountView>,
+}
+
+/// Rejected transfers created in the range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectionsView {
+    pub count: i64,
+    /// By code, in code order.
+    pub by_code: Vec<RejectionCodeView>,
+}
+
+/// The netting of the windows netted in the range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NettingSummaryView {
+    /// Windows netted in the range (in a bank's summary, those it had a position in).
+    pub windows: i64,
+    /// Gross and net per currency summed over those windows, and the efficiency of
+    /// the sums; in a bank's summary its own debits as gross and what it paid in as
+    /// net.
+    pub currencies: Vec<CurrencyNettingView>,
+}
+
+/// How long windows waited.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LatenciesView {
+    /// Netted minus closed, for the windows netted in the range.
+    pub window_close: LatencyView,
+    /// Settled minus netted, for the windows settled in the range.
+    pub settlement: LatencyView,
+}
+
+/// Transfers, rejections, netting and window latencies over `[from, to)`, of the hub
+/// or of one bank.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummaryView {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// `hub`, or the bank's code.
+    #[schema(example = "hub")]
+    pub scope: String,
+    pub transfers: TransferVolumesView,
+    pub rejections: RejectionsView,
+    pub netting: NettingSummaryView,
+    pub latency: LatenciesView,
+}
+
+pub fn summary(s: &Summary) -> SummaryView {
+    let mut by_status = StatusCounts::default();
+    for v in &s.volumes {
+        *match v.status {
+            TransferStatus::Accepted => &mut by_status.accepted,
+            TransferStatus::Netted => &mut by_status.netted,
+            TransferStatus::Settled => &mut by_status.settled,
+            TransferStatus::Rejected => &mut by_status.rejected,
+        } += v.count;
+    }
+    let by_corridor = s
         .volumes
         .iter()
-        .map(|v| {
-            let mut line = json!({
-                "corridor": v.corridor.to_string(),
-                "status": v.status.as_str(),
-                "count": v.count,
-                "source_amount": v.corridor.from.format(v.source_amount),
-                "destination_amount": v.destination_amount.map(|d| v.corridor.to.format(d)),
-            });
-            if let Some(direction) = v.direction {
-                line["direction"] = json!(direction.as_str());
-            }
-            line
+        .map(|v| VolumeLineView {
+            corridor: v.corridor.to_string(),
+            status: v.status.as_str(),
+            count: v.count,
+            source_amount: Money::of(v.corridor.from, v.source_amount),
+            destination_amount: v.destination_amount.map(|d| Money::of(v.corridor.to, d)),
+            direction: v.direction.map(|d| d.as_str()),
         })
         .collect();
     let mut codes: Vec<RejectCode> = s.rejections.iter().map(|r| r.code).collect();
     codes.sort_by_key(|c| c.code());
     codes.dedup();
-    let by_code: Vec<Value> = codes
+    let by_code = codes
         .iter()
         .map(|code| {
             let lines: Vec<&RejectionLine> =
                 s.rejections.iter().filter(|r| r.code == *code).collect();
-            json!({
-                "code": code.code(),
-                "count": lines.iter().map(|r| r.count).sum::<i64>(),
-                "values": lines
+            RejectionCodeView {
+                code: code.code(),
+                count: lines.iter().map(|r| r.count).sum(),
+                values: lines
                     .iter()
-                    .map(|r| json!({"currency": r.currency.as_str(), "amount": r.currency.format(r.amount)}))
-                    .collect::<Vec<_>>(),
-            })
+                    .map(|r| CurrencyAmountView {
+                        currency: r.currency.as_str(),
+                        amount: Money::of(r.currency, r.amount),
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    json!({
-        "from": timestamp(&s.from),
-        "to": timestamp(&s.to),
-        "scope": s.bank.as_ref().map_or("hub", |b| b.as_str()),
-        "transfers": {
-            "count": s.volumes.iter().map(|v| v.count).sum::<i64>(),
-            "by_status": by_status,
-            "by_corridor": by_corridor,
+    SummaryView {
+        from: time(&s.from),
+        to: time(&s.to),
+        scope: s.bank.as_ref().map_or("hub", |b| b.as_str()).to_string(),
+        transfers: TransferVolumesView {
+            count: s.volumes.iter().map(|v| v.count).sum(),
+            by_status,
+            by_corridor,
         },
-        "rejections": {
-            "count": s.rejections.iter().map(|r| r.count).sum::<i64>(),
-            "by_code": by_code,
+        rejections: RejectionsView {
+            count: s.rejections.iter().map(|r| r.count).sum(),
+            by_code,
         },
-        "netting": {
-            "windows": s.windows_netted,
-            "currencies": s
+        netting: NettingSummaryView {
+            windows: s.windows_netted,
+            currencies: s
                 .netting
                 .iter()
-                .map(|n| json!({
-                    "currency": n.currency.as_str(),
-                    "gross": n.currency.format(n.gross),
-                    "net": n.currency.format(n.net),
-                    "efficiency": n.efficiency().round_dp(6).normalize().to_string(),
-                }))
-                .collect::<Vec<_>>(),
+                .map(|n| CurrencyNettingView {
+                    currency: n.currency.as_str(),
+                    gross: Money::of(n.currency, n.gross),
+                    net: Money::of(n.currency, n.net),
+                    efficiency: n.efficiency().round_dp(6).normalize().to_string(),
+                })
+                .collect(),
         },
-        "latency": {
-            "window_close": latency(&s.close_latency),
-            "settlement": latency(&s.settlement_latency),
+        latency: LatenciesView {
+            window_close: latency(&s.close_latency),
+            settlement: latency(&s.settlement_latency),
         },
-    })
+    }
 }
 
 #[cfg(test)]

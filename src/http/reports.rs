@@ -8,13 +8,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::request_id::current_request_id;
 use super::{not_found_as, page_limit, paginate, AppState};
 use crate::domain::{BankCode, TransferId, WindowId};
-use crate::views;
+use crate::views::{self, StatementView, SummaryView};
 
 /// Transfers read and rendered at a time while streaming a CSV statement: the memory a
 /// download holds (a few MB), whatever the window's size.
@@ -62,17 +63,44 @@ fn require_registered(state: &AppState, bank: &BankCode) -> Result<(), ApiError>
     }
 }
 
-#[derive(Deserialize)]
-struct StatementQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatementQuery {
+    /// `json` or `csv`; without it, CSV when `Accept` names `text/csv`, else JSON.
+    #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
+    /// Transfers per page of the JSON statement: 1 to the page size maximum (default
+    /// 100). Refused with CSV.
+    #[param(value_type = Option<i64>, minimum = 1)]
     limit: Option<String>,
+    /// The previous page's `next_cursor` (JSON only; refused with CSV).
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
 }
 
+/// A bank's statement of one window.
+///
 /// `GET /api/v1/reports/windows/{window_id}/banks/{code}/statement`: the bank's
 /// transfers of the window (both directions), its positions per currency and its
-/// instructions. JSON pages the transfers (`limit`, `cursor`); CSV is the whole
-/// statement, streamed.
+/// instructions. JSON pages the transfers (`limit`, `cursor`; the rest is on every
+/// page); CSV (`format=csv`, or `Accept: text/csv` without `format`) is the whole
+/// statement, streamed, one line per `record` (`position`, `instruction`, then
+/// `transfer`). A bank key reads its own only.
+#[utoipa::path(get, path = "/api/v1/reports/windows/{window_id}/banks/{code}/statement",
+    operation_id = "bank_statement", tag = "reports",
+    params(
+        ("window_id" = i64, Path, minimum = 1, description = "Window id"),
+        ("code" = String, Path, pattern = "^[A-Z0-9]{2,11}$", description = "Bank code (not `HUB`)", example = "ICICI"),
+        StatementQuery,
+    ),
+    responses(
+        (status = 200, description = "The statement: a page of it in JSON, or all of it in CSV (`Content-Disposition: attachment`; a download cut short by a failure lacks lines, which `X-Transfer-Count` shows)",
+            content((StatementView = "application/json"), (String = "text/csv")),
+            headers(("X-Transfer-Count" = i64, description = "With CSV: the number of `transfer` lines the statement holds"))),
+        (status = 400, description = "Problem code: `query_invalid` (format, limit, cursor, a repeated parameter; limit or cursor with CSV)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found` (the window, an unregistered bank, or another bank's statement to a bank key)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes: `window_id_invalid`, `bank_code_invalid`", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn statement(
     state: web::Data<AppState>,
     caller: Caller,
@@ -200,10 +228,18 @@ async fn statement_csv(
         .streaming::<_, crate::store::StoreError>(body))
 }
 
-#[derive(Deserialize)]
-struct SummaryQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryQuery {
+    /// Start of the range, included: an RFC 3339 time (a `+` is sent as `%2B`).
+    #[param(value_type = String, format = DateTime, example = "2025-01-01T00:00:00Z")]
     from: Option<String>,
+    /// End of the range, excluded: after `from`, at most 31 days later.
+    #[param(value_type = String, format = DateTime, example = "2025-01-02T00:00:00Z")]
     to: Option<String>,
+    /// One bank's figures, by its code (not `HUB`; a bank key may name only its own);
+    /// without it, the hub's (a bank key's are always its own).
+    #[param(pattern = "^[A-Z0-9]{2,11}$", example = "ICICI")]
     bank: Option<String>,
 }
 
@@ -224,10 +260,20 @@ fn time(text: Option<&str>, name: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
+/// A summary over a time range.
+///
 /// `GET /api/v1/reports/summary?from=&to=`: transfers created in `[from, to)` by
 /// corridor and status, rejections by code, the netting of the windows netted in the
 /// range and their latencies. The hub's figures for the operator and auditors (or one
 /// bank's with `bank=`); a bank key's are always its own.
+#[utoipa::path(get, path = "/api/v1/reports/summary", operation_id = "report_summary", tag = "reports",
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "The summary", body = SummaryView),
+        (status = 400, description = "Problem code: `query_invalid` (from or to missing or not RFC 3339, from not before to, a repeated parameter)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found` (bank: an unregistered bank, or another bank to a bank key)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Problem codes: `range_too_large` (longer than 31 days, or more transfers created in it than `--report-transfers-max`), `bank_code_invalid` (bank)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn summary(
     state: web::Data<AppState>,
     caller: Caller,

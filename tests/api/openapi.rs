@@ -125,3 +125,37 @@ async fn the_document_is_served_without_a_key() {
     assert_eq!(reply.body, document());
     app.stop().await;
 }
+
+#[test]
+fn a_statement_is_documented_in_json_and_csv_and_the_summary_with_its_range() {
+    let doc = document();
+    let statement =
+        &doc["paths"]["/api/v1/reports/windows/{window_id}/banks/{code}/statement"]["get"];
+    assert_eq!(statement["operationId"], "bank_statement");
+    assert_eq!(statement["tags"], serde_json::json!(["reports"]));
+    let content = &statement["responses"]["200"]["content"];
+    assert_eq!(
+        content["application/json"]["schema"]["$ref"],
+        "#/components/schemas/StatementView"
+    );
+    assert_eq!(content["text/csv"]["schema"]["type"], "string");
+    let summary = &doc["paths"]["/api/v1/reports/summary"]["get"];
+    assert_eq!(summary["operationId"], "report_summary");
+    let required: BTreeSet<&str> = summary["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["required"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(required, BTreeSet::from(["from", "to"]));
+    assert!(summary["responses"]["422"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("`range_too_large`"));
+    assert!(doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "reports"));
+}
