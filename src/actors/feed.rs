@@ -177,6 +177,10 @@ pub struct FeedHub {
     /// Whether any session listens to `transactions`: the writer skips copying its
     /// batches for the feed when none does.
     transactions_wanted: Arc<AtomicBool>,
+    /// Set by `CloseAll`: a session that connects after it (its upgrade answered just
+    /// before the stop) is closed at once too, instead of lingering until the server
+    /// drops its connection without a close frame.
+    stopping: bool,
 }
 
 impl FeedHub {
@@ -185,6 +189,7 @@ impl FeedHub {
             sessions: HashMap::new(),
             metrics,
             transactions_wanted,
+            stopping: false,
         }
     }
 
@@ -312,6 +317,10 @@ impl Handler<Connect> for FeedHub {
     type Result = ();
 
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        if self.stopping {
+            msg.stopping.do_send(EngineStopping);
+            return;
+        }
         self.sessions.insert(
             msg.id,
             Session {
@@ -329,6 +338,7 @@ impl Handler<CloseAll> for FeedHub {
     type Result = ();
 
     fn handle(&mut self, _: CloseAll, _: &mut Context<Self>) {
+        self.stopping = true;
         for (_, session) in self.sessions.drain() {
             session.stopping.do_send(EngineStopping);
         }
@@ -416,5 +426,72 @@ impl Feed {
             banks,
             views::actor_restarted(actor, name).to_string(),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// Stands in for a session: counts the stop notices it gets.
+    struct Probe(Arc<AtomicUsize>);
+
+    impl Actor for Probe {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Deliver> for Probe {
+        type Result = ();
+        fn handle(&mut self, _: Deliver, _: &mut Context<Self>) {}
+    }
+
+    impl Handler<Lagged> for Probe {
+        type Result = ();
+        fn handle(&mut self, _: Lagged, _: &mut Context<Self>) {}
+    }
+
+    impl Handler<EngineStopping> for Probe {
+        type Result = ();
+        fn handle(&mut self, _: EngineStopping, _: &mut Context<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn connect(id: u64, probe: &Addr<Probe>) -> Connect {
+        Connect {
+            id,
+            deliver: probe.clone().recipient(),
+            lagged: probe.clone().recipient(),
+            stopping: probe.clone().recipient(),
+            bank: None,
+        }
+    }
+
+    #[actix::test]
+    async fn a_session_that_connects_after_the_stop_is_told_to_close_too() {
+        let metrics = Arc::new(Metrics::new());
+        let hub = FeedHub::new(metrics, Arc::new(AtomicBool::new(false))).start();
+        let before = Arc::new(AtomicUsize::new(0));
+        let after = Arc::new(AtomicUsize::new(0));
+        let early = Probe(before.clone()).start();
+        let late = Probe(after.clone()).start();
+        hub.send(connect(1, &early)).await.unwrap();
+        hub.send(CloseAll).await.unwrap();
+        hub.send(connect(2, &late)).await.unwrap();
+        // Let the probes' mailboxes run.
+        for _ in 0..100 {
+            if before.load(Ordering::SeqCst) == 1 && after.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            actix::clock::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            before.load(Ordering::SeqCst),
+            1,
+            "connected before the stop"
+        );
+        assert_eq!(after.load(Ordering::SeqCst), 1, "connected after the stop");
     }
 }
