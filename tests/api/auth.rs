@@ -61,6 +61,38 @@ async fn fixture(app: &TestApp) -> (String, i64, String, String) {
     )
 }
 
+/// Whether a concrete path (query left off) fits a route template (`{name}` is one
+/// segment).
+fn fits(template: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or_default();
+    let (template, path): (Vec<&str>, Vec<&str>) =
+        (template.split('/').collect(), path.split('/').collect());
+    template.len() == path.len()
+        && template
+            .iter()
+            .zip(&path)
+            .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
+}
+
+/// The matrix covers every route that needs a key, as the router serves them (the
+/// chaos suite's fault route aside: it has its own tests), so a new route cannot
+/// skip it.
+fn assert_every_keyed_route_is_in_the_matrix(cases: &[Case]) {
+    for route in deltran::http::served_routes(false) {
+        if !route.path.starts_with("/api/v1") {
+            continue;
+        }
+        let covered = cases
+            .iter()
+            .any(|c| c.method == route.method.as_str() && fits(&route.path, &c.path));
+        assert!(
+            covered,
+            "{} {} is not in the role matrix",
+            route.method, route.path
+        );
+    }
+}
+
 #[actix_web::test]
 async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
     let app = TestApp::spawn().await;
@@ -194,6 +226,12 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
         case("GET", "/api/v1/keys", Value::Null, [403, 403, 200, 200]),
         case(
             "GET",
+            "/api/v1/audit-log",
+            Value::Null,
+            [403, 403, 200, 200],
+        ),
+        case(
+            "GET",
             format!("/api/v1/reports/windows/{window}/banks/ICICI/statement"),
             Value::Null,
             [200, 404, 200, 200],
@@ -217,6 +255,7 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             operator_only(200),
         ),
     ];
+    assert_every_keyed_route_is_in_the_matrix(&cases);
     let keys = [
         app.keys.bank("ICICI").to_string(),
         app.keys.bank("HDFC").to_string(),
