@@ -1,0 +1,218 @@
+// Smoke: every route once (most of them twice: as allowed and as refused), with one
+// VU, checking each answer's status and shape. Any failed check fails the run.
+//
+// The routes are the table ROUTES below, one line each, in the order they run: a line
+// names the method and the route as documented (placeholders in braces are filled from
+// what earlier lines kept, e.g. {transferId}), who calls (`as`: operator by default, a
+// bank code, `none`, or a key kept earlier), the body, the expected status and a check
+// of the answer's shape. Adding a route is adding a line. When the engine serves an
+// OpenAPI document at /api-docs/openapi.json, the run also fails if it documents a
+// route this table lacks.
+//
+// It changes the engine: it makes a bank and a corridor, closes the open window,
+// confirms one instruction and fails another, makes and revokes an auditor key. Run it
+// against a test engine (run.sh starts a fresh one unless BASE_URL is given).
+import { check, fail, sleep } from 'k6';
+import { Counter } from 'k6/metrics';
+import {
+  HOME_CURRENCY, OPERATOR_KEY, RUN_ID, api, bankKey, json, openFeed, outcomeOf, requireEnvironment, submissions, waitFor,
+} from './lib.js';
+
+export const options = {
+  scenarios: { smoke: { executor: 'per-vu-iterations', vus: 1, iterations: 1, maxDuration: '2m' } },
+  thresholds: {
+    checks: ['rate==1'],
+    smoke_routes_failed: ['count==0'],
+    transfers_unsure: ['count==0'],
+  },
+};
+
+const routesFailed = new Counter('smoke_routes_failed');
+
+// ---- shapes ----------------------------------------------------------------------------
+
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+const has = (...fields) => (b) => b !== null && typeof b === 'object' && fields.every((f) => f in b);
+const list = (field) => (b) => has(field, 'next_cursor')(b) && Array.isArray(b[field]);
+const problem = (code) => (b) => has('type', 'title', 'status', 'code', 'request_id')(b) && b.code === code;
+const all = (...shapes) => (b, c, res) => shapes.every((shape) => shape(b, c, res));
+const transfer = (status) => (b) =>
+  has('transaction_id', 'status', 'window_id', 'sender_bank', 'receiver_bank', 'amount', 'from_currency',
+    'converted_amount', 'to_currency', 'fx_rate', 'created_at')(b) &&
+  b.status === status && DECIMAL.test(b.amount) && DECIMAL.test(b.converted_amount) && DECIMAL.test(b.fx_rate);
+const window_ = has('id', 'state', 'opened_at', 'transfer_count', 'positions', 'currencies', 'hub', 'fx');
+const instruction = (state) => (b) =>
+  has('id', 'window_id', 'currency', 'payer', 'payee', 'amount', 'state')(b) && b.state === state && DECIMAL.test(b.amount);
+const same = (field, name) => (b, c) => b !== null && b[field] === c[name];
+
+// ---- what the lines send ----------------------------------------------------------------
+
+/// A transfer between reference banks; `label` makes its idempotency key.
+function transferBody(sender, receiver, amount, label) {
+  return {
+    sender_bank: sender, receiver_bank: receiver, amount,
+    from_currency: HOME_CURRENCY[sender], to_currency: HOME_CURRENCY[receiver],
+    reference: `k6 smoke ${RUN_ID}`, idempotency_key: `${RUN_ID}-smoke-${label}`,
+  };
+}
+
+// ---- the routes --------------------------------------------------------------------------
+//      method  route                                          as, body, expected status, shape, what to keep
+const ROUTES = [
+  ['GET', '/health', { as: 'none', expect: 200, shape: has('status', 'service', 'version') }],
+  ['GET', '/ready', { expect: 200, shape: has('status', 'database') }],
+  ['GET', '/metrics', { expect: 200, text: 'deltran_' }],
+  ['GET', '/api/v1/banks', { as: 'none', expect: 401, shape: problem('unauthenticated') }],
+  ['GET', '/api/v1/banks', { as: 'dtk_00000000000000000000000000000000_' + '0'.repeat(64), expect: 401, shape: problem('key_invalid') }],
+  ['GET', '/ws', { as: 'none', expect: 401, shape: problem('unauthenticated') }],
+  // transfers, each sent with its sender's key
+  ['POST', '/api/v1/transfers', { as: 'ICICI', body: transferBody('ICICI', 'ENBD', '250000.00', 'first'), expect: 202, shape: transfer('accepted'), keep: (c, b) => { c.transferId = b.transaction_id; } }],
+  ['POST', '/api/v1/transfers', { as: 'ICICI', body: transferBody('ICICI', 'ENBD', '250000.00', 'first'), expect: 202, shape: all(same('transaction_id', 'transferId'), (b, c, r) => r.headers['Idempotent-Replayed'] === 'true') }],
+  ['POST', '/api/v1/transfer', { as: 'HDFC', body: transferBody('HDFC', 'ADCB', '1000.00', 'compat'), expect: 202, shape: transfer('accepted') }],
+  ['POST', '/api/v1/transfers', { as: 'ENBD', body: transferBody('ENBD', 'ICICI', '60000000.00', 'rejected'), expect: 422, shape: all(problem('amount_exceeds_corridor_maximum'), has('transaction_id')) }],
+  ['POST', '/api/v1/transfers', { as: 'ICICI', body: transferBody('HDFC', 'ENBD', '1000.00', 'not-principal'), expect: 403, shape: problem('sender_not_principal') }],
+  ['POST', '/api/v1/transfers', { as: 'ICICI', body: transferBody('ICICI', 'ENBD', 'lots', 'invalid'), expect: 422, shape: problem('amount_invalid') }],
+  ['GET', '/api/v1/transfers/{transferId}', { as: 'ENBD', expect: 200, shape: all(transfer('accepted'), same('transaction_id', 'transferId')) }],
+  ['GET', '/api/v1/transfers/{transferId}', { as: 'ADCB', expect: 404, shape: problem('not_found') }],
+  ['GET', '/api/v1/transaction/{transferId}', { expect: 200, shape: same('transaction_id', 'transferId') }],
+  ['GET', '/api/v1/transfers?bank=ICICI&limit=5', { expect: 200, shape: list('transactions') }],
+  ['GET', '/api/v1/transactions?limit=5', { as: 'HDFC', expect: 200, shape: list('transactions') }],
+  // registry
+  ['GET', '/api/v1/banks', { as: 'AXIS', expect: 200, shape: (b) => has('banks')(b) && b.banks.length >= 5 }],
+  ['POST', '/api/v1/banks', { body: (c) => ({ code: c.bank, name: 'k6 smoke bank', country: 'AE', net_debit_caps: { AED: '1000000' } }), expect: 201, shape: has('code', 'name', 'country', 'status', 'net_debit_caps') }],
+  ['POST', '/api/v1/banks', { as: 'ICICI', body: (c) => ({ code: `${c.bank}X`, name: 'refused', country: 'AE' }), expect: 403 }],
+  ['GET', '/api/v1/banks/{bank}', { expect: 200, shape: same('code', 'bank') }],
+  ['PATCH', '/api/v1/banks/{bank}', { body: { status: 'suspended' }, expect: 200, shape: (b) => b.status === 'suspended' }],
+  ['GET', '/api/v1/banks/ICICI/positions', { as: 'ICICI', expect: 200, shape: (b) => has('bank', 'positions')(b) && b.bank === 'ICICI' }],
+  ['GET', '/api/v1/banks/ICICI/positions', { as: 'HDFC', expect: 404 }],
+  ['GET', '/api/v1/corridors', { expect: 200, shape: (b) => has('corridors')(b) && b.corridors.length >= 2 }],
+  // On an engine that already has it (BASE_URL, a second run) the corridor exists.
+  ['POST', '/api/v1/corridors', { body: { from_currency: 'USD', to_currency: 'SGD', fx_rate: '1.35', amount_max: '1000000' }, expect: [201, 409], shape: (b, c, r) => (r.status === 201 ? b.id === 'USD-SGD' : b.code === 'already_exists') }],
+  ['GET', '/api/v1/corridors/USD-SGD', { expect: 200, shape: has('id', 'fx_rate', 'status', 'amount_max') }],
+  ['PATCH', '/api/v1/corridors/USD-SGD', { body: { fx_rate: '1.3412' }, expect: 200, shape: (b) => b.fx_rate === '1.3412' }],
+  // windows and settlement
+  ['GET', '/api/v1/windows', { expect: 200, shape: list('windows') }],
+  ['GET', '/api/v1/windows/current', { as: 'ICICI', expect: 200, shape: window_ }],
+  ['POST', '/api/v1/windows/current/close', { as: 'ICICI', expect: 403 }],
+  ['POST', '/api/v1/windows/current/close', { expect: 202, shape: has('closed_window_id', 'next_window_id', 'window'), keep: (c, b) => { c.windowId = b.closed_window_id; } }],
+  // Netting follows the close at once; these two lines retry until it has happened.
+  ['GET', '/api/v1/windows/{windowId}', { expect: 200, until: (b) => window_(b) && b.state === 'netted' }],
+  ['GET', '/api/v1/transfers/{transferId}', { as: 'ICICI', expect: 200, until: transfer('netted') }],
+  ['GET', '/api/v1/settlements?window_id={windowId}', { expect: 200, shape: (b) => list('settlements')(b) && b.settlements.length >= 2, keep: (c, b) => { [c.instructionA, c.instructionB] = b.settlements.map((i) => i.id); } }],
+  ['GET', '/api/v1/settlements/{instructionA}', { expect: 200, shape: instruction('pending') }],
+  ['GET', '/api/v1/settlements/{instructionA}/status', { expect: 200, shape: all(instruction('pending'), same('id', 'instructionA')) }],
+  ['POST', '/api/v1/settlements/{instructionA}/confirm', { as: 'ICICI', expect: 403 }],
+  ['POST', '/api/v1/settlements/{instructionA}/confirm', { expect: 200, shape: (b) => instruction('confirmed')(b) && b.changed === true }],
+  ['POST', '/api/v1/settlements/{instructionA}/confirm', { expect: 200, shape: (b) => instruction('confirmed')(b) && b.changed === false }],
+  ['POST', '/api/v1/settlements/{instructionB}/fail', { expect: 200, shape: instruction('failed') }],
+  ['POST', '/api/v1/settlements/{instructionB}/confirm', { expect: 409, shape: problem('instruction_not_pending') }],
+  // keys and the audit log
+  ['POST', '/api/v1/keys', { body: { role: 'auditor', label: 'k6 smoke' }, expect: 201, shape: has('id', 'role', 'key'), keep: (c, b) => { c.keyId = b.id; c.auditorKey = b.key; } }],
+  ['POST', '/api/v1/keys', { as: 'auditorKey', body: { role: 'auditor', label: 'refused' }, expect: 403 }],
+  ['GET', '/api/v1/keys', { as: 'auditorKey', expect: 200, shape: (b) => has('keys')(b) && b.keys.every((k) => !('key' in k)) }],
+  ['GET', '/api/v1/audit-log?limit=5', { as: 'auditorKey', expect: 200, shape: (b) => list('entries')(b) && b.entries.length > 0 }],
+  ['GET', '/api/v1/audit-log?action=window_closed&subject={windowId}', { expect: 200, shape: (b) => list('entries')(b) && b.entries.length === 1 }],
+  ['GET', '/api/v1/audit-log', { as: 'ICICI', expect: 403 }],
+  ['POST', '/api/v1/keys/{keyId}/revoke', { expect: 200, shape: (b) => has('id', 'revoked_at')(b) && b.revoked_at !== null }],
+  // A revoked key is refused from the next second on: retried until it is.
+  ['GET', '/api/v1/banks', { as: 'auditorKey', expect: 401, until: problem('key_revoked') }],
+  // the WebSocket feed: the key in the header, then as ?token=
+  ['WS', '/ws', { as: 'ENBD' }],
+  ['WS', '/ws?token=', { as: 'ADCB' }],
+  ['GET', '/api/v1/no-such-route', { expect: 404, shape: problem('not_found') }],
+];
+
+// ---- running the table ---------------------------------------------------------------------
+
+function keyFor(as, c) {
+  if (as === undefined || as === 'operator') return OPERATOR_KEY;
+  if (as === 'none') return null;
+  if (as in c) return c[as];
+  if (as.startsWith('dtk_')) return as;
+  return bankKey(as);
+}
+
+const fill = (route, c) => route.replace(/\{(\w+)\}/g, (_, name) => {
+  if (c[name] === undefined) fail(`${route}: nothing kept as ${name} by an earlier line`);
+  return encodeURIComponent(c[name]);
+});
+
+function httpLine(method, route, spec, c) {
+  const path = fill(route, c);
+  const body = typeof spec.body === 'function' ? spec.body(c) : spec.body || null;
+  const expect = [].concat(spec.expect);
+  const call = () => {
+    const res = api(method, path, { key: keyFor(spec.as, c), body, name: route, expect });
+    if (method === 'POST' && /^\/api\/v1\/transfers?$/.test(route)) submissions[outcomeOf(res)].add(1);
+    return res;
+  };
+  let res = call();
+  // `until` lines (reads) are retried until the answer has the shape, for up to 10 s.
+  for (const end = Date.now() + 10000; spec.until && !spec.until(json(res), c, res) && Date.now() < end;) {
+    sleep(0.1);
+    res = call();
+  }
+  const shape = spec.shape || spec.until;
+  const b = json(res);
+  const label = `${method} ${route}${spec.as ? ` as ${spec.as}` : ''}`;
+  const ok = check(res, {
+    [`${label}: ${expect.join(' or ')}`]: (r) => expect.includes(r.status),
+    [`${label}: shape`]: (r) => (spec.text ? r.body.includes(spec.text) : !shape || Boolean(shape(b, c, r))),
+  });
+  if (!ok) console.error(`${label} answered ${res.status}: ${res.body.slice(0, 400)}`);
+  if (ok && spec.keep) spec.keep(c, b);
+  return ok;
+}
+
+/// Opens the feed, waits for the subscription's acknowledgement, closes.
+async function wsLine(route, spec, c) {
+  const key = keyFor(spec.as, c);
+  let ack = null;
+  const ws = openFeed({ key, channels: ['transactions', 'windows'], tokenInQuery: route.includes('token'), onSubscribed: (m) => { ack = m; } });
+  await waitFor(() => ack, 5000, 50);
+  ws.close();
+  const label = `WS ${route} as ${spec.as}`;
+  return check(ack, {
+    [`${label}: subscribed to its own bank`]: (m) =>
+      m !== null && m.channel === 'control' && m.seq === 1 && m.data.bank === spec.as &&
+      m.data.channels.includes('transactions'),
+  });
+}
+
+export function setup() {
+  requireEnvironment();
+}
+
+export default async function () {
+  // A new bank's code per run (letters and digits, at most 11), so a second run
+  // against the same engine makes a new one.
+  const c = { bank: `K6${String(Date.now()).slice(-9)}` };
+  const covered = new Set();
+  for (const [method, route, spec] of ROUTES) {
+    covered.add(`${method === 'WS' ? 'GET' : method} ${route.split('?')[0]}`);
+    const ok = method === 'WS' ? await wsLine(route, spec, c) : httpLine(method, route, spec, c);
+    if (!ok) routesFailed.add(1, { route: `${method} ${route}` });
+  }
+  checkOpenApiCoverage(covered);
+}
+
+/// When the engine documents its routes (issue 10's OpenAPI document), every
+/// documented route must be in ROUTES; placeholder names do not matter.
+function checkOpenApiCoverage(covered) {
+  const res = api('GET', '/api-docs/openapi.json', { expect: [200, 404] });
+  if (res.status === 404) {
+    console.log('no /api-docs/openapi.json on this engine: the coverage check is skipped');
+    return;
+  }
+  const normal = (text) => text.replace(/\{\w+\}/g, '{}');
+  const ours = new Set([...covered].map(normal));
+  const paths = (json(res) || {}).paths || {};
+  const missing = Object.entries(paths).flatMap(([path, item]) =>
+    Object.keys(item)
+      .filter((m) => ['get', 'post', 'put', 'patch', 'delete'].includes(m))
+      .map((m) => `${m.toUpperCase()} ${path}`)
+      .filter((route) => !ours.has(normal(route))),
+  );
+  if (missing.length) console.error(`routes in the OpenAPI document that smoke.js does not call:\n  ${missing.join('\n  ')}`);
+  check(missing, { 'every route of the OpenAPI document is in the smoke': (m) => m.length === 0 });
+}
