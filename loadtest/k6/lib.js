@@ -188,6 +188,12 @@ export function listTransfers({ key = OPERATOR_KEY, query = '', cursor = null } 
   }
 }
 
+/// The engine's clock (ms since the epoch, whole seconds), from its Date header.
+export function engineClock() {
+  const res = api('GET', '/health', { key: null });
+  return Date.parse(res.headers.Date);
+}
+
 // ---- the WebSocket feed --------------------------------------------------------------
 
 /// Opens `/ws` with `key` (in the Authorization header, or as `?token=` when
@@ -219,6 +225,15 @@ export function openFeed({ key, channels, bank = null, tokenInQuery = false, onS
 }
 
 // ---- timing -------------------------------------------------------------------------
+
+/// Seconds in a k6 duration such as "90s", "5m" or "1m30s".
+export function seconds(duration) {
+  const units = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  let total = 0;
+  for (const [, value, unit] of String(duration).matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) total += parseFloat(value) * units[unit];
+  if (!total) throw new Error(`not a duration: ${duration}`);
+  return total;
+}
 
 export function delay(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
