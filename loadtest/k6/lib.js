@@ -114,6 +114,7 @@ export const submissions = {
 };
 
 let sequence = 0;
+let unsureLogged = 0; // per VU
 
 /// An idempotency key no other submission of this run uses.
 export function nextIdempotencyKey() {
@@ -146,11 +147,19 @@ export function submitTransfer({ pair = randomPair(), amount = randomAmount(), k
     from_currency: pair.from,
     to_currency: pair.to,
     reference: `k6 ${RUN_ID}`,
-    idempotency_key: idempotencyKey,
   };
-  const res = api('POST', path, { key: key || bankKey(pair.sender), body, expect, tags: { kind: 'submit', ...tags } });
+  // The key in the Idempotency-Key header: k6's HTTP client (Go's) then knows the POST
+  // may be resent, and does resend it when a kept-alive connection turns out to have
+  // been closed by the server just as the request went out (otherwise an `EOF` with no
+  // answer: counted unsure).
+  const res = api('POST', path, {
+    key: key || bankKey(pair.sender), body, expect, headers: { 'Idempotency-Key': idempotencyKey }, tags: { kind: 'submit', ...tags },
+  });
   const outcome = outcomeOf(res);
   submissions[outcome].add(1, tags);
+  if (outcome === 'unsure' && unsureLogged++ < 5) {
+    console.warn(`submission ${idempotencyKey}: status ${res.status} ${res.error || ''} ${String(res.body || '').slice(0, 200)}`);
+  }
   return { res, outcome, body: outcome === 'accepted' ? json(res) : null, idempotencyKey, request: body };
 }
 

@@ -133,7 +133,8 @@ def steps(summary_path):
     else:
         print(f"no 503 up to the last step ({targets[-1]}/s)")
     if dropped:
-        print(f"k6 dropped {dropped} iterations: it could not send at the target rate (the load generator, not the engine, was short)")
+        print(f"k6 dropped {dropped} iterations: it could not start them at the target rate (every VU was"
+              " waiting for an answer, or k6 was short of CPU); sent/s is what the engine was offered")
     return 0
 
 

@@ -64,7 +64,9 @@ SINCE=$(python3 "$HERE/reconcile.py" clock)
 
 echo "run.sh: $SCENARIO, run $RUN_ID"
 status=0
-"$K6" run --summary-export "$OUT/summary.json" "$@" "$HERE/$SCENARIO.js" || status=$?
+QUIET=()
+[ -t 1 ] || QUIET=(--quiet)   # no progress lines in a log
+"$K6" run "${QUIET[@]}" --summary-export "$OUT/summary.json" "$@" "$HERE/$SCENARIO.js" || status=$?
 [ -f "$OUT/summary.json" ] || { echo "run.sh: k6 wrote no summary (exit $status)" >&2; exit "$((status ? status : 1))"; }
 if [ "$SCENARIO" = stress ]; then python3 "$HERE/reconcile.py" steps "$OUT/summary.json"; fi
 python3 "$HERE/reconcile.py" check "$OUT/summary.json" "$RUN_ID" "$SINCE" || status=$((status ? status : 1))
