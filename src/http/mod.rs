@@ -130,6 +130,14 @@ pub struct ServedRoute {
     pub alias_of: Option<String>,
 }
 
+/// A handler actix can route to: what `actix_web::Route::to` asks of one.
+trait Endpoint<Args>: actix_web::Handler<Args, Output: actix_web::Responder + 'static> {}
+
+impl<F, Args> Endpoint<Args> for F where
+    F: actix_web::Handler<Args, Output: actix_web::Responder + 'static>
+{
+}
+
 /// Builds routes and writes down each one it builds, so the list the OpenAPI
 /// document is checked against (and its aliases are copied from) is the very list
 /// actix serves, not a second one kept by hand.
@@ -148,18 +156,13 @@ impl<'a> Routes<'a> {
         }
     }
 
-    fn add<F, Args>(
+    fn add<Args: actix_web::FromRequest + 'static>(
         mut self,
         method: Method,
         path: &'static str,
         alias_of: Option<&'static str>,
-        handler: F,
-    ) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
+        handler: impl Endpoint<Args>,
+    ) -> Self {
         self.served.push(ServedRoute {
             method: method.clone(),
             path: format!("{}{path}", self.prefix),
@@ -169,47 +172,39 @@ impl<'a> Routes<'a> {
         self
     }
 
-    fn get<F, Args>(self, path: &'static str, handler: F) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
+    fn get<Args: actix_web::FromRequest + 'static>(
+        self,
+        path: &'static str,
+        handler: impl Endpoint<Args>,
+    ) -> Self {
         self.add(Method::GET, path, None, handler)
     }
 
-    fn post<F, Args>(self, path: &'static str, handler: F) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
+    fn post<Args: actix_web::FromRequest + 'static>(
+        self,
+        path: &'static str,
+        handler: impl Endpoint<Args>,
+    ) -> Self {
         self.add(Method::POST, path, None, handler)
     }
 
-    fn patch<F, Args>(self, path: &'static str, handler: F) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
+    fn patch<Args: actix_web::FromRequest + 'static>(
+        self,
+        path: &'static str,
+        handler: impl Endpoint<Args>,
+    ) -> Self {
         self.add(Method::PATCH, path, None, handler)
     }
 
     /// A compatibility route of existing DelTran clients: served by the handler of
     /// `canonical`, documented as its copy.
-    fn alias<F, Args>(
+    fn alias<Args: actix_web::FromRequest + 'static>(
         self,
         method: Method,
         path: &'static str,
         canonical: &'static str,
-        handler: F,
-    ) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
+        handler: impl Endpoint<Args>,
+    ) -> Self {
         self.add(method, path, Some(canonical), handler)
     }
 
