@@ -42,6 +42,7 @@ pub mod auth;
 pub mod books;
 pub mod errors;
 pub mod fx;
+pub mod gridlock;
 pub mod ids;
 pub mod money;
 pub mod netting;
