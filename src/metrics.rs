@@ -29,6 +29,7 @@ pub struct Metrics {
     pub window_close_duration: Histogram,
     pub window_transfers: Histogram,
     pub netting_efficiency: GaugeVec,
+    pub liquidity_efficiency: GaugeVec,
     pub instructions_pending: IntGauge,
     /// Since when windows and settlement instructions wait, for the two gauges below,
     /// which are set from it when the metrics are rendered.
@@ -175,6 +176,17 @@ impl Metrics {
             &["currency"],
         )
         .expect("valid metric");
+        // The ratio only: liquidity used is money, which a float gauge would round; it
+        // stays exact in the API.
+        let liquidity_efficiency = GaugeVec::new(
+            Opts::new(
+                "deltran_liquidity_efficiency_ratio",
+                "gross / liquidity used (sum of the banks' net debit positions) of the last \
+                 netted window, per currency; absent when that window used none",
+            ),
+            &["currency"],
+        )
+        .expect("valid metric");
         let instructions_pending = IntGauge::new(
             "deltran_settlement_instructions_pending",
             "Settlement instructions not yet confirmed or failed",
@@ -235,6 +247,7 @@ impl Metrics {
             Box::new(window_close_duration.clone()),
             Box::new(window_transfers.clone()),
             Box::new(netting_efficiency.clone()),
+            Box::new(liquidity_efficiency.clone()),
             Box::new(instructions_pending.clone()),
             Box::new(window_longest_in_state.clone()),
             Box::new(instructions_oldest_pending.clone()),
@@ -266,6 +279,7 @@ impl Metrics {
             window_close_duration,
             window_transfers,
             netting_efficiency,
+            liquidity_efficiency,
             instructions_pending,
             waits: Waits::default(),
             window_longest_in_state,

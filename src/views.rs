@@ -333,11 +333,24 @@ pub struct CurrencyNettingView {
     pub currency: &'static str,
     /// Sum of the transfers' amounts in this currency.
     pub gross: Money,
-    /// Sum of what the settlement instructions move.
+    /// Sum paid in by net debtors: what the instructions into the hub move.
     pub net: Money,
     /// `1 − net / gross` (0 when nothing moved), as a decimal string.
     #[schema(example = "0.934512")]
     pub efficiency: String,
+    /// Liquidity used: the sum of the banks' net debit positions in this currency,
+    /// what net debtors pay in to settle (the hub's own leg is not counted). The same
+    /// figure as `net`, named for what it measures.
+    pub liquidity_used: Money,
+    /// Liquidity efficiency: `gross / liquidity_used` as a decimal string, rounded to 6
+    /// decimals ("29.4" reads 29.4 : 1); null when no liquidity was used.
+    #[schema(example = "29.4")]
+    pub liquidity_efficiency: Option<String>,
+}
+
+/// A ratio as the API shows it: rounded to 6 decimals, no trailing zeros.
+fn ratio_text(ratio: Decimal) -> String {
+    ratio.round_dp(6).normalize().to_string()
 }
 
 /// The hub's own position in a currency (its FX leg).
@@ -393,7 +406,9 @@ pub fn window(detail: &WindowDetail, live_count: Option<i64>) -> WindowView {
                 currency: c.currency.as_str(),
                 gross: Money::of(c.currency, c.gross),
                 net: Money::of(c.currency, c.net),
-                efficiency: c.efficiency().round_dp(6).normalize().to_string(),
+                efficiency: ratio_text(c.efficiency()),
+                liquidity_used: Money::of(c.currency, c.liquidity_used()),
+                liquidity_efficiency: c.liquidity_efficiency().map(ratio_text),
             })
             .collect(),
         hub: detail
@@ -937,9 +952,10 @@ pub struct RejectionsView {
 pub struct NettingSummaryView {
     /// Windows netted in the range (in a bank's summary, those it had a position in).
     pub windows: i64,
-    /// Gross and net per currency summed over those windows, and the efficiency of
-    /// the sums; in a bank's summary its own debits as gross and what it paid in as
-    /// net.
+    /// Gross, net and liquidity used per currency summed over those windows, and the
+    /// efficiency and liquidity efficiency of the sums (summed gross ÷ summed liquidity
+    /// used, not a mean of the windows' ratios); in a bank's summary its own debits as
+    /// gross and what it paid in as net and liquidity used.
     pub currencies: Vec<CurrencyNettingView>,
 }
 
@@ -1032,7 +1048,9 @@ pub fn summary(s: &Summary) -> SummaryView {
                     currency: n.currency.as_str(),
                     gross: Money::of(n.currency, n.gross),
                     net: Money::of(n.currency, n.net),
-                    efficiency: n.efficiency().round_dp(6).normalize().to_string(),
+                    efficiency: ratio_text(n.efficiency()),
+                    liquidity_used: Money::of(n.currency, n.liquidity_used()),
+                    liquidity_efficiency: n.liquidity_efficiency().map(ratio_text),
                 })
                 .collect(),
         },

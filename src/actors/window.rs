@@ -402,6 +402,18 @@ fn record_metrics(
             .netting_efficiency
             .with_label_values(&[c.currency.as_str()])
             .set(efficiency);
+        match c.liquidity_efficiency() {
+            Some(ratio) => metrics
+                .liquidity_efficiency
+                .with_label_values(&[c.currency.as_str()])
+                .set(ratio.try_into().unwrap_or(f64::NAN)),
+            // No liquidity used: no ratio, rather than the previous window's.
+            None => {
+                let _ = metrics
+                    .liquidity_efficiency
+                    .remove_label_values(&[c.currency.as_str()]);
+            }
+        }
     }
     metrics
         .instructions_pending

@@ -83,7 +83,8 @@ pub struct CurrencySummary {
     pub currency: Currency,
     /// Sum of the debit legs in this currency.
     pub gross: Decimal,
-    /// Sum paid in by net debtors: what actually moves to settle.
+    /// Sum paid in by net debtors: what actually moves to settle. The same figure is
+    /// the window's liquidity used in this currency (`liquidity_used`).
     pub net: Decimal,
     /// The hub's position: minus the banks' sum.
     pub hub_position: Decimal,
@@ -94,6 +95,18 @@ impl CurrencySummary {
     pub fn efficiency(&self) -> Decimal {
         efficiency(self.gross, self.net)
     }
+
+    /// Liquidity used: the sum of the banks' net debit positions (what net debtors
+    /// pay in to settle; the hub's own leg is not a bank's and is not counted). It is
+    /// `net`, named for what it measures.
+    pub fn liquidity_used(&self) -> Decimal {
+        self.net
+    }
+
+    /// `gross / liquidity used`; `None` when no liquidity was needed.
+    pub fn liquidity_efficiency(&self) -> Option<Decimal> {
+        liquidity_efficiency(self.gross, self.liquidity_used())
+    }
 }
 
 /// Netting efficiency: `1 − net / gross`, the share of the gross that netting spared
@@ -103,6 +116,19 @@ pub fn efficiency(gross: Decimal, net: Decimal) -> Decimal {
         Decimal::ZERO
     } else {
         Decimal::ONE - net / gross
+    }
+}
+
+/// Liquidity efficiency: `gross / used`, the value settled per unit of liquidity the
+/// net debtors paid in (29.4 reads 29.4 : 1); `None` when no liquidity was used
+/// (nothing had to move, or everything netted out). Exact to `Decimal`'s 28
+/// significant digits; amounts within the engine's limits (at most 15 integer digits,
+/// at least one minor unit used) keep the quotient far inside its range.
+pub fn liquidity_efficiency(gross: Decimal, used: Decimal) -> Option<Decimal> {
+    if used.is_zero() {
+        None
+    } else {
+        Some(gross / used)
     }
 }
 
@@ -285,10 +311,19 @@ mod tests {
         assert_eq!(inr_summary.hub_position, d("365"));
         // 1 - 365/1700
         assert_eq!(inr_summary.efficiency().round_dp(6), d("0.785294"));
+        // A and B pay in 65 + 300: 1700 / 365
+        assert_eq!(inr_summary.liquidity_used(), d("365"));
+        assert_eq!(
+            inr_summary.liquidity_efficiency().map(|r| r.round_dp(6)),
+            Some(d("4.657534"))
+        );
         let aed_summary = n.currencies.iter().find(|c| c.currency == aed).unwrap();
         assert_eq!((aed_summary.gross, aed_summary.net), (d("50"), d("0")));
         assert_eq!(aed_summary.hub_position, d("-16"));
         assert_eq!(aed_summary.efficiency(), d("1"));
+        // Only a net creditor in AED (the hub pays C): no bank's liquidity was used.
+        assert_eq!(aed_summary.liquidity_used(), d("0"));
+        assert_eq!(aed_summary.liquidity_efficiency(), None);
         assert_eq!(
             n.instructions,
             vec![
@@ -321,6 +356,21 @@ mod tests {
             ]
         );
         assert_eq!(n.transfer_count, 4);
+    }
+
+    #[test]
+    fn liquidity_efficiency_is_gross_over_used_and_none_when_nothing_was_used() {
+        assert_eq!(
+            liquidity_efficiency(d("1470.00"), d("50.00")),
+            Some(d("29.4"))
+        );
+        assert_eq!(liquidity_efficiency(d("50.00"), d("50.00")), Some(d("1")));
+        assert_eq!(
+            liquidity_efficiency(d("1000"), d("3")).map(|r| r.round_dp(6)),
+            Some(d("333.333333"))
+        );
+        assert_eq!(liquidity_efficiency(d("50.00"), d("0.00")), None);
+        assert_eq!(liquidity_efficiency(d("0"), d("0")), None);
     }
 
     #[derive(Clone, Debug)]
@@ -395,6 +445,13 @@ mod tests {
                 let banks: Decimal = n.positions.iter().filter(|p| p.currency == c.currency).map(|p| p.position).sum();
                 prop_assert_eq!(c.hub_position, -banks);
                 prop_assert!(c.net <= c.gross);
+                // Liquidity used is exactly what the banks with a negative position owe;
+                // the hub's leg is no bank's.
+                let owed: Decimal = n.positions.iter()
+                    .filter(|p| p.currency == c.currency && p.position < Decimal::ZERO)
+                    .map(|p| -p.position).sum();
+                prop_assert_eq!(c.liquidity_used(), owed);
+                prop_assert_eq!(c.liquidity_efficiency().is_none(), owed.is_zero());
             }
             // Every bank with a non-zero position has exactly one instruction for it.
             for p in &n.positions {
@@ -404,6 +461,77 @@ mod tests {
             }
             prop_assert_eq!(n.transfer_count, legs.len() as u64);
             prop_assert!(assert_conserved(&n).is_ok());
+        }
+    }
+    /// Same-currency transfers among `banks` banks: positions that sum to zero.
+    fn one_currency_window() -> impl Strategy<Value = Netting<u8>> {
+        let amount = prop_oneof![
+            Just(1i64),
+            Just(999_999_999_999_999i64),
+            1i64..1_000_000_000,
+        ];
+        prop::collection::vec((0u8..8, 0u8..8, amount), 0..200).prop_map(|raw| {
+            let inr = cur("INR");
+            let mut sums = WindowSums::default();
+            for (s, r, a) in raw.into_iter().filter(|(s, r, _)| s != r) {
+                let a = Decimal::new(a, inr.minor_units());
+                sums.add_transfer(&s, &r, a, inr, a, inr);
+            }
+            net(&sums)
+        })
+    }
+
+    proptest! {
+        /// For positions summing to zero the ratio times the liquidity used gives the
+        /// gross back (exactly up to `Decimal`'s last digit, and up to half a unit in
+        /// the sixth decimal once rounded as the API shows it), and it is at least 1.
+        #[test]
+        fn liquidity_efficiency_times_used_is_gross(n in one_currency_window()) {
+            for c in &n.currencies {
+                let used = c.liquidity_used();
+                let positive: Decimal = n.positions.iter()
+                    .filter(|p| p.currency == c.currency && p.position > Decimal::ZERO)
+                    .map(|p| p.position).sum();
+                // Zero-sum positions: what debtors pay in is what creditors receive.
+                prop_assert_eq!(used, positive);
+                prop_assert!(c.hub_position.is_zero());
+                match c.liquidity_efficiency() {
+                    None => prop_assert!(used.is_zero()),
+                    Some(ratio) => {
+                        prop_assert!(used > Decimal::ZERO && c.gross >= used);
+                        prop_assert!(ratio >= Decimal::ONE);
+                        let exact_error = (ratio * used - c.gross).abs();
+                        prop_assert!(exact_error <= c.gross * Decimal::new(1, 20),
+                            "{} x {} is {} off {}", ratio, used, exact_error, c.gross);
+                        let shown = ratio.round_dp(6);
+                        prop_assert!(shown >= Decimal::ONE);
+                        let shown_error = (shown * used - c.gross).abs();
+                        prop_assert!(shown_error <= used * Decimal::new(5, 7) + exact_error,
+                            "{} x {} is {} off {}", shown, used, shown_error, c.gross);
+                    }
+                }
+            }
+        }
+
+        /// The pure function alone: none exactly when nothing was used, at least 1
+        /// whenever gross covers what was used, and gross back when multiplied.
+        #[test]
+        fn liquidity_efficiency_of_any_figures(
+            gross in 0i64..=999_999_999_999_999,
+            used in 0i64..=999_999_999_999_999,
+            scale in 0u32..=3,
+        ) {
+            let (gross, used) = (Decimal::new(gross, scale), Decimal::new(used, scale));
+            match liquidity_efficiency(gross, used) {
+                None => prop_assert!(used.is_zero()),
+                Some(ratio) => {
+                    prop_assert!(!used.is_zero());
+                    prop_assert!((ratio * used - gross).abs() <= gross * Decimal::new(1, 20));
+                    if gross >= used {
+                        prop_assert!(ratio >= Decimal::ONE);
+                    }
+                }
+            }
         }
     }
 }

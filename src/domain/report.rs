@@ -102,6 +102,18 @@ impl NettingTotal {
     pub fn efficiency(&self) -> Decimal {
         netting::efficiency(self.gross, self.net)
     }
+
+    /// The summed liquidity used: `net`, since each window's net is its banks' net
+    /// debit positions (for a bank: what it paid in).
+    pub fn liquidity_used(&self) -> Decimal {
+        self.net
+    }
+
+    /// Summed gross ÷ summed liquidity used (`netting::liquidity_efficiency`): the
+    /// range's ratio, not an average of the windows' ratios; `None` when none was used.
+    pub fn liquidity_efficiency(&self) -> Option<Decimal> {
+        netting::liquidity_efficiency(self.gross, self.liquidity_used())
+    }
 }
 
 /// Durations in milliseconds over a set of windows; the figures are `None` when the

@@ -528,6 +528,11 @@ async fn the_summary_adds_up_the_transfers_the_windows_and_their_latencies() {
         let [debits, credits] = legs[c["currency"].as_str().unwrap()];
         assert_eq!(dec(&c["gross"]), debits);
         assert_eq!(dec(&c["net"]), (debits - credits).max(Decimal::ZERO));
+        assert_eq!(c["liquidity_used"], c["net"]);
+        let paid_in = dec(&c["liquidity_used"]);
+        let ratio = (!paid_in.is_zero())
+            .then(|| json!((debits / paid_in).round_dp(6).normalize().to_string()));
+        assert_eq!(c["liquidity_efficiency"], ratio.unwrap_or(Value::Null));
     }
     let asked = app.get_as(Some(icici), &format!("{path}&bank=ICICI")).await;
     assert_eq!(asked.body, own.body);
@@ -538,6 +543,76 @@ async fn the_summary_adds_up_the_transfers_the_windows_and_their_latencies() {
     assert_eq!(axis["transfers"]["count"], 0);
     assert_eq!(axis["netting"]["windows"], 0);
     assert_eq!(axis["latency"]["window_close"]["mean_ms"], Value::Null);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_summarys_liquidity_efficiency_is_the_summed_gross_over_the_summed_liquidity_used() {
+    let mut settings = test_settings();
+    settings.window_duration_ms = 3_600_000;
+    let app = TestApp::spawn_with_settings(settings).await;
+    app.update_corridor("INR-AED", &json!({"fx_rate": "0.05"}))
+        .await;
+    app.update_corridor("AED-INR", &json!({"fx_rate": "20"}))
+        .await;
+    // Window 1: ICICI pays 1000 INR and gets 900 back: 100 used for 1000, 10 : 1;
+    // ENBD only gains in AED. Window 2: ICICI pays 300 INR gross and net, 1 : 1.
+    let mut windows = Vec::new();
+    for transfers in [
+        vec![
+            body("ICICI", "ENBD", "1000.00", "INR", "AED"),
+            body("ENBD", "ICICI", "45.00", "AED", "INR"),
+        ],
+        vec![body("ICICI", "ENBD", "300.00", "INR", "AED")],
+    ] {
+        for b in &transfers {
+            app.submit_accepted(b).await;
+        }
+        let window = app.close_window().await;
+        windows.push(app.wait_for_window_state(window, &["netted"]).await);
+    }
+    let inr = |w: &Value| {
+        w["currencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["currency"] == "INR")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(inr(&windows[0])["liquidity_efficiency"], "10");
+    assert_eq!(inr(&windows[1])["liquidity_efficiency"], "1");
+    let path = format!("/api/v1/reports/summary?{}", whole_range());
+    let hub = app.get(&path).await.body;
+    assert_eq!(hub["netting"]["windows"], 2);
+    // 1300 / 400, not the mean of 10 and 1; AED used none in either window.
+    assert_eq!(
+        hub["netting"]["currencies"],
+        json!([
+            {"currency": "AED", "gross": "45.00", "net": "0.00", "efficiency": "1",
+             "liquidity_used": "0.00", "liquidity_efficiency": null},
+            {"currency": "INR", "gross": "1300.00", "net": "400.00", "efficiency": "0.692308",
+             "liquidity_used": "400.00", "liquidity_efficiency": "3.25"},
+        ])
+    );
+    // The sums are the windows' own figures added up.
+    let summed = |field: &str| -> Decimal { windows.iter().map(|w| dec(&inr(w)[field])).sum() };
+    let total = inr(&hub["netting"]);
+    assert_eq!(dec(&total["gross"]), summed("gross"));
+    assert_eq!(dec(&total["liquidity_used"]), summed("liquidity_used"));
+    // A bank's: its debits over what it paid in; ENBD paid nothing in.
+    let icici = app.get(&format!("{path}&bank=ICICI")).await.body;
+    assert_eq!(
+        icici["netting"]["currencies"],
+        json!([{"currency": "INR", "gross": "1300.00", "net": "400.00", "efficiency": "0.692308",
+                "liquidity_used": "400.00", "liquidity_efficiency": "3.25"}])
+    );
+    let enbd = app.get(&format!("{path}&bank=ENBD")).await.body;
+    assert_eq!(
+        enbd["netting"]["currencies"],
+        json!([{"currency": "AED", "gross": "45.00", "net": "0.00", "efficiency": "1",
+                "liquidity_used": "0.00", "liquidity_efficiency": null}])
+    );
     app.stop().await;
 }
 

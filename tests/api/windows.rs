@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::helpers::{eventually, inr_to_aed, test_settings, TestApp};
+use crate::helpers::{eventually, inr_to_aed, test_settings, TestApp, WsClient};
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 async fn spawn_with_windows(duration_ms: u64, demo_delay_ms: Option<u64>) -> TestApp {
@@ -145,14 +146,17 @@ async fn a_hand_computed_window_nets_exactly_and_settles_instruction_by_instruct
     assert_eq!(
         w["currencies"],
         json!([
-            {"currency": "AED", "gross": "50.00", "net": "10.00", "efficiency": "0.8"},
-            {"currency": "INR", "gross": "1500.00", "net": "500.00", "efficiency": "0.666667"},
+            {"currency": "AED", "gross": "50.00", "net": "10.00", "efficiency": "0.8",
+             "liquidity_used": "10.00", "liquidity_efficiency": "5"},
+            {"currency": "INR", "gross": "1500.00", "net": "500.00", "efficiency": "0.666667",
+             "liquidity_used": "500.00", "liquidity_efficiency": "3"},
         ])
     );
     assert_eq!(
         w["hub"],
         json!([{"currency": "AED", "position": "-25.00"}, {"currency": "INR", "position": "500.00"}])
     );
+    assert_liquidity_figures_match_positions(&w);
     assert_eq!(
         w["fx"],
         json!([
@@ -293,6 +297,135 @@ async fn a_failed_instruction_fails_the_window_and_cannot_be_confirmed_after() {
         (confirm.status.as_u16(), confirm.code()),
         (409, "instruction_not_pending")
     );
+    app.assert_audit_clean().await;
+    app.stop().await;
+}
+
+fn dec(v: &Value) -> Decimal {
+    v.as_str()
+        .unwrap_or_else(|| panic!("a decimal string, not {v}"))
+        .parse()
+        .unwrap()
+}
+
+/// Checks each of a netted window's currencies against its positions: liquidity used
+/// is the sum of the banks' negative positions (the hub's leg aside), equal to `net`,
+/// and liquidity efficiency is gross ÷ that, rounded to 6 decimals, or null when it
+/// is zero.
+fn assert_liquidity_figures_match_positions(w: &Value) {
+    for c in w["currencies"].as_array().unwrap() {
+        let currency = c["currency"].as_str().unwrap();
+        let owed: Decimal = w["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["currency"] == currency)
+            .map(|p| dec(&p["position"]))
+            .filter(|p| *p < Decimal::ZERO)
+            .map(|p| -p)
+            .sum();
+        let used = dec(&c["liquidity_used"]);
+        assert_eq!(used, owed, "{currency}: {c}");
+        assert_eq!(c["liquidity_used"], c["net"], "{currency}");
+        let expected = if owed.is_zero() {
+            Value::Null
+        } else {
+            json!((dec(&c["gross"]) / owed)
+                .round_dp(6)
+                .normalize()
+                .to_string())
+        };
+        assert_eq!(c["liquidity_efficiency"], expected, "{currency}: {c}");
+    }
+}
+
+/// The sample of `series` in `text`, if it is there.
+fn sample_if_any(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().expect("a number"))
+}
+
+#[actix_web::test]
+async fn a_netted_windows_currencies_carry_the_liquidity_used_and_its_efficiency() {
+    let app = spawn_with_windows(3_600_000, None).await;
+    app.update_corridor("INR-AED", &json!({"fx_rate": "0.05"}))
+        .await;
+    app.update_corridor("AED-INR", &json!({"fx_rate": "20"}))
+        .await;
+    let mut ws = WsClient::connect(&app).await;
+    ws.send(&json!({"type": "subscribe", "channels": ["windows"]}))
+        .await;
+    ws.next_of("subscribed").await;
+    for (s, r, a, f, t) in [
+        ("ICICI", "ENBD", "1000", "INR", "AED"), // ENBD +50 AED
+        ("HDFC", "ENBD", "470", "INR", "AED"),   // ENBD +23.50 AED
+        ("ENBD", "ICICI", "30", "AED", "INR"),   // ICICI +600 INR
+        ("ENBD", "HDFC", "20", "AED", "INR"),    // HDFC +400 INR
+        ("ENBD", "ICICI", "3", "AED", "INR"),    // ICICI +60 INR
+    ] {
+        assert_eq!(app.submit(&body(s, r, a, f, t)).await.status, 202);
+    }
+    let window = app.close_window().await;
+    let w = app.wait_for_window_state(window, &["netted"]).await;
+    // INR: ICICI -340, HDFC -70: 410 used for 1470 gross. AED: ENBD alone, a net
+    // creditor (+20.50): no bank's liquidity used, no ratio.
+    assert_eq!(
+        w["currencies"],
+        json!([
+            {"currency": "AED", "gross": "53.00", "net": "0.00", "efficiency": "1",
+             "liquidity_used": "0.00", "liquidity_efficiency": null},
+            {"currency": "INR", "gross": "1470.00", "net": "410.00", "efficiency": "0.721088",
+             "liquidity_used": "410.00", "liquidity_efficiency": "3.585366"},
+        ])
+    );
+    assert_liquidity_figures_match_positions(&w);
+    // The feed's window_netted renders the same view.
+    let netted = ws.next_of("window_netted").await;
+    assert_eq!(netted["data"]["currencies"], w["currencies"]);
+    // The gauge: the ratio where liquidity was used, no series where none was.
+    let inr = "deltran_liquidity_efficiency_ratio{currency=\"INR\"}";
+    let aed = "deltran_liquidity_efficiency_ratio{currency=\"AED\"}";
+    eventually("the liquidity efficiency gauge set", || async {
+        sample_if_any(&app.metrics.render(), inr).is_some()
+    })
+    .await;
+    let text = app.metrics.render();
+    let ratio = sample_if_any(&text, inr).unwrap();
+    assert!((ratio - 1470.0 / 410.0).abs() < 1e-9, "{ratio}");
+    assert_eq!(sample_if_any(&text, aed), None);
+
+    // The next window turns it round: ADCB pays AED in, INR is credit only.
+    assert_eq!(
+        app.submit(&body("ADCB", "ICICI", "12.5", "AED", "INR"))
+            .await
+            .status,
+        202
+    );
+    let window = app.close_window().await;
+    let w = app.wait_for_window_state(window, &["netted"]).await;
+    assert_eq!(
+        w["currencies"],
+        json!([
+            {"currency": "AED", "gross": "12.50", "net": "12.50", "efficiency": "0",
+             "liquidity_used": "12.50", "liquidity_efficiency": "1"},
+            {"currency": "INR", "gross": "0.00", "net": "0.00", "efficiency": "0",
+             "liquidity_used": "0.00", "liquidity_efficiency": null},
+        ])
+    );
+    assert_liquidity_figures_match_positions(&w);
+    assert_eq!(
+        ws.next_of("window_netted").await["data"]["currencies"],
+        w["currencies"]
+    );
+    eventually("the liquidity efficiency gauge moved to AED", || async {
+        sample_if_any(&app.metrics.render(), aed).is_some()
+    })
+    .await;
+    let text = app.metrics.render();
+    assert_eq!(sample_if_any(&text, aed), Some(1.0));
+    assert_eq!(sample_if_any(&text, inr), None);
+    drop(ws);
     app.assert_audit_clean().await;
     app.stop().await;
 }
