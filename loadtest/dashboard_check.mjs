@@ -299,6 +299,8 @@ function readPage() {
       gross: field(r, 'gross'),
       net: field(r, 'net'),
       efficiency: field(r, 'efficiency'),
+      liquidityUsed: field(r, 'liquidity-used'),
+      liquidityEfficiency: field(r, 'liquidity-efficiency'),
     })),
     pending: [...document.querySelectorAll('#pending-list li[data-instruction]')].map((li) => li.dataset.instruction),
     feedItems: document.querySelectorAll('#feed-list li').length,
@@ -358,6 +360,19 @@ function percentOf(ratio) {
   return `${m[1]}${whole}${rest ? '.' + rest : ''} %`;
 }
 
+/** A liquidity efficiency as the page should show it: "1234.5" → "1,234.5 : 1"; an
+ *  em dash for null (no liquidity used). */
+function toOne(ratio) {
+  if (ratio === null) return '—';
+  const [whole, fraction] = ratio.split('.');
+  let grouped = '';
+  for (let i = 0; i < whole.length; i++) {
+    if (i > 0 && (whole.length - i) % 3 === 0) grouped += ',';
+    grouped += whole[i];
+  }
+  return `${grouped}${fraction === undefined ? '' : '.' + fraction} : 1`;
+}
+
 function matchFigures(shown, api, label) {
   const start = failures;
   log(`== ${label}: page against API`);
@@ -395,6 +410,10 @@ function matchFigures(shown, api, label) {
       const same = r && r.gross?.value === c.gross && grouped(r.gross) && r.net?.value === c.net && grouped(r.net)
         && r.efficiency?.value === c.efficiency && r.efficiency.text === percentOf(c.efficiency);
       check(same, `window ${w.id} ${c.currency}: page gross ${r?.gross?.text} net ${r?.net?.text} efficiency ${r?.efficiency?.text}; API ${c.gross} / ${c.net} / ${c.efficiency}`);
+      const liquidity = r && r.liquidityUsed?.value === c.liquidity_used && grouped(r.liquidityUsed)
+        && r.liquidityEfficiency?.value === String(c.liquidity_efficiency)
+        && r.liquidityEfficiency.text === toOne(c.liquidity_efficiency);
+      check(liquidity, `window ${w.id} ${c.currency}: page liquidity used ${r?.liquidityUsed?.text} efficiency ${r?.liquidityEfficiency?.text}; API ${c.liquidity_used} / ${c.liquidity_efficiency}`);
     }
   }
   const pagePending = [...shown.pending].sort();

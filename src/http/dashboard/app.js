@@ -50,6 +50,12 @@
     return m[1] + whole + (rest ? '.' + rest : '') + ' %';
   }
 
+  /** A liquidity efficiency's decimal text as "29.4 : 1" (digits grouped); "—" when
+   *  the API has none (null: no liquidity was used). */
+  function ratioToOne(text) {
+    return text === null || text === undefined ? '—' : `${groupDigits(text)} : 1`;
+  }
+
   function clockTime(iso) {
     const t = new Date(iso);
     if (Number.isNaN(t.getTime())) return '—';
@@ -245,7 +251,7 @@
     delete document.body.dataset.refreshes;
     $('window-id').textContent = '';
     for (const id of ['transfer-count', 'countdown', 'opened-at', 'closes-at']) $(id).textContent = '—';
-    $('netted-rows').replaceChildren(el('tr', { class: 'empty' }, el('td', { colspan: 7 }, 'No window netted yet.')));
+    $('netted-rows').replaceChildren(el('tr', { class: 'empty' }, el('td', { colspan: 9 }, 'No window netted yet.')));
     $('bank-list').replaceChildren();
     $('pending-list').replaceChildren();
     $('pending-count').textContent = '';
@@ -389,10 +395,14 @@
           el('td', { class: 'num' }, c ? amount('gross', c.gross) : ''),
           el('td', { class: 'num' }, c ? amount('net', c.net) : ''),
           el('td', { class: 'num' }, c ? el('span', { class: 'efficiency', dataset: { field: 'efficiency', value: c.efficiency } },
-            ratioAsPercent(c.efficiency)) : '')));
+            ratioAsPercent(c.efficiency)) : ''),
+          el('td', { class: 'num' }, c ? amount('liquidity-used', c.liquidity_used) : ''),
+          // data-value: the API's text, "null" when it has no ratio.
+          el('td', { class: 'num' }, c ? el('span', { class: 'efficiency', dataset: { field: 'liquidity-efficiency', value: String(c.liquidity_efficiency) } },
+            ratioToOne(c.liquidity_efficiency)) : '')));
       });
     }
-    if (!rows.length) rows.push(el('tr', { class: 'empty' }, el('td', { colspan: 7 }, 'No window netted yet.')));
+    if (!rows.length) rows.push(el('tr', { class: 'empty' }, el('td', { colspan: 9 }, 'No window netted yet.')));
     $('netted-rows').replaceChildren(...rows);
   }
 
