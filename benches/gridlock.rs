@@ -12,17 +12,9 @@ use rust_decimal::Decimal;
 
 const RUNS: usize = 7;
 
-/// xorshift64*: a seeded generator, so every run resolves the same queue.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// `count` queued transfers among `BANKS` banks, INR and AED, amounts 1,000 to
 /// 1,000,000 at a rate of 0.044 or its inverse, every bank with a random exposure and

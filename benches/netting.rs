@@ -21,17 +21,9 @@ struct Leg {
     to: Currency,
 }
 
-/// xorshift64*: a seeded generator, so every run nets the same transfers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn transfers(seed: u64) -> Vec<Leg> {
     let currencies: Vec<Currency> = ["INR", "AED", "USD", "JPY"]
