@@ -30,7 +30,7 @@ pub struct Metrics {
     pub window_transfers: Histogram,
     pub netting_efficiency: GaugeVec,
     pub liquidity_efficiency: GaugeVec,
-    pub instructions_pending: IntGauge,
+    instructions_pending: IntGauge,
     /// Since when windows and settlement instructions wait, for the two gauges below,
     /// which are set from it when the metrics are rendered.
     pub waits: Waits,
@@ -303,7 +303,8 @@ impl Metrics {
 }
 
 impl Metrics {
-    /// Sets the gauges of the longest waits from `waits`, as of `now`.
+    /// Sets the gauges kept in `waits` (the longest waits, as of `now`, and the count
+    /// of pending instructions).
     fn set_waits(&self, now: DateTime<Utc>) {
         let seconds = |since: Option<DateTime<Utc>>| {
             since.map_or(0.0, |since| {
@@ -316,6 +317,8 @@ impl Metrics {
                 .with_label_values(&[state])
                 .set(seconds(windows.values().min().copied()));
         }
+        self.instructions_pending
+            .set(waits.pending.values().map(|p| p.count).sum());
         let oldest = waits.pending.values().filter_map(|p| p.oldest).min();
         self.instructions_oldest_pending.set(seconds(oldest));
     }
@@ -337,9 +340,9 @@ struct WaitsInner {
     pending: BTreeMap<i64, Pending>,
 }
 
-/// A window's pending instructions. Counted by addition, like
-/// `deltran_settlement_instructions_pending`: a confirmation that is counted before
-/// the netting that created its instruction leaves the count right once both are.
+/// A window's pending instructions. Counted by addition: a confirmation that is
+/// counted before the netting that created its instruction leaves the count right
+/// once both are. `deltran_settlement_instructions_pending` is the sum over windows.
 #[derive(Default)]
 struct Pending {
     count: i64,

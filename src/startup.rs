@@ -74,11 +74,7 @@ impl Application {
         let open = store.open_window().await?;
         let empty_open_window = store.window_is_empty(open).await?.then_some(open);
         let metrics = Arc::new(Metrics::new());
-        let pending = store.pending_instructions_by_window().await?;
-        metrics
-            .instructions_pending
-            .set(pending.iter().map(|(_, count, _)| count).sum());
-        for (window, count, oldest) in pending {
+        for (window, count, oldest) in store.pending_instructions_by_window().await? {
             metrics
                 .waits
                 .instructions_pending(window.get(), count, oldest);

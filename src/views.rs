@@ -44,7 +44,8 @@ pub fn timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn time(t: &DateTime<Utc>) -> Timestamp {
+/// A time as answers carry it.
+pub fn time(t: &DateTime<Utc>) -> Timestamp {
     Timestamp(timestamp(t))
 }
 

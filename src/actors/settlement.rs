@@ -32,7 +32,6 @@ pub async fn change(
 ) -> Result<InstructionChange, StoreError> {
     let change = store.change_instruction(origin, id, state).await?;
     if change.changed {
-        metrics.instructions_pending.dec();
         let window = change.instruction.window_id.get();
         metrics.waits.instruction_settled(window);
         if state == InstructionState::Failed {

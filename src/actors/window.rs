@@ -415,7 +415,4 @@ fn record_metrics(
             }
         }
     }
-    metrics
-        .instructions_pending
-        .add(netting.instructions.len() as i64);
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::{page_limit, paginate, AppState};
 use crate::domain::{AuditAction, AuditFilter};
 use crate::views::{self, AuditPage};
@@ -60,8 +60,8 @@ fn filter(query: &AuditQuery) -> Result<AuditFilter, ApiError> {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of entries, oldest first", body = AuditPage),
-        (status = 400, description = "Problem code: `query_invalid` (action, subject, limit or cursor)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Problem code: `operator_or_auditor_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `query_invalid` (action, subject, limit or cursor)"),
+        (status = 403, description = "Problem code: `operator_or_auditor_only`"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::{read_json, AppState};
 use crate::actors::faults::Fault;
 use crate::domain::{BankCode, CorridorId, InputError, WindowId};
@@ -47,9 +47,9 @@ pub struct PanicInjected {
     request_body = PanicBody,
     responses(
         (status = 202, description = "The panic is on its way", body = PanicInjected),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Problem code: `not_found` (no such bank, corridor or live window; or the engine runs without `--fault-injection`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes: `fault_actor_invalid`, `fault_target_unexpected`, `bank_code_invalid`, `corridor_id_invalid`, `window_id_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 404, description = "Problem code: `not_found` (no such bank, corridor or live window; or the engine runs without `--fault-injection`)"),
+        (status = 422, description = "Problem codes: `fault_actor_invalid`, `fault_target_unexpected`, `bank_code_invalid`, `corridor_id_invalid`, `window_id_invalid`"),
     ))]
 pub async fn panic(
     state: web::Data<AppState>,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::auth::require_local_or_reader;
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::AppState;
 
 /// How long `/ready` waits for the database.
@@ -47,7 +47,7 @@ pub struct Ready {
 #[utoipa::path(get, path = "/ready", tag = "engine",
     responses(
         (status = 200, description = "Ready to take transfers", body = Ready),
-        (status = 403, description = "Called from another host with a bank key. Problem code: `operator_or_auditor_only`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called from another host with a bank key. Problem code: `operator_or_auditor_only`."),
     ))]
 pub async fn ready(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     require_local_or_reader(&req, &state)?;
@@ -67,7 +67,7 @@ pub async fn ready(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
 #[utoipa::path(get, path = "/metrics", tag = "engine",
     responses(
         (status = 200, description = "Every `deltran_*` metric", content_type = "text/plain", body = String),
-        (status = 403, description = "Called from another host with a bank key. Problem code: `operator_or_auditor_only`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called from another host with a bank key. Problem code: `operator_or_auditor_only`."),
     ))]
 pub async fn metrics(
     state: web::Data<AppState>,

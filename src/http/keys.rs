@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::{read_json, AppState};
 use crate::domain::auth::KeyRecord;
 use crate::domain::rules::text_field;
@@ -65,9 +65,9 @@ pub fn label_text(label: &str) -> Result<(), ApiError> {
     request_body = NewKeyBody,
     responses(
         (status = 201, description = "The key; audited", body = KeyCreated),
-        (status = 400, description = "Problem codes: `field_missing` (a bank key without its bank), `field_invalid` (another key with a bank)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes: `role_invalid`, `bank_code_invalid`, `bank_unknown`, `text_too_long`, `text_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem codes: `field_missing` (a bank key without its bank), `field_invalid` (another key with a bank)"),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 422, description = "Problem codes: `role_invalid`, `bank_code_invalid`, `bank_unknown`, `text_too_long`, `text_invalid`"),
     ))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -94,7 +94,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/keys", operation_id = "list_keys", tag = "keys",
     responses(
         (status = 200, description = "Every key", body = KeyList),
-        (status = 403, description = "Problem code: `operator_or_auditor_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_or_auditor_only`"),
     ))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_reader_of_everything()?;
@@ -107,9 +107,9 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
     params(("id" = String, Path, description = "The key's id (32 hex digits)", pattern = "^[0-9a-f]{32}$")),
     responses(
         (status = 200, description = "The key, revoked; audited", body = KeyView),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem code: `key_id_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 422, description = "Problem code: `key_id_invalid`"),
     ))]
 pub async fn revoke(
     state: web::Data<AppState>,

@@ -130,6 +130,18 @@ pub struct ServedRoute {
     pub alias_of: Option<String>,
 }
 
+impl ServedRoute {
+    /// A `GET` route registered outside `Routes` (a resource with its own middleware,
+    /// or static files), written down by hand beside its registration.
+    fn get(path: &str) -> Self {
+        ServedRoute {
+            method: Method::GET,
+            path: path.into(),
+            alias_of: None,
+        }
+    }
+}
+
 /// A handler actix can route to: what `actix_web::Route::to` asks of one.
 trait Endpoint<Args>: actix_web::Handler<Args, Output: actix_web::Responder + 'static> {}
 
@@ -237,17 +249,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .register(cfg);
     // The dashboard's static files (GET and HEAD; no key: they hold no data).
     dashboard::routes(cfg);
-    served.extend(dashboard::paths().map(|path| ServedRoute {
-        method: Method::GET,
-        path: path.into(),
-        alias_of: None,
-    }));
+    served.extend(dashboard::paths().map(ServedRoute::get));
     // The feed's upgrade needs a key like the API.
-    served.push(ServedRoute {
-        method: Method::GET,
-        path: "/ws".into(),
-        alias_of: None,
-    });
+    served.push(ServedRoute::get("/ws"));
     cfg.service(
         web::resource("/ws")
             .wrap(authenticated())

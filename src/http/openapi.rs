@@ -2,7 +2,8 @@
 //! `#[utoipa::path]` (parameters, body, answers and the problem codes it can give),
 //! every schema is derived from the structs `views` renders and the handlers parse,
 //! and what is the same for many routes (the key, rate limits, an unavailable
-//! database, a body's bounds) is added here once. The compatibility aliases are
+//! database, a body's bounds, the problem body of every error answer) is added here
+//! once. The compatibility aliases are
 //! copied from their canonical operation using the route list `routes` builds, so
 //! the document and the served routes come from one place; a test checks that every
 //! served route is documented. Served at `GET /api-docs/openapi.json`.
@@ -180,6 +181,17 @@ impl Modify for SharedAnswers {
                 } else if local_or_key {
                     // Open from loopback; from elsewhere an operator or auditor key.
                     operation.security = Some(vec![SecurityRequirement::default(), keyed.clone()]);
+                }
+                // Every error answer is a problem: the handlers' annotations give the
+                // status and its codes, the body is said here once.
+                for (status, answer) in operation.responses.responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(answer) = answer {
+                        if (status.starts_with('4') || status.starts_with('5'))
+                            && answer.content.is_empty()
+                        {
+                            *answer = problem_answer(&answer.description);
+                        }
+                    }
                 }
                 let with_body = operation.request_body.is_some();
                 let with_query =

@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::{not_found_as, number_text, read_json, AppState};
 use crate::actors::bank::ReadPositions;
 use crate::domain::money::ExactDecimal;
@@ -99,8 +99,8 @@ pub async fn list_banks(
     params(("code" = String, Path, description = "Bank code", example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")),
     responses(
         (status = 200, description = "The bank; caps only on the caller's own", body = BankView),
-        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem code: `bank_code_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 422, description = "Problem code: `bank_code_invalid`"),
     ))]
 pub async fn get_bank(
     state: web::Data<AppState>,
@@ -141,10 +141,10 @@ pub struct NewBankBody {
     request_body = NewBankBody,
     responses(
         (status = 201, description = "Registered; audited", body = BankView),
-        (status = 400, description = "Problem code: `field_invalid` (country)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Problem code: `already_exists`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `field_invalid` (country)"),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 409, description = "Problem code: `already_exists`"),
+        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`"),
     ))]
 pub async fn create_bank(
     state: web::Data<AppState>,
@@ -198,9 +198,9 @@ pub struct BankChange {
     request_body = BankChange,
     responses(
         (status = 200, description = "The bank as changed; audited", body = BankView),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`"),
     ))]
 pub async fn update_bank(
     state: web::Data<AppState>,
@@ -236,8 +236,8 @@ pub async fn update_bank(
     params(("code" = String, Path, description = "Bank code", example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")),
     responses(
         (status = 200, description = "Exposure and headroom per currency in the open window", body = PositionsView),
-        (status = 404, description = "Problem code: `not_found` (also another bank, to a bank key)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem code: `bank_code_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found` (also another bank, to a bank key)"),
+        (status = 422, description = "Problem code: `bank_code_invalid`"),
     ))]
 pub async fn positions(
     state: web::Data<AppState>,
@@ -281,8 +281,8 @@ pub async fn list_corridors(
     params(("id" = String, Path, description = "Corridor id", example = "INR-AED", pattern = "^[A-Z]{3}-[A-Z]{3}$")),
     responses(
         (status = 200, description = "The corridor", body = CorridorView),
-        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem code: `corridor_id_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 422, description = "Problem code: `corridor_id_invalid`"),
     ))]
 pub async fn get_corridor(
     state: web::Data<AppState>,
@@ -341,9 +341,9 @@ pub struct NewCorridorBody {
     request_body = NewCorridorBody,
     responses(
         (status = 201, description = "Registered; audited", body = CorridorView),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Problem code: `already_exists`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes: `currency_code_invalid`, `currency_unknown`, `fx_rate_invalid`, `fx_rate_must_be_positive`, `fx_rate_has_too_many_decimals`, `fx_rate_too_large`, `same_currency_rate_must_be_one`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `status_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 409, description = "Problem code: `already_exists`"),
+        (status = 422, description = "Problem codes: `currency_code_invalid`, `currency_unknown`, `fx_rate_invalid`, `fx_rate_must_be_positive`, `fx_rate_has_too_many_decimals`, `fx_rate_too_large`, `same_currency_rate_must_be_one`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `status_invalid`"),
     ))]
 pub async fn create_corridor(
     state: web::Data<AppState>,
@@ -394,9 +394,9 @@ pub struct CorridorChange {
     request_body = CorridorChange,
     responses(
         (status = 200, description = "The corridor as changed; audited", body = CorridorView),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes: `corridor_id_invalid`, `fx_rate_invalid`, `fx_rate_must_be_positive`, `fx_rate_has_too_many_decimals`, `fx_rate_too_large`, `same_currency_rate_must_be_one`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `status_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 422, description = "Problem codes: `corridor_id_invalid`, `fx_rate_invalid`, `fx_rate_must_be_positive`, `fx_rate_has_too_many_decimals`, `fx_rate_too_large`, `same_currency_rate_must_be_one`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `status_invalid`"),
     ))]
 pub async fn update_corridor(
     state: web::Data<AppState>,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::request_id::current_request_id;
 use super::{not_found_as, page_limit, paginate, AppState};
 use crate::domain::{BankCode, TransferId, WindowId};
@@ -97,9 +97,9 @@ pub struct StatementQuery {
         (status = 200, description = "The statement: a page of it in JSON, or all of it in CSV (`Content-Disposition: attachment`; a download cut short by a failure lacks lines, which `X-Transfer-Count` shows)",
             content((StatementView = "application/json"), (String = "text/csv")),
             headers(("X-Transfer-Count" = i64, description = "With CSV: the number of `transfer` lines the statement holds"))),
-        (status = 400, description = "Problem code: `query_invalid` (format, limit, cursor, a repeated parameter; limit or cursor with CSV)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Problem code: `not_found` (the window, an unregistered bank, or another bank's statement to a bank key)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes: `window_id_invalid`, `bank_code_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `query_invalid` (format, limit, cursor, a repeated parameter; limit or cursor with CSV)"),
+        (status = 404, description = "Problem code: `not_found` (the window, an unregistered bank, or another bank's statement to a bank key)"),
+        (status = 422, description = "Problem codes: `window_id_invalid`, `bank_code_invalid`"),
     ))]
 pub async fn statement(
     state: web::Data<AppState>,
@@ -270,9 +270,9 @@ fn time(text: Option<&str>, name: &str) -> Result<DateTime<Utc>, ApiError> {
     params(SummaryQuery),
     responses(
         (status = 200, description = "The summary", body = SummaryView),
-        (status = 400, description = "Problem code: `query_invalid` (from or to missing or not RFC 3339, from not before to, a repeated parameter)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Problem code: `not_found` (bank: an unregistered bank, or another bank to a bank key)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes: `range_too_large` (longer than 31 days, or more transfers created in it than `--report-transfers-max`), `bank_code_invalid` (bank)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `query_invalid` (from or to missing or not RFC 3339, from not before to, a repeated parameter)"),
+        (status = 404, description = "Problem code: `not_found` (bank: an unregistered bank, or another bank to a bank key)"),
+        (status = 422, description = "Problem codes: `range_too_large` (longer than 31 days, or more transfers created in it than `--report-transfers-max`), `bank_code_invalid` (bank)"),
     ))]
 pub async fn summary(
     state: web::Data<AppState>,

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::admission::Refusal;
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::{not_found_as, number_text, page_limit, read_body, AppState};
 use crate::actors::Submitted;
 use crate::domain::rules::{RawTransfer, TransferDraft};
@@ -95,11 +95,11 @@ fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, 
     responses(
         (status = 202, description = "Accepted and durably stored", body = TransferView,
             headers(("Idempotent-Replayed" = String, description = "`true` when this answers a replay"))),
-        (status = 400, description = "Problem code: `field_invalid` (the header and body keys differ)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Problem codes: `sender_not_principal` (a bank key names another sender), `auditor_read_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Problem code: `idempotency_key_reused` (the key was used with another body; `transaction_id` names the first)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes. Rejected (stored; `transfer` holds it): `sender_bank_suspended`, `receiver_bank_suspended`, `corridor_suspended`, `amount_exceeds_corridor_maximum`, `limit_exceeded`. Refused input (not stored): `bank_code_invalid`, `banks_must_be_different`, `currency_code_invalid`, `currency_unknown`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`, `idempotency_key_invalid`, `sender_bank_unknown`, `receiver_bank_unknown`, `corridor_unknown`. Not storable: `transfer_unstorable`.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Problem code: `overloaded` (the engine is at its limit of submissions; retry after `Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `field_invalid` (the header and body keys differ)"),
+        (status = 403, description = "Problem codes: `sender_not_principal` (a bank key names another sender), `auditor_read_only`"),
+        (status = 409, description = "Problem code: `idempotency_key_reused` (the key was used with another body; `transaction_id` names the first)"),
+        (status = 422, description = "Problem codes. Rejected (stored; `transfer` holds it): `sender_bank_suspended`, `receiver_bank_suspended`, `corridor_suspended`, `amount_exceeds_corridor_maximum`, `limit_exceeded`. Refused input (not stored): `bank_code_invalid`, `banks_must_be_different`, `currency_code_invalid`, `currency_unknown`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`, `idempotency_key_invalid`, `sender_bank_unknown`, `receiver_bank_unknown`, `corridor_unknown`. Not storable: `transfer_unstorable`."),
+        (status = 503, description = "Problem code: `overloaded` (the engine is at its limit of submissions; retry after `Retry-After`)"),
     ))]
 pub async fn submit(
     state: web::Data<AppState>,
@@ -187,8 +187,8 @@ fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
     params(("id" = uuid::Uuid, Path, description = "The transfer's `transaction_id`")),
     responses(
         (status = 200, description = "The transfer; its `status` follows its window", body = TransferView),
-        (status = 404, description = "Problem code: `not_found` (also another bank's transfer, to a bank key)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem code: `transaction_id_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found` (also another bank's transfer, to a bank key)"),
+        (status = 422, description = "Problem code: `transaction_id_invalid`"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -254,8 +254,8 @@ fn query_bank(value: &Option<String>, field: &'static str) -> Result<Option<Bank
     params(ListQuery),
     responses(
         (status = 200, description = "A page of transfers", body = TransferPage),
-        (status = 400, description = "Problem code: `query_invalid` (a status, window id, limit or cursor out of its form)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem codes: `bank_code_invalid`, `transaction_id_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `query_invalid` (a status, window id, limit or cursor out of its form)"),
+        (status = 422, description = "Problem codes: `bank_code_invalid`, `transaction_id_invalid`"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,

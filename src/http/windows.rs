@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::{not_found_as, page_limit, paginate, AppState};
 use crate::actors::clock::{CurrentWindow, ScheduledCutOff};
 use crate::actors::writer::WindowProgress;
@@ -90,8 +90,8 @@ pub struct WindowQuery {
     params(WindowQuery),
     responses(
         (status = 200, description = "A page of windows", body = WindowPage),
-        (status = 400, description = "Problem code: `query_invalid` (limit)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem code: `window_id_invalid` (before)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `query_invalid` (limit)"),
+        (status = 422, description = "Problem code: `window_id_invalid` (before)"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -127,7 +127,7 @@ pub async fn current(state: web::Data<AppState>, caller: Caller) -> Result<HttpR
         .ok()
         .flatten();
     let closes_at = match due {
-        Some((due_window, at)) if due_window == id => Some(views::Timestamp(views::timestamp(&at))),
+        Some((due_window, at)) if due_window == id => Some(views::time(&at)),
         _ => None,
     };
     Ok(HttpResponse::Ok().json(CurrentWindowView { window, closes_at }))
@@ -140,8 +140,8 @@ pub async fn current(state: web::Data<AppState>, caller: Caller) -> Result<HttpR
     params(("id" = i64, Path, minimum = 1, description = "Window id")),
     responses(
         (status = 200, description = "The window", body = WindowView),
-        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem code: `window_id_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 422, description = "Problem code: `window_id_invalid`"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -158,7 +158,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/api/v1/windows/current/close", operation_id = "close_current_window", tag = "windows",
     responses(
         (status = 202, description = "Cut off; the next window is open; audited", body = WindowClosed),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Problem code: `operator_only`"),
     ))]
 pub async fn close_current(
     state: web::Data<AppState>,
@@ -198,8 +198,8 @@ pub struct SettlementQuery {
     params(SettlementQuery),
     responses(
         (status = 200, description = "A page of instructions", body = InstructionPage),
-        (status = 400, description = "Problem code: `query_invalid` (state, limit or cursor)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Problem code: `window_id_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `query_invalid` (state, limit or cursor)"),
+        (status = 422, description = "Problem code: `window_id_invalid`"),
     ))]
 pub async fn list_settlements(
     state: web::Data<AppState>,
@@ -248,8 +248,8 @@ pub async fn list_settlements(
     params(("id" = uuid::Uuid, Path, description = "Instruction id")),
     responses(
         (status = 200, description = "The instruction", body = InstructionView),
-        (status = 400, description = "Problem code: `query_invalid` (not a UUID)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Problem code: `not_found` (also another bank's, to a bank key)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `query_invalid` (not a UUID)"),
+        (status = 404, description = "Problem code: `not_found` (also another bank's, to a bank key)"),
     ))]
 pub async fn settlement_status(
     state: web::Data<AppState>,
@@ -298,10 +298,10 @@ async fn change(
     params(("id" = uuid::Uuid, Path, description = "Instruction id")),
     responses(
         (status = 200, description = "The instruction, confirmed; audited", body = InstructionChanged),
-        (status = 400, description = "Problem code: `query_invalid` (not a UUID)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Problem code: `instruction_not_pending` (it failed)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `query_invalid` (not a UUID)"),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 409, description = "Problem code: `instruction_not_pending` (it failed)"),
     ))]
 pub async fn confirm(
     state: web::Data<AppState>,
@@ -318,10 +318,10 @@ pub async fn confirm(
     params(("id" = uuid::Uuid, Path, description = "Instruction id")),
     responses(
         (status = 200, description = "The instruction, failed; audited", body = InstructionChanged),
-        (status = 400, description = "Problem code: `query_invalid` (not a UUID)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Problem code: `operator_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Problem code: `not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Problem code: `instruction_not_pending` (it was confirmed)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `query_invalid` (not a UUID)"),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 409, description = "Problem code: `instruction_not_pending` (it was confirmed)"),
     ))]
 pub async fn fail(
     state: web::Data<AppState>,

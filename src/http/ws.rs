@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::AppState;
 use crate::actors::feed::{
     Channel, Connect, Deliver, Disconnect, EngineStopping, FeedHub, Lagged, Subscribe, Unsubscribe,
@@ -98,8 +98,8 @@ static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 #[utoipa::path(get, path = "/ws", tag = "feeds",
     responses(
         (status = 101, description = "Switched to the WebSocket protocol"),
-        (status = 400, description = "Problem code: `field_invalid` (not a WebSocket handshake)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Problem code: `overloaded` (at the limit of WebSocket sessions)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Problem code: `field_invalid` (not a WebSocket handshake)"),
+        (status = 503, description = "Problem code: `overloaded` (at the limit of WebSocket sessions)"),
     ))]
 pub async fn connect(
     state: web::Data<AppState>,
