@@ -2,12 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 
 /// Every metric the engine exports; one instance per running engine.
 pub struct Metrics {
@@ -40,6 +43,13 @@ pub struct Metrics {
     pub ws_messages_sent: IntCounterVec,
     pub ws_messages_dropped: IntCounterVec,
     pub ws_lagged_disconnects: IntCounter,
+    queue_depth_transfers: IntGaugeVec,
+    queue_depth_value: GaugeVec,
+    queue_released: IntCounterVec,
+    queue_released_value: CounterVec,
+    queue_expired: IntCounterVec,
+    queue_wait: Histogram,
+    pub gridlock_resolution_duration: Histogram,
 }
 
 impl Metrics {
@@ -229,6 +239,70 @@ impl Metrics {
             "Sessions closed because they fell behind",
         )
         .expect("valid metric");
+        // Values of money in these gauges and counters are floats, for graphs; the
+        // exact figures are in the API (a window's queue figures, a bank's positions).
+        let queue_depth_transfers = IntGaugeVec::new(
+            Opts::new(
+                "deltran_queue_depth_transfers",
+                "Transfers waiting in a bank's queue, per currency",
+            ),
+            &["bank", "currency"],
+        )
+        .expect("valid metric");
+        let queue_depth_value = GaugeVec::new(
+            Opts::new(
+                "deltran_queue_depth_value",
+                "Value of the transfers waiting in a bank's queue, in its currency",
+            ),
+            &["bank", "currency"],
+        )
+        .expect("valid metric");
+        let queue_released = IntCounterVec::new(
+            Opts::new(
+                "deltran_queue_released_total",
+                "Queued transfers released into a window, by how (fifo: headroom appeared; \
+                 gridlock: released together at a cut-off)",
+            ),
+            &["how", "currency"],
+        )
+        .expect("valid metric");
+        let queue_released_value = CounterVec::new(
+            Opts::new(
+                "deltran_queue_released_value_total",
+                "Value of the queued transfers released, in their currency, by how",
+            ),
+            &["how", "currency"],
+        )
+        .expect("valid metric");
+        let queue_expired = IntCounterVec::new(
+            Opts::new(
+                "deltran_queue_expired_total",
+                "Queued transfers that expired unreleased",
+            ),
+            &["currency"],
+        )
+        .expect("valid metric");
+        let queue_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "deltran_queue_wait_seconds",
+                "Time a released transfer waited in its queue",
+            )
+            .buckets(vec![
+                0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+            ]),
+        )
+        .expect("valid metric");
+        let gridlock_resolution_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "deltran_gridlock_resolution_duration_seconds",
+                "Time a cut-off spent on gridlock resolution: asking the banks for their \
+                 queues and finding the set to release",
+            )
+            .buckets(vec![
+                0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_request_duration.clone()),
@@ -255,6 +329,13 @@ impl Metrics {
             Box::new(ws_messages_sent.clone()),
             Box::new(ws_messages_dropped.clone()),
             Box::new(ws_lagged_disconnects.clone()),
+            Box::new(queue_depth_transfers.clone()),
+            Box::new(queue_depth_value.clone()),
+            Box::new(queue_released.clone()),
+            Box::new(queue_released_value.clone()),
+            Box::new(queue_expired.clone()),
+            Box::new(queue_wait.clone()),
+            Box::new(gridlock_resolution_duration.clone()),
         ] {
             registry
                 .register(collector)
@@ -288,7 +369,40 @@ impl Metrics {
             ws_messages_sent,
             ws_messages_dropped,
             ws_lagged_disconnects,
+            queue_depth_transfers,
+            queue_depth_value,
+            queue_released,
+            queue_released_value,
+            queue_expired,
+            queue_wait,
+            gridlock_resolution_duration,
         }
+    }
+
+    /// A bank's queue in `currency` now holds `depth` transfers worth `value`.
+    pub fn queue_depth(&self, bank: &str, currency: &str, depth: usize, value: Decimal) {
+        self.queue_depth_transfers
+            .with_label_values(&[bank, currency])
+            .set(depth as i64);
+        self.queue_depth_value
+            .with_label_values(&[bank, currency])
+            .set(value.to_f64().unwrap_or(f64::MAX));
+    }
+
+    /// A queued transfer of `value` in `currency` was released (`how`: `fifo` or
+    /// `gridlock`) after waiting `waited`.
+    pub fn queue_released(&self, how: &str, currency: &str, value: Decimal, waited: Duration) {
+        self.queue_released
+            .with_label_values(&[how, currency])
+            .inc();
+        self.queue_released_value
+            .with_label_values(&[how, currency])
+            .inc_by(value.to_f64().unwrap_or(0.0));
+        self.queue_wait.observe(waited.as_secs_f64());
+    }
+
+    pub fn queue_expired(&self, currency: &str) {
+        self.queue_expired.with_label_values(&[currency]).inc();
     }
 
     /// The Prometheus text exposition of every metric.

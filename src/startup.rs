@@ -103,6 +103,7 @@ impl Application {
                 banks: store.banks().await?,
                 corridors: store.corridors().await?,
                 keys: stored_keys,
+                queue_ttl_windows: settings.queue_ttl_windows,
             },
         );
         let rates = Arc::new(RateLimits::new(RateSettings {

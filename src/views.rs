@@ -69,10 +69,12 @@ pub struct TransferView {
     /// The engine's id (UUID v7: time-ordered).
     #[schema(format = Uuid)]
     pub transaction_id: String,
-    /// `accepted`, `netted`, `settled` or `rejected`.
+    /// `accepted`, `netted`, `settled` or `rejected`; `queued`, `expired` or
+    /// `cancelled`.
     #[schema(example = "accepted")]
     pub status: &'static str,
-    /// The clearing window it belongs to; null when rejected.
+    /// The clearing window it belongs to; null when rejected, queued, expired or
+    /// cancelled.
     pub window_id: Option<i64>,
     pub sender_bank: String,
     pub receiver_bank: String,
@@ -103,6 +105,24 @@ pub struct TransferView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub idempotency_key: Option<String>,
+    /// `queue` when the sender asked to wait rather than be rejected at its limit
+    /// (absent for the default, `reject`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, example = "queue")]
+    pub on_limit: Option<&'static str>,
+    /// With `on_limit` `queue`: `normal` or `high`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, example = "normal")]
+    pub priority: Option<&'static str>,
+    /// The window that was open when it was queued (present iff it was ever queued).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub queued_in_window: Option<i64>,
+    /// When it last changed status after it was stored: released from its queue,
+    /// expired or cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub status_changed_at: Option<Timestamp>,
 }
 
 pub fn transfer(t: &Transfer) -> TransferView {
@@ -123,6 +143,10 @@ pub fn transfer(t: &Transfer) -> TransferView {
         receiver_account: t.receiver_account.clone(),
         reference: t.reference.clone(),
         idempotency_key: t.idempotency_key.clone(),
+        on_limit: t.queue.map(|_| "queue"),
+        priority: t.queue.map(|p| p.as_str()),
+        queued_in_window: t.queued_in.map(|w| w.get()),
+        status_changed_at: t.status_at.as_ref().map(time),
     }
 }
 
@@ -195,6 +219,10 @@ pub struct LedgerView {
     pub net_debit_cap: Money,
     /// `net_debit_cap − exposure`.
     pub headroom: Money,
+    /// Transfers waiting in the bank's queue in this currency (`on_limit` `queue`),
+    /// and their value.
+    pub queued_count: u64,
+    pub queued_value: Money,
 }
 
 /// A bank's live positions (`GET /api/v1/banks/{code}/positions`, and the feed's
@@ -216,6 +244,7 @@ pub fn positions(view: &BankPositions) -> PositionsView {
         .ledgers
         .keys()
         .chain(view.net_debit_caps.keys())
+        .chain(view.queued.keys())
         .copied()
         .collect();
     currencies.sort();
@@ -225,6 +254,7 @@ pub fn positions(view: &BankPositions) -> PositionsView {
         .map(|c| {
             let ledger = view.ledgers.get(&c).copied().unwrap_or_default();
             let cap = view.net_debit_caps.get(&c).copied().unwrap_or_default();
+            let queued = view.queued.get(&c).copied().unwrap_or_default();
             LedgerView {
                 currency: c.as_str(),
                 debits: Money::of(c, ledger.debits),
@@ -234,6 +264,8 @@ pub fn positions(view: &BankPositions) -> PositionsView {
                 exposure: Money::of(c, ledger.exposure()),
                 net_debit_cap: Money::of(c, cap),
                 headroom: Money::of(c, cap - ledger.exposure()),
+                queued_count: queued.0 as u64,
+                queued_value: Money::of(c, queued.1),
             }
         })
         .collect();
@@ -361,6 +393,21 @@ pub struct HubPositionView {
     pub position: Money,
 }
 
+/// Queued transfers released into a window in one source currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueReleaseView {
+    #[schema(example = "INR")]
+    pub currency: &'static str,
+    /// How many were released into the window (first in, first out as headroom
+    /// appeared, or together by gridlock resolution at its cut-off).
+    pub released_count: i64,
+    /// Their value, in `currency`.
+    pub released_value: Money,
+    /// How long they had waited in their queues, from submission to release.
+    pub wait_mean_ms: i64,
+    pub wait_max_ms: i64,
+}
+
 /// What the hub converted in one corridor of a window.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CorridorFxView {
@@ -379,6 +426,8 @@ pub struct WindowView {
     pub currencies: Vec<CurrencyNettingView>,
     pub hub: Vec<HubPositionView>,
     pub fx: Vec<CorridorFxView>,
+    /// Queued transfers released into the window, per currency (empty when none).
+    pub queue: Vec<QueueReleaseView>,
 }
 
 /// A window with its result; `live_count` is the running count of an unnetted window.
@@ -427,6 +476,17 @@ pub fn window(detail: &WindowDetail, live_count: Option<i64>) -> WindowView {
                 corridor: id.to_string(),
                 source_amount: Money::of(id.from, *source),
                 destination_amount: Money::of(id.to, *destination),
+            })
+            .collect(),
+        queue: detail
+            .queue
+            .iter()
+            .map(|q| QueueReleaseView {
+                currency: q.currency.as_str(),
+                released_count: q.count,
+                released_value: Money::of(q.currency, q.value),
+                wait_mean_ms: q.wait_mean_ms,
+                wait_max_ms: q.wait_max_ms,
             })
             .collect(),
     }
@@ -893,6 +953,9 @@ pub struct StatusCounts {
     pub netted: i64,
     pub settled: i64,
     pub rejected: i64,
+    pub queued: i64,
+    pub expired: i64,
+    pub cancelled: i64,
 }
 
 /// Transfers of one corridor with one status (and, in a bank's summary, one
@@ -992,6 +1055,9 @@ pub fn summary(s: &Summary) -> SummaryView {
             TransferStatus::Netted => &mut by_status.netted,
             TransferStatus::Settled => &mut by_status.settled,
             TransferStatus::Rejected => &mut by_status.rejected,
+            TransferStatus::Queued => &mut by_status.queued,
+            TransferStatus::Expired => &mut by_status.expired,
+            TransferStatus::Cancelled => &mut by_status.cancelled,
         } += v.count;
     }
     let by_corridor = s

@@ -12,7 +12,7 @@ The definition `check` applies (loadtest/k6/README.md says the same):
     exactly once and accepted: the count of those answers (k6 counter
     `transfers_accepted`) must equal the count of stored transfers of this run whose
     status is not `rejected` (`accepted`, `netted` or `settled`: the status follows
-    the window);
+    the window; or `queued`, `expired`, `cancelled`, which are stored transfers too);
   * every `422` answer carrying a `transaction_id` is a stored rejection: its count
     (`transfers_rejected`) must equal the stored transfers of this run whose status is
     `rejected`;

@@ -78,6 +78,10 @@ const ROUTES = [
   ['POST', '/api/v1/transfers', { as: 'ENBD', body: transferBody('ENBD', 'ICICI', '60000000.00', 'rejected'), expect: 422, shape: all(problem('amount_exceeds_corridor_maximum'), has('transaction_id')) }],
   ['POST', '/api/v1/transfers', { as: 'ICICI', body: transferBody('HDFC', 'ENBD', '1000.00', 'not-principal'), expect: 403, shape: problem('sender_not_principal') }],
   ['POST', '/api/v1/transfers', { as: 'ICICI', body: transferBody('ICICI', 'ENBD', 'lots', 'invalid'), expect: 422, shape: problem('amount_invalid') }],
+  // a transfer cancelled by its sender while its window is open
+  ['POST', '/api/v1/transfers', { as: 'HDFC', body: transferBody('HDFC', 'ADCB', '1000.00', 'to-cancel'), expect: 202, shape: transfer('accepted'), keep: (c, b) => { c.cancelledId = b.transaction_id; } }],
+  ['POST', '/api/v1/transfers/{cancelledId}/cancel', { as: 'ADCB', expect: 403, shape: problem('cancel_not_sender') }],
+  ['POST', '/api/v1/transfers/{cancelledId}/cancel', { as: 'HDFC', expect: 200, shape: all(transfer('cancelled'), same('transaction_id', 'cancelledId')) }],
   ['GET', '/api/v1/transfers/{transferId}', { as: 'ENBD', expect: 200, shape: all(transfer('accepted'), same('transaction_id', 'transferId')) }],
   ['GET', '/api/v1/transfers/{transferId}', { as: 'ADCB', expect: 404, shape: problem('not_found') }],
   ['GET', '/api/v1/transaction/{transferId}', { expect: 200, shape: same('transaction_id', 'transferId') }],

@@ -8,24 +8,32 @@
 //! transfer it stamped with the old window. When every bank's marker is in and all
 //! that came before them is committed (a writer barrier), the window is sealed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
-use super::bank::CutOffBank;
+use super::bank::{CutOffBank, GridlockQuery, QueueStanding};
 use super::faults::{NettingPanicSwitch, PanicInNextNetting, PanicWindow};
 use super::feed::{Channel, Event, Feed};
 use super::window::{Closing, NetNow, WindowActor, WindowSettled};
 use super::writer::{BeginCutOff, StoreWriter};
 use super::{guard, spawn_contained, wait_contained, BankHandle, Directory, Guarded, InjectPanic};
-use crate::domain::{BankCode, Origin, WindowId, WindowState};
+use crate::domain::gridlock::{self, Standing};
+use crate::domain::{
+    BankCode, CorridorRecord, Origin, QueuePriority, Transfer, TransferId, WindowId, WindowState,
+};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::telemetry::error_chain;
 use crate::views;
+use rust_decimal::Decimal;
+
+/// How long a cut-off waits for the banks' answers to a gridlock query; a bank that
+/// has not answered by then takes no part in the resolution.
+const GRIDLOCK_QUERY_WAIT_MAX: Duration = Duration::from_secs(1);
 
 /// How long to wait before retrying a store operation that failed.
 pub(super) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -200,7 +208,7 @@ impl WindowClock {
             match result {
                 Ok(next) => {
                     act.current = Some(next);
-                    act.begin_cut_off(window, next, started, ctx);
+                    act.resolve_gridlock_and_cut_off(window, next, started, ctx);
                     act.schedule_close(ctx);
                     for reply in act.waiting.drain(..) {
                         let _ = reply.send(Ok((window, next)));
@@ -221,13 +229,66 @@ impl WindowClock {
         });
     }
 
+    /// Gridlock resolution, then the cut-off. When transfers are queued anywhere, the
+    /// clock asks every bank for its standing and queue (each bank then holds them
+    /// still until its cut-off), finds the set of queued transfers that can be
+    /// released together into the closing window (`domain::gridlock::resolve`) and
+    /// hands each bank its part with the cut-off, so the releases travel ahead of the
+    /// bank's marker: they are in `window`, and the cut-off stays exact. The clock
+    /// handles nothing else meanwhile (a few milliseconds; a bank that does not
+    /// answer within `GRIDLOCK_QUERY_WAIT_MAX` takes no part).
+    fn resolve_gridlock_and_cut_off(
+        &mut self,
+        window: WindowId,
+        next: WindowId,
+        started: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.directory.queued_total() <= 0 {
+            self.begin_cut_off(window, next, started, HashMap::new(), ctx);
+            return;
+        }
+        let banks = self.directory.banks();
+        let store = self.store.clone();
+        let asked = Instant::now();
+        let gather = async move {
+            let queries = banks.iter().map(|(_, bank)| bank.addr.send(GridlockQuery));
+            let answers = tokio::time::timeout(
+                GRIDLOCK_QUERY_WAIT_MAX,
+                futures_util::future::join_all(queries),
+            )
+            .await
+            .unwrap_or_default();
+            let standings: Vec<QueueStanding> = answers
+                .into_iter()
+                .filter_map(|a| a.ok().flatten())
+                .collect();
+            // Without the rates every currency counts unit for unit: still feasible.
+            let rates = store.corridors().await.unwrap_or_default();
+            (standings, rates)
+        };
+        wait_contained(self, ctx, gather, move |(standings, rates), act, ctx| {
+            let releases = gridlock_releases(&standings, &rates);
+            act.metrics
+                .gridlock_resolution_duration
+                .observe(asked.elapsed().as_secs_f64());
+            let released: usize = releases.values().map(Vec::len).sum();
+            if released > 0 {
+                tracing::info!(window = %window, released, "gridlock resolution releases queued transfers");
+            }
+            act.begin_cut_off(window, next, started, releases, ctx);
+        });
+    }
+
     /// Tells the window actors, the writer and every bank that `window` is cut off
-    /// and `next` open (the store already says so), and announces it.
+    /// and `next` open (the store already says so), handing each bank the queued
+    /// transfers of its to release into `window`, and announces it.
     fn begin_cut_off(
         &mut self,
         window: WindowId,
         next: WindowId,
         started: Instant,
+        mut releases: HashMap<BankCode, Vec<TransferId>>,
         ctx: &mut Context<Self>,
     ) {
         self.cut_off_begun.insert(window);
@@ -242,7 +303,13 @@ impl WindowClock {
             banks: banks.iter().map(|(code, _)| code.clone()).collect(),
             sealed_to: closing.recipient(),
         });
-        cut_off(&banks, window, next);
+        for (code, bank) in &banks {
+            bank.addr.do_send(CutOffBank {
+                window,
+                next,
+                release: releases.remove(code).unwrap_or_default(),
+            });
+        }
         tracing::info!(window = %window, next = %next, "window closing");
         self.feed.publish_all(vec![
             Event::new(
@@ -297,7 +364,7 @@ impl WindowClock {
                         if !act.cut_off_begun.contains(&window) {
                             let next = WindowId::new(window.get() + 1).expect("positive");
                             tracing::warn!(window = %window, "finishing a cut-off a restart interrupted");
-                            act.begin_cut_off(window, next, Instant::now(), ctx);
+                            act.begin_cut_off(window, next, Instant::now(), HashMap::new(), ctx);
                         }
                     }
                 }
@@ -434,9 +501,67 @@ fn due_after(delay: Duration) -> Option<DateTime<Utc>> {
 }
 
 /// Tells each bank to stamp `next` from now on and send the writer its marker for
-/// `window` (repeating it is harmless: the writer counts each bank once).
+/// `window` (repeating it is harmless: the writer counts each bank once). A repeat
+/// releases nothing.
 pub(super) fn cut_off(banks: &[(BankCode, BankHandle)], window: WindowId, next: WindowId) {
     for (_, bank) in banks {
-        bank.addr.do_send(CutOffBank { window, next });
+        bank.addr.do_send(CutOffBank {
+            window,
+            next,
+            release: Vec::new(),
+        });
     }
+}
+
+/// The queued transfers each bank is to release at a cut-off: the banks' standings
+/// and queues put together, every queued transfer valued in one reference currency
+/// through the corridors' rates (`gridlock::unit_values`), in release priority order
+/// (high first, then oldest first), and resolved.
+fn gridlock_releases(
+    standings: &[QueueStanding],
+    corridors: &[CorridorRecord],
+) -> HashMap<BankCode, Vec<TransferId>> {
+    let rates: Vec<_> = corridors
+        .iter()
+        .map(|c| (c.id.from, c.id.to, c.fx_rate.value()))
+        .collect();
+    let unit_values = gridlock::unit_values(&rates);
+    let mut standing: HashMap<gridlock::Account, Standing> = HashMap::new();
+    let mut transfers: Vec<&Transfer> = Vec::new();
+    for bank in standings {
+        for (currency, s) in &bank.accounts {
+            standing.insert((bank.bank.clone(), *currency), *s);
+        }
+        transfers.extend(&bank.queued);
+    }
+    if transfers.is_empty() {
+        return HashMap::new();
+    }
+    transfers.sort_by_key(|t| (t.queue != Some(QueuePriority::High), t.id));
+    let queued: Vec<gridlock::Queued> = transfers
+        .iter()
+        .map(|t| {
+            let converted = t.converted.expect("a queued transfer has its quote");
+            let unit = unit_values
+                .get(&t.amount.currency())
+                .copied()
+                .unwrap_or(Decimal::ONE);
+            gridlock::Queued {
+                sender: t.sender.clone(),
+                receiver: t.receiver.clone(),
+                amount: t.amount.value(),
+                from: t.amount.currency(),
+                converted: converted.value(),
+                to: converted.currency(),
+                value: t.amount.value() * unit,
+            }
+        })
+        .collect();
+    let release = gridlock::resolve(&standing, &queued);
+    let mut by_bank: HashMap<BankCode, Vec<TransferId>> = HashMap::new();
+    for i in release.released {
+        let t = transfers[i];
+        by_bank.entry(t.sender.clone()).or_default().push(t.id);
+    }
+    by_bank
 }

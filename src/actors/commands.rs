@@ -6,24 +6,23 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::bank::{ProfileChanged, SubmitTransfer};
+use super::bank::{CancelTransfer, ProfileChanged, SubmitTransfer};
 use super::clock::CloseCurrent;
 use super::corridor::{QuoteTransfer, TermsChanged};
 use super::feed::{Channel, Event};
 use super::keys;
 use super::settlement;
 use super::writer::PersistOutcome;
-use super::Engine;
+use super::{now_micros, Engine};
 use crate::domain::auth::KeyRecord;
 use crate::domain::rules::TransferDraft;
 use crate::domain::{
     BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
     CorridorStatus, InstructionChange, InstructionState, KeyId, NewBank, NewCorridor, Origin,
-    Outcome, Role, Transfer, TransferId, WindowId,
+    Outcome, Role, Transfer, TransferId, TransferStatus, WindowId, WindowState,
 };
 use crate::store::StoreError;
 use crate::views;
@@ -49,6 +48,17 @@ pub enum CommandError {
     /// of its batch was. Sending the same transfer again would be refused again.
     #[error("transfer {transaction_id} cannot be stored as submitted; it was not accepted")]
     TransferUnstorable { transaction_id: TransferId },
+    /// The transfer is past the point where it may be cancelled: netted, settled,
+    /// rejected, expired or cancelled already, or accepted into a window that closed.
+    #[error("transfer {transaction_id} is {status} and can no longer be cancelled{why}")]
+    TransferNotCancellable {
+        transaction_id: TransferId,
+        status: TransferStatus,
+        why: &'static str,
+    },
+    /// Only a transfer's sender (or the operator) may cancel it.
+    #[error("only the sender of transfer {0} may cancel it")]
+    CancelNotSender(TransferId),
     /// The engine cannot do it right now (an actor restarting, the database down, a
     /// commit not confirmed in time); the text is safe to show a client.
     #[error("{0}")]
@@ -179,6 +189,86 @@ impl Engine {
             PersistOutcome::Unstorable { transaction_id, .. } => {
                 Err(CommandError::TransferUnstorable { transaction_id })
             }
+            PersistOutcome::Unchanged => Err(CommandError::Unavailable(
+                "the transfer was not stored; retry with the same idempotency key".into(),
+            )),
+        }
+    }
+
+    /// Cancels a transfer: a queued one at any time, an accepted one while its window
+    /// is open (its exposure is released and it is never netted). `as_bank` is the
+    /// caller's bank when a bank asks: another bank's transfer is not found, and a
+    /// receiver may not cancel. Answers the cancelled transfer once stored.
+    pub async fn cancel_transfer(
+        &self,
+        id: TransferId,
+        as_bank: Option<&BankCode>,
+        wait_max: Duration,
+    ) -> Result<Transfer, CommandError> {
+        let what = format!("transfer {id}");
+        let transfer = self
+            .store
+            .transfer(id)
+            .await
+            .map_err(naming(what.clone()))?;
+        if let Some(bank) = as_bank {
+            if &transfer.receiver == bank {
+                return Err(CommandError::CancelNotSender(id));
+            }
+            if &transfer.sender != bank {
+                return Err(CommandError::NotFound(what));
+            }
+        }
+        let not_cancellable = |t: &Transfer| {
+            let why = match t.status() {
+                TransferStatus::Accepted => ": its window closed",
+                _ => "",
+            };
+            CommandError::TransferNotCancellable {
+                transaction_id: id,
+                status: t.status(),
+                why,
+            }
+        };
+        let open = matches!(transfer.window_state, Some(WindowState::Open));
+        match transfer.status() {
+            TransferStatus::Queued => {}
+            TransferStatus::Accepted if open => {}
+            _ => return Err(not_cancellable(&transfer)),
+        }
+        let sender = self
+            .directory
+            .bank(&transfer.sender)
+            .ok_or_else(|| CommandError::NotFound(format!("bank {}", transfer.sender)))?;
+        let (reply, answer) = oneshot::channel();
+        sender.addr.do_send(CancelTransfer { transfer, reply });
+        let outcome = match tokio::time::timeout(wait_max, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted; retry".into()),
+            Err(_) => PersistOutcome::Failed("the cancellation was not confirmed in time".into()),
+        };
+        match outcome {
+            PersistOutcome::Stored(cancelled) => Ok(*cancelled),
+            // It moved on meanwhile (released, expired, its window closed): say where
+            // it is now. A release still being stored reads as queued: try again.
+            PersistOutcome::Unchanged => {
+                let now = self.store.transfer(id).await?;
+                match now.status() {
+                    TransferStatus::Queued => Err(CommandError::Unavailable(
+                        "the transfer is being released from its queue; retry".into(),
+                    )),
+                    TransferStatus::Accepted if now.window_state == Some(WindowState::Open) => {
+                        Err(CommandError::Unavailable(
+                            "the transfer was just released into the open window; retry".into(),
+                        ))
+                    }
+                    _ => Err(not_cancellable(&now)),
+                }
+            }
+            PersistOutcome::Failed(detail) => Err(CommandError::Unavailable(detail)),
+            PersistOutcome::Existing(_) | PersistOutcome::Unstorable { .. } => Err(
+                CommandError::Unavailable("the cancellation could not be stored; retry".into()),
+            ),
         }
     }
 
@@ -340,6 +430,9 @@ impl Engine {
             (true, _) => ("replayed", ""),
             (false, Outcome::Accepted(_)) => ("accepted", ""),
             (false, Outcome::Rejected(code)) => ("rejected", code.code()),
+            (false, Outcome::Queued) => ("queued", ""),
+            (false, Outcome::Expired) => ("expired", ""),
+            (false, Outcome::Cancelled) => ("cancelled", ""),
         };
         self.metrics
             .transfers
@@ -353,10 +446,4 @@ impl Engine {
             .with_label_values(&[why])
             .inc();
     }
-}
-
-/// Now, to the microsecond the store keeps, so a replay shows the same `created_at`.
-fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }

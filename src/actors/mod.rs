@@ -18,7 +18,7 @@ pub mod writer;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use std::future::Future;
@@ -74,9 +74,16 @@ impl BankHandle {
 pub struct Directory {
     banks: RwLock<HashMap<BankCode, BankHandle>>,
     corridors: RwLock<HashMap<CorridorId, Addr<CorridorActor>>>,
+    /// Transfers queued in every bank's queue (see `bank::QueueSettings`).
+    queued_total: Arc<AtomicI64>,
 }
 
 impl Directory {
+    /// Transfers queued in every bank now.
+    pub fn queued_total(&self) -> i64 {
+        self.queued_total.load(Ordering::Acquire)
+    }
+
     pub fn bank(&self, code: &BankCode) -> Option<BankHandle> {
         self.banks.read().expect("lock").get(code).cloned()
     }
@@ -196,6 +203,13 @@ fn panicked<A: Guarded>(act: &mut A, ctx: &mut Context<A>, payload: Box<dyn std:
     ctx.stop();
 }
 
+/// Now, to the microsecond the store keeps, so that what is answered before a
+/// read-back shows the same time as the row (`created_at`, `status_at`).
+pub fn now_micros() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
 /// What the actor tree starts from.
 pub struct EngineSetup {
     pub writer: writer::WriterLimits,
@@ -206,6 +220,8 @@ pub struct EngineSetup {
     pub corridors: Vec<CorridorRecord>,
     /// Every stored API key.
     pub keys: Vec<crate::domain::auth::KeyRecord>,
+    /// A queued transfer not released within this many windows expires.
+    pub queue_ttl_windows: u32,
 }
 
 /// The running actor tree: handles to start new bank and corridor actors on the
@@ -221,6 +237,7 @@ pub struct Engine {
     arbiter: actix::ArbiterHandle,
     store: Store,
     metrics: Arc<Metrics>,
+    queue_ttl_windows: u32,
 }
 
 impl Engine {
@@ -239,6 +256,7 @@ impl Engine {
             banks,
             corridors,
             keys: stored_keys,
+            queue_ttl_windows,
         } = setup;
         let directory = Arc::new(Directory::default());
         let transactions_wanted = Arc::new(AtomicBool::new(false));
@@ -287,6 +305,7 @@ impl Engine {
             arbiter,
             store,
             metrics,
+            queue_ttl_windows,
         };
         for bank in banks {
             engine.start_bank(bank);
@@ -307,8 +326,12 @@ impl Engine {
                 active.clone(),
                 self.feed.clone(),
             );
+            let queue = bank::QueueSettings {
+                ttl_windows: self.queue_ttl_windows,
+                queued_total: self.directory.queued_total.clone(),
+            };
             actix::Supervisor::start_in_arbiter(&self.arbiter, move |_| {
-                BankActor::new(record, writer, metrics, feed, active)
+                BankActor::new(record, writer, metrics, feed, active, queue)
             })
         };
         self.directory.add_bank(code, BankHandle::new(addr, active));

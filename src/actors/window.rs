@@ -134,6 +134,8 @@ impl WindowActor {
                     positions: netting.positions.clone(),
                     currencies: netting.currencies.clone(),
                     corridors: netting.corridors.clone(),
+                    // The release figures are read with the window, not announced.
+                    queue: Vec::new(),
                 };
                 announce(&feed, &detail, instructions);
                 record_metrics(&metrics, closing_started, &netting);

@@ -224,6 +224,11 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_SETTLEMENT_DELAY_MS", default_value_t = 1_000,
           value_parser = clap::value_parser!(u64).range(0..=DAY_MS))]
     pub settlement_delay_ms: u64,
+    /// A queued transfer (`on_limit` `queue`) not released within this many windows,
+    /// the one it was queued in counted, expires. Range 1 to 100,000.
+    #[arg(long, env = "DELTRAN_QUEUE_TTL_WINDOWS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub queue_ttl_windows: u32,
     /// Largest WebSocket frame a client may send. Range 1 KiB to 16 MiB: a subscribe
     /// message naming all five channels and a bank, pretty-printed, takes about 150
     /// bytes.

@@ -39,6 +39,8 @@ pub struct BankPositions {
     pub window: Option<WindowId>,
     pub ledgers: BTreeMap<Currency, Ledger>,
     pub net_debit_caps: BTreeMap<Currency, Decimal>,
+    /// Transfers waiting in the bank's queue per currency: how many, and their value.
+    pub queued: BTreeMap<Currency, (usize, Decimal)>,
     /// False while the actor re-reads its books; figures are then the last known.
     pub current: bool,
 }

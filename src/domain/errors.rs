@@ -56,6 +56,10 @@ pub enum InputError {
     FaultActorInvalid,
     #[error("this fault's actor takes no target")]
     FaultTargetUnexpected,
+    #[error("on_limit is 'reject' or 'queue'")]
+    OnLimitInvalid,
+    #[error("a priority is 'normal' or 'high', and only a transfer with on_limit 'queue' has one")]
+    PriorityInvalid,
 }
 
 impl InputError {
@@ -87,6 +91,8 @@ impl InputError {
             InputError::RoleInvalid => "role_invalid",
             InputError::FaultActorInvalid => "fault_actor_invalid",
             InputError::FaultTargetUnexpected => "fault_target_unexpected",
+            InputError::OnLimitInvalid => "on_limit_invalid",
+            InputError::PriorityInvalid => "priority_invalid",
         }
     }
 }

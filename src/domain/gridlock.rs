@@ -100,6 +100,48 @@ pub fn resolve(standing: &HashMap<Account, Standing>, queued: &[Queued]) -> Rele
     }
 }
 
+/// What one unit of each currency is worth in one reference currency, from the
+/// corridors' rates (`from`, `to`, units of `to` per unit of `from`): the common
+/// measure by which a release's value is summed across currencies. The reference is
+/// the first currency by code; a currency reached by no chain of corridors from it
+/// counts unit for unit. Each currency is valued through the first chain found
+/// (breadth first), using a corridor forwards (divide) or backwards (multiply).
+pub fn unit_values(rates: &[(Currency, Currency, Decimal)]) -> HashMap<Currency, Decimal> {
+    let mut values: HashMap<Currency, Decimal> = HashMap::new();
+    let mut currencies: Vec<Currency> = rates.iter().flat_map(|(f, t, _)| [*f, *t]).collect();
+    currencies.sort();
+    currencies.dedup();
+    for &start in &currencies {
+        if values.contains_key(&start) {
+            continue;
+        }
+        // Each group of currencies joined by corridors gets its own reference.
+        values.insert(start, Decimal::ONE);
+        let mut frontier = vec![start];
+        while let Some(known) = frontier.pop() {
+            let unit = values[&known];
+            for &(from, to, rate) in rates {
+                if rate.is_zero() {
+                    continue;
+                }
+                // One `from` buys `rate` of `to`: a unit of `to` is worth 1/rate `from`.
+                let (other, value) = if from == known {
+                    (to, unit / rate)
+                } else if to == known {
+                    (from, unit * rate)
+                } else {
+                    continue;
+                };
+                if let std::collections::hash_map::Entry::Vacant(slot) = values.entry(other) {
+                    slot.insert(value);
+                    frontier.insert(0, other);
+                }
+            }
+        }
+    }
+    values
+}
+
 /// Whether releasing `released` (indices into `queued`) keeps every account within
 /// its limit (or, for one already above it, no higher than it is).
 pub fn is_feasible(
@@ -336,6 +378,24 @@ impl Search<'_> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn unit_values_put_every_currency_in_the_first_ones_terms() {
+        let aed = Currency::parse("AED").unwrap();
+        let inr = Currency::parse("INR").unwrap();
+        let usd = Currency::parse("USD").unwrap();
+        let rates = vec![
+            (inr, aed, Decimal::new(4, 2)),  // 1 INR = 0.04 AED
+            (usd, inr, Decimal::new(80, 0)), // 1 USD = 80 INR
+            (aed, inr, Decimal::new(25, 0)), // ignored: INR is already valued
+        ];
+        let values = unit_values(&rates);
+        assert_eq!(values[&aed], Decimal::ONE);
+        assert_eq!(values[&inr], Decimal::new(4, 2));
+        assert_eq!(values[&usd], Decimal::new(32, 1));
+        assert!(unit_values(&[]).is_empty());
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use super::errors::{InputError, RejectCode};
 use super::ids::{BankCode, BankStatus, CorridorStatus};
 use super::money::{Amount, Currency};
+use super::transfer::QueuePriority;
 
 /// Longest account number or name a transfer may carry.
 pub const ACCOUNT_LEN_MAX: usize = 64;
@@ -27,6 +28,11 @@ pub struct RawTransfer<'a> {
     pub receiver_account: Option<&'a str>,
     pub reference: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
+    /// `reject` (the default) or `queue`: what to do when the transfer would pass the
+    /// sender's limit.
+    pub on_limit: Option<&'a str>,
+    /// `normal` (the default) or `high`; only with `on_limit` `queue`.
+    pub priority: Option<&'a str>,
 }
 
 /// A transfer whose every field is valid; routing and business rules come next.
@@ -40,6 +46,8 @@ pub struct TransferDraft {
     pub receiver_account: Option<String>,
     pub reference: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Queue (with this priority) rather than be rejected at the sender's limit.
+    pub queue: Option<QueuePriority>,
 }
 
 impl TransferDraft {
@@ -62,6 +70,18 @@ impl TransferDraft {
             bounded_text(raw.reference, REFERENCE_LEN_MAX).map_err(|e| ("reference", e))?;
         let idempotency_key =
             idempotency_key(raw.idempotency_key).map_err(|e| ("idempotency_key", e))?;
+        let queue = match raw.on_limit {
+            None | Some("reject") => None,
+            Some("queue") => Some(QueuePriority::Normal),
+            Some(_) => return Err(("on_limit", InputError::OnLimitInvalid)),
+        };
+        let queue = match (queue, raw.priority) {
+            (_, None) => queue,
+            (Some(_), Some(p)) => {
+                Some(QueuePriority::parse(p).ok_or(("priority", InputError::PriorityInvalid))?)
+            }
+            (None, Some(_)) => return Err(("priority", InputError::PriorityInvalid)),
+        };
         Ok(TransferDraft {
             sender,
             receiver,
@@ -71,6 +91,7 @@ impl TransferDraft {
             receiver_account,
             reference,
             idempotency_key,
+            queue,
         })
     }
 }
@@ -165,6 +186,8 @@ mod tests {
             receiver_account: None,
             reference: None,
             idempotency_key: Some("k-1"),
+            on_limit: None,
+            priority: None,
         }
     }
 
@@ -295,6 +318,31 @@ mod tests {
                 "idempotency_key",
                 InputError::IdempotencyKeyInvalid,
             ),
+            (
+                RawTransfer {
+                    on_limit: Some("wait"),
+                    ..raw()
+                },
+                "on_limit",
+                InputError::OnLimitInvalid,
+            ),
+            (
+                RawTransfer {
+                    priority: Some("high"),
+                    ..raw()
+                },
+                "priority",
+                InputError::PriorityInvalid,
+            ),
+            (
+                RawTransfer {
+                    on_limit: Some("queue"),
+                    priority: Some("urgent"),
+                    ..raw()
+                },
+                "priority",
+                InputError::PriorityInvalid,
+            ),
         ];
         for (input, field, error) in cases {
             assert_eq!(
@@ -304,6 +352,30 @@ mod tests {
             );
         }
         assert!(TransferDraft::parse(raw()).is_ok());
+    }
+
+    #[test]
+    fn on_limit_and_priority_say_whether_and_how_a_transfer_queues() {
+        let queue = |on_limit, priority| {
+            TransferDraft::parse(RawTransfer {
+                on_limit,
+                priority,
+                ..raw()
+            })
+            .unwrap()
+            .queue
+        };
+        assert_eq!(queue(None, None), None);
+        assert_eq!(queue(Some("reject"), None), None);
+        assert_eq!(queue(Some("queue"), None), Some(QueuePriority::Normal));
+        assert_eq!(
+            queue(Some("queue"), Some("normal")),
+            Some(QueuePriority::Normal)
+        );
+        assert_eq!(
+            queue(Some("queue"), Some("high")),
+            Some(QueuePriority::High)
+        );
     }
 
     #[test]

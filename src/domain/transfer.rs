@@ -9,11 +9,28 @@ use super::money::{Amount, Currency};
 use super::rules::TransferDraft;
 use super::window::WindowState;
 
-/// The decision on a transfer, fixed when its batch commits.
+/// Where a transfer stands in the store: the decision its batch committed, or the
+/// status a later change gave it (a queued transfer released, expired or cancelled;
+/// an accepted one cancelled while its window was open).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Outcome {
     Accepted(WindowId),
     Rejected(RejectCode),
+    /// Waiting for its sender's headroom, outside any window.
+    Queued,
+    /// Queued and not released within the queue's time to live.
+    Expired,
+    /// Cancelled by its sender: queued, or accepted while its window was open.
+    Cancelled,
+}
+
+text_enum! {
+    /// How urgently a queued transfer wants out of its sender's queue: `high` ones
+    /// are released before any `normal` one of the same currency.
+    QueuePriority {
+        High => "high",
+        Normal => "normal",
+    }
 }
 
 /// One transfer with everything stored about it.
@@ -34,6 +51,14 @@ pub struct Transfer {
     pub reference: Option<String>,
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Set when the sender asked to queue rather than be rejected at its limit
+    /// (`on_limit` `queue`), with the priority it asked for.
+    pub queue: Option<QueuePriority>,
+    /// The window that was open when the transfer was queued (it was queued iff set).
+    pub queued_in: Option<WindowId>,
+    /// When the transfer last changed status after it was stored (released, expired,
+    /// cancelled); `None` for a row as first written.
+    pub status_at: Option<DateTime<Utc>>,
     /// Where its window is now, when read with it: an accepted transfer reads as
     /// `netted` or `settled` once its window is, without its own row changing.
     pub window_state: Option<WindowState>,
@@ -41,12 +66,17 @@ pub struct Transfer {
 
 text_enum! {
     /// A transfer's lifecycle as clients see it: `accepted` → `netted` (its window
-    /// closed) → `settled` (its window settled); or `rejected` at submission.
+    /// closed) → `settled` (its window settled); or `rejected` at submission; or
+    /// `queued` → `accepted` (released into the open window), `expired` or
+    /// `cancelled`; an accepted transfer may be `cancelled` while its window is open.
     TransferStatus {
         Accepted => "accepted",
         Netted => "netted",
         Settled => "settled",
         Rejected => "rejected",
+        Queued => "queued",
+        Expired => "expired",
+        Cancelled => "cancelled",
     }
 }
 
@@ -61,39 +91,44 @@ impl Transfer {
             && self.sender_account == draft.sender_account
             && self.receiver_account == draft.receiver_account
             && self.reference == draft.reference
+            && self.queue == draft.queue
     }
 
-    /// The decision as stored: `Accepted` or `Rejected`.
+    /// The status as stored: `accepted`, `rejected`, `queued`, `expired` or
+    /// `cancelled` (netted and settled are its window's states).
     pub fn decision(&self) -> TransferStatus {
         match self.outcome {
             Outcome::Accepted(_) => TransferStatus::Accepted,
             Outcome::Rejected(_) => TransferStatus::Rejected,
+            Outcome::Queued => TransferStatus::Queued,
+            Outcome::Expired => TransferStatus::Expired,
+            Outcome::Cancelled => TransferStatus::Cancelled,
         }
     }
 
-    /// The lifecycle status clients see: accepted → netted → settled, or rejected.
+    /// The lifecycle status clients see: an accepted transfer follows its window
+    /// (accepted → netted → settled); the others are as stored.
     pub fn status(&self) -> TransferStatus {
         match (self.outcome, self.window_state) {
-            (Outcome::Rejected(_), _) => TransferStatus::Rejected,
-            (_, Some(WindowState::Netted | WindowState::SettlementFailed)) => {
+            (Outcome::Accepted(_), Some(WindowState::Netted | WindowState::SettlementFailed)) => {
                 TransferStatus::Netted
             }
-            (_, Some(WindowState::Settled)) => TransferStatus::Settled,
-            _ => TransferStatus::Accepted,
+            (Outcome::Accepted(_), Some(WindowState::Settled)) => TransferStatus::Settled,
+            _ => self.decision(),
         }
     }
 
     pub fn window_id(&self) -> Option<WindowId> {
         match self.outcome {
             Outcome::Accepted(w) => Some(w),
-            Outcome::Rejected(_) => None,
+            _ => None,
         }
     }
 
     pub fn reject_code(&self) -> Option<RejectCode> {
         match self.outcome {
-            Outcome::Accepted(_) => None,
             Outcome::Rejected(r) => Some(r),
+            _ => None,
         }
     }
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::ids::{BankCode, CorridorId, WindowId};
+use super::money::Currency;
 use super::netting::{CurrencySummary, Position};
 
 text_enum! {
@@ -47,6 +48,20 @@ pub struct WindowDetail {
     pub currencies: Vec<CurrencySummary>,
     /// The hub's FX need per corridor: (source received, destination paid out).
     pub corridors: Vec<(CorridorId, Decimal, Decimal)>,
+    /// Queued transfers released into the window, per source currency.
+    pub queue: Vec<QueueRelease>,
+}
+
+/// What the queue gave a window in one currency: the queued transfers released into
+/// it (first in, first out or by gridlock resolution), their value, and how long they
+/// had waited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueRelease {
+    pub currency: Currency,
+    pub count: i64,
+    pub value: Decimal,
+    pub wait_mean_ms: i64,
+    pub wait_max_ms: i64,
 }
 
 impl WindowDetail {
@@ -64,6 +79,7 @@ impl WindowDetail {
                 .collect(),
             currencies: self.currencies.clone(),
             corridors: self.corridors.clone(),
+            queue: self.queue.clone(),
         }
     }
 }

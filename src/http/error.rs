@@ -98,6 +98,9 @@ pub enum ApiError {
     AlreadyExists(String),
     #[error("{0}")]
     InstructionNotPending(String),
+    /// 409: the transfer is past the point where it may be cancelled.
+    #[error("{0}")]
+    TransferNotCancellable(String),
     #[error("{0}")]
     QueryInvalid(String),
     /// 422: a report's range is well formed but longer, or holds more, than a report
@@ -154,6 +157,7 @@ impl ApiError {
             ApiError::TransferUnstorable { .. } => "transfer_unstorable",
             ApiError::AlreadyExists(_) => "already_exists",
             ApiError::InstructionNotPending(_) => "instruction_not_pending",
+            ApiError::TransferNotCancellable(_) => "transfer_not_cancellable",
             ApiError::QueryInvalid(_) => "query_invalid",
             ApiError::RangeTooLarge(_) => "range_too_large",
             ApiError::Unauthenticated(AuthFailure::Missing) => "unauthenticated",
@@ -244,6 +248,13 @@ impl From<CommandError> for ApiError {
             CommandError::TransferUnstorable { transaction_id } => ApiError::TransferUnstorable {
                 transaction_id: transaction_id.to_string(),
             },
+            e @ CommandError::TransferNotCancellable { .. } => {
+                ApiError::TransferNotCancellable(e.to_string())
+            }
+            e @ CommandError::CancelNotSender(_) => ApiError::Forbidden {
+                code: "cancel_not_sender",
+                detail: e.to_string(),
+            },
             CommandError::Unavailable(detail) => ApiError::unavailable(detail),
             CommandError::Store(e) => e.into(),
         }
@@ -272,7 +283,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::IdempotencyKeyReused { .. }
             | ApiError::AlreadyExists(_)
-            | ApiError::InstructionNotPending(_) => StatusCode::CONFLICT,
+            | ApiError::InstructionNotPending(_)
+            | ApiError::TransferNotCancellable(_) => StatusCode::CONFLICT,
             ApiError::Overloaded(_) | ApiError::Unavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -266,6 +266,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .post("/transfers", transfers::submit)
         .get("/transfers", transfers::list)
         .get("/transfers/{id}", transfers::get)
+        .post("/transfers/{id}/cancel", transfers::cancel)
         .alias(Method::POST, "/transfer", "/transfers", transfers::submit)
         .alias(
             Method::GET,

@@ -47,6 +47,18 @@ pub struct TransferBody {
     /// decision; with another body, 409. Also as the `Idempotency-Key` header.
     #[schema(min_length = 1, max_length = 128)]
     idempotency_key: Option<String>,
+    /// What to do when the transfer would take the sender past its limit: `reject`
+    /// (the default: 422 `limit_exceeded`) or `queue` (stored as `queued`, answered
+    /// 202, and released first in, first out into the open window as headroom
+    /// appears, or together with others at a cut-off; `expired` if not released
+    /// within the queue's time to live). A transfer that asks to queue also waits
+    /// behind the sender's transfers queued before it in the same currency.
+    #[schema(pattern = "^(reject|queue)$", example = "queue")]
+    on_limit: Option<String>,
+    /// With `on_limit` `queue`: `normal` (the default) or `high` (released before
+    /// every `normal` one of the sender in that currency).
+    #[schema(pattern = "^(normal|high)$", example = "normal")]
+    priority: Option<String>,
 }
 
 fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, ApiError> {
@@ -77,6 +89,8 @@ fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, 
         receiver_account: body.receiver_account.as_deref(),
         reference: body.reference.as_deref(),
         idempotency_key: key,
+        on_limit: body.on_limit.as_deref(),
+        priority: body.priority.as_deref(),
     })
     .map_err(|(field, error)| ApiError::Input { field, error })
 }
@@ -88,17 +102,18 @@ fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, 
 /// original answer on an idempotent replay (header `Idempotent-Replayed: true`).
 /// Rejections are checked in this order: `sender_bank_suspended`,
 /// `receiver_bank_suspended`, `corridor_suspended`, `amount_exceeds_corridor_maximum`,
-/// `limit_exceeded`.
+/// `limit_exceeded` — where the transfer asked to queue (`on_limit` `queue`), it is
+/// stored `queued` instead of rejected for its limit and answered 202.
 #[utoipa::path(post, path = "/api/v1/transfers", operation_id = "submit_transfer", tag = "transfers",
     params(("Idempotency-Key" = Option<String>, Header, description = "Same as the body's `idempotency_key` (if both, they must agree)")),
     request_body = TransferBody,
     responses(
-        (status = 202, description = "Accepted and durably stored", body = TransferView,
+        (status = 202, description = "Accepted, or queued, and durably stored", body = TransferView,
             headers(("Idempotent-Replayed" = String, description = "`true` when this answers a replay"))),
         (status = 400, description = "Problem code: `field_invalid` (the header and body keys differ)"),
         (status = 403, description = "Problem codes: `sender_not_principal` (a bank key names another sender), `auditor_read_only`"),
         (status = 409, description = "Problem code: `idempotency_key_reused` (the key was used with another body; `transaction_id` names the first)"),
-        (status = 422, description = "Problem codes. Rejected (stored; `transfer` holds it): `sender_bank_suspended`, `receiver_bank_suspended`, `corridor_suspended`, `amount_exceeds_corridor_maximum`, `limit_exceeded`. Refused input (not stored): `bank_code_invalid`, `banks_must_be_different`, `currency_code_invalid`, `currency_unknown`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`, `idempotency_key_invalid`, `sender_bank_unknown`, `receiver_bank_unknown`, `corridor_unknown`. Not storable: `transfer_unstorable`."),
+        (status = 422, description = "Problem codes. Rejected (stored; `transfer` holds it): `sender_bank_suspended`, `receiver_bank_suspended`, `corridor_suspended`, `amount_exceeds_corridor_maximum`, `limit_exceeded`. Refused input (not stored): `bank_code_invalid`, `banks_must_be_different`, `currency_code_invalid`, `currency_unknown`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`, `idempotency_key_invalid`, `on_limit_invalid`, `priority_invalid`, `sender_bank_unknown`, `receiver_bank_unknown`, `corridor_unknown`. Not storable: `transfer_unstorable`."),
         (status = 503, description = "Problem code: `overloaded` (the engine is at its limit of submissions; retry after `Retry-After`)"),
     ))]
 pub async fn submit(
@@ -164,10 +179,12 @@ async fn submit_admitted(
 /// 202 with the transfer, or 422 with the stored rejection; a replay says so.
 fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
     let mut response = match transfer.outcome {
-        Outcome::Accepted(_) => HttpResponse::Accepted().json(views::transfer(&transfer)),
         Outcome::Rejected(_) => {
             actix_web::ResponseError::error_response(&ApiError::Rejected(Box::new(transfer)))
         }
+        // Accepted or queued when decided; a replay answers the transfer as it is now
+        // (a queued one may have been released, expired or cancelled since).
+        _ => HttpResponse::Accepted().json(views::transfer(&transfer)),
     };
     if replayed {
         response.headers_mut().insert(
@@ -211,6 +228,43 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(views::transfer(&transfer)))
 }
 
+/// Cancel a transfer.
+///
+/// `POST /api/v1/transfers/{id}/cancel`: a queued transfer at any time, an accepted
+/// one while its window is open (its sender's exposure is released and it is never
+/// netted); answers the transfer, now `cancelled`. The sender's key or the
+/// operator's; the receiver may not (403), other banks do not see it (404).
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/cancel", operation_id = "cancel_transfer", tag = "transfers",
+    params(("id" = uuid::Uuid, Path, description = "The transfer's `transaction_id`")),
+    responses(
+        (status = 200, description = "Cancelled (stored); the transfer as it now stands", body = TransferView),
+        (status = 403, description = "Problem codes: `cancel_not_sender` (the receiver's key), `auditor_read_only`"),
+        (status = 404, description = "Problem code: `not_found` (also another bank's transfer, to a bank key)"),
+        (status = 409, description = "Problem code: `transfer_not_cancellable` (netted, settled, rejected, expired, cancelled, or accepted into a window that closed)"),
+        (status = 422, description = "Problem code: `transaction_id_invalid`"),
+    ))]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if caller.0.role == Role::Auditor {
+        return Err(ApiError::Forbidden {
+            code: "auditor_read_only",
+            detail: "an auditor reads; it does not cancel transfers".into(),
+        });
+    }
+    let id = TransferId::parse(&path).map_err(|error| ApiError::Input {
+        field: "transaction_id",
+        error,
+    })?;
+    let cancelled = state
+        .engine
+        .cancel_transfer(id, caller.0.only_bank(), state.limits.submit_wait_max)
+        .await?;
+    Ok(HttpResponse::Ok().json(views::transfer(&cancelled)))
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
@@ -224,8 +278,8 @@ pub struct ListQuery {
     /// Either side.
     #[param(pattern = "^[A-Z0-9]{2,11}$")]
     bank: Option<String>,
-    /// `accepted`, `netted`, `settled` or `rejected`.
-    #[param(pattern = "^(accepted|netted|settled|rejected)$")]
+    /// `accepted`, `netted`, `settled`, `rejected`, `queued`, `expired` or `cancelled`.
+    #[param(pattern = "^(accepted|netted|settled|rejected|queued|expired|cancelled)$")]
     status: Option<String>,
     #[param(value_type = Option<i64>, minimum = 1)]
     window_id: Option<String>,
@@ -271,8 +325,12 @@ pub async fn list(
         .status
         .as_deref()
         .map(|s| {
-            TransferStatus::parse(s)
-                .ok_or_else(|| invalid("status must be accepted, netted, settled or rejected"))
+            TransferStatus::parse(s).ok_or_else(|| {
+                invalid(
+                    "status must be accepted, netted, settled, rejected, queued, expired \
+                         or cancelled",
+                )
+            })
         })
         .transpose()?;
     let window_id = query

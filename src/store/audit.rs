@@ -25,11 +25,22 @@ macro_rules! audit_since {
 /// Each rule as a query returning one text row per violation.
 const CHECKS: &[(&str, &str)] = &[
     (
-        "every accepted transfer is in exactly one existing window; rejected ones in none",
+        "every accepted transfer is in exactly one existing window; rejected, queued, expired and cancelled ones in none",
         "SELECT 'transfer ' || t.id || ' status ' || t.status || ' window ' || coalesce(t.window_id::text, 'none')
            FROM transfers t LEFT JOIN windows w ON w.id = t.window_id
           WHERE (t.status = 'accepted' AND w.id IS NULL)
-             OR (t.status = 'rejected' AND t.window_id IS NOT NULL)",
+             OR (t.status <> 'accepted' AND t.window_id IS NOT NULL)",
+    ),
+    (
+        "only a transfer that asked to queue was ever queued, in an existing window's time, and a released one went into that window or a later one",
+        "SELECT 'transfer ' || t.id || ' status ' || t.status || ' queued in '
+                || coalesce(t.queued_in::text, 'none') || ' priority '
+                || coalesce(t.queue_priority, 'none') || ' window '
+                || coalesce(t.window_id::text, 'none')
+           FROM transfers t LEFT JOIN windows q ON q.id = t.queued_in
+          WHERE (t.status IN ('queued', 'expired') AND t.queued_in IS NULL)
+             OR (t.queued_in IS NOT NULL AND (t.queue_priority IS NULL OR q.id IS NULL))
+             OR (t.queued_in IS NOT NULL AND t.window_id < t.queued_in)",
     ),
     (
         "at most one window is open, and it is the newest",
@@ -117,7 +128,10 @@ const CHECKS: &[(&str, &str)] = &[
          banks_stored AS (
              SELECT window_id, bank, currency, sum(debits) AS debits, sum(credits) AS credits,
                     sum(debit_count) AS debit_count, sum(credit_count) AS credit_count
-               FROM window_bank_legs GROUP BY 1, 2, 3),
+               FROM window_bank_legs GROUP BY 1, 2, 3
+             -- a bank whose every leg in the window was cancelled sums to nothing
+             HAVING sum(debit_count) <> 0 OR sum(credit_count) <> 0
+                 OR sum(debits) <> 0 OR sum(credits) <> 0),
          corridors_recomputed AS (
              SELECT window_id, from_currency, to_currency, sum(amount) AS source,
                     sum(converted_amount) AS destination, count(*) AS n
@@ -125,7 +139,8 @@ const CHECKS: &[(&str, &str)] = &[
          corridors_stored AS (
              SELECT window_id, from_currency, to_currency, sum(source_amount) AS source,
                     sum(destination_amount) AS destination, sum(transfer_count) AS n
-               FROM window_corridor_legs GROUP BY 1, 2, 3)
+               FROM window_corridor_legs GROUP BY 1, 2, 3
+             HAVING sum(transfer_count) <> 0 OR sum(source_amount) <> 0)
          SELECT 'window ' || coalesce(r.window_id, s.window_id) || ' '
                 || coalesce(r.bank, s.bank) || ' ' || coalesce(r.currency, s.currency)
                 || ': stored debits ' || coalesce(s.debits || ' (' || s.debit_count || ')', 'nothing')

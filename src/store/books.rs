@@ -12,7 +12,9 @@ impl Store {
     /// Banks' committed debits and credits over windows not yet settled: from the
     /// running sums (sql/0005) of windows not yet netted and from the stored positions
     /// of netted ones, so that the cost grows neither with history nor with the number
-    /// of transfers in the open window. One statement: one consistent snapshot.
+    /// of transfers in the open window. One statement: one consistent snapshot. A
+    /// side counts once its legs summed over the slots do (a cancelled transfer's legs
+    /// may be taken off another slot's row than the one that added them).
     pub async fn bank_books(
         &self,
         banks: &[BankCode],
@@ -26,14 +28,12 @@ impl Store {
                  SELECT bank, 'debit' AS side, currency, sum(debits) AS total
                    FROM window_bank_legs
                   WHERE window_id IN (SELECT id FROM live) AND bank = ANY($1)
-                    AND debit_count > 0
-                  GROUP BY 1, 3
+                  GROUP BY 1, 3 HAVING sum(debit_count) > 0
                  UNION ALL
                  SELECT bank, 'credit', currency, sum(credits)
                    FROM window_bank_legs
                   WHERE window_id IN (SELECT id FROM live) AND bank = ANY($1)
-                    AND credit_count > 0
-                  GROUP BY 1, 3
+                  GROUP BY 1, 3 HAVING sum(credit_count) > 0
                  UNION ALL
                  SELECT p.bank, 'debit', p.currency, sum(p.debits)
                    FROM window_positions p JOIN windows w ON w.id = p.window_id

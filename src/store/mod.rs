@@ -21,7 +21,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 pub use error::{BoxError, StoreError};
-pub use transfers::{InsertOutcome, SumSlot, TransferFilter, TransferPage, TransferParts};
+pub use transfers::{
+    InsertOutcome, SumSlot, TransferFilter, TransferPage, TransferParts, TransferWrite,
+};
 
 /// Migrations in order; each runs once, recorded in `schema_migrations`.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -37,6 +39,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/0005_window_legs.sql"),
     ),
     ("0006_reports", include_str!("../../sql/0006_reports.sql")),
+    ("0007_queue", include_str!("../../sql/0007_queue.sql")),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

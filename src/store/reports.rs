@@ -28,7 +28,7 @@ use crate::domain::{BankCode, CorridorId, RejectCode, Transfer, TransferId, Tran
 
 /// A transfer's lifecycle status from its decision and its window's state, as
 /// `Transfer::status` computes it.
-const STATUS_OF_TRANSFER: &str = "CASE WHEN t.status = 'rejected' THEN 'rejected' \
+const STATUS_OF_TRANSFER: &str = "CASE WHEN t.status <> 'accepted' THEN t.status \
     WHEN w.state IN ('netted', 'settlement_failed') THEN 'netted' \
     WHEN w.state = 'settled' THEN 'settled' ELSE 'accepted' END";
 

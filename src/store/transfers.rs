@@ -11,16 +11,30 @@ use uuid::Uuid;
 use super::decode::{bank_code, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::{
-    Amount, BankCode, FxRate, Outcome, RejectCode, Transfer, TransferId, TransferStatus, WindowId,
-    WindowState,
+    Amount, BankCode, FxRate, Outcome, QueuePriority, RejectCode, Transfer, TransferId,
+    TransferStatus, WindowId, WindowState,
 };
 
-/// What happened to one row of a batch insert.
+/// What happened to one record of a batch.
 #[derive(Clone, Debug)]
 pub enum InsertOutcome {
     Inserted,
     /// The sender had already used this idempotency key: here is the stored transfer.
     Existing(Box<Transfer>),
+    /// A change: the row was in the status the change expected and now has the new one.
+    Changed,
+    /// A change whose row was not in the status it expected (it had moved on): nothing
+    /// was written for it.
+    Unchanged,
+}
+
+/// One record of a group commit: a new transfer to insert, or a change of a stored
+/// transfer's status (`was` is the outcome the row must still have; the transfer
+/// carries the new one).
+#[derive(Clone, Copy, Debug)]
+pub struct TransferWrite<'a> {
+    pub transfer: &'a Transfer,
+    pub was: Option<Outcome>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -49,41 +63,65 @@ pub struct TransferPage {
 pub(super) const TRANSFER_WITH_WINDOW: &str = "t.id, t.sender_bank, t.receiver_bank, t.amount, \
     t.from_currency, t.converted_amount, t.to_currency, t.fx_rate, t.status, t.reject_code, \
     t.window_id, t.idempotency_key, t.sender_account, t.receiver_account, t.reference, \
-    t.created_at, w.state AS window_state \
+    t.created_at, t.queue_priority, t.queued_in, t.status_at, w.state AS window_state \
     FROM transfers t LEFT JOIN windows w ON w.id = t.window_id";
 
 const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
-    idempotency_key, sender_account, receiver_account, reference, created_at";
+    idempotency_key, sender_account, receiver_account, reference, created_at, queue_priority, \
+    queued_in, status_at";
 
-/// Answers only how many rows went in: one row back instead of one per transfer,
-/// since a conflict (a reused idempotency key) is rare and looked up separately.
+/// Answers how many rows went in and which changes took: one row back instead of one
+/// per transfer, since a conflict (a reused idempotency key) is rare and looked up
+/// separately.
 ///
-/// The same statement adds the accepted transfers it inserted to their windows' running
-/// sums (sql/0005), in the rows of the batch's slot (`$17`): one statement, so the sums
-/// move exactly with the rows — a replay that `DO NOTHING` skips adds nothing, and a
-/// statement refused or rolled back to its savepoint adds nothing either. Each upsert
-/// takes its rows in key order, so that two statements sharing a slot (a batch left
-/// running by a restarted writer) wait on each other rather than deadlock.
+/// `inserted` writes the new transfers (`$1`–`$16`, `$18`–`$19`); `changed` moves
+/// stored rows from the status they must still have to a new one (`$20`–`$25`: a
+/// queued transfer released into a window, expired or cancelled; an accepted one
+/// cancelled), reading the old row through a self-join so that a cancelled transfer's
+/// old window is known. The same statement keeps the windows' running sums (sql/0005)
+/// in the rows of the batch's slot (`$17`): accepted transfers inserted or released add
+/// their legs, accepted ones cancelled take them off. One statement, so the sums move
+/// exactly with the rows — a replay that `DO NOTHING` skips adds nothing, a change
+/// whose row moved on changes nothing, and a statement refused or rolled back to its
+/// savepoint adds nothing either. Each upsert takes its rows in key order, so that two
+/// statements sharing a slot (a batch left running by a restarted writer) wait on
+/// each other rather than deadlock.
 const INSERT_TRANSFERS: &str =
     "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
     from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
-    idempotency_key, sender_account, receiver_account, reference, created_at) \
+    idempotency_key, sender_account, receiver_account, reference, created_at, \
+    queue_priority, queued_in) \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], \
     $6::numeric[], $7::text[], $8::numeric[], $9::text[], $10::text[], $11::int8[], \
-    $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[]) \
+    $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $18::text[], \
+    $19::int8[]) \
     ON CONFLICT (sender_bank, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
     RETURNING window_id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, status), \
-    accepted AS (SELECT * FROM inserted WHERE status = 'accepted'), \
+    changed AS (UPDATE transfers t SET status = c.status, window_id = c.window_id, \
+    status_at = c.at \
+    FROM UNNEST($20::uuid[], $21::text[], $22::int8[], $23::text[], $24::int8[], \
+    $25::timestamptz[]) AS c(id, was, was_window, status, window_id, at), transfers o \
+    WHERE t.id = c.id AND o.id = c.id AND t.status = c.was \
+    AND t.window_id IS NOT DISTINCT FROM c.was_window \
+    RETURNING t.id, o.status AS was, o.window_id AS was_window, t.window_id, t.sender_bank, \
+    t.receiver_bank, t.amount, t.from_currency, t.converted_amount, t.to_currency, \
+    t.status), \
+    legs AS (SELECT window_id, sender_bank, receiver_bank, amount, from_currency, \
+    converted_amount, to_currency, 1::int8 AS sign FROM inserted WHERE status = 'accepted' \
+    UNION ALL SELECT window_id, sender_bank, receiver_bank, amount, from_currency, \
+    converted_amount, to_currency, 1 FROM changed WHERE status = 'accepted' \
+    UNION ALL SELECT was_window, sender_bank, receiver_bank, amount, from_currency, \
+    converted_amount, to_currency, -1 FROM changed WHERE was = 'accepted'), \
     bank_legs AS (INSERT INTO window_bank_legs AS l (window_id, slot, bank, currency, \
     debits, credits, debit_count, credit_count) \
     SELECT window_id, $17::int2, bank, currency, sum(debit), sum(credit), sum(debit_n), \
     sum(credit_n) FROM (\
-    SELECT window_id, sender_bank AS bank, from_currency AS currency, amount AS debit, \
-    0::numeric AS credit, 1::int8 AS debit_n, 0::int8 AS credit_n FROM accepted \
-    UNION ALL SELECT window_id, receiver_bank, to_currency, 0, converted_amount, 0, 1 \
-    FROM accepted) legs \
+    SELECT window_id, sender_bank AS bank, from_currency AS currency, sign * amount AS debit, \
+    0::numeric AS credit, sign AS debit_n, 0::int8 AS credit_n FROM legs \
+    UNION ALL SELECT window_id, receiver_bank, to_currency, 0, sign * converted_amount, 0, \
+    sign FROM legs) sides \
     GROUP BY window_id, bank, currency ORDER BY window_id, bank, currency \
     ON CONFLICT (window_id, slot, bank, currency) DO UPDATE SET \
     debits = l.debits + excluded.debits, credits = l.credits + excluded.credits, \
@@ -91,15 +129,16 @@ const INSERT_TRANSFERS: &str =
     credit_count = l.credit_count + excluded.credit_count), \
     corridor_legs AS (INSERT INTO window_corridor_legs AS l (window_id, slot, \
     from_currency, to_currency, source_amount, destination_amount, transfer_count) \
-    SELECT window_id, $17::int2, from_currency, to_currency, sum(amount), \
-    sum(converted_amount), count(*) FROM accepted \
+    SELECT window_id, $17::int2, from_currency, to_currency, sum(sign * amount), \
+    sum(sign * converted_amount), sum(sign) FROM legs \
     GROUP BY window_id, from_currency, to_currency \
     ORDER BY window_id, from_currency, to_currency \
     ON CONFLICT (window_id, slot, from_currency, to_currency) DO UPDATE SET \
     source_amount = l.source_amount + excluded.source_amount, \
     destination_amount = l.destination_amount + excluded.destination_amount, \
     transfer_count = l.transfer_count + excluded.transfer_count) \
-    SELECT count(*) FROM inserted";
+    SELECT (SELECT count(*) FROM inserted), \
+    (SELECT coalesce(array_agg(id), '{}') FROM changed)";
 
 /// Which rows of the windows' running sums a batch adds to (sql/0005). The store
 /// writer gives each batch in flight a slot no other batch in flight holds, so that
@@ -123,11 +162,25 @@ pub(super) fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
             let id: i64 = row.get("window_id");
             Outcome::Accepted(window_id(id)?)
         }
-        _ => {
+        Some(TransferStatus::Rejected) => {
             let code: &str = row.get("reject_code");
             Outcome::Rejected(RejectCode::from_code(code).ok_or_else(|| corrupt("reject", code))?)
         }
+        Some(TransferStatus::Queued) => Outcome::Queued,
+        Some(TransferStatus::Expired) => Outcome::Expired,
+        Some(TransferStatus::Cancelled) => Outcome::Cancelled,
+        _ => return Err(corrupt("transfer status", status)),
     };
+    let queue = match row.get::<_, Option<&str>>("queue_priority") {
+        Some(text) => {
+            Some(QueuePriority::parse(text).ok_or_else(|| corrupt("queue priority", text))?)
+        }
+        None => None,
+    };
+    let queued_in = row
+        .get::<_, Option<i64>>("queued_in")
+        .map(window_id)
+        .transpose()?;
     let converted: Option<Decimal> = row.get("converted_amount");
     let rate: Option<Decimal> = row.get("fx_rate");
     Ok(Transfer {
@@ -144,6 +197,9 @@ pub(super) fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
         reference: row.get("reference"),
         idempotency_key: row.get("idempotency_key"),
         created_at: row.get("created_at"),
+        queue,
+        queued_in,
+        status_at: row.get("status_at"),
         window_state: row
             .try_get::<_, Option<&str>>("window_state")
             .ok()
@@ -168,7 +224,10 @@ impl TransferParts {
     /// Inserts `part` as `Store::insert_transfers` would, inside the transaction. An
     /// error leaves nothing of `part` written and the transaction usable, unless the
     /// error is the rollback's own (the caller then stops).
-    pub async fn insert(&mut self, part: &[&Transfer]) -> Result<Vec<InsertOutcome>, StoreError> {
+    pub async fn insert(
+        &mut self,
+        part: &[TransferWrite<'_>],
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
         let client = self.client.as_ref().expect("open until commit");
         client.batch_execute("SAVEPOINT part").await?;
         match Store::insert_transfers_on(client, part, self.slot).await {
@@ -214,7 +273,7 @@ impl Store {
     /// already used is not written; its outcome carries the stored one.
     pub async fn insert_transfers(
         &self,
-        batch: &[&Transfer],
+        batch: &[TransferWrite<'_>],
         slot: SumSlot,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let client = self.client().await?;
@@ -237,10 +296,19 @@ impl Store {
     /// transaction.
     async fn insert_transfers_on(
         client: &deadpool_postgres::Client,
-        batch: &[&Transfer],
+        writes: &[TransferWrite<'_>],
         slot: SumSlot,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let statement = client.prepare_cached(INSERT_TRANSFERS).await?;
+        let batch: Vec<&Transfer> = writes
+            .iter()
+            .filter(|w| w.was.is_none())
+            .map(|w| w.transfer)
+            .collect();
+        let changes: Vec<(&Transfer, Outcome)> = writes
+            .iter()
+            .filter_map(|w| w.was.map(|was| (w.transfer, was)))
+            .collect();
         let ids: Vec<Uuid> = batch.iter().map(|t| t.id.as_uuid()).collect();
         let senders: Vec<&str> = batch.iter().map(|t| t.sender.as_str()).collect();
         let receivers: Vec<&str> = batch.iter().map(|t| t.receiver.as_str()).collect();
@@ -271,7 +339,26 @@ impl Store {
             .collect();
         let references: Vec<Option<&str>> = batch.iter().map(|t| t.reference.as_deref()).collect();
         let created: Vec<DateTime<Utc>> = batch.iter().map(|t| t.created_at).collect();
-        let params: [&(dyn ToSql + Sync); 17] = [
+        let priorities: Vec<Option<&str>> =
+            batch.iter().map(|t| t.queue.map(|p| p.as_str())).collect();
+        let queued_in: Vec<Option<i64>> =
+            batch.iter().map(|t| t.queued_in.map(|w| w.get())).collect();
+        let change_ids: Vec<Uuid> = changes.iter().map(|(t, _)| t.id.as_uuid()).collect();
+        let was: Vec<&str> = changes.iter().map(|(_, was)| status_of(was)).collect();
+        let was_windows: Vec<Option<i64>> = changes
+            .iter()
+            .map(|(_, was)| window_of(was).map(|w| w.get()))
+            .collect();
+        let new_statuses: Vec<&str> = changes.iter().map(|(t, _)| t.decision().as_str()).collect();
+        let new_windows: Vec<Option<i64>> = changes
+            .iter()
+            .map(|(t, _)| t.window_id().map(|w| w.get()))
+            .collect();
+        let changed_at: Vec<DateTime<Utc>> = changes
+            .iter()
+            .map(|(t, _)| t.status_at.unwrap_or(t.created_at))
+            .collect();
+        let params: [&(dyn ToSql + Sync); 25] = [
             &ids,
             &senders,
             &receivers,
@@ -289,10 +376,33 @@ impl Store {
             &references,
             &created,
             &slot.0,
+            &priorities,
+            &queued_in,
+            &change_ids,
+            &was,
+            &was_windows,
+            &new_statuses,
+            &new_windows,
+            &changed_at,
         ];
-        let inserted_count: i64 = client.query_one(&statement, &params).await?.get(0);
+        let row = client.query_one(&statement, &params).await?;
+        let inserted_count: i64 = row.get(0);
+        let changed: HashSet<Uuid> = row.get::<_, Vec<Uuid>>(1).into_iter().collect();
+        let change_outcome = |t: &Transfer| {
+            if changed.contains(&t.id.as_uuid()) {
+                InsertOutcome::Changed
+            } else {
+                InsertOutcome::Unchanged
+            }
+        };
         if inserted_count as usize == batch.len() {
-            return Ok(vec![InsertOutcome::Inserted; batch.len()]);
+            return Ok(writes
+                .iter()
+                .map(|w| match w.was {
+                    None => InsertOutcome::Inserted,
+                    Some(_) => change_outcome(w.transfer),
+                })
+                .collect());
         }
         // The statement went in; which of our ids are in the table now?
         let inserted: HashSet<Uuid> = client
@@ -326,9 +436,13 @@ impl Store {
             );
             existing.insert(key, transfer);
         }
-        batch
+        writes
             .iter()
-            .map(|t| {
+            .map(|w| {
+                let t = w.transfer;
+                if w.was.is_some() {
+                    return Ok(change_outcome(t));
+                }
                 if inserted.contains(&t.id.as_uuid()) {
                     return Ok(InsertOutcome::Inserted);
                 }
@@ -345,6 +459,28 @@ impl Store {
                     .ok_or_else(|| corrupt("transaction id already stored", &t.id.to_string()))
             })
             .collect()
+    }
+
+    /// The banks' queued transfers (through the partial index on queued rows).
+    pub async fn queued_transfers(
+        &self,
+        banks: &[BankCode],
+    ) -> Result<HashMap<BankCode, Vec<Transfer>>, StoreError> {
+        let client = self.client().await?;
+        let codes: Vec<&str> = banks.iter().map(|b| b.as_str()).collect();
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers \
+              WHERE status = 'queued' AND sender_bank = ANY($1) ORDER BY sender_bank, id"
+        );
+        let mut queued: HashMap<BankCode, Vec<Transfer>> = HashMap::new();
+        for row in client.query(&sql, &[&codes]).await? {
+            let transfer = transfer_from_row(&row)?;
+            queued
+                .entry(transfer.sender.clone())
+                .or_default()
+                .push(transfer);
+        }
+        Ok(queued)
     }
 
     pub async fn transfer(&self, id: TransferId) -> Result<Transfer, StoreError> {
@@ -411,6 +547,9 @@ impl Store {
                     TransferStatus::Accepted => {
                         "t.status = 'accepted' AND w.state IN ('open', 'closing')"
                     }
+                    TransferStatus::Queued => "t.status = 'queued'",
+                    TransferStatus::Expired => "t.status = 'expired'",
+                    TransferStatus::Cancelled => "t.status = 'cancelled'",
                 }
                 .to_string(),
             );
@@ -438,5 +577,24 @@ impl Store {
             transfers,
             next_cursor,
         })
+    }
+}
+
+/// The stored status word of an outcome.
+fn status_of(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Accepted(_) => TransferStatus::Accepted,
+        Outcome::Rejected(_) => TransferStatus::Rejected,
+        Outcome::Queued => TransferStatus::Queued,
+        Outcome::Expired => TransferStatus::Expired,
+        Outcome::Cancelled => TransferStatus::Cancelled,
+    }
+    .as_str()
+}
+
+fn window_of(outcome: &Outcome) -> Option<WindowId> {
+    match outcome {
+        Outcome::Accepted(w) => Some(*w),
+        _ => None,
     }
 }

@@ -9,8 +9,8 @@ use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::netting::{CurrencySummary, Netting, Position, WindowSums};
 use crate::domain::{
-    AuditAction, BankCode, CorridorId, InstructionRecord, InstructionState, Origin, WindowDetail,
-    WindowId, WindowRecord, WindowState,
+    AuditAction, BankCode, CorridorId, InstructionRecord, InstructionState, Origin, QueueRelease,
+    WindowDetail, WindowId, WindowRecord, WindowState,
 };
 use crate::views;
 
@@ -136,7 +136,7 @@ impl Store {
                 "SELECT from_currency, to_currency, sum(source_amount) AS source,
                         sum(destination_amount) AS destination
                    FROM window_corridor_legs WHERE window_id = $1
-                  GROUP BY from_currency, to_currency",
+                  GROUP BY from_currency, to_currency HAVING sum(transfer_count) > 0",
                 &[&w],
             ),
         )
@@ -283,29 +283,42 @@ impl Store {
         Ok(Some((record, instructions)))
     }
 
-    /// A window with its stored result. The four reads go out together on one
-    /// connection (pipelined), so they cost one round trip.
+    /// A window with its stored result and its queue figures. The five reads go out
+    /// together on one connection (pipelined), so they cost one round trip; the queue
+    /// figures read only transfers that were ever queued (a partial index).
     pub async fn window(&self, window: WindowId) -> Result<WindowDetail, StoreError> {
         let client = self.client().await?;
         let w = window.get();
         let record_sql = format!("SELECT {WINDOW_COLUMNS} FROM windows WHERE id = $1");
-        let (record, positions, currencies, corridors) = futures_util::future::join4(
-            client.query_opt(&record_sql, &[&w]),
-            client.query(
-                "SELECT bank, currency, debits, credits, position FROM window_positions
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&w];
+        let queue = client.query(
+            "SELECT from_currency, count(*) AS n, sum(amount) AS value,
+                    (avg(extract(epoch FROM status_at - created_at)) * 1000)::int8 AS wait_mean_ms,
+                    (max(extract(epoch FROM status_at - created_at)) * 1000)::int8 AS wait_max_ms
+               FROM transfers WHERE window_id = $1 AND queued_in IS NOT NULL
+              GROUP BY from_currency ORDER BY from_currency",
+            &params,
+        );
+        let ((record, positions, currencies, corridors), queue) = futures_util::future::join(
+            futures_util::future::join4(
+                client.query_opt(&record_sql, &[&w]),
+                client.query(
+                    "SELECT bank, currency, debits, credits, position FROM window_positions
                   WHERE window_id = $1 ORDER BY bank, currency",
-                &[&w],
-            ),
-            client.query(
-                "SELECT currency, gross, net, hub_position FROM window_currencies
+                    &[&w],
+                ),
+                client.query(
+                    "SELECT currency, gross, net, hub_position FROM window_currencies
                   WHERE window_id = $1 ORDER BY currency",
-                &[&w],
-            ),
-            client.query(
-                "SELECT from_currency, to_currency, source_amount, destination_amount
+                    &[&w],
+                ),
+                client.query(
+                    "SELECT from_currency, to_currency, source_amount, destination_amount
                    FROM window_corridors WHERE window_id = $1 ORDER BY from_currency, to_currency",
-                &[&w],
+                    &[&w],
+                ),
             ),
+            queue,
         )
         .await;
         let record = window_from_row(&record?.ok_or(StoreError::NotFound)?)?;
@@ -345,11 +358,24 @@ impl Store {
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let queue = queue?
+            .iter()
+            .map(|r| {
+                Ok(QueueRelease {
+                    currency: currency(r.get("from_currency"))?,
+                    count: r.get("n"),
+                    value: r.get("value"),
+                    wait_mean_ms: r.get("wait_mean_ms"),
+                    wait_max_ms: r.get("wait_max_ms"),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(WindowDetail {
             record,
             positions,
             currencies,
             corridors,
+            queue,
         })
     }
 

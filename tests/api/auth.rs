@@ -136,6 +136,14 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             Value::Null,
             [200, 404, 200, 200],
         ),
+        // The fixture's transfer is in a closed window: its sender and the operator
+        // are told it can no longer be cancelled.
+        case(
+            "POST",
+            format!("/api/v1/transfers/{transfer}/cancel"),
+            Value::Null,
+            [409, 404, 403, 409],
+        ),
         case(
             "GET",
             format!("/api/v1/transaction/{transfer}"),

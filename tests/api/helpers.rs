@@ -351,6 +351,17 @@ impl TestApp {
         self.get(&format!("/api/v1/transfers/{id}")).await
     }
 
+    /// `POST /api/v1/transfers/{id}/cancel` as the operator.
+    pub async fn cancel(&self, id: &str) -> Reply {
+        self.cancel_as(&self.keys.operator, id).await
+    }
+
+    pub async fn cancel_as(&self, key: &str, id: &str) -> Reply {
+        let path = format!("/api/v1/transfers/{id}/cancel");
+        self.send_as(Some(key), "POST", &path, Vec::new(), &[])
+            .await
+    }
+
     pub async fn positions(&self, bank: &str) -> Reply {
         self.get(&format!("/api/v1/banks/{bank}/positions")).await
     }

@@ -17,6 +17,7 @@ mod operator;
 mod outage;
 mod overload;
 mod poison;
+mod queue;
 mod recovery;
 mod reports;
 mod settings;

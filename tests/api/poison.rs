@@ -110,6 +110,8 @@ fn poisoned_draft(i: usize) -> TransferDraft {
         receiver_account: None,
         reference: None,
         idempotency_key: None,
+        on_limit: None,
+        priority: None,
     })
     .expect("valid transfer");
     draft.reference = Some(format!("poison {i} \0 here"));

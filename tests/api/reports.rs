@@ -481,7 +481,8 @@ async fn the_summary_adds_up_the_transfers_the_windows_and_their_latencies() {
         assert_eq!(s["transfers"]["count"], 8);
         assert_eq!(
             s["transfers"]["by_status"],
-            json!({"accepted": 1, "netted": 0, "settled": 5, "rejected": 2})
+            json!({"accepted": 1, "netted": 0, "settled": 5, "rejected": 2,
+                   "queued": 0, "expired": 0, "cancelled": 0})
         );
         assert_eq!(
             s["rejections"],
@@ -513,7 +514,8 @@ async fn the_summary_adds_up_the_transfers_the_windows_and_their_latencies() {
     assert_eq!(volumes_answered(s), volumes(&f.transfers, Some("ICICI")));
     assert_eq!(
         s["transfers"]["by_status"],
-        json!({"accepted": 1, "netted": 0, "settled": 3, "rejected": 1})
+        json!({"accepted": 1, "netted": 0, "settled": 3, "rejected": 1,
+               "queued": 0, "expired": 0, "cancelled": 0})
     );
     assert_eq!(s["rejections"]["count"], 1);
     assert_eq!(

@@ -9,8 +9,12 @@ use tokio::sync::oneshot;
 
 use crate::actors::corridor::Quote;
 use crate::actors::writer::PersistOutcome;
+use crate::domain::gridlock::Standing;
 use crate::domain::rules::TransferDraft;
-use crate::domain::{BankBooks, BankPositions, BankRecord, BankStatus, Currency, WindowId};
+use crate::domain::{
+    BankBooks, BankCode, BankPositions, BankRecord, BankStatus, Currency, Transfer, TransferId,
+    WindowId,
+};
 
 /// A new transfer from this bank, with the corridor's quote and the receiver's status.
 #[derive(Message)]
@@ -38,6 +42,9 @@ pub struct BookDelta {
 pub struct BookUpdate {
     pub batch_seq: u64,
     pub deltas: Vec<(Currency, BookDelta)>,
+    /// This bank's queued transfers of the batch: stored (`true`, releasable from
+    /// now on) or not (`false`: a replay of an earlier key, or refused) and dropped.
+    pub queue: Vec<(TransferId, bool)>,
 }
 
 /// From the writer: the bank's books as stored after batch `batch_seq`.
@@ -48,6 +55,8 @@ pub struct Snapshot {
     pub record: BankRecord,
     pub books: BankBooks,
     pub window: WindowId,
+    /// The bank's queued transfers as stored.
+    pub queued: Vec<Transfer>,
 }
 
 /// From the writer: the snapshot could not be read (the database is unavailable).
@@ -62,13 +71,43 @@ pub struct SnapshotFailed {
 #[rtype(result = "()")]
 pub struct Resync;
 
-/// From the window clock: stamp new transfers with `next`, then send the writer a
-/// marker for `window` behind every transfer already stamped with it.
+/// From the window clock: release `release` (queued transfers the gridlock
+/// resolution chose) into `window`, send the writer a marker for `window` behind every
+/// transfer stamped with it, then stamp new transfers with `next`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CutOffBank {
     pub window: WindowId,
     pub next: WindowId,
+    pub release: Vec<TransferId>,
+}
+
+/// From the window clock, before a cut-off: the bank's standing and queue, for the
+/// gridlock resolution. The bank holds both still until the `CutOffBank` that
+/// follows. `None` from a bank that is re-reading its books.
+#[derive(Message)]
+#[rtype(result = "Option<QueueStanding>")]
+pub struct GridlockQuery;
+
+/// A bank's part of a gridlock resolution.
+#[derive(Debug)]
+pub struct QueueStanding {
+    pub bank: BankCode,
+    /// Exposure and limit per currency.
+    pub accounts: Vec<(Currency, Standing)>,
+    /// Its stored queued transfers, each currency's in release order.
+    pub queued: Vec<Transfer>,
+}
+
+/// From a cancel command: cancel this transfer (as the command read it from the
+/// store: queued, or accepted). Answered `Stored` with the cancelled transfer once
+/// committed, `Unchanged` when it can no longer be cancelled (it moved on: released,
+/// expired, or its window closed), `Failed` when the bank cannot say now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelTransfer {
+    pub transfer: Transfer,
+    pub reply: oneshot::Sender<PersistOutcome>,
 }
 
 /// From the writer: `window` is settled; its debits and credits leave the books.

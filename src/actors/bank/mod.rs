@@ -3,9 +3,16 @@
 //! stamps the open window and hands the transfer to the store writer. Its memory is
 //! a cache of the store: at start and after every restart it asks the writer for a
 //! snapshot of its books (a barrier, see `writer::RequestSnapshot`).
+//!
+//! It also keeps the bank's queue: transfers that asked to wait rather than be
+//! rejected at the limit (`domain::queue`). They are released first in, first out as
+//! headroom appears (a credit committed, a window settled, the cap raised), each into
+//! the open window at the moment of its release; at a cut-off the clock may release a
+//! set of them together (gridlock resolution, `GridlockQuery`), and those not released
+//! within `queue_ttl_windows` windows expire.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,18 +23,30 @@ use rust_decimal::Decimal;
 
 use super::feed::{Channel, Event, Feed};
 use super::writer::{CutOffMarker, Persist, PersistOutcome, RequestSnapshot, StoreWriter};
-use super::{guard, Guarded, InjectPanic};
+use super::{guard, now_micros, Guarded, InjectPanic};
+use crate::domain::gridlock::Standing;
 use crate::domain::rules::{check_transfer, TransferFacts};
 use crate::domain::{
-    BankCode, BankPositions, BankRecord, BankStatus, Currency, Ledger, Outcome, Transfer,
-    TransferId, WindowId,
+    BankCode, BankPositions, BankRecord, BankStatus, Currency, Ledger, Outcome, RejectCode,
+    SenderQueue, Transfer, TransferId, WindowId,
 };
 use crate::metrics::Metrics;
 use crate::views;
 pub use messages::{
-    BookDelta, BookUpdate, CutOffBank, ProfileChanged, ReadPositions, Resync, Snapshot,
-    SnapshotFailed, SubmitTransfer, WindowReleased,
+    BookDelta, BookUpdate, CancelTransfer, CutOffBank, GridlockQuery, ProfileChanged,
+    QueueStanding, ReadPositions, Resync, Snapshot, SnapshotFailed, SubmitTransfer, WindowReleased,
 };
+
+/// What a bank actor needs to know of the queue's settings and shared figures.
+#[derive(Clone)]
+pub struct QueueSettings {
+    /// A queued transfer not released within this many windows (the one it was
+    /// queued in counted) expires.
+    pub ttl_windows: u32,
+    /// Transfers queued in every bank, kept by the banks (each adds the change of its
+    /// own queue's length): the clock skips gridlock resolution when it is zero.
+    pub queued_total: Arc<AtomicI64>,
+}
 
 /// Positions are published at most this often per bank (the latest value wins).
 const POSITION_PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
@@ -68,6 +87,15 @@ pub struct BankActor {
     /// The newest window a cut-off named as next: a snapshot read before that cut-off
     /// must not take the bank back to the closed window.
     window_floor: Option<WindowId>,
+    /// Transfers waiting for headroom, in release order.
+    queue: SenderQueue,
+    /// How many of them `queued_total` counts for this bank.
+    queue_counted: i64,
+    queue_settings: QueueSettings,
+    /// Set from a gridlock query until the cut-off that follows it: the queue and
+    /// books the clock resolved on must not change, so submissions wait and nothing
+    /// is released meanwhile.
+    frozen: bool,
 }
 
 impl BankActor {
@@ -77,6 +105,7 @@ impl BankActor {
         metrics: Arc<Metrics>,
         feed: Feed,
         active: Arc<AtomicBool>,
+        queue_settings: QueueSettings,
     ) -> Self {
         active.store(profile.status == BankStatus::Active, Ordering::Release);
         BankActor {
@@ -92,6 +121,10 @@ impl BankActor {
             recovering: true,
             waiting: VecDeque::new(),
             window_floor: None,
+            queue: SenderQueue::default(),
+            queue_counted: 0,
+            queue_settings,
+            frozen: false,
         }
     }
 
@@ -112,7 +145,7 @@ impl BankActor {
     }
 
     fn submit(&mut self, msg: SubmitTransfer) {
-        let books = match (&mut self.books, self.recovering) {
+        let books = match (&mut self.books, self.recovering || self.frozen) {
             (Some(books), false) => books,
             _ if self.waiting.len() < WAITING_SUBMISSIONS_MAX => {
                 self.waiting.push_back(msg);
@@ -143,14 +176,21 @@ impl BankActor {
                 .copied()
                 .unwrap_or(Decimal::ZERO),
         };
+        let asks_to_queue = msg.draft.queue;
+        // First in, first out: a transfer that asks to queue waits behind those queued
+        // before it even when it would fit (a high one only behind high ones).
+        let behind_others = asks_to_queue.is_some_and(|p| self.queue.has_ahead(currency, p));
         let outcome = match check_transfer(&facts) {
-            Ok(()) => {
+            Ok(()) if !behind_others => {
                 ledger.reserved += amount.value();
                 Outcome::Accepted(books.window)
             }
+            Ok(()) => Outcome::Queued,
+            Err(RejectCode::LimitExceeded) if asks_to_queue.is_some() => Outcome::Queued,
             Err(code) => Outcome::Rejected(code),
         };
         let exposure = ledger.exposure();
+        let window = books.window;
         self.check_limit_warning(currency, exposure, facts.net_debit_cap);
         let draft = msg.draft;
         let transfer = Transfer {
@@ -167,13 +207,124 @@ impl BankActor {
             reference: draft.reference,
             idempotency_key: draft.idempotency_key,
             created_at: msg.created_at,
+            queue: draft.queue,
+            queued_in: (outcome == Outcome::Queued).then_some(window),
+            status_at: None,
             window_state: None,
         };
+        if outcome == Outcome::Queued {
+            // In the queue from its decision, so that the order is the order of
+            // decision; releasable once the writer says its row is stored.
+            self.queue.push(transfer.clone(), false);
+            self.queue_changed();
+        }
         // do_send keeps this bank's records in order on the way to the writer.
-        self.writer.do_send(Persist {
-            transfer,
-            reply: msg.reply,
-        });
+        self.writer.do_send(Persist::new(transfer, msg.reply));
+    }
+
+    /// The most exposure the bank may reach in `currency`: its net debit cap.
+    fn limit(&self, currency: Currency) -> Decimal {
+        self.profile
+            .net_debit_caps
+            .get(&currency)
+            .copied()
+            .unwrap_or(Decimal::ZERO)
+    }
+
+    /// Releases from the queue, first in, first out, every transfer that now fits
+    /// under the limit, each into the open window. Nothing moves while the books are
+    /// re-read or a gridlock resolution holds the queue.
+    fn release_queued(&mut self) {
+        if self.queue.is_empty() || self.recovering || self.frozen {
+            return;
+        }
+        let currencies: Vec<Currency> = self.queue.currencies().collect();
+        let mut released = Vec::new();
+        for currency in currencies {
+            let limit = self.limit(currency);
+            let Some(books) = self.books.as_ref() else {
+                return;
+            };
+            let exposure = books
+                .ledgers
+                .get(&currency)
+                .map(Ledger::exposure)
+                .unwrap_or_default();
+            if exposure >= limit {
+                continue;
+            }
+            released.extend(self.queue.release_fitting(currency, limit - exposure));
+        }
+        if !released.is_empty() {
+            self.release(released, None, "fifo");
+        }
+    }
+
+    /// Hands queued transfers taken out of the queue to the writer as released into
+    /// `window` (or the open window), reserving their amounts like new transfers.
+    fn release(&mut self, transfers: Vec<Transfer>, window: Option<WindowId>, how: &str) {
+        let Some(books) = self.books.as_mut() else {
+            return;
+        };
+        let window = window.unwrap_or(books.window);
+        let now = now_micros();
+        for mut transfer in transfers {
+            let amount = transfer.amount;
+            books.ledgers.entry(amount.currency()).or_default().reserved += amount.value();
+            self.metrics.queue_released(
+                how,
+                amount.currency().as_str(),
+                amount.value(),
+                (now - transfer.created_at).to_std().unwrap_or_default(),
+            );
+            transfer.outcome = Outcome::Accepted(window);
+            transfer.status_at = Some(now);
+            self.writer.do_send(Persist {
+                transfer,
+                was: Some(Outcome::Queued),
+                reply: None,
+            });
+        }
+        self.positions_dirty = true;
+        self.queue_changed();
+    }
+
+    /// Expires the queued transfers that have had their windows, now that `open` is.
+    fn expire_queued(&mut self, open: WindowId) {
+        let expired = self.queue.expire(open, self.queue_settings.ttl_windows);
+        if expired.is_empty() {
+            return;
+        }
+        let now = now_micros();
+        for mut transfer in expired {
+            self.metrics
+                .queue_expired(transfer.amount.currency().as_str());
+            transfer.outcome = Outcome::Expired;
+            transfer.status_at = Some(now);
+            self.writer.do_send(Persist {
+                transfer,
+                was: Some(Outcome::Queued),
+                reply: None,
+            });
+        }
+        self.queue_changed();
+    }
+
+    /// Keeps the engine-wide count of queued transfers and the queue gauges in step
+    /// with this bank's queue.
+    fn queue_changed(&mut self) {
+        let len = self.queue.len() as i64;
+        self.queue_settings
+            .queued_total
+            .fetch_add(len - self.queue_counted, Ordering::AcqRel);
+        self.queue_counted = len;
+        let mut currencies: BTreeSet<Currency> = self.queue.currencies().collect();
+        currencies.extend(self.profile.net_debit_caps.keys().copied());
+        for currency in currencies {
+            let (depth, value) = self.queue.depth(currency);
+            self.metrics
+                .queue_depth(self.code.as_str(), currency.as_str(), depth, value);
+        }
     }
 
     /// Publishes a limit warning when exposure first passes the warning share of the
@@ -206,6 +357,11 @@ impl BankActor {
                 .map(|b| b.ledgers.clone())
                 .unwrap_or_default(),
             net_debit_caps: self.profile.net_debit_caps.clone(),
+            queued: self
+                .queue
+                .currencies()
+                .map(|c| (c, self.queue.depth(c)))
+                .collect(),
             current: !self.recovering,
         }
     }
@@ -241,8 +397,11 @@ impl Supervised for BankActor {
         self.feed
             .actor_restarted("bank", self.code.as_str(), vec![self.code.clone()]);
         tracing::warn!(bank = %self.code, "bank actor restarting; its books will be re-read");
-        // Keep the last books for reads; `started` asks for a fresh snapshot.
+        // Keep the last books for reads; `started` asks for a fresh snapshot (the
+        // queue is read again with it). A gridlock query answered before the restart
+        // no longer holds: its release is skipped.
         self.recovering = true;
+        self.frozen = false;
     }
 }
 
@@ -283,7 +442,17 @@ impl Handler<BookUpdate> for BankActor {
                 ledger.debits += delta.debits_added;
                 ledger.credits += delta.credits_added;
             }
+            for (id, stored) in msg.queue {
+                if stored {
+                    act.queue.confirm(id);
+                } else {
+                    act.queue.remove(id);
+                }
+            }
             act.positions_dirty = true;
+            act.queue_changed();
+            // A credit, or a queued transfer now stored, may let the queue move.
+            act.release_queued();
         });
     }
 }
@@ -307,10 +476,16 @@ impl Handler<Snapshot> for BankActor {
                 snapshot_batch_seq: msg.batch_seq,
             });
             act.recovering = false;
+            act.frozen = false;
+            // The queue as stored: every record sent before the snapshot was asked
+            // for is committed, so no queued transfer is in flight.
+            act.queue = SenderQueue::from_stored(msg.queued);
+            act.queue_changed();
             tracing::debug!(bank = %act.code, batch_seq = msg.batch_seq, "books rebuilt from store");
             while let Some(waiting) = act.waiting.pop_front() {
                 act.submit(waiting);
             }
+            act.release_queued();
         });
     }
 }
@@ -348,7 +523,11 @@ impl Handler<ProfileChanged> for BankActor {
     type Result = ();
 
     fn handle(&mut self, msg: ProfileChanged, ctx: &mut Context<Self>) {
-        guard(self, ctx, |act, _| act.set_profile(msg.0));
+        guard(self, ctx, |act, _| {
+            act.set_profile(msg.0);
+            // A cap raised may let the queue move.
+            act.release_queued();
+        });
     }
 }
 
@@ -356,16 +535,142 @@ impl Handler<CutOffBank> for BankActor {
     type Result = ();
 
     fn handle(&mut self, msg: CutOffBank, ctx: &mut Context<Self>) {
-        // The marker goes first and unguarded: a cut-off must never wait on this bank.
+        // The transfers the gridlock resolution released go first, stamped with the
+        // closing window, so that the marker travels behind them. Only a bank still
+        // frozen since its answer to the query releases: its queue and books are the
+        // ones the resolution was made on.
+        guard(self, ctx, |act, _| {
+            if !act.frozen {
+                if !msg.release.is_empty() {
+                    tracing::warn!(bank = %act.code, window = %msg.window,
+                                   "gridlock release skipped: the books changed since the query");
+                }
+                return;
+            }
+            let released: Vec<Transfer> = msg
+                .release
+                .iter()
+                .filter_map(|id| act.queue.remove(*id))
+                .collect();
+            if !released.is_empty() {
+                act.release(released, Some(msg.window), "gridlock");
+            }
+        });
+        // The marker goes unguarded: a cut-off must never wait on this bank.
         self.writer.do_send(CutOffMarker {
             bank: self.code.clone(),
             window: msg.window,
         });
         guard(self, ctx, |act, _| {
+            act.frozen = false;
             act.window_floor = act.window_floor.max(Some(msg.next));
             if let Some(books) = act.books.as_mut() {
                 books.window = books.window.max(msg.next);
             }
+            if !act.recovering {
+                act.expire_queued(msg.next);
+                while let Some(waiting) = act.waiting.pop_front() {
+                    act.submit(waiting);
+                }
+                act.release_queued();
+            }
+        });
+    }
+}
+
+impl Handler<GridlockQuery> for BankActor {
+    type Result = MessageResult<GridlockQuery>;
+
+    /// Answers the bank's standing and stored queue for the gridlock resolution at a
+    /// cut-off, and holds both still (`frozen`) until the `CutOffBank` that follows.
+    /// A bank re-reading its books takes no part.
+    fn handle(&mut self, _: GridlockQuery, ctx: &mut Context<Self>) -> Self::Result {
+        let answer = guard(self, ctx, |act, _| {
+            let books = act.books.as_ref()?;
+            if act.recovering {
+                return None;
+            }
+            let mut currencies: BTreeSet<Currency> = books.ledgers.keys().copied().collect();
+            currencies.extend(act.profile.net_debit_caps.keys().copied());
+            let accounts = currencies
+                .into_iter()
+                .map(|currency| {
+                    let exposure = books
+                        .ledgers
+                        .get(&currency)
+                        .map(Ledger::exposure)
+                        .unwrap_or_default();
+                    let standing = Standing {
+                        exposure,
+                        limit: act.limit(currency),
+                    };
+                    (currency, standing)
+                })
+                .collect();
+            let queued = act
+                .queue
+                .iter()
+                .filter(|e| e.stored)
+                .map(|e| e.transfer.clone())
+                .collect();
+            act.frozen = true;
+            Some(QueueStanding {
+                bank: act.code.clone(),
+                accounts,
+                queued,
+            })
+        });
+        MessageResult(answer.flatten())
+    }
+}
+
+impl Handler<CancelTransfer> for BankActor {
+    type Result = ();
+
+    /// Cancels a queued transfer of this bank (taken out of its queue) or an
+    /// accepted one whose window is the one the bank stamps now (so its cut-off
+    /// marker, which follows on the same path, has not gone yet).
+    fn handle(&mut self, msg: CancelTransfer, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            let reply = msg.reply;
+            let refuse = |reply: tokio::sync::oneshot::Sender<PersistOutcome>, detail: &str| {
+                let _ = reply.send(PersistOutcome::Failed(detail.to_string()));
+            };
+            let (Some(books), false) = (act.books.as_ref(), act.recovering || act.frozen) else {
+                return refuse(
+                    reply,
+                    "the bank is busy (re-reading its books or at a cut-off); retry",
+                );
+            };
+            let mut transfer = msg.transfer;
+            let was = transfer.outcome;
+            match was {
+                Outcome::Queued => {
+                    if act.queue.remove(transfer.id).is_none() {
+                        // Released, expired or still being stored: it moved on.
+                        let _ = reply.send(PersistOutcome::Unchanged);
+                        return;
+                    }
+                    act.queue_changed();
+                }
+                Outcome::Accepted(window) if window == books.window => {}
+                Outcome::Accepted(_) => {
+                    let _ = reply.send(PersistOutcome::Unchanged);
+                    return;
+                }
+                _ => {
+                    let _ = reply.send(PersistOutcome::Unchanged);
+                    return;
+                }
+            }
+            transfer.outcome = Outcome::Cancelled;
+            transfer.status_at = Some(now_micros());
+            transfer.window_state = None;
+            act.writer.do_send(Persist {
+                transfer,
+                was: Some(was),
+                reply: Some(reply),
+            });
         });
     }
 }
@@ -389,6 +694,8 @@ impl Handler<WindowReleased> for BankActor {
             }
             act.positions_dirty = true;
             tracing::debug!(bank = %act.code, window = %msg.window, "window released");
+            // The settled window's debits left the exposure: the queue may move.
+            act.release_queued();
         });
     }
 }

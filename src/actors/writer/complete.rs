@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::isolate::{BatchWritten, Written};
 use super::{Pending, PersistOutcome, StoreWriter};
 use crate::actors::bank::{BookDelta, BookUpdate, Resync};
-use crate::domain::{BankCode, Currency, Outcome, Transfer};
+use crate::domain::{BankCode, Currency, Outcome, Transfer, TransferId, WindowId};
 use crate::store::{InsertOutcome, StoreError};
 use crate::telemetry::error_chain;
 
@@ -31,10 +31,17 @@ impl StoreWriter {
             split_statements,
         } = written;
         if self.feed.transactions_wanted() {
+            // New transfers stored and status changes made: each is a `transaction`
+            // event with the transfer as it now stands.
             let stored: Vec<Transfer> = batch
                 .iter()
                 .zip(&rows)
-                .filter(|(_, w)| matches!(w, Written::Committed(InsertOutcome::Inserted)))
+                .filter(|(_, w)| {
+                    matches!(
+                        w,
+                        Written::Committed(InsertOutcome::Inserted | InsertOutcome::Changed)
+                    )
+                })
                 .map(|(p, _)| p.transfer.clone())
                 .collect();
             if !stored.is_empty() {
@@ -56,43 +63,78 @@ impl StoreWriter {
                 "batch split to isolate refused transfers"
             );
         }
-        let mut deltas: Deltas = HashMap::new();
+        let mut books = Books::default();
         let mut involved: Vec<BankCode> = Vec::new();
         let mut answers = Vec::with_capacity(batch.len());
         for (pending, row) in batch.into_iter().zip(rows) {
             let t = &pending.transfer;
-            if let Outcome::Accepted(window) = t.outcome {
-                // Whatever became of it, its reservation is released.
-                let sender = delta(&mut deltas, &t.sender, t.amount.currency());
-                sender.reserved_released += t.amount.value();
-                match &row {
-                    Written::Committed(InsertOutcome::Inserted) => {
-                        sender.debits_added += t.amount.value();
-                        let converted = t.converted.expect("accepted transfers have a quote");
-                        delta(&mut deltas, &t.receiver, converted.currency()).credits_added +=
-                            converted.value();
-                        self.sums.entry(window).or_default().add_transfer(
-                            &t.sender,
-                            &t.receiver,
-                            t.amount.value(),
-                            t.amount.currency(),
-                            converted.value(),
-                            converted.currency(),
-                        );
-                    }
+            let committed = match &row {
+                Written::Committed(InsertOutcome::Inserted | InsertOutcome::Changed) => true,
+                Written::Failed => {
                     // A failure can hide a commit whose answer was lost.
-                    Written::Failed => {
+                    for window in [t.window_id(), cancelled_from(pending.was)]
+                        .into_iter()
+                        .flatten()
+                    {
                         self.untrusted.insert(window);
                     }
-                    Written::Committed(InsertOutcome::Existing(_)) | Written::Unstorable(_) => {}
+                    false
+                }
+                _ => false,
+            };
+            if let Outcome::Accepted(window) = t.outcome {
+                // New or released: whatever became of it, its reservation is released.
+                let sender = books.delta(&t.sender, t.amount.currency());
+                sender.reserved_released += t.amount.value();
+                if committed {
+                    sender.debits_added += t.amount.value();
+                    let converted = t.converted.expect("accepted transfers have a quote");
+                    books.delta(&t.receiver, converted.currency()).credits_added +=
+                        converted.value();
+                    self.sums.entry(window).or_default().add_transfer(
+                        &t.sender,
+                        &t.receiver,
+                        t.amount.value(),
+                        t.amount.currency(),
+                        converted.value(),
+                        converted.currency(),
+                    );
+                }
+            }
+            if let (Some(window), true) = (cancelled_from(pending.was), committed) {
+                // An accepted transfer cancelled: its legs leave the books. The
+                // writer's sums of the window are not adjusted but no longer vouched
+                // for, so the window is netted from the store's running sums, which
+                // the same statement took the legs off (cancellations are rare).
+                books.delta(&t.sender, t.amount.currency()).debits_added -= t.amount.value();
+                let converted = t.converted.expect("accepted transfers have a quote");
+                books.delta(&t.receiver, converted.currency()).credits_added -= converted.value();
+                self.untrusted.insert(window);
+            }
+            if pending.was.is_none() && t.outcome == Outcome::Queued {
+                // The sender's queue holds it from its decision on: releasable once
+                // stored, gone if it was not (a replay, or refused). A failure of
+                // unknown fate re-reads the queue with the books.
+                match &row {
+                    Written::Committed(InsertOutcome::Inserted) => {
+                        books.queue(&t.sender, t.id, true)
+                    }
+                    Written::Failed => {}
+                    _ => books.queue(&t.sender, t.id, false),
                 }
             }
             let answer = match row {
-                Written::Committed(InsertOutcome::Inserted) => {
+                Written::Committed(InsertOutcome::Inserted | InsertOutcome::Changed) => {
                     PersistOutcome::Stored(Box::new(pending.transfer))
                 }
                 Written::Committed(InsertOutcome::Existing(stored)) => {
                     PersistOutcome::Existing(stored)
+                }
+                Written::Committed(InsertOutcome::Unchanged) => {
+                    // The row moved on behind the bank's back (its queue or books are
+                    // stale): it re-reads them.
+                    involved.push(t.sender.clone());
+                    PersistOutcome::Unchanged
                 }
                 Written::Unstorable(sqlstate) => {
                     self.metrics.store_unstorable_transfers.inc();
@@ -103,6 +145,9 @@ impl StoreWriter {
                         sqlstate = %sqlstate,
                         "the database refused this transfer's data; it alone failed"
                     );
+                    if pending.was.is_some() {
+                        involved.push(t.sender.clone());
+                    }
                     PersistOutcome::Unstorable {
                         transaction_id: t.id,
                         sqlstate,
@@ -114,7 +159,9 @@ impl StoreWriter {
                     PersistOutcome::Failed(failure.clone().unwrap_or_default())
                 }
             };
-            answers.push((pending.reply, answer));
+            if let Some(reply) = pending.reply {
+                answers.push((reply, answer));
+            }
         }
         // The banks involved in a transfer of unknown fate re-read their books from
         // the store once it answers again.
@@ -125,11 +172,12 @@ impl StoreWriter {
                 handle.addr.do_send(Resync);
             }
         }
-        for (bank, currencies) in deltas {
+        for (bank, update) in books.by_bank {
             if let Some(handle) = self.directory.bank(&bank) {
                 handle.addr.do_send(BookUpdate {
                     batch_seq,
-                    deltas: currencies.into_iter().collect(),
+                    deltas: update.deltas.into_iter().collect(),
+                    queue: update.queue,
                 });
             }
         }
@@ -142,12 +190,42 @@ impl StoreWriter {
     }
 }
 
-type Deltas = HashMap<BankCode, BTreeMap<Currency, BookDelta>>;
+/// What one batch changed for each bank: its books per currency, and which of its
+/// queued transfers were stored (`true`) or dropped (`false`).
+#[derive(Default)]
+struct Books {
+    by_bank: HashMap<BankCode, BankChanges>,
+}
 
-fn delta<'a>(deltas: &'a mut Deltas, bank: &BankCode, currency: Currency) -> &'a mut BookDelta {
-    deltas
-        .entry(bank.clone())
-        .or_default()
-        .entry(currency)
-        .or_default()
+#[derive(Default)]
+struct BankChanges {
+    deltas: BTreeMap<Currency, BookDelta>,
+    queue: Vec<(TransferId, bool)>,
+}
+
+impl Books {
+    fn delta(&mut self, bank: &BankCode, currency: Currency) -> &mut BookDelta {
+        self.by_bank
+            .entry(bank.clone())
+            .or_default()
+            .deltas
+            .entry(currency)
+            .or_default()
+    }
+
+    fn queue(&mut self, bank: &BankCode, id: TransferId, stored: bool) {
+        self.by_bank
+            .entry(bank.clone())
+            .or_default()
+            .queue
+            .push((id, stored));
+    }
+}
+
+/// The window an accepted transfer leaves when this change cancels it.
+fn cancelled_from(was: Option<Outcome>) -> Option<WindowId> {
+    match was {
+        Some(Outcome::Accepted(window)) => Some(window),
+        _ => None,
+    }
 }

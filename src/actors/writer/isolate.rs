@@ -8,8 +8,7 @@
 
 use std::ops::Range;
 
-use crate::domain::Transfer;
-use crate::store::{InsertOutcome, Store, StoreError, SumSlot, TransferParts};
+use crate::store::{InsertOutcome, Store, StoreError, SumSlot, TransferParts, TransferWrite};
 
 /// What became of one record of a batch.
 #[derive(Debug, PartialEq, Eq)]
@@ -62,7 +61,7 @@ pub(super) fn refused_for_its_data(error: &StoreError) -> Option<String> {
 /// Every statement adds what it inserts to the windows' sums in `slot`'s rows.
 pub(super) async fn write_transfers(
     store: &Store,
-    batch: &[&Transfer],
+    batch: &[TransferWrite<'_>],
     slot: SumSlot,
 ) -> BatchWritten<InsertOutcome, StoreError> {
     let refusal = match store.insert_transfers(batch, slot).await {
@@ -119,7 +118,7 @@ pub(super) trait PartWriter {
 
 struct Parts<'a> {
     parts: TransferParts,
-    batch: &'a [&'a Transfer],
+    batch: &'a [TransferWrite<'a>],
 }
 
 impl PartWriter for Parts<'_> {

@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use crate::actors::bank::BankActor;
 use crate::actors::window::Sealed;
-use crate::domain::{BankCode, Transfer, TransferId, WindowId};
+use crate::domain::{BankCode, Outcome, Transfer, TransferId, WindowId};
 use crate::store::StoreError;
 
 /// What became of a transfer handed to the writer.
@@ -25,14 +25,43 @@ pub enum PersistOutcome {
         transaction_id: TransferId,
         sqlstate: String,
     },
+    /// A change of status found its row no longer in the status it expected (the
+    /// transfer had moved on meanwhile): nothing was written.
+    Unchanged,
 }
 
-/// A decided transfer to store; `reply` is answered after its batch commits.
+/// A decided transfer to store, or a change of a stored one's status; `reply` (if
+/// any) is answered after its batch commits.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Persist {
+    /// The transfer as it is to be stored: with its new outcome, for a change.
     pub transfer: Transfer,
-    pub reply: oneshot::Sender<PersistOutcome>,
+    /// `None` for a new transfer; for a change, the outcome the stored row must still
+    /// have (a queued transfer released, expired or cancelled: `Queued`; an accepted
+    /// one cancelled: `Accepted` with its window).
+    pub was: Option<Outcome>,
+    pub reply: Option<oneshot::Sender<PersistOutcome>>,
+}
+
+impl Persist {
+    /// A new transfer, answered on `reply`.
+    pub fn new(transfer: Transfer, reply: oneshot::Sender<PersistOutcome>) -> Self {
+        Persist {
+            transfer,
+            was: None,
+            reply: Some(reply),
+        }
+    }
+
+    /// The window the record belongs to, if any: the new one, or for a cancellation
+    /// the one it leaves. A record for a sealed window is too late.
+    pub fn window(&self) -> Option<WindowId> {
+        self.transfer.window_id().or(match self.was {
+            Some(Outcome::Accepted(w)) => Some(w),
+            _ => None,
+        })
+    }
 }
 
 /// A bank actor asks for its books. Served as a barrier: every record received before

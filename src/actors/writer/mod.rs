@@ -24,9 +24,9 @@ use super::feed::Feed;
 use super::window::Sealed;
 use super::{guard, spawn_contained, Directory, Guarded, InjectPanic};
 use crate::domain::netting::WindowSums;
-use crate::domain::{BankCode, Currency, Transfer, WindowId};
+use crate::domain::{BankCode, Currency, Outcome, Transfer, WindowId};
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError, SumSlot};
+use crate::store::{Store, StoreError, SumSlot, TransferWrite};
 use queue::{Step, WriteQueue};
 use rust_decimal::Decimal;
 
@@ -50,10 +50,12 @@ struct CutOff {
     sealed_to: Recipient<Sealed>,
 }
 
-/// A transfer waiting for its batch, with the submission to answer.
+/// A record waiting for its batch (a new transfer or a change of one's status), with
+/// the submission or command to answer, if any.
 struct Pending {
     transfer: Transfer,
-    reply: oneshot::Sender<PersistOutcome>,
+    was: Option<Outcome>,
+    reply: Option<oneshot::Sender<PersistOutcome>>,
 }
 
 /// The actor that writes transfers to the store, one engine-wide.
@@ -122,7 +124,13 @@ impl StoreWriter {
         // written again inside this one write (`isolate`), so the queue still sees one
         // batch and one completion.
         let write = async move {
-            let transfers: Vec<&Transfer> = batch.iter().map(|p| &p.transfer).collect();
+            let transfers: Vec<TransferWrite> = batch
+                .iter()
+                .map(|p| TransferWrite {
+                    transfer: &p.transfer,
+                    was: p.was,
+                })
+                .collect();
             let written = isolate::write_transfers(&store, &transfers, SumSlot::new(slot)).await;
             (batch, written)
         };
@@ -201,12 +209,13 @@ impl StoreWriter {
                     let records = store.banks().await?;
                     let books = store.bank_books(&banks).await?;
                     let window = store.open_window().await?;
-                    Ok::<_, StoreError>((records, books, window))
+                    let queued = store.queued_transfers(&banks).await?;
+                    Ok::<_, StoreError>((records, books, window, queued))
                 };
                 spawn_contained(self, ctx, read, move |result, act, ctx| {
                     act.queue.barrier_done();
                     match result {
-                        Ok((records, books, window)) => {
+                        Ok((records, books, window, queued)) => {
                             for request in requests {
                                 let record = records.iter().find(|r| r.code == request.bank);
                                 let answer = match record {
@@ -221,6 +230,10 @@ impl StoreWriter {
                                             .cloned()
                                             .unwrap_or_default(),
                                         window,
+                                        queued: queued
+                                            .get(&request.bank)
+                                            .cloned()
+                                            .unwrap_or_default(),
                                     },
                                     None => {
                                         request.reply_to.do_send(SnapshotFailed {
@@ -298,7 +311,7 @@ impl Handler<Persist> for StoreWriter {
 
     fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, ctx| {
-            if let (Some(window), Some(sealed)) = (msg.transfer.window_id(), act.sealed_max) {
+            if let (Some(window), Some(sealed)) = (msg.window(), act.sealed_max) {
                 if window <= sealed {
                     act.refuse_late(msg);
                     return;
@@ -306,6 +319,7 @@ impl Handler<Persist> for StoreWriter {
             }
             act.queue.push(Pending {
                 transfer: msg.transfer,
+                was: msg.was,
                 reply: msg.reply,
             });
             act.pump(ctx);
@@ -325,26 +339,36 @@ impl Handler<RequestSnapshot> for StoreWriter {
 
 impl StoreWriter {
     /// A transfer stamped with a window already sealed cannot be netted any more: it
-    /// is refused (503, the client retries) and its reservation released. Only a bank
-    /// that joined during a cut-off could produce one.
+    /// is refused (503, the client retries) and its reservation released; likewise a
+    /// cancellation of a transfer whose window is sealed. Only a bank that joined
+    /// during a cut-off could produce one. A refused release leaves its transfer
+    /// queued in the store, so the bank re-reads its queue.
     fn refuse_late(&mut self, msg: Persist) {
         let t = &msg.transfer;
-        tracing::warn!(bank = %t.sender, window = ?t.window_id(), "transfer for a sealed window refused");
+        tracing::warn!(bank = %t.sender, window = ?msg.window(), "record for a sealed window refused");
         if let Some(handle) = self.directory.bank(&t.sender) {
-            handle.addr.do_send(BookUpdate {
-                batch_seq: self.queue.last_batch_seq(),
-                deltas: vec![(
-                    t.amount.currency(),
-                    BookDelta {
-                        reserved_released: t.amount.value(),
-                        ..BookDelta::default()
-                    },
-                )],
-            });
+            if t.window_id().is_some() {
+                handle.addr.do_send(BookUpdate {
+                    batch_seq: self.queue.last_batch_seq(),
+                    deltas: vec![(
+                        t.amount.currency(),
+                        BookDelta {
+                            reserved_released: t.amount.value(),
+                            ..BookDelta::default()
+                        },
+                    )],
+                    queue: Vec::new(),
+                });
+            }
+            if msg.was.is_some() {
+                handle.addr.do_send(Resync);
+            }
         }
-        let _ = msg.reply.send(PersistOutcome::Failed(
-            "the transfer's window closed while it was submitted; retry".into(),
-        ));
+        if let Some(reply) = msg.reply {
+            let _ = reply.send(PersistOutcome::Failed(
+                "the transfer's window closed meanwhile; retry".into(),
+            ));
+        }
     }
 }
 
