@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::bank::{ProfileChanged, SubmitTransfer};
+use super::bank::{
+    BankActor, FundsMoved, FundsOutCheck, ProfileChanged, ReserveFundsOut, SubmitTransfer,
+};
 use super::clock::CloseCurrent;
 use super::corridor::{QuoteTransfer, TermsChanged};
 use super::feed::{Channel, Event};
@@ -21,12 +23,15 @@ use super::Engine;
 use crate::domain::auth::KeyRecord;
 use crate::domain::rules::TransferDraft;
 use crate::domain::{
-    BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
-    CorridorStatus, InstructionChange, InstructionState, KeyId, NewBank, NewCorridor, Origin,
-    Outcome, Role, Transfer, TransferId, WindowId,
+    Amount, BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
+    CorridorStatus, Currency, FundsDirection, FundsMovement, InstructionChange, InstructionState,
+    KeyId, NewBank, NewCorridor, Origin, Outcome, Role, StoredBalance, Transfer, TransferId,
+    WindowId,
 };
 use crate::store::StoreError;
 use crate::views;
+use actix::Addr;
+use rust_decimal::Decimal;
 
 /// Why a command did not happen. Each variant maps to one stable API code.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +58,15 @@ pub enum CommandError {
     /// commit not confirmed in time); the text is safe to show a client.
     #[error("{0}")]
     Unavailable(String),
+    /// A funds-out larger than what the bank's balance has free of its exposure.
+    #[error(
+        "bank {bank} has {free} {currency} free of its exposure; a funds-out may take no more"
+    )]
+    FundsOutExceedsFree {
+        bank: BankCode,
+        currency: Currency,
+        free: String,
+    },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -335,6 +349,129 @@ impl Engine {
         Ok(record)
     }
 
+    /// Adds `amount` to the bank's settlement balance in its currency (the first
+    /// funds-in of a currency makes the bank prefunded in it): stored as a movement
+    /// with its audit entry in one transaction, then told to the bank actor.
+    pub async fn funds_in(
+        &self,
+        origin: &Origin,
+        bank: BankCode,
+        amount: Amount,
+        reference: Option<String>,
+    ) -> Result<FundsMovement, CommandError> {
+        let handle = self.bank_handle(&bank)?;
+        let movement = self
+            .store
+            .move_funds(
+                origin,
+                &bank,
+                FundsDirection::In,
+                amount,
+                reference.as_deref(),
+            )
+            .await?;
+        handle.addr.do_send(FundsMoved {
+            currency: amount.currency(),
+            balance: Some(movement.balance),
+            funds_out_released: Decimal::ZERO,
+        });
+        self.publish_balance(&movement);
+        Ok(movement)
+    }
+
+    /// Takes `amount` out of the bank's settlement balance, if what is left still
+    /// covers its exposure (and is not below zero).
+    ///
+    /// Race-free against submissions: the bank actor, the single writer of the
+    /// exposure, checks and sets the amount aside first, so every submission it
+    /// decides from then on sees the lower balance; only then is the movement stored
+    /// (with its audit entry, one transaction), and the set-aside amount is released
+    /// when the store has answered, with the stored balance if it committed. Until
+    /// then the balance is the lower one for submissions (the safe side), and a
+    /// funds-out that fails leaves the balance as it was. The release is sent on
+    /// drop, so a request abandoned midway still releases it.
+    pub async fn funds_out(
+        &self,
+        origin: &Origin,
+        bank: BankCode,
+        amount: Amount,
+        reference: Option<String>,
+    ) -> Result<FundsMovement, CommandError> {
+        let handle = self.bank_handle(&bank)?;
+        let currency = amount.currency();
+        let check = handle
+            .addr
+            .send(ReserveFundsOut {
+                currency,
+                amount: amount.value(),
+            })
+            .await
+            .map_err(|_| CommandError::Unavailable(format!("bank {bank} is restarting")))?;
+        match check {
+            FundsOutCheck::Reserved => {}
+            FundsOutCheck::Refused { free } => {
+                return Err(CommandError::FundsOutExceedsFree {
+                    bank,
+                    currency,
+                    free: currency.format(free),
+                })
+            }
+            FundsOutCheck::Unavailable => {
+                return Err(CommandError::Unavailable(format!(
+                    "bank {bank} is re-reading its books"
+                )))
+            }
+        }
+        let mut hold = FundsOutHold {
+            bank: handle.addr.clone(),
+            currency,
+            amount: amount.value(),
+            stored: None,
+        };
+        let movement = self
+            .store
+            .move_funds(
+                origin,
+                &bank,
+                FundsDirection::Out,
+                amount,
+                reference.as_deref(),
+            )
+            .await
+            .map_err(|e| match e {
+                // The store's own guard: the balance no longer covers the amount.
+                StoreError::NotFound => CommandError::FundsOutExceedsFree {
+                    bank: bank.clone(),
+                    currency,
+                    free: currency.format(Decimal::ZERO),
+                },
+                other => other.into(),
+            })?;
+        hold.stored = Some(movement.balance);
+        drop(hold);
+        self.publish_balance(&movement);
+        Ok(movement)
+    }
+
+    fn bank_handle(&self, bank: &BankCode) -> Result<super::BankHandle, CommandError> {
+        self.directory
+            .bank(bank)
+            .ok_or_else(|| CommandError::NotFound(format!("bank {bank}")))
+    }
+
+    fn publish_balance(&self, m: &FundsMovement) {
+        let cause = match m.direction {
+            FundsDirection::In => "funds_in",
+            FundsDirection::Out => "funds_out",
+        };
+        self.feed.publish(Event::new(
+            Channel::Notifications,
+            "balance_changed",
+            vec![m.bank.clone()],
+            views::balance_changed(&m.bank, m.currency, m.balance.balance, cause, None).to_string(),
+        ));
+    }
+
     fn count_transfer(&self, t: &Transfer, corridor: &str, replayed: bool) {
         let (outcome, code) = match (replayed, t.outcome) {
             (true, _) => ("replayed", ""),
@@ -352,6 +489,25 @@ impl Engine {
             .submissions_refused
             .with_label_values(&[why])
             .inc();
+    }
+}
+
+/// A funds-out set aside in the bank actor: released when dropped, with the stored
+/// balance once the movement committed.
+struct FundsOutHold {
+    bank: Addr<BankActor>,
+    currency: Currency,
+    amount: Decimal,
+    stored: Option<StoredBalance>,
+}
+
+impl Drop for FundsOutHold {
+    fn drop(&mut self) {
+        self.bank.do_send(FundsMoved {
+            currency: self.currency,
+            balance: self.stored,
+            funds_out_released: self.amount,
+        });
     }
 }
 

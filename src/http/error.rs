@@ -98,6 +98,9 @@ pub enum ApiError {
     AlreadyExists(String),
     #[error("{0}")]
     InstructionNotPending(String),
+    /// 409: a funds-out larger than the balance has free of the bank's exposure.
+    #[error("{0}")]
+    FundsOutExceedsFree(String),
     #[error("{0}")]
     QueryInvalid(String),
     /// 422: a report's range is well formed but longer, or holds more, than a report
@@ -154,6 +157,7 @@ impl ApiError {
             ApiError::TransferUnstorable { .. } => "transfer_unstorable",
             ApiError::AlreadyExists(_) => "already_exists",
             ApiError::InstructionNotPending(_) => "instruction_not_pending",
+            ApiError::FundsOutExceedsFree(_) => "funds_out_exceeds_free_balance",
             ApiError::QueryInvalid(_) => "query_invalid",
             ApiError::RangeTooLarge(_) => "range_too_large",
             ApiError::Unauthenticated(AuthFailure::Missing) => "unauthenticated",
@@ -245,6 +249,9 @@ impl From<CommandError> for ApiError {
                 transaction_id: transaction_id.to_string(),
             },
             CommandError::Unavailable(detail) => ApiError::unavailable(detail),
+            e @ CommandError::FundsOutExceedsFree { .. } => {
+                ApiError::FundsOutExceedsFree(e.to_string())
+            }
             CommandError::Store(e) => e.into(),
         }
     }
@@ -272,7 +279,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::IdempotencyKeyReused { .. }
             | ApiError::AlreadyExists(_)
-            | ApiError::InstructionNotPending(_) => StatusCode::CONFLICT,
+            | ApiError::InstructionNotPending(_)
+            | ApiError::FundsOutExceedsFree(_) => StatusCode::CONFLICT,
             ApiError::Overloaded(_) | ApiError::Unavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

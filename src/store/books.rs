@@ -6,13 +6,17 @@ use rust_decimal::Decimal;
 
 use super::decode::{bank_code, currency};
 use super::{Store, StoreError};
-use crate::domain::{BankBooks, BankCode};
+use crate::domain::{BankBooks, BankCode, StoredBalance};
 
 impl Store {
     /// Banks' committed debits and credits over windows not yet settled: from the
     /// running sums (sql/0005) of windows not yet netted and from the stored positions
     /// of netted ones, so that the cost grows neither with history nor with the number
-    /// of transfers in the open window. One statement: one consistent snapshot.
+    /// of transfers in the open window. One statement: one consistent snapshot. Then
+    /// the banks' settlement balances, in a second statement: a balance carries its
+    /// version, so the bank actor keeps the newer of it and any funds-in or funds-out
+    /// it is told of meanwhile, and no settlement can commit between the two, since
+    /// both the snapshot and the release run as barriers of the store writer.
     pub async fn bank_books(
         &self,
         banks: &[BankCode],
@@ -63,6 +67,22 @@ impl Store {
                 &mut entry.credits
             };
             *map.entry(cur).or_default() += total;
+        }
+        let rows = client
+            .query(
+                "SELECT bank, currency, balance, version FROM settlement_balances
+                  WHERE bank = ANY($1)",
+                &[&codes],
+            )
+            .await?;
+        for row in rows {
+            let bank = bank_code(row.get("bank"))?;
+            let cur = currency(row.get("currency"))?;
+            let balance = StoredBalance {
+                balance: row.get("balance"),
+                version: row.get("version"),
+            };
+            books.entry(bank).or_default().balances.insert(cur, balance);
         }
         Ok(books)
     }

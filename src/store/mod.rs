@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod audit_log;
+mod balances;
 mod books;
 mod decode;
 pub mod embedded;
@@ -37,6 +38,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/0005_window_legs.sql"),
     ),
     ("0006_reports", include_str!("../../sql/0006_reports.sql")),
+    // 0007 is taken by the transfer queue (issue 11, item 2).
+    ("0008_balances", include_str!("../../sql/0008_balances.sql")),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".
