@@ -54,6 +54,12 @@ Live feeds are a WebSocket at `GET /ws`, described on that operation.",
         super::registry::get_bank,
         super::registry::update_bank,
         super::registry::positions,
+        super::balances::balances,
+        super::balances::funds_in,
+        super::balances::funds_out,
+        super::balances::mint,
+        super::balances::burn,
+        super::balances::token_balances,
         super::registry::list_corridors,
         super::registry::create_corridor,
         super::registry::get_corridor,
@@ -79,6 +85,7 @@ Live feeds are a WebSocket at `GET /ws`, described on that operation.",
     tags(
         (name = "transfers", description = "Submit transfers and read them back"),
         (name = "registry", description = "Banks, their caps and positions; corridors and rates"),
+        (name = "balances", description = "Prefunded settlement accounts: funds-in, funds-out (operator) and balances"),
         (name = "windows", description = "Clearing windows and their netting"),
         (name = "settlements", description = "Settlement instructions and their confirmation"),
         (name = "keys", description = "API keys (operator)"),
@@ -261,6 +268,17 @@ impl Modify for Aliases {
             else {
                 continue;
             };
+            // An alias with a request of its own (the token routes) has its own
+            // annotation: it is only marked deprecated.
+            let own = doc
+                .paths
+                .paths
+                .get_mut(&route.path)
+                .and_then(|item| operations(item).into_iter().find(|(m, _)| *m == method));
+            if let Some((_, operation)) = own {
+                operation.deprecated = Some(utoipa::openapi::Deprecated::True);
+                continue;
+            }
             let Some(mut operation) = doc
                 .paths
                 .get_path_operation(canonical, method.clone())
