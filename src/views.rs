@@ -710,8 +710,8 @@ pub struct AuditEntryView {
     pub bank: Option<String>,
     pub request_id: Option<String>,
     /// `bank_created`, `bank_changed`, `corridor_created`, `corridor_changed`,
-    /// `window_closed`, `instruction_confirmed`, `instruction_failed`, `key_created`
-    /// or `key_revoked`.
+    /// `window_closed`, `instruction_confirmed`, `instruction_failed`, `key_created`,
+    /// `key_revoked`, `funds_in` or `funds_out`.
     pub action: &'static str,
     /// What it was done to: a bank code, corridor, window, instruction or key id.
     pub subject: String,

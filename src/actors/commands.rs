@@ -359,24 +359,8 @@ impl Engine {
         amount: Amount,
         reference: Option<String>,
     ) -> Result<FundsMovement, CommandError> {
-        let handle = self.bank_handle(&bank)?;
-        let movement = self
-            .store
-            .move_funds(
-                origin,
-                &bank,
-                FundsDirection::In,
-                amount,
-                reference.as_deref(),
-            )
-            .await?;
-        handle.addr.do_send(FundsMoved {
-            currency: amount.currency(),
-            balance: Some(movement.balance),
-            funds_out_released: Decimal::ZERO,
-        });
-        self.publish_balance(&movement);
-        Ok(movement)
+        self.move_funds(origin, bank, FundsDirection::In, amount, reference)
+            .await
     }
 
     /// Takes `amount` out of the bank's settlement balance, if what is left still
@@ -397,49 +381,39 @@ impl Engine {
         amount: Amount,
         reference: Option<String>,
     ) -> Result<FundsMovement, CommandError> {
+        self.move_funds(origin, bank, FundsDirection::Out, amount, reference)
+            .await
+    }
+
+    async fn move_funds(
+        &self,
+        origin: &Origin,
+        bank: BankCode,
+        direction: FundsDirection,
+        amount: Amount,
+        reference: Option<String>,
+    ) -> Result<FundsMovement, CommandError> {
         let handle = self.bank_handle(&bank)?;
         let currency = amount.currency();
-        let check = handle
-            .addr
-            .send(ReserveFundsOut {
-                currency,
-                amount: amount.value(),
-            })
-            .await
-            .map_err(|_| CommandError::Unavailable(format!("bank {bank} is restarting")))?;
-        match check {
-            FundsOutCheck::Reserved => {}
-            FundsOutCheck::Refused { free } => {
-                return Err(CommandError::FundsOutExceedsFree {
-                    bank,
-                    currency,
-                    free: currency.format(free),
-                })
+        let set_aside = match direction {
+            FundsDirection::In => Decimal::ZERO,
+            FundsDirection::Out => {
+                self.reserve_funds_out(&handle, &bank, amount).await?;
+                amount.value()
             }
-            FundsOutCheck::Unavailable => {
-                return Err(CommandError::Unavailable(format!(
-                    "bank {bank} is re-reading its books"
-                )))
-            }
-        }
-        let mut hold = FundsOutHold {
+        };
+        let mut hold = FundsHold {
             bank: handle.addr.clone(),
             currency,
-            amount: amount.value(),
+            set_aside,
             stored: None,
         };
         let movement = self
             .store
-            .move_funds(
-                origin,
-                &bank,
-                FundsDirection::Out,
-                amount,
-                reference.as_deref(),
-            )
+            .move_funds(origin, &bank, direction, amount, reference.as_deref())
             .await
             .map_err(|e| match e {
-                // The store's own guard: the balance no longer covers the amount.
+                // The store's own guard: the balance no longer covers the funds-out.
                 StoreError::NotFound => CommandError::FundsOutExceedsFree {
                     bank: bank.clone(),
                     currency,
@@ -451,6 +425,35 @@ impl Engine {
         drop(hold);
         self.publish_balance(&movement);
         Ok(movement)
+    }
+
+    /// Asks the bank actor to set a funds-out aside (see `funds_out`).
+    async fn reserve_funds_out(
+        &self,
+        handle: &super::BankHandle,
+        bank: &BankCode,
+        amount: Amount,
+    ) -> Result<(), CommandError> {
+        let currency = amount.currency();
+        let check = handle
+            .addr
+            .send(ReserveFundsOut {
+                currency,
+                amount: amount.value(),
+            })
+            .await
+            .map_err(|_| CommandError::Unavailable(format!("bank {bank} is restarting")))?;
+        match check {
+            FundsOutCheck::Reserved => Ok(()),
+            FundsOutCheck::Refused { free } => Err(CommandError::FundsOutExceedsFree {
+                bank: bank.clone(),
+                currency,
+                free: currency.format(free),
+            }),
+            FundsOutCheck::Unavailable => Err(CommandError::Unavailable(format!(
+                "bank {bank} is re-reading its books"
+            ))),
+        }
     }
 
     fn bank_handle(&self, bank: &BankCode) -> Result<super::BankHandle, CommandError> {
@@ -492,21 +495,22 @@ impl Engine {
     }
 }
 
-/// A funds-out set aside in the bank actor: released when dropped, with the stored
-/// balance once the movement committed.
-struct FundsOutHold {
+/// A funds movement under way: when dropped it tells the bank actor the stored
+/// balance (once the movement committed) and releases the funds-out set aside (none
+/// for a funds-in), whether the command finished or was abandoned.
+struct FundsHold {
     bank: Addr<BankActor>,
     currency: Currency,
-    amount: Decimal,
+    set_aside: Decimal,
     stored: Option<StoredBalance>,
 }
 
-impl Drop for FundsOutHold {
+impl Drop for FundsHold {
     fn drop(&mut self) {
         self.bank.do_send(FundsMoved {
             currency: self.currency,
             balance: self.stored,
-            funds_out_released: self.amount,
+            funds_out_released: self.set_aside,
         });
     }
 }

@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::{number_text, read_json, AppState};
-use crate::actors::bank::ReadPositions;
 use crate::domain::rules::{text_field, REFERENCE_LEN_MAX};
 use crate::domain::{Amount, BankCode, Currency, FundsDirection, InputError};
 use crate::views::{self, BalancesView, FundsMovementView};
@@ -85,6 +84,33 @@ async fn move_funds(
     Ok(HttpResponse::Created().json(views::funds_movement(&movement)))
 }
 
+/// The canonical routes: the bank in the path.
+async fn move_for_path(
+    state: &AppState,
+    caller: Caller,
+    path: &str,
+    payload: web::Payload,
+    direction: FundsDirection,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let bank = bank_code(path, "code")?;
+    let body: FundsBody = read_json(payload, state).await?;
+    move_funds(state, &caller, bank, &body, direction).await
+}
+
+/// The token routes: the bank in the body.
+async fn move_for_token(
+    state: &AppState,
+    caller: Caller,
+    payload: web::Payload,
+    direction: FundsDirection,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let body: TokenBody = read_json(payload, state).await?;
+    let bank = bank_code(&body.bank, "bank")?;
+    move_funds(state, &caller, bank, &body.funds, direction).await
+}
+
 /// Fund a bank's settlement balance (operator).
 ///
 /// Adds the amount to the bank's settlement balance in the currency. The first
@@ -107,10 +133,7 @@ pub async fn funds_in(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_operator()?;
-    let bank = bank_code(&path, "code")?;
-    let body: FundsBody = read_json(payload, &state).await?;
-    move_funds(&state, &caller, bank, &body, FundsDirection::In).await
+    move_for_path(&state, caller, &path, payload, FundsDirection::In).await
 }
 
 /// Take funds out of a bank's settlement balance (operator).
@@ -135,31 +158,17 @@ pub async fn funds_out(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_operator()?;
-    let bank = bank_code(&path, "code")?;
-    let body: FundsBody = read_json(payload, &state).await?;
-    move_funds(&state, &caller, bank, &body, FundsDirection::Out).await
+    move_for_path(&state, caller, &path, payload, FundsDirection::Out).await
 }
 
-/// The balances of `code` as its actor holds them, to a caller that may see them.
+/// The balances of `code`, to a caller that may see them.
 async fn read_balances(
     state: &AppState,
     caller: &Caller,
     code: &str,
     field: &'static str,
 ) -> Result<HttpResponse, ApiError> {
-    let code = bank_code(code, field)?;
-    caller.require_sees(&code, || format!("bank {code}"))?;
-    let handle = state
-        .engine
-        .directory
-        .bank(&code)
-        .ok_or_else(|| ApiError::NotFound(format!("bank {code}")))?;
-    let view = handle
-        .addr
-        .send(ReadPositions)
-        .await
-        .map_err(|_| ApiError::unavailable(format!("bank {code} is restarting")))?;
+    let view = super::registry::bank_view(state, caller, bank_code(code, field)?).await?;
     Ok(HttpResponse::Ok().json(views::balances(&view)))
 }
 
@@ -201,10 +210,7 @@ pub async fn mint(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_operator()?;
-    let body: TokenBody = read_json(payload, &state).await?;
-    let bank = bank_code(&body.bank, "bank")?;
-    move_funds(&state, &caller, bank, &body.funds, FundsDirection::In).await
+    move_for_token(&state, caller, payload, FundsDirection::In).await
 }
 
 /// Burn: take funds out of a bank's settlement balance (operator; compatibility
@@ -227,10 +233,7 @@ pub async fn burn(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_operator()?;
-    let body: TokenBody = read_json(payload, &state).await?;
-    let bank = bank_code(&body.bank, "bank")?;
-    move_funds(&state, &caller, bank, &body.funds, FundsDirection::Out).await
+    move_for_token(&state, caller, payload, FundsDirection::Out).await
 }
 
 /// A bank's settlement balances (compatibility route).
