@@ -195,16 +195,10 @@ pub async fn balances(
 /// Mint: fund a bank's settlement balance (operator; compatibility route).
 ///
 /// The token route of existing DelTran clients for
-/// `POST /api/v1/banks/{code}/balances/funds-in`, with the bank in the body; same
-/// answers.
+/// `POST /api/v1/banks/{code}/balances/funds-in`, with the bank in the body; its
+/// answers (documented from that route's).
 #[utoipa::path(post, path = "/api/v1/tokens/mint", tag = "balances",
-    request_body = TokenBody,
-    responses(
-        (status = 201, description = "Stored, with the balance it left; audited", body = FundsMovementView),
-        (status = 403, description = "Problem code: `operator_only`"),
-        (status = 404, description = "Problem code: `not_found`"),
-        (status = 422, description = "Problem codes: `bank_code_invalid`, `currency_code_invalid`, `currency_unknown`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`"),
-    ))]
+    request_body = TokenBody)]
 pub async fn mint(
     state: web::Data<AppState>,
     caller: Caller,
@@ -217,17 +211,10 @@ pub async fn mint(
 /// route).
 ///
 /// The token route of existing DelTran clients for
-/// `POST /api/v1/banks/{code}/balances/funds-out`, with the bank in the body; same
-/// answers.
+/// `POST /api/v1/banks/{code}/balances/funds-out`, with the bank in the body; its
+/// answers (documented from that route's).
 #[utoipa::path(post, path = "/api/v1/tokens/burn", tag = "balances",
-    request_body = TokenBody,
-    responses(
-        (status = 201, description = "Stored, with the balance it left; audited", body = FundsMovementView),
-        (status = 403, description = "Problem code: `operator_only`"),
-        (status = 404, description = "Problem code: `not_found`"),
-        (status = 409, description = "Problem code: `funds_out_exceeds_free_balance`"),
-        (status = 422, description = "Problem codes: `bank_code_invalid`, `currency_code_invalid`, `currency_unknown`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`"),
-    ))]
+    request_body = TokenBody)]
 pub async fn burn(
     state: web::Data<AppState>,
     caller: Caller,
@@ -239,14 +226,9 @@ pub async fn burn(
 /// A bank's settlement balances (compatibility route).
 ///
 /// The token route of existing DelTran clients for
-/// `GET /api/v1/banks/{code}/balances`; same answers.
+/// `GET /api/v1/banks/{code}/balances`; its answers (documented from that route's).
 #[utoipa::path(get, path = "/api/v1/tokens/balances/{bank}", tag = "balances",
-    params(("bank" = String, Path, description = "Bank code", example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")),
-    responses(
-        (status = 200, description = "The currencies the bank is prefunded in (none: an empty list)", body = BalancesView),
-        (status = 404, description = "Problem code: `not_found` (also another bank, to a bank key)"),
-        (status = 422, description = "Problem code: `bank_code_invalid`"),
-    ))]
+    params(("bank" = String, Path, description = "Bank code", example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")))]
 pub async fn token_balances(
     state: web::Data<AppState>,
     caller: Caller,

@@ -268,8 +268,13 @@ impl Modify for Aliases {
             else {
                 continue;
             };
+            let answers = doc
+                .paths
+                .get_path_operation(canonical, method.clone())
+                .map(|o| o.responses.clone());
             // An alias with a request of its own (the token routes) has its own
-            // annotation: it is only marked deprecated.
+            // annotation for its request: it gets the canonical route's answers and
+            // is marked deprecated.
             let own = doc
                 .paths
                 .paths
@@ -277,6 +282,9 @@ impl Modify for Aliases {
                 .and_then(|item| operations(item).into_iter().find(|(m, _)| *m == method));
             if let Some((_, operation)) = own {
                 operation.deprecated = Some(utoipa::openapi::Deprecated::True);
+                if let Some(answers) = answers {
+                    operation.responses = answers;
+                }
                 continue;
             }
             let Some(mut operation) = doc

@@ -409,9 +409,17 @@ fn the_token_routes_are_documented_as_deprecated_and_the_canonical_ones_not() {
             "{method} {path}"
         );
     }
-    let refusals = doc["paths"]["/api/v1/banks/{code}/balances/funds-out"]["post"]["responses"]
-        ["409"]["description"]
-        .as_str()
-        .unwrap();
-    assert!(refusals.contains("funds_out_exceeds_free_balance"));
+    // An alias answers as its canonical route, and is documented so.
+    for path in [
+        "/api/v1/banks/{code}/balances/funds-out",
+        "/api/v1/tokens/burn",
+    ] {
+        let refusals = doc["paths"][path]["post"]["responses"]["409"]["description"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} documents its 409"));
+        assert!(
+            refusals.contains("funds_out_exceeds_free_balance"),
+            "{path}"
+        );
+    }
 }
