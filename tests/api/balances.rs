@@ -196,6 +196,39 @@ async fn a_funds_out_takes_only_what_the_exposure_leaves_free() {
 }
 
 #[actix_web::test]
+async fn a_funds_out_racing_transfers_never_leaves_the_exposure_above_the_balance() {
+    let app = spawn().await;
+    app.funds_in("ICICI", "INR", "1000.00").await;
+    let body = inr_to_aed(json!("100.00"));
+    let sends = (0..10).map(|_| app.submit(&body));
+    let (replies, out) = futures_util::future::join(
+        futures_util::future::join_all(sends),
+        app.post_funds_out("ICICI", "INR", "500.00"),
+    )
+    .await;
+    let accepted = replies.iter().filter(|r| r.status == 202).count() as i64;
+    for refused in replies.iter().filter(|r| r.status != 202) {
+        assert_eq!(refused.code(), "liquidity_insufficient", "{}", refused.body);
+    }
+    let taken = match out.status.as_u16() {
+        201 => 500,
+        409 => 0,
+        other => panic!("funds-out answered {other}: {}", out.body),
+    };
+    // Whichever came first, the balance was used exactly: 100 × accepted + what the
+    // funds-out took is the 1000 funded, and nothing is free.
+    assert_eq!(
+        accepted * 100 + taken,
+        1000,
+        "{accepted} accepted, {taken} out"
+    );
+    let balance = app.balance("ICICI", "INR").await;
+    assert_eq!(balance["free"], "0.00", "{balance}");
+    app.assert_audit_clean().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn only_the_operator_moves_funds_and_a_bank_reads_only_its_own_balances() {
     let app = spawn().await;
     let icici = app.keys.bank("ICICI").to_string();
