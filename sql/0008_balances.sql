@@ -16,7 +16,9 @@ CREATE TABLE settlement_balances (
     -- Raised by every change (funds-in, funds-out, a settlement): the bank actor
     -- keeps the newest figure it has been told of, whatever order the news arrives in.
     version     BIGINT NOT NULL DEFAULT 1 CHECK (version > 0),
-    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- When the bank became prefunded: the clock once the funds-in holds the balances
+    -- lock (see store/balances.rs), so a window settled after it moved the balance.
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (bank, currency)
 );

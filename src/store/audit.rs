@@ -279,6 +279,18 @@ const CHECKS: &[(&str, &str)] = &[
             AND (w.state IS DISTINCT FROM 'settled' OR p.position IS DISTINCT FROM f.amount)",
     ),
     (
+        "every window settled after a settlement balance was made moved it by its position",
+        "SELECT 'window ' || p.window_id || ' settled at ' || w.settled_at || ' moved no balance of '
+                || p.bank || ' ' || p.currency || ' (prefunded since ' || b.created_at || ')'
+           FROM window_positions p
+           JOIN windows w ON w.id = p.window_id AND w.state = 'settled'
+           JOIN settlement_balances b
+             ON b.bank = p.bank AND b.currency = p.currency AND w.settled_at > b.created_at
+          WHERE NOT EXISTS (SELECT 1 FROM settlement_funds f
+                             WHERE f.direction = 'settlement' AND f.window_id = p.window_id
+                               AND f.bank = p.bank AND f.currency = p.currency)",
+    ),
+    (
         "every funds-in and funds-out has its audit entry",
         "SELECT 'funds movement ' || f.id || ' (' || f.direction || ' ' || f.amount || ' '
                 || f.currency || ' of ' || f.bank || ') has no funds_' || f.direction || ' entry'

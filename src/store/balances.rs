@@ -9,6 +9,13 @@ use crate::domain::{
 };
 use crate::views;
 
+/// The transaction lock (`pg_advisory_xact_lock`) that orders funds movements with
+/// settlements, so that every window is settled either before a balance exists (it
+/// moves nothing) or after (it moves it): with the balance's `created_at` taken once
+/// the lock is held, a window settled after it always has its movement, which the
+/// audit checks. Funds movements are the operator's, rare: the wait costs nothing.
+pub(super) const BALANCES_LOCK: i64 = 0x6465_6c74_7261_6e01;
+
 impl Store {
     /// Moves `bank`'s settlement balance in `amount`'s currency by `amount`, in or
     /// out, stores the movement and records it in the audit log, in one transaction.
@@ -28,12 +35,15 @@ impl Store {
         let tx = client.transaction().await?;
         let currency = amount.currency();
         let value = amount.value();
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BALANCES_LOCK])
+            .await?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
             [&bank.as_str(), &currency.as_str(), &value];
         let row = match direction {
             FundsDirection::In => {
                 tx.query_one(
-                    "INSERT INTO settlement_balances (bank, currency, balance) VALUES ($1, $2, $3)
+                    "INSERT INTO settlement_balances (bank, currency, balance, created_at)
+                     VALUES ($1, $2, $3, clock_timestamp())
                      ON CONFLICT (bank, currency) DO UPDATE
                         SET balance = settlement_balances.balance + EXCLUDED.balance,
                             version = settlement_balances.version + 1, updated_at = now()

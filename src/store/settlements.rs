@@ -190,6 +190,13 @@ impl Store {
         }
         // Each prefunded bank's balance moves by its position in the window, stored
         // as a settlement movement, in this transaction: atomic with the settlement.
+        // Under the balances lock, so a balance made meanwhile is either seen here or
+        // made after this settlement (see `balances::BALANCES_LOCK`).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&super::balances::BALANCES_LOCK],
+        )
+        .await?;
         let balances: HashMap<(String, String), StoredBalance> = tx
             .query(
                 "WITH moved AS (

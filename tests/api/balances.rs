@@ -456,3 +456,29 @@ fn the_token_routes_are_documented_as_deprecated_and_the_canonical_ones_not() {
         );
     }
 }
+
+#[actix_web::test]
+async fn the_audit_finds_a_settled_window_that_did_not_move_a_prefunded_balance() {
+    let app = spawn().await;
+    app.funds_in("ICICI", "INR", "1000.00").await;
+    app.submit_accepted(&inr_to_aed(json!("100.00"))).await;
+    let window = app.close_and_settle_window().await;
+    app.assert_audit_clean().await;
+    // Take the settlement movement away and the balance with it: the sums still
+    // agree, but the window no longer moved the balance.
+    let sql = app.sql().await;
+    sql.batch_execute(&format!(
+        "DELETE FROM settlement_funds WHERE window_id = {window} AND bank = 'ICICI';
+         UPDATE settlement_balances SET balance = balance + 100 WHERE bank = 'ICICI';"
+    ))
+    .await
+    .unwrap();
+    let checks = app.store.audit().await.unwrap();
+    let broken: Vec<_> = checks.iter().filter(|c| !c.violations.is_empty()).collect();
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert!(
+        broken[0].rule.contains("moved it by its position"),
+        "{broken:?}"
+    );
+    app.stop().await;
+}
