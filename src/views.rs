@@ -14,12 +14,14 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use crate::domain::books;
 use crate::domain::report::{
     LatencyStats, RejectionLine, StatementHead, StatementPosition, Summary,
 };
 use crate::domain::{
-    BankCode, BankPositions, BankRecord, CorridorRecord, Currency, InstructionRecord, RejectCode,
-    Transfer, TransferStatus, WindowDetail, WindowId, WindowRecord, WindowState,
+    BankCode, BankPositions, BankRecord, CorridorRecord, Currency, FundsMovement,
+    InstructionRecord, RejectCode, Transfer, TransferStatus, WindowDetail, WindowId, WindowRecord,
+    WindowState,
 };
 
 /// An exact decimal amount as text, with its currency's decimals (`"1250.50"`).
@@ -217,7 +219,11 @@ pub struct LedgerView {
     /// `debits + reserved − credits`: what the cap bounds.
     pub exposure: Money,
     pub net_debit_cap: Money,
-    /// `net_debit_cap − exposure`.
+    /// The settlement balance when the bank is prefunded in the currency (less any
+    /// funds-out being stored); null when it is not, and the cap alone bounds it.
+    pub settlement_balance: Option<Money>,
+    /// `min(net_debit_cap, settlement_balance) − exposure` (the cap alone when not
+    /// prefunded).
     pub headroom: Money,
     /// Transfers waiting in the bank's queue in this currency (`on_limit` `queue`),
     /// and their value.
@@ -245,6 +251,7 @@ pub fn positions(view: &BankPositions) -> PositionsView {
         .keys()
         .chain(view.net_debit_caps.keys())
         .chain(view.queued.keys())
+        .chain(view.settlement_balances.keys())
         .copied()
         .collect();
     currencies.sort();
@@ -255,6 +262,7 @@ pub fn positions(view: &BankPositions) -> PositionsView {
             let ledger = view.ledgers.get(&c).copied().unwrap_or_default();
             let cap = view.net_debit_caps.get(&c).copied().unwrap_or_default();
             let queued = view.queued.get(&c).copied().unwrap_or_default();
+            let balance = view.settlement_balances.get(&c).copied();
             LedgerView {
                 currency: c.as_str(),
                 debits: Money::of(c, ledger.debits),
@@ -263,7 +271,8 @@ pub fn positions(view: &BankPositions) -> PositionsView {
                 reserved: Money::of(c, ledger.reserved),
                 exposure: Money::of(c, ledger.exposure()),
                 net_debit_cap: Money::of(c, cap),
-                headroom: Money::of(c, cap - ledger.exposure()),
+                settlement_balance: balance.map(|b| Money::of(c, b)),
+                headroom: Money::of(c, books::limit(cap, balance) - ledger.exposure()),
                 queued_count: queued.0 as u64,
                 queued_value: Money::of(c, queued.1),
             }
@@ -276,6 +285,123 @@ pub fn positions(view: &BankPositions) -> PositionsView {
         current: view.current,
         positions,
     }
+}
+
+/// One currency a bank is prefunded in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceView {
+    pub currency: &'static str,
+    /// The settlement balance (less any funds-out being stored).
+    pub balance: Money,
+    /// `debits + reserved − credits` over unsettled windows, as in its positions.
+    pub exposure: Money,
+    /// `balance − exposure`: what a funds-out may take, and what transfers may still
+    /// use within the balance.
+    pub free: Money,
+}
+
+/// A bank's settlement balances (`GET /api/v1/banks/{code}/balances`): only the
+/// currencies it is prefunded in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalancesView {
+    pub bank: String,
+    /// False while the bank's actor re-reads its books; the figures are then the
+    /// last known.
+    pub current: bool,
+    pub balances: Vec<BalanceView>,
+}
+
+pub fn balances(view: &BankPositions) -> BalancesView {
+    let balances = view
+        .settlement_balances
+        .iter()
+        .map(|(c, balance)| {
+            let exposure = view
+                .ledgers
+                .get(c)
+                .map(|l| l.exposure())
+                .unwrap_or_default();
+            BalanceView {
+                currency: c.as_str(),
+                balance: Money::of(*c, *balance),
+                exposure: Money::of(*c, exposure),
+                free: Money::of(*c, *balance - exposure),
+            }
+        })
+        .collect();
+    BalancesView {
+        bank: view.code.as_str().to_string(),
+        current: view.current,
+        balances,
+    }
+}
+
+/// A funds-in or funds-out as stored (the answer of both routes, and the audit
+/// log's `after`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundsMovementView {
+    /// The movement's id, increasing.
+    pub id: i64,
+    pub bank: String,
+    pub currency: &'static str,
+    /// `in` or `out`.
+    pub direction: &'static str,
+    pub amount: Money,
+    pub reference: Option<String>,
+    /// The settlement balance after the movement.
+    pub balance: Money,
+    pub created_at: Timestamp,
+}
+
+pub fn funds_movement(m: &FundsMovement) -> FundsMovementView {
+    FundsMovementView {
+        id: m.id,
+        bank: m.bank.as_str().to_string(),
+        currency: m.currency.as_str(),
+        direction: m.direction.as_str(),
+        amount: Money::of(m.currency, m.amount),
+        reference: m.reference.clone(),
+        balance: Money::of(m.currency, m.balance.balance),
+        created_at: time(&m.created_at),
+    }
+}
+
+/// A settlement balance alone (the audit log's `before` of a funds movement).
+#[derive(Debug, Serialize)]
+pub struct SettlementBalanceView {
+    pub bank: String,
+    pub currency: &'static str,
+    pub balance: Money,
+}
+
+pub fn settlement_balance(
+    bank: &BankCode,
+    currency: Currency,
+    balance: Decimal,
+) -> SettlementBalanceView {
+    SettlementBalanceView {
+        bank: bank.as_str().to_string(),
+        currency: currency.as_str(),
+        balance: Money::of(currency, balance),
+    }
+}
+
+/// Feed: a bank's settlement balance moved, by a funds-in or funds-out (`cause`
+/// `funds_in`, `funds_out`) or by a settled window (`settlement`, with its id).
+pub fn balance_changed(
+    bank: &BankCode,
+    currency: Currency,
+    balance: Decimal,
+    cause: &str,
+    window: Option<WindowId>,
+) -> Value {
+    json!({
+        "bank": bank.as_str(),
+        "currency": currency.as_str(),
+        "balance": currency.format(balance),
+        "cause": cause,
+        "window_id": window.map(|w| w.get()),
+    })
 }
 
 /// A currency corridor with its rate.
@@ -644,8 +770,8 @@ pub struct AuditEntryView {
     pub bank: Option<String>,
     pub request_id: Option<String>,
     /// `bank_created`, `bank_changed`, `corridor_created`, `corridor_changed`,
-    /// `window_closed`, `instruction_confirmed`, `instruction_failed`, `key_created`
-    /// or `key_revoked`.
+    /// `window_closed`, `instruction_confirmed`, `instruction_failed`, `key_created`,
+    /// `key_revoked`, `funds_in` or `funds_out`.
     pub action: &'static str,
     /// What it was done to: a bank code, corridor, window, instruction or key id.
     pub subject: String,

@@ -95,6 +95,18 @@ const ROUTES = [
   ['PATCH', '/api/v1/banks/{bank}', { body: { status: 'suspended' }, expect: 200, shape: (b) => b.status === 'suspended' }],
   ['GET', '/api/v1/banks/{sender}/positions', { as: 'ICICI', expect: 200, shape: (b) => has('bank', 'positions')(b) && b.bank === 'ICICI' }],
   ['GET', '/api/v1/banks/{sender}/positions', { as: 'HDFC', expect: 404 }],
+  // prefunded settlement accounts, on the smoke's own bank (the reference banks keep
+  // their cap alone); the token routes are their compatibility aliases
+  ['POST', '/api/v1/banks/{bank}/balances/funds-in', { body: { currency: 'AED', amount: '1000.00', reference: 'k6 smoke' }, expect: 201, shape: (b) => has('id', 'bank', 'currency', 'direction', 'amount', 'balance', 'created_at')(b) && b.direction === 'in' && b.balance === '1000.00' }],
+  ['POST', '/api/v1/banks/{bank}/balances/funds-in', { as: 'ICICI', body: { currency: 'AED', amount: '1.00' }, expect: 403, shape: problem('operator_only') }],
+  ['POST', '/api/v1/banks/{bank}/balances/funds-out', { body: { currency: 'AED', amount: '400.00' }, expect: 201, shape: (b) => b.direction === 'out' && b.balance === '600.00' }],
+  ['POST', '/api/v1/banks/{bank}/balances/funds-out', { body: { currency: 'AED', amount: '600.01' }, expect: 409, shape: problem('funds_out_exceeds_free_balance') }],
+  ['GET', '/api/v1/banks/{bank}/balances', { expect: 200, shape: (b) => has('bank', 'current', 'balances')(b) && b.balances.length === 1 && b.balances[0].free === '600.00' }],
+  ['GET', '/api/v1/banks/{bank}/balances', { as: 'HDFC', expect: 404 }],
+  ['POST', '/api/v1/tokens/mint', { body: (c) => ({ bank: c.bank, currency: 'AED', amount: '100.00' }), expect: 201, shape: (b) => b.direction === 'in' && b.balance === '700.00' }],
+  ['POST', '/api/v1/tokens/burn', { body: (c) => ({ bank: c.bank, currency: 'AED', amount: '700.00' }), expect: 201, shape: (b) => b.direction === 'out' && b.balance === '0.00' }],
+  ['POST', '/api/v1/tokens/burn', { as: 'ICICI', body: (c) => ({ bank: c.bank, currency: 'AED', amount: '1.00' }), expect: 403 }],
+  ['GET', '/api/v1/tokens/balances/{bank}', { expect: 200, shape: (b) => has('bank', 'balances')(b) && b.balances[0].balance === '0.00' }],
   ['GET', '/api/v1/corridors', { expect: 200, shape: (b) => has('corridors')(b) && b.corridors.length >= 2 }],
   // On an engine that already has it (BASE_URL, a second run) the corridor exists.
   ['POST', '/api/v1/corridors', { body: { from_currency: 'USD', to_currency: 'SGD', fx_rate: '1.35', amount_max: '1000000' }, expect: [201, 409], shape: (b, c, r) => (r.status === 201 ? b.id === 'USD-SGD' : b.code === 'already_exists') }],

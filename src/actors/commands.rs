@@ -9,7 +9,10 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::bank::{CancelTransfer, ProfileChanged, SubmitTransfer};
+use super::bank::{
+    BankActor, CancelTransfer, FundsMoved, FundsOutCheck, ProfileChanged, ReserveFundsOut,
+    SubmitTransfer,
+};
 use super::clock::CloseCurrent;
 use super::corridor::{QuoteTransfer, TermsChanged};
 use super::feed::{Channel, Event};
@@ -20,12 +23,15 @@ use super::{now_micros, Engine};
 use crate::domain::auth::KeyRecord;
 use crate::domain::rules::TransferDraft;
 use crate::domain::{
-    BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
-    CorridorStatus, InstructionChange, InstructionState, KeyId, NewBank, NewCorridor, Origin,
-    Outcome, Role, Transfer, TransferId, TransferStatus, WindowId, WindowState,
+    Amount, BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
+    CorridorStatus, Currency, FundsDirection, FundsMovement, InstructionChange, InstructionState,
+    KeyId, NewBank, NewCorridor, Origin, Outcome, Role, StoredBalance, Transfer, TransferId,
+    TransferStatus, WindowId, WindowState,
 };
 use crate::store::StoreError;
 use crate::views;
+use actix::Addr;
+use rust_decimal::Decimal;
 
 /// Why a command did not happen. Each variant maps to one stable API code.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +69,15 @@ pub enum CommandError {
     /// commit not confirmed in time); the text is safe to show a client.
     #[error("{0}")]
     Unavailable(String),
+    /// A funds-out larger than what the bank's balance has free of its exposure.
+    #[error(
+        "bank {bank} has {free} {currency} free of its exposure; a funds-out may take no more"
+    )]
+    FundsOutExceedsFree {
+        bank: BankCode,
+        currency: Currency,
+        free: String,
+    },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -425,6 +440,132 @@ impl Engine {
         Ok(record)
     }
 
+    /// Adds `amount` to the bank's settlement balance in its currency (the first
+    /// funds-in of a currency makes the bank prefunded in it): stored as a movement
+    /// with its audit entry in one transaction, then told to the bank actor.
+    pub async fn funds_in(
+        &self,
+        origin: &Origin,
+        bank: BankCode,
+        amount: Amount,
+        reference: Option<String>,
+    ) -> Result<FundsMovement, CommandError> {
+        self.move_funds(origin, bank, FundsDirection::In, amount, reference)
+            .await
+    }
+
+    /// Takes `amount` out of the bank's settlement balance, if what is left still
+    /// covers its exposure (and is not below zero).
+    ///
+    /// Race-free against submissions: the bank actor, the single writer of the
+    /// exposure, checks and sets the amount aside first, so every submission it
+    /// decides from then on sees the lower balance; only then is the movement stored
+    /// (with its audit entry, one transaction), and the set-aside amount is released
+    /// when the store has answered, with the stored balance if it committed. Until
+    /// then the balance is the lower one for submissions (the safe side), and a
+    /// funds-out that fails leaves the balance as it was. The release is sent on
+    /// drop, so a request abandoned midway still releases it.
+    pub async fn funds_out(
+        &self,
+        origin: &Origin,
+        bank: BankCode,
+        amount: Amount,
+        reference: Option<String>,
+    ) -> Result<FundsMovement, CommandError> {
+        self.move_funds(origin, bank, FundsDirection::Out, amount, reference)
+            .await
+    }
+
+    async fn move_funds(
+        &self,
+        origin: &Origin,
+        bank: BankCode,
+        direction: FundsDirection,
+        amount: Amount,
+        reference: Option<String>,
+    ) -> Result<FundsMovement, CommandError> {
+        let handle = self.bank_handle(&bank)?;
+        let currency = amount.currency();
+        let set_aside = match direction {
+            FundsDirection::In => Decimal::ZERO,
+            FundsDirection::Out => {
+                self.reserve_funds_out(&handle, &bank, amount).await?;
+                amount.value()
+            }
+        };
+        let mut hold = FundsHold {
+            bank: handle.addr.clone(),
+            currency,
+            set_aside,
+            stored: None,
+        };
+        let movement = self
+            .store
+            .move_funds(origin, &bank, direction, amount, reference.as_deref())
+            .await
+            .map_err(|e| match e {
+                // The store's own guard: the balance no longer covers the funds-out.
+                StoreError::NotFound => CommandError::FundsOutExceedsFree {
+                    bank: bank.clone(),
+                    currency,
+                    free: currency.format(Decimal::ZERO),
+                },
+                other => other.into(),
+            })?;
+        hold.stored = Some(movement.balance);
+        drop(hold);
+        self.publish_balance(&movement);
+        Ok(movement)
+    }
+
+    /// Asks the bank actor to set a funds-out aside (see `funds_out`).
+    async fn reserve_funds_out(
+        &self,
+        handle: &super::BankHandle,
+        bank: &BankCode,
+        amount: Amount,
+    ) -> Result<(), CommandError> {
+        let currency = amount.currency();
+        let check = handle
+            .addr
+            .send(ReserveFundsOut {
+                currency,
+                amount: amount.value(),
+            })
+            .await
+            .map_err(|_| CommandError::Unavailable(format!("bank {bank} is restarting")))?;
+        match check {
+            FundsOutCheck::Reserved => Ok(()),
+            FundsOutCheck::Refused { free } => Err(CommandError::FundsOutExceedsFree {
+                bank: bank.clone(),
+                currency,
+                free: currency.format(free),
+            }),
+            FundsOutCheck::Unavailable => Err(CommandError::Unavailable(format!(
+                "bank {bank} is re-reading its books"
+            ))),
+        }
+    }
+
+    fn bank_handle(&self, bank: &BankCode) -> Result<super::BankHandle, CommandError> {
+        self.directory
+            .bank(bank)
+            .ok_or_else(|| CommandError::NotFound(format!("bank {bank}")))
+    }
+
+    fn publish_balance(&self, m: &FundsMovement) {
+        let cause = match m.direction {
+            FundsDirection::In => "funds_in",
+            FundsDirection::Out => "funds_out",
+        };
+        self.feed.publish(Event::new(
+            Channel::Notifications,
+            "balance_changed",
+            vec![m.bank.clone()],
+            views::balance_changed(&m.bank, m.currency, m.balance.balance, cause, None).to_string(),
+        ));
+    }
+
     fn count_transfer(&self, t: &Transfer, corridor: &str, replayed: bool) {
         let (outcome, code) = match (replayed, t.outcome) {
             (true, _) => ("replayed", ""),
@@ -445,5 +586,25 @@ impl Engine {
             .submissions_refused
             .with_label_values(&[why])
             .inc();
+    }
+}
+
+/// A funds movement under way: when dropped it tells the bank actor the stored
+/// balance (once the movement committed) and releases the funds-out set aside (none
+/// for a funds-in), whether the command finished or was abandoned.
+struct FundsHold {
+    bank: Addr<BankActor>,
+    currency: Currency,
+    set_aside: Decimal,
+    stored: Option<StoredBalance>,
+}
+
+impl Drop for FundsHold {
+    fn drop(&mut self) {
+        self.bank.do_send(FundsMoved {
+            currency: self.currency,
+            balance: self.stored,
+            funds_out_released: self.set_aside,
+        });
     }
 }

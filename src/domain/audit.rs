@@ -19,6 +19,8 @@ text_enum! {
         InstructionFailed => "instruction_failed",
         KeyCreated => "key_created",
         KeyRevoked => "key_revoked",
+        FundsIn => "funds_in",
+        FundsOut => "funds_out",
     }
 }
 
@@ -82,7 +84,7 @@ mod tests {
         for &action in AuditAction::ALL {
             assert_eq!(AuditAction::parse(action.as_str()), Some(action));
         }
-        assert_eq!(AuditAction::ALL.len(), 9);
+        assert_eq!(AuditAction::ALL.len(), 11);
         assert_eq!(AuditAction::parse("bank_deleted"), None);
         assert_eq!(Origin::CommandLine.kind().as_str(), "command_line");
         assert_eq!(Origin::Engine("window timer").kind().as_str(), "engine");

@@ -3,16 +3,55 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::ids::{BankCode, BankStatus, WindowId};
 use super::money::Currency;
 
-/// A bank's committed debits and credits per currency over windows not yet settled.
+/// A bank's committed debits and credits per currency over windows not yet settled,
+/// and its settlement balances (the currencies it is prefunded in).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BankBooks {
     pub debits: BTreeMap<Currency, Decimal>,
     pub credits: BTreeMap<Currency, Decimal>,
+    pub balances: BTreeMap<Currency, StoredBalance>,
+}
+
+/// A prefunded bank's settlement balance in one currency as stored, with the version
+/// of its last change: every change raises it, so of two figures the newer is the
+/// one with the higher version, whichever arrived first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredBalance {
+    pub balance: Decimal,
+    pub version: i64,
+}
+
+text_enum! {
+    /// Which way the operator moved a settlement balance.
+    FundsDirection {
+        In => "in",
+        Out => "out",
+    }
+}
+
+/// A funds-in or funds-out as stored, with the balance it left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FundsMovement {
+    pub id: i64,
+    pub bank: BankCode,
+    pub currency: Currency,
+    pub direction: FundsDirection,
+    pub amount: Decimal,
+    pub reference: Option<String>,
+    pub balance: StoredBalance,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What bounds a bank's exposure in a currency: its net debit cap, and its
+/// settlement balance too when it is prefunded in it (the smaller of the two).
+pub fn limit(cap: Decimal, settlement_balance: Option<Decimal>) -> Decimal {
+    settlement_balance.map_or(cap, |balance| balance.min(cap))
 }
 
 /// One currency of a bank's books.
@@ -41,6 +80,9 @@ pub struct BankPositions {
     pub net_debit_caps: BTreeMap<Currency, Decimal>,
     /// Transfers waiting in the bank's queue per currency: how many, and their value.
     pub queued: BTreeMap<Currency, (usize, Decimal)>,
+    /// Settlement balances of the currencies the bank is prefunded in, less any
+    /// funds-out being stored.
+    pub settlement_balances: BTreeMap<Currency, Decimal>,
     /// False while the actor re-reads its books; figures are then the last known.
     pub current: bool,
 }

@@ -110,15 +110,20 @@ pub enum RejectCode {
     AmountExceedsCorridorMaximum,
     #[error("the transfer would push the sender's net debit beyond its cap")]
     LimitExceeded,
+    /// A prefunded sender (one with a settlement balance in the source currency):
+    /// the transfer is within its cap but its net debit would pass its balance.
+    #[error("the transfer would push the sender's net debit beyond its settlement balance")]
+    LiquidityInsufficient,
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 5] = [
+    pub const ALL: [RejectCode; 6] = [
         RejectCode::SenderBankSuspended,
         RejectCode::ReceiverBankSuspended,
         RejectCode::CorridorSuspended,
         RejectCode::AmountExceedsCorridorMaximum,
         RejectCode::LimitExceeded,
+        RejectCode::LiquidityInsufficient,
     ];
 
     pub fn code(&self) -> &'static str {
@@ -128,6 +133,7 @@ impl RejectCode {
             RejectCode::CorridorSuspended => "corridor_suspended",
             RejectCode::AmountExceedsCorridorMaximum => "amount_exceeds_corridor_maximum",
             RejectCode::LimitExceeded => "limit_exceeded",
+            RejectCode::LiquidityInsufficient => "liquidity_insufficient",
         }
     }
 

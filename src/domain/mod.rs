@@ -56,7 +56,7 @@ pub mod window;
 
 pub use audit::{AuditAction, AuditEntry, AuditFilter, OriginKind};
 pub use auth::{KeyId, Origin, Principal, Role};
-pub use books::{BankBooks, BankPositions, Ledger};
+pub use books::{BankBooks, BankPositions, FundsDirection, FundsMovement, Ledger, StoredBalance};
 pub use errors::{InputError, RejectCode};
 pub use fx::{convert, FxRate};
 pub use ids::{BankCode, BankStatus, CorridorId, CorridorStatus, TransferId, WindowId};

@@ -149,6 +149,10 @@ pub struct TransferFacts {
     /// reserved) minus credits, over unsettled windows. Negative means net credit.
     pub exposure: Decimal,
     pub net_debit_cap: Decimal,
+    /// The sender's settlement balance in the source currency when it is prefunded
+    /// (less any funds-out being stored); `None` when it is not, and the cap alone
+    /// bounds it.
+    pub settlement_balance: Option<Decimal>,
 }
 
 /// The business ladder, in order of precedence.
@@ -167,6 +171,11 @@ pub fn check_transfer(f: &TransferFacts) -> Result<(), RejectCode> {
     }
     if f.exposure + f.amount > f.net_debit_cap {
         return Err(RejectCode::LimitExceeded);
+    }
+    if f.settlement_balance
+        .is_some_and(|balance| f.exposure + f.amount > balance)
+    {
+        return Err(RejectCode::LiquidityInsufficient);
     }
     Ok(())
 }
@@ -433,6 +442,7 @@ mod tests {
             amount: Decimal::new(100, 0),
             exposure: Decimal::new(800, 0),
             net_debit_cap: Decimal::new(1_000, 0),
+            settlement_balance: Some(Decimal::new(950, 0)),
         }
     }
 
@@ -479,6 +489,13 @@ mod tests {
                 },
                 RejectCode::LimitExceeded,
             ),
+            (
+                TransferFacts {
+                    amount: Decimal::new(151, 0),
+                    ..facts()
+                },
+                RejectCode::LiquidityInsufficient,
+            ),
         ];
         for (f, code) in ladder {
             assert_eq!(check_transfer(&f), Err(code));
@@ -486,7 +503,16 @@ mod tests {
         }
         assert_eq!(
             check_transfer(&TransferFacts {
+                amount: Decimal::new(150, 0),
+                ..facts()
+            }),
+            Ok(())
+        );
+        // Not prefunded: the cap alone bounds the sender, as before balances existed.
+        assert_eq!(
+            check_transfer(&TransferFacts {
                 amount: Decimal::new(200, 0),
+                settlement_balance: None,
                 ..facts()
             }),
             Ok(())
@@ -499,6 +525,7 @@ mod tests {
             exposure: Decimal::new(-500, 0),
             amount: Decimal::new(1_000, 0),
             net_debit_cap: Decimal::new(600, 0),
+            settlement_balance: Some(Decimal::new(600, 0)),
             ..facts()
         };
         assert_eq!(check_transfer(&net_creditor), Ok(()));
@@ -528,13 +555,17 @@ mod tests {
         proptest! {
             /// Against a reference model that recomputes exposure from the whole history:
             /// the ladder accepts exactly the sends that keep the net debit within the cap,
-            /// so exposure never passes the cap, whatever the order of sends and credits.
+            /// so exposure never passes the cap, whatever the order of sends and credits;
+            /// for a prefunded sender, never past the smaller of its cap and balance.
             #[test]
             fn accepted_sends_never_push_exposure_past_the_cap(
                 cap_minor in 0i64..=2_000_000,
+                balance_minor in prop::option::of(0i64..=2_000_000),
                 events in events(),
             ) {
+                let balance = balance_minor.map(|minor| Decimal::new(minor, 2));
                 let cap = Decimal::new(cap_minor, 2);
+                let limit = balance.map_or(cap, |b| b.min(cap));
                 let mut accepted: Vec<Decimal> = Vec::new();
                 let mut credits: Vec<Decimal> = Vec::new();
                 for event in events {
@@ -549,10 +580,11 @@ mod tests {
                                 amount,
                                 exposure,
                                 net_debit_cap: cap,
+                                settlement_balance: balance,
                                 corridor_amount_max: Decimal::new(1_000_000, 0),
                                 ..facts()
                             });
-                            let fits = exposure + amount <= cap;
+                            let fits = exposure + amount <= limit;
                             prop_assert_eq!(decision.is_ok(), fits);
                             if fits {
                                 accepted.push(amount);
@@ -561,7 +593,7 @@ mod tests {
                     }
                     let exposure: Decimal =
                         accepted.iter().sum::<Decimal>() - credits.iter().sum::<Decimal>();
-                    prop_assert!(exposure <= cap);
+                    prop_assert!(exposure <= limit);
                 }
             }
         }

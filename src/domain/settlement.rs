@@ -84,6 +84,9 @@ pub struct ReleasedBooks {
     pub currency: Currency,
     pub debits: Decimal,
     pub credits: Decimal,
+    /// The bank's settlement balance after the window moved it by `credits −
+    /// debits`, when it is prefunded in the currency.
+    pub balance: Option<super::books::StoredBalance>,
 }
 
 #[cfg(test)]

@@ -101,6 +101,9 @@ pub enum ApiError {
     /// 409: the transfer is past the point where it may be cancelled.
     #[error("{0}")]
     TransferNotCancellable(String),
+    /// 409: a funds-out larger than the balance has free of the bank's exposure.
+    #[error("{0}")]
+    FundsOutExceedsFree(String),
     #[error("{0}")]
     QueryInvalid(String),
     /// 422: a report's range is well formed but longer, or holds more, than a report
@@ -158,6 +161,7 @@ impl ApiError {
             ApiError::AlreadyExists(_) => "already_exists",
             ApiError::InstructionNotPending(_) => "instruction_not_pending",
             ApiError::TransferNotCancellable(_) => "transfer_not_cancellable",
+            ApiError::FundsOutExceedsFree(_) => "funds_out_exceeds_free_balance",
             ApiError::QueryInvalid(_) => "query_invalid",
             ApiError::RangeTooLarge(_) => "range_too_large",
             ApiError::Unauthenticated(AuthFailure::Missing) => "unauthenticated",
@@ -256,6 +260,9 @@ impl From<CommandError> for ApiError {
                 detail: e.to_string(),
             },
             CommandError::Unavailable(detail) => ApiError::unavailable(detail),
+            e @ CommandError::FundsOutExceedsFree { .. } => {
+                ApiError::FundsOutExceedsFree(e.to_string())
+            }
             CommandError::Store(e) => e.into(),
         }
     }
@@ -284,7 +291,8 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused { .. }
             | ApiError::AlreadyExists(_)
             | ApiError::InstructionNotPending(_)
-            | ApiError::TransferNotCancellable(_) => StatusCode::CONFLICT,
+            | ApiError::TransferNotCancellable(_)
+            | ApiError::FundsOutExceedsFree(_) => StatusCode::CONFLICT,
             ApiError::Overloaded(_) | ApiError::Unavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

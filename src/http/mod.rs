@@ -4,6 +4,7 @@
 pub mod admission;
 mod audit_log;
 pub mod auth;
+mod balances;
 pub mod dashboard;
 pub mod error;
 mod faults;
@@ -209,7 +210,8 @@ impl<'a> Routes<'a> {
     }
 
     /// A compatibility route of existing DelTran clients: served by the handler of
-    /// `canonical`, documented as its copy.
+    /// `canonical` and documented as its copy, or served by a handler of its own
+    /// (its request differs) with its own documentation, marked deprecated.
     fn alias<Args: actix_web::FromRequest + 'static>(
         self,
         method: Method,
@@ -280,6 +282,29 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/banks/{code}", registry::get_bank)
         .patch("/banks/{code}", registry::update_bank)
         .get("/banks/{code}/positions", registry::positions)
+        .get("/banks/{code}/balances", balances::balances)
+        .post("/banks/{code}/balances/funds-in", balances::funds_in)
+        .post("/banks/{code}/balances/funds-out", balances::funds_out)
+        // The token routes of existing clients: their own handlers (the bank is in
+        // the body or the path), documented as deprecated like the other aliases.
+        .alias(
+            Method::POST,
+            "/tokens/mint",
+            "/banks/{code}/balances/funds-in",
+            balances::mint,
+        )
+        .alias(
+            Method::POST,
+            "/tokens/burn",
+            "/banks/{code}/balances/funds-out",
+            balances::burn,
+        )
+        .alias(
+            Method::GET,
+            "/tokens/balances/{bank}",
+            "/banks/{code}/balances",
+            balances::token_balances,
+        )
         .get("/corridors", registry::list_corridors)
         .post("/corridors", registry::create_corridor)
         .get("/corridors/{id}", registry::get_corridor)

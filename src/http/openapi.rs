@@ -55,6 +55,12 @@ Live feeds are a WebSocket at `GET /ws`, described on that operation.",
         super::registry::get_bank,
         super::registry::update_bank,
         super::registry::positions,
+        super::balances::balances,
+        super::balances::funds_in,
+        super::balances::funds_out,
+        super::balances::mint,
+        super::balances::burn,
+        super::balances::token_balances,
         super::registry::list_corridors,
         super::registry::create_corridor,
         super::registry::get_corridor,
@@ -80,6 +86,7 @@ Live feeds are a WebSocket at `GET /ws`, described on that operation.",
     tags(
         (name = "transfers", description = "Submit transfers and read them back"),
         (name = "registry", description = "Banks, their caps and positions; corridors and rates"),
+        (name = "balances", description = "Prefunded settlement accounts: funds-in, funds-out (operator) and balances"),
         (name = "windows", description = "Clearing windows and their netting"),
         (name = "settlements", description = "Settlement instructions and their confirmation"),
         (name = "keys", description = "API keys (operator)"),
@@ -262,6 +269,25 @@ impl Modify for Aliases {
             else {
                 continue;
             };
+            let answers = doc
+                .paths
+                .get_path_operation(canonical, method.clone())
+                .map(|o| o.responses.clone());
+            // An alias with a request of its own (the token routes) has its own
+            // annotation for its request: it gets the canonical route's answers and
+            // is marked deprecated.
+            let own = doc
+                .paths
+                .paths
+                .get_mut(&route.path)
+                .and_then(|item| operations(item).into_iter().find(|(m, _)| *m == method));
+            if let Some((_, operation)) = own {
+                operation.deprecated = Some(utoipa::openapi::Deprecated::True);
+                if let Some(answers) = answers {
+                    operation.responses = answers;
+                }
+                continue;
+            }
             let Some(mut operation) = doc
                 .paths
                 .get_path_operation(canonical, method.clone())

@@ -15,8 +15,8 @@ use crate::actors::bank::ReadPositions;
 use crate::domain::money::ExactDecimal;
 use crate::domain::rules::text_field;
 use crate::domain::{
-    Amount, BankCode, BankPatch, BankStatus, CorridorId, CorridorPatch, CorridorStatus, Currency,
-    FxRate, InputError, NewBank, NewCorridor,
+    Amount, BankCode, BankPatch, BankPositions, BankStatus, CorridorId, CorridorPatch,
+    CorridorStatus, Currency, FxRate, InputError, NewBank, NewCorridor,
 };
 use crate::views::{self, BankList, BankView, CorridorList, CorridorView, PositionsView};
 
@@ -244,19 +244,28 @@ pub async fn positions(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = bank_code(&path)?;
+    let view = bank_view(&state, &caller, bank_code(&path)?).await?;
+    Ok(HttpResponse::Ok().json(views::positions(&view)))
+}
+
+/// Bank `code`'s positions and balances as its actor holds them, to a caller that
+/// may see them (another bank's: `404`, as if it did not exist).
+pub(super) async fn bank_view(
+    state: &AppState,
+    caller: &Caller,
+    code: BankCode,
+) -> Result<BankPositions, ApiError> {
     caller.require_sees(&code, || format!("bank {code}"))?;
     let handle = state
         .engine
         .directory
         .bank(&code)
         .ok_or_else(|| ApiError::NotFound(format!("bank {code}")))?;
-    let view = handle
+    handle
         .addr
         .send(ReadPositions)
         .await
-        .map_err(|_| ApiError::unavailable(format!("bank {code} is restarting")))?;
-    Ok(HttpResponse::Ok().json(views::positions(&view)))
+        .map_err(|_| ApiError::unavailable(format!("bank {code} is restarting")))
 }
 
 /// List corridors.

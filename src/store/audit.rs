@@ -268,6 +268,54 @@ const CHECKS: &[(&str, &str)] = &[
                                AND a.at = i.updated_at)",
         ),
     ),
+    (
+        "every settlement balance equals its funds-in minus its funds-out plus its settlement movements",
+        "WITH moved AS (
+             SELECT bank, currency,
+                    sum(CASE WHEN direction = 'out' THEN -amount ELSE amount END) AS total
+               FROM settlement_funds GROUP BY 1, 2)
+         SELECT 'bank ' || b.bank || ' ' || b.currency || ': balance ' || b.balance
+                || ', movements ' || coalesce(m.total::text, 'none')
+           FROM settlement_balances b
+           LEFT JOIN moved m ON m.bank = b.bank AND m.currency = b.currency
+          WHERE b.balance IS DISTINCT FROM m.total",
+    ),
+    (
+        "every settlement movement is its settled window's position (credits minus debits)",
+        "SELECT 'settlement movement ' || f.id || ' window ' || f.window_id || ' ' || f.bank
+                || ' ' || f.currency || ': moved ' || f.amount || ', position '
+                || coalesce(p.position::text, 'none') || ', window '
+                || coalesce(w.state, 'missing')
+           FROM settlement_funds f
+           LEFT JOIN windows w ON w.id = f.window_id
+           LEFT JOIN window_positions p
+             ON p.window_id = f.window_id AND p.bank = f.bank AND p.currency = f.currency
+          WHERE f.direction = 'settlement'
+            AND (w.state IS DISTINCT FROM 'settled' OR p.position IS DISTINCT FROM f.amount)",
+    ),
+    (
+        "every window settled after a settlement balance was made moved it by its position",
+        "SELECT 'window ' || p.window_id || ' settled at ' || w.settled_at || ' moved no balance of '
+                || p.bank || ' ' || p.currency || ' (prefunded since ' || b.created_at || ')'
+           FROM window_positions p
+           JOIN windows w ON w.id = p.window_id AND w.state = 'settled'
+           JOIN settlement_balances b
+             ON b.bank = p.bank AND b.currency = p.currency AND w.settled_at > b.created_at
+          WHERE NOT EXISTS (SELECT 1 FROM settlement_funds f
+                             WHERE f.direction = 'settlement' AND f.window_id = p.window_id
+                               AND f.bank = p.bank AND f.currency = p.currency)",
+    ),
+    (
+        "every funds-in and funds-out has its audit entry",
+        "SELECT 'funds movement ' || f.id || ' (' || f.direction || ' ' || f.amount || ' '
+                || f.currency || ' of ' || f.bank || ') has no funds_' || f.direction || ' entry'
+           FROM settlement_funds f
+          WHERE f.direction IN ('in', 'out')
+            AND NOT EXISTS (SELECT 1 FROM audit_log a
+                             WHERE a.subject = f.bank AND a.action = 'funds_' || f.direction
+                               AND a.at = f.created_at
+                               AND a.after ->> 'id' = f.id::text)",
+    ),
 ];
 
 impl Store {

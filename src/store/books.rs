@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::decode::{bank_code, currency};
 use super::{Store, StoreError};
-use crate::domain::{BankBooks, BankCode};
+use crate::domain::{BankBooks, BankCode, StoredBalance};
 
 impl Store {
     /// Banks' committed debits and credits over windows not yet settled: from the
@@ -14,7 +14,11 @@ impl Store {
     /// of netted ones, so that the cost grows neither with history nor with the number
     /// of transfers in the open window. One statement: one consistent snapshot. A
     /// side counts once its legs summed over the slots do (a cancelled transfer's legs
-    /// may be taken off another slot's row than the one that added them).
+    /// may be taken off another slot's row than the one that added them). Then
+    /// the banks' settlement balances, in a second statement: a balance carries its
+    /// version, so the bank actor keeps the newer of it and any funds-in or funds-out
+    /// it is told of meanwhile, and no settlement can commit between the two, since
+    /// both the snapshot and the release run as barriers of the store writer.
     pub async fn bank_books(
         &self,
         banks: &[BankCode],
@@ -63,6 +67,22 @@ impl Store {
                 &mut entry.credits
             };
             *map.entry(cur).or_default() += total;
+        }
+        let rows = client
+            .query(
+                "SELECT bank, currency, balance, version FROM settlement_balances
+                  WHERE bank = ANY($1)",
+                &[&codes],
+            )
+            .await?;
+        for row in rows {
+            let bank = bank_code(row.get("bank"))?;
+            let cur = currency(row.get("currency"))?;
+            let balance = StoredBalance {
+                balance: row.get("balance"),
+                version: row.get("version"),
+            };
+            books.entry(bank).or_default().balances.insert(cur, balance);
         }
         Ok(books)
     }

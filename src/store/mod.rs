@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod audit_log;
+mod balances;
 mod books;
 mod decode;
 pub mod embedded;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0006_reports", include_str!("../../sql/0006_reports.sql")),
     ("0007_queue", include_str!("../../sql/0007_queue.sql")),
+    ("0008_balances", include_str!("../../sql/0008_balances.sql")),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

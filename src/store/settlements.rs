@@ -1,6 +1,8 @@
 //! Settlement instructions: reading them, confirming or failing them, and settling a
 //! window once every instruction is confirmed.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -10,7 +12,7 @@ use super::decode::{bank_code as bank, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::{
     AuditAction, BankCode, InstructionChange, InstructionRecord, InstructionState, Origin, Party,
-    ReleasedBooks, WindowId,
+    ReleasedBooks, StoredBalance, WindowId,
 };
 use crate::views;
 
@@ -165,6 +167,8 @@ impl Store {
 
     /// Marks a netted window whose instructions are all confirmed as settled, once,
     /// and returns what each bank had in it; `None` if it was not ready or done already.
+    /// The settlement balance of every bank prefunded in a currency of the window
+    /// moves by its position there (`credits − debits`) in the same transaction.
     pub async fn settle_window(
         &self,
         window: WindowId,
@@ -184,6 +188,42 @@ impl Store {
         if moved == 0 {
             return Ok(None);
         }
+        // Each prefunded bank's balance moves by its position in the window, stored
+        // as a settlement movement, in this transaction: atomic with the settlement.
+        // Under the balances lock, so a balance made meanwhile is either seen here or
+        // made after this settlement (see `balances::BALANCES_LOCK`).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&super::balances::BALANCES_LOCK],
+        )
+        .await?;
+        let balances: HashMap<(String, String), StoredBalance> = tx
+            .query(
+                "WITH moved AS (
+                     INSERT INTO settlement_funds (bank, currency, direction, amount, window_id)
+                     SELECT p.bank, p.currency, 'settlement', p.credits - p.debits, p.window_id
+                       FROM window_positions p
+                       JOIN settlement_balances b ON b.bank = p.bank AND b.currency = p.currency
+                      WHERE p.window_id = $1
+                     RETURNING bank, currency, amount)
+                 UPDATE settlement_balances b
+                    SET balance = b.balance + m.amount, version = b.version + 1,
+                        updated_at = now()
+                   FROM moved m
+                  WHERE b.bank = m.bank AND b.currency = m.currency
+                 RETURNING b.bank, b.currency, b.balance, b.version",
+                &[&w],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let balance = StoredBalance {
+                    balance: r.get("balance"),
+                    version: r.get("version"),
+                };
+                ((r.get("bank"), r.get("currency")), balance)
+            })
+            .collect();
         let released = tx
             .query(
                 "SELECT bank, currency, debits, credits FROM window_positions WHERE window_id = $1",
@@ -192,11 +232,13 @@ impl Store {
             .await?
             .iter()
             .map(|r| {
+                let key: (String, String) = (r.get("bank"), r.get("currency"));
                 Ok(ReleasedBooks {
-                    bank: bank(r.get("bank"))?,
-                    currency: currency(r.get("currency"))?,
+                    bank: bank(&key.0)?,
+                    currency: currency(&key.1)?,
                     debits: r.get("debits"),
                     credits: r.get("credits"),
+                    balance: balances.get(&key).copied(),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -172,6 +172,42 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             Value::Null,
             [200, 404, 200, 200],
         ),
+        case(
+            "POST",
+            "/api/v1/banks/ICICI/balances/funds-in",
+            json!({"currency": "INR", "amount": "5000.00"}),
+            operator_only(201),
+        ),
+        case(
+            "POST",
+            "/api/v1/banks/ICICI/balances/funds-out",
+            json!({"currency": "INR", "amount": "1.00"}),
+            operator_only(201),
+        ),
+        case(
+            "GET",
+            "/api/v1/banks/ICICI/balances",
+            Value::Null,
+            [200, 404, 200, 200],
+        ),
+        case(
+            "POST",
+            "/api/v1/tokens/mint",
+            json!({"bank": "ICICI", "currency": "INR", "amount": "5000.00"}),
+            operator_only(201),
+        ),
+        case(
+            "POST",
+            "/api/v1/tokens/burn",
+            json!({"bank": "ICICI", "currency": "INR", "amount": "1.00"}),
+            operator_only(201),
+        ),
+        case(
+            "GET",
+            "/api/v1/tokens/balances/ICICI",
+            Value::Null,
+            [200, 404, 200, 200],
+        ),
         case("GET", "/api/v1/corridors", Value::Null, ok),
         case("GET", "/api/v1/corridors/INR-AED", Value::Null, ok),
         case(

@@ -378,6 +378,63 @@ impl TestApp {
             .unwrap_or(Value::Null)
     }
 
+    /// `POST /api/v1/banks/{bank}/balances/funds-in`, answered as it is.
+    pub async fn post_funds_in(&self, bank: &str, currency: &str, amount: &str) -> Reply {
+        self.post(
+            &format!("/api/v1/banks/{bank}/balances/funds-in"),
+            &json!({"currency": currency, "amount": amount}),
+        )
+        .await
+    }
+
+    /// Funds a bank's settlement balance; fails the test unless it is stored.
+    pub async fn funds_in(&self, bank: &str, currency: &str, amount: &str) -> Reply {
+        let reply = self.post_funds_in(bank, currency, amount).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply
+    }
+
+    /// `POST /api/v1/banks/{bank}/balances/funds-out`, answered as it is.
+    pub async fn post_funds_out(&self, bank: &str, currency: &str, amount: &str) -> Reply {
+        self.post(
+            &format!("/api/v1/banks/{bank}/balances/funds-out"),
+            &json!({"currency": currency, "amount": amount}),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/banks/{bank}/balances`.
+    pub async fn balances(&self, bank: &str) -> Reply {
+        self.get(&format!("/api/v1/banks/{bank}/balances")).await
+    }
+
+    /// A bank's balance row for one currency from the balances route (null when it
+    /// is not prefunded in it).
+    pub async fn balance(&self, bank: &str, currency: &str) -> Value {
+        let reply = self.balances(bank).await;
+        reply.body["balances"]
+            .as_array()
+            .expect("balances")
+            .iter()
+            .find(|b| b["currency"] == currency)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// Closes the current window, waits for its netting, confirms every instruction
+    /// and waits until it is settled; its id.
+    pub async fn close_and_settle_window(&self) -> i64 {
+        let window = self.close_window().await;
+        self.wait_for_window_state(window, &["netted"]).await;
+        let listed = self.settlements(window).await;
+        for i in listed.body["settlements"].as_array().expect("settlements") {
+            self.confirm_instruction(i["id"].as_str().expect("an id"))
+                .await;
+        }
+        self.wait_for_window_state(window, &["settled"]).await;
+        window
+    }
+
     /// Submits a transfer the test needs accepted; fails the test at once otherwise.
     pub async fn submit_accepted(&self, body: &Value) -> Reply {
         let reply = self.submit(body).await;

@@ -6,6 +6,7 @@ mod helpers;
 
 mod audit_log;
 mod auth;
+mod balances;
 mod cli;
 mod dashboard;
 mod durability;

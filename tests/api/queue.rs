@@ -459,3 +459,30 @@ async fn queued_transfers_under_load_across_short_windows_each_end_once_and_the_
     app.assert_audit_clean().await;
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_prefunded_banks_queue_waits_for_its_balance_and_leaves_on_a_funds_in() {
+    let app = spawn_with_rupee_corridor(60).await;
+    app.set_cap("ICICI", "INR", "1000000").await;
+    app.funds_in("ICICI", "INR", "100").await;
+    // Within the cap but beyond the balance: queued, not rejected.
+    let waiting = app.submit(&queued("ICICI", "HDFC", "300")).await;
+    assert_eq!(waiting.str("status"), "queued", "{}", waiting.body);
+    let rejected = app.submit(&rupees("ICICI", "HDFC", "300")).await;
+    assert_eq!(
+        (rejected.status.as_u16(), rejected.code()),
+        (422, "liquidity_insufficient")
+    );
+    app.funds_in("ICICI", "INR", "250").await;
+    let id = waiting.str("transaction_id");
+    eventually("the funds-in releases the queued transfer", || async {
+        status_of(&app, &id).await["status"] == "accepted"
+    })
+    .await;
+    eventually("its exposure is within the balance", || async {
+        let row = app.position("ICICI", "INR").await;
+        row["exposure"] == "300.00" && row["headroom"] == "50.00"
+    })
+    .await;
+    app.assert_audit_clean().await;
+}

@@ -12,8 +12,8 @@ use crate::actors::writer::PersistOutcome;
 use crate::domain::gridlock::Standing;
 use crate::domain::rules::TransferDraft;
 use crate::domain::{
-    BankBooks, BankCode, BankPositions, BankRecord, BankStatus, Currency, Transfer, TransferId,
-    WindowId,
+    BankBooks, BankCode, BankPositions, BankRecord, BankStatus, Currency, ReleasedBooks,
+    StoredBalance, Transfer, TransferId, WindowId,
 };
 
 /// A new transfer from this bank, with the corridor's quote and the receiver's status.
@@ -110,12 +110,45 @@ pub struct CancelTransfer {
     pub reply: oneshot::Sender<PersistOutcome>,
 }
 
-/// From the writer: `window` is settled; its debits and credits leave the books.
+/// From the writer: `window` is settled; its debits and credits leave the books, and
+/// each settlement balance it moved carries its new figure.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct WindowReleased {
     pub window: WindowId,
-    pub books: Vec<(Currency, Decimal, Decimal)>,
+    pub books: Vec<ReleasedBooks>,
+}
+
+/// From a funds-out command, before it stores anything: set `amount` aside from the
+/// settlement balance (so submissions see the lower balance from now on) if the
+/// balance less `amount` still covers the exposure and stays at or above zero.
+#[derive(Message)]
+#[rtype(result = "FundsOutCheck")]
+pub struct ReserveFundsOut {
+    pub currency: Currency,
+    pub amount: Decimal,
+}
+
+/// The bank actor's answer to `ReserveFundsOut`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FundsOutCheck {
+    Reserved,
+    /// Refused: what a funds-out may take now (zero when not prefunded).
+    Refused {
+        free: Decimal,
+    },
+    /// The books are being re-read; nothing was set aside.
+    Unavailable,
+}
+
+/// From a funds command, after the store answered: the balance as stored (when the
+/// movement committed) and the funds-out set aside to release (zero for a funds-in).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FundsMoved {
+    pub currency: Currency,
+    pub balance: Option<StoredBalance>,
+    pub funds_out_released: Decimal,
 }
 
 /// The operator changed the bank (status, caps); already stored.

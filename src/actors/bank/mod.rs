@@ -10,6 +10,11 @@
 //! the open window at the moment of its release; at a cut-off the clock may release a
 //! set of them together (gridlock resolution, `GridlockQuery`), and those not released
 //! within `queue_ttl_windows` windows expire.
+//! It also holds the bank's settlement balances (the currencies it is prefunded in):
+//! a prefunded bank's exposure stays within both its cap and its balance. A balance
+//! changes in the store only (funds-in, funds-out, a settled window), and each change
+//! raises its version; the actor keeps the newest figure it has been told of, from
+//! the snapshot, a funds command or a window release, in whatever order they arrive.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -27,14 +32,15 @@ use super::{guard, now_micros, Guarded, InjectPanic};
 use crate::domain::gridlock::Standing;
 use crate::domain::rules::{check_transfer, TransferFacts};
 use crate::domain::{
-    BankCode, BankPositions, BankRecord, BankStatus, Currency, Ledger, Outcome, RejectCode,
-    SenderQueue, Transfer, TransferId, WindowId,
+    books, BankCode, BankPositions, BankRecord, BankStatus, Currency, Ledger, Outcome, RejectCode,
+    SenderQueue, StoredBalance, Transfer, TransferId, WindowId,
 };
 use crate::metrics::Metrics;
 use crate::views;
 pub use messages::{
-    BookDelta, BookUpdate, CancelTransfer, CutOffBank, GridlockQuery, ProfileChanged,
-    QueueStanding, ReadPositions, Resync, Snapshot, SnapshotFailed, SubmitTransfer, WindowReleased,
+    BookDelta, BookUpdate, CancelTransfer, CutOffBank, FundsMoved, FundsOutCheck, GridlockQuery,
+    ProfileChanged, QueueStanding, ReadPositions, ReserveFundsOut, Resync, Snapshot,
+    SnapshotFailed, SubmitTransfer, WindowReleased,
 };
 
 /// What a bank actor needs to know of the queue's settings and shared figures.
@@ -64,6 +70,21 @@ struct Books {
     ledgers: BTreeMap<Currency, Ledger>,
     window: WindowId,
     snapshot_batch_seq: u64,
+}
+
+/// A settlement balance as the actor holds it.
+#[derive(Clone, Copy, Debug)]
+struct Balance {
+    stored: StoredBalance,
+    /// Funds-out checked and being stored: already out of reach of submissions.
+    funds_out_reserved: Decimal,
+}
+
+impl Balance {
+    /// What bounds submissions and further funds-out.
+    fn available(&self) -> Decimal {
+        self.stored.balance - self.funds_out_reserved
+    }
 }
 
 pub struct BankActor {
@@ -96,6 +117,9 @@ pub struct BankActor {
     /// books the clock resolved on must not change, so submissions wait and nothing
     /// is released meanwhile.
     frozen: bool,
+    /// Settlement balances of the currencies the bank is prefunded in. Kept apart
+    /// from `books` (and across a re-read): each figure carries its version.
+    balances: BTreeMap<Currency, Balance>,
 }
 
 impl BankActor {
@@ -125,7 +149,63 @@ impl BankActor {
             queue_counted: 0,
             queue_settings,
             frozen: false,
+            balances: BTreeMap::new(),
         }
+    }
+
+    /// What bounds the bank's exposure in `currency`: its net debit cap, and when it
+    /// is prefunded in it also its settlement balance (less funds-out being stored),
+    /// whichever is smaller. For gridlock resolution, which needs each account's limit.
+    pub fn limit(&self, currency: Currency) -> Decimal {
+        let cap = self
+            .profile
+            .net_debit_caps
+            .get(&currency)
+            .copied()
+            .unwrap_or(Decimal::ZERO);
+        books::limit(cap, self.balances.get(&currency).map(Balance::available))
+    }
+
+    /// Takes `stored` as the balance in `currency` if it is newer than the one held;
+    /// answers whether it was.
+    fn apply_balance(&mut self, currency: Currency, stored: StoredBalance) -> bool {
+        let entry = self.balances.entry(currency).or_insert(Balance {
+            stored,
+            funds_out_reserved: Decimal::ZERO,
+        });
+        if stored.version < entry.stored.version {
+            return false;
+        }
+        entry.stored = stored;
+        self.positions_dirty = true;
+        true
+    }
+
+    /// Sets a funds-out aside if the balance less it still covers the exposure and
+    /// stays at or above zero (see `ReserveFundsOut`).
+    fn reserve_funds_out(&mut self, currency: Currency, amount: Decimal) -> FundsOutCheck {
+        let exposure = match (&self.books, self.recovering) {
+            (Some(books), false) => books
+                .ledgers
+                .get(&currency)
+                .map(Ledger::exposure)
+                .unwrap_or_default(),
+            _ => return FundsOutCheck::Unavailable,
+        };
+        let Some(balance) = self.balances.get_mut(&currency) else {
+            return FundsOutCheck::Refused {
+                free: Decimal::ZERO,
+            };
+        };
+        let free = balance.available() - exposure.max(Decimal::ZERO);
+        if amount > free {
+            return FundsOutCheck::Refused {
+                free: free.max(Decimal::ZERO),
+            };
+        }
+        balance.funds_out_reserved += amount;
+        self.positions_dirty = true;
+        FundsOutCheck::Reserved
     }
 
     fn request_snapshot(&mut self, ctx: &mut Context<Self>) {
@@ -175,6 +255,7 @@ impl BankActor {
                 .get(&currency)
                 .copied()
                 .unwrap_or(Decimal::ZERO),
+            settlement_balance: self.balances.get(&currency).map(Balance::available),
         };
         let asks_to_queue = msg.draft.queue;
         // First in, first out: a transfer that asks to queue waits behind those queued
@@ -186,7 +267,12 @@ impl BankActor {
                 Outcome::Accepted(books.window)
             }
             Ok(()) => Outcome::Queued,
-            Err(RejectCode::LimitExceeded) if asks_to_queue.is_some() => Outcome::Queued,
+            // Past the cap, or past a prefunded bank's balance: it waits if it asked to.
+            Err(RejectCode::LimitExceeded | RejectCode::LiquidityInsufficient)
+                if asks_to_queue.is_some() =>
+            {
+                Outcome::Queued
+            }
             Err(code) => Outcome::Rejected(code),
         };
         let exposure = ledger.exposure();
@@ -220,15 +306,6 @@ impl BankActor {
         }
         // do_send keeps this bank's records in order on the way to the writer.
         self.writer.do_send(Persist::new(transfer, msg.reply));
-    }
-
-    /// The most exposure the bank may reach in `currency`: its net debit cap.
-    fn limit(&self, currency: Currency) -> Decimal {
-        self.profile
-            .net_debit_caps
-            .get(&currency)
-            .copied()
-            .unwrap_or(Decimal::ZERO)
     }
 
     /// Releases from the queue, first in, first out, every transfer that now fits
@@ -362,6 +439,11 @@ impl BankActor {
                 .currencies()
                 .map(|c| (c, self.queue.depth(c)))
                 .collect(),
+            settlement_balances: self
+                .balances
+                .iter()
+                .map(|(c, b)| (*c, b.available()))
+                .collect(),
             current: !self.recovering,
         }
     }
@@ -470,6 +552,9 @@ impl Handler<Snapshot> for BankActor {
                 ledgers.entry(currency).or_default().credits = total;
             }
             act.set_profile(msg.record);
+            for (currency, stored) in msg.books.balances {
+                act.apply_balance(currency, stored);
+            }
             act.books = Some(Books {
                 ledgers,
                 window: msg.window.max(act.window_floor.unwrap_or(msg.window)),
@@ -680,6 +765,26 @@ impl Handler<WindowReleased> for BankActor {
 
     fn handle(&mut self, msg: WindowReleased, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, _| {
+            // A balance the window moved carries its new figure and version: taken
+            // even while recovering (the newer figure wins either way).
+            for released in &msg.books {
+                if let Some(stored) = released.balance {
+                    act.apply_balance(released.currency, stored);
+                    act.feed.publish(Event::new(
+                        Channel::Notifications,
+                        "balance_changed",
+                        vec![act.code.clone()],
+                        views::balance_changed(
+                            &act.code,
+                            released.currency,
+                            stored.balance,
+                            "settlement",
+                            Some(msg.window),
+                        )
+                        .to_string(),
+                    ));
+                }
+            }
             // While recovering, the coming snapshot already leaves the window out.
             if act.recovering {
                 return;
@@ -687,14 +792,40 @@ impl Handler<WindowReleased> for BankActor {
             let Some(books) = act.books.as_mut() else {
                 return;
             };
-            for (currency, debits, credits) in msg.books {
-                let ledger = books.ledgers.entry(currency).or_default();
-                ledger.debits -= debits;
-                ledger.credits -= credits;
+            for released in msg.books {
+                let ledger = books.ledgers.entry(released.currency).or_default();
+                ledger.debits -= released.debits;
+                ledger.credits -= released.credits;
             }
             act.positions_dirty = true;
             tracing::debug!(bank = %act.code, window = %msg.window, "window released");
             // The settled window's debits left the exposure: the queue may move.
+            act.release_queued();
+        });
+    }
+}
+
+impl Handler<ReserveFundsOut> for BankActor {
+    type Result = MessageResult<ReserveFundsOut>;
+
+    fn handle(&mut self, msg: ReserveFundsOut, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.reserve_funds_out(msg.currency, msg.amount))
+    }
+}
+
+impl Handler<FundsMoved> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FundsMoved, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            if let Some(balance) = act.balances.get_mut(&msg.currency) {
+                balance.funds_out_reserved -= msg.funds_out_released;
+            }
+            if let Some(stored) = msg.balance {
+                act.apply_balance(msg.currency, stored);
+            }
+            act.positions_dirty = true;
+            // A funds-in raises a prefunded bank's limit: the queue may move.
             act.release_queued();
         });
     }

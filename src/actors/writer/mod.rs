@@ -24,11 +24,10 @@ use super::feed::Feed;
 use super::window::Sealed;
 use super::{guard, spawn_contained, Directory, Guarded, InjectPanic};
 use crate::domain::netting::WindowSums;
-use crate::domain::{BankCode, Currency, Outcome, Transfer, WindowId};
+use crate::domain::{BankCode, Outcome, ReleasedBooks, Transfer, WindowId};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError, SumSlot, TransferWrite};
 use queue::{Step, WriteQueue};
-use rust_decimal::Decimal;
 
 pub use messages::{
     BeginCutOff, CutOffMarker, Drain, Persist, PersistOutcome, ReleaseWindow, RequestSnapshot,
@@ -172,13 +171,9 @@ impl StoreWriter {
                         let Some(released) = released else {
                             return false;
                         };
-                        let mut by_bank: HashMap<BankCode, Vec<(Currency, Decimal, Decimal)>> =
-                            HashMap::new();
+                        let mut by_bank: HashMap<BankCode, Vec<ReleasedBooks>> = HashMap::new();
                         for r in released {
-                            by_bank
-                                .entry(r.bank)
-                                .or_default()
-                                .push((r.currency, r.debits, r.credits));
+                            by_bank.entry(r.bank.clone()).or_default().push(r);
                         }
                         for (bank, books) in by_bank {
                             if let Some(handle) = act.directory.bank(&bank) {

@@ -604,6 +604,10 @@
         feed(s, m, 'warning', `${d.bank} ${d.currency} exposure `, amount('exposure', d.exposure),
           ' passed 80 % of its cap ', amount('cap', d.net_debit_cap));
         return;
+      case 'balance_changed':
+        feed(s, m, 'notice', `${d.bank} ${d.currency} settlement balance `, amount('balance', d.balance),
+          ` (${d.cause.replace('_', ' ')}${d.window_id ? `, window ${d.window_id}` : ''})`);
+        return;
       case 'actor_restarted':
         feed(s, m, 'warning', `The ${d.actor} actor ${d.name} restarted.`);
         return;
