@@ -450,7 +450,11 @@
         el('dl', {},
           el('div', {}, el('dt', {}, 'position'), el('dd', {}, amount('position', p.position, p.position.startsWith('-') ? 'debit' : 'credit'))),
           el('div', {}, el('dt', {}, 'exposure'), el('dd', {}, amount('exposure', p.exposure))),
-          el('div', {}, el('dt', {}, 'headroom'), el('dd', {}, amount('headroom', p.headroom)))));
+          el('div', {}, el('dt', {}, 'headroom'), el('dd', {}, amount('headroom', p.headroom))),
+          // The bank's queue in this currency (transfers that asked to wait at the limit).
+          p.queued_count > 0
+            ? el('div', { class: 'queued' }, el('dt', {}, `queued (${p.queued_count})`), el('dd', {}, amount('queued', p.queued_value)))
+            : null));
     });
     const card = el('article', { class: 'bank', dataset: { bank: view.bank, status: view.status } },
       el('h3', {}, view.bank, view.status !== 'active' ? el('span', { class: 'status' }, view.status) : null,
