@@ -524,6 +524,7 @@ impl Handler<BookUpdate> for BankActor {
                 ledger.debits += delta.debits_added;
                 ledger.credits += delta.credits_added;
             }
+            let queue_moved = !msg.queue.is_empty();
             for (id, stored) in msg.queue {
                 if stored {
                     act.queue.confirm(id);
@@ -532,7 +533,10 @@ impl Handler<BookUpdate> for BankActor {
                 }
             }
             act.positions_dirty = true;
-            act.queue_changed();
+            // Only when this batch touched the queue: the hot path pays nothing else.
+            if queue_moved {
+                act.queue_changed();
+            }
             // A credit, or a queued transfer now stored, may let the queue move.
             act.release_queued();
         });
