@@ -288,7 +288,7 @@ impl WindowClock {
         window: WindowId,
         next: WindowId,
         started: Instant,
-        mut releases: HashMap<BankCode, Vec<TransferId>>,
+        releases: HashMap<BankCode, Vec<TransferId>>,
         ctx: &mut Context<Self>,
     ) {
         self.cut_off_begun.insert(window);
@@ -303,13 +303,7 @@ impl WindowClock {
             banks: banks.iter().map(|(code, _)| code.clone()).collect(),
             sealed_to: closing.recipient(),
         });
-        for (code, bank) in &banks {
-            bank.addr.do_send(CutOffBank {
-                window,
-                next,
-                release: releases.remove(code).unwrap_or_default(),
-            });
-        }
+        cut_off(&banks, window, next, releases);
         tracing::info!(window = %window, next = %next, "window closing");
         self.feed.publish_all(vec![
             Event::new(
@@ -500,15 +494,20 @@ fn due_after(delay: Duration) -> Option<DateTime<Utc>> {
     Utc::now().checked_add_signed(chrono::Duration::from_std(delay).ok()?)
 }
 
-/// Tells each bank to stamp `next` from now on and send the writer its marker for
-/// `window` (repeating it is harmless: the writer counts each bank once). A repeat
-/// releases nothing.
-pub(super) fn cut_off(banks: &[(BankCode, BankHandle)], window: WindowId, next: WindowId) {
-    for (_, bank) in banks {
+/// Tells each bank to release its part of `releases` into `window`, send the writer
+/// its marker for `window` and stamp `next` from now on (repeating it is harmless:
+/// the writer counts each bank once, and a repeat carries no releases).
+pub(super) fn cut_off(
+    banks: &[(BankCode, BankHandle)],
+    window: WindowId,
+    next: WindowId,
+    mut releases: HashMap<BankCode, Vec<TransferId>>,
+) {
+    for (code, bank) in banks {
         bank.addr.do_send(CutOffBank {
             window,
             next,
-            release: Vec::new(),
+            release: releases.remove(code).unwrap_or_default(),
         });
     }
 }

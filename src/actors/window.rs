@@ -308,7 +308,12 @@ impl WindowActor {
         }
         let next = WindowId::new(self.window.get() + 1).expect("positive");
         tracing::warn!(window = %self.window, "cut-off markers still missing; asking the banks again");
-        cut_off(&self.directory.banks(), self.window, next);
+        cut_off(
+            &self.directory.banks(),
+            self.window,
+            next,
+            Default::default(),
+        );
         ctx.run_later(SEAL_WAIT_MAX, |act, ctx| act.ask_again_if_unsealed(ctx));
     }
 }

@@ -117,6 +117,7 @@ impl SenderQueue {
         None
     }
 
+    #[cfg(test)]
     pub fn contains(&self, id: TransferId) -> bool {
         self.iter().any(|e| e.transfer.id == id)
     }

@@ -24,6 +24,27 @@ pub enum Outcome {
     Cancelled,
 }
 
+impl Outcome {
+    /// The status stored for this outcome (netted and settled are its window's).
+    pub fn status(self) -> TransferStatus {
+        match self {
+            Outcome::Accepted(_) => TransferStatus::Accepted,
+            Outcome::Rejected(_) => TransferStatus::Rejected,
+            Outcome::Queued => TransferStatus::Queued,
+            Outcome::Expired => TransferStatus::Expired,
+            Outcome::Cancelled => TransferStatus::Cancelled,
+        }
+    }
+
+    /// The window of an accepted transfer.
+    pub fn window(self) -> Option<WindowId> {
+        match self {
+            Outcome::Accepted(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
 text_enum! {
     /// How urgently a queued transfer wants out of its sender's queue: `high` ones
     /// are released before any `normal` one of the same currency.
@@ -97,13 +118,7 @@ impl Transfer {
     /// The status as stored: `accepted`, `rejected`, `queued`, `expired` or
     /// `cancelled` (netted and settled are its window's states).
     pub fn decision(&self) -> TransferStatus {
-        match self.outcome {
-            Outcome::Accepted(_) => TransferStatus::Accepted,
-            Outcome::Rejected(_) => TransferStatus::Rejected,
-            Outcome::Queued => TransferStatus::Queued,
-            Outcome::Expired => TransferStatus::Expired,
-            Outcome::Cancelled => TransferStatus::Cancelled,
-        }
+        self.outcome.status()
     }
 
     /// The lifecycle status clients see: an accepted transfer follows its window
@@ -119,10 +134,7 @@ impl Transfer {
     }
 
     pub fn window_id(&self) -> Option<WindowId> {
-        match self.outcome {
-            Outcome::Accepted(w) => Some(w),
-            _ => None,
-        }
+        self.outcome.window()
     }
 
     pub fn reject_code(&self) -> Option<RejectCode> {

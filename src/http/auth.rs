@@ -34,6 +34,17 @@ impl Caller {
         }
     }
 
+    /// An auditor reads and changes nothing: `doing` names what it may not do.
+    pub fn require_not_auditor(&self, doing: &str) -> Result<(), ApiError> {
+        if self.0.role == crate::domain::Role::Auditor {
+            return Err(ApiError::Forbidden {
+                code: "auditor_read_only",
+                detail: format!("an auditor reads; it does not {doing}"),
+            });
+        }
+        Ok(())
+    }
+
     /// The operator and the auditor read everything (lists of keys, the audit log).
     pub fn require_reader_of_everything(&self) -> Result<(), ApiError> {
         if self.0.reads_everything() {

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::{not_found_as, number_text, page_limit, read_body, AppState};
 use crate::actors::Submitted;
 use crate::domain::rules::{RawTransfer, TransferDraft};
-use crate::domain::{BankCode, InputError, Outcome, Role, TransferId, TransferStatus, WindowId};
+use crate::domain::{BankCode, InputError, Outcome, TransferId, TransferStatus, WindowId};
 use crate::store::TransferFilter;
 use crate::views::{self, TransferPage, TransferView};
 
@@ -122,12 +122,7 @@ pub async fn submit(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.0.role == Role::Auditor {
-        return Err(ApiError::Forbidden {
-            code: "auditor_read_only",
-            detail: "an auditor reads; it does not submit transfers".into(),
-        });
-    }
+    caller.require_not_auditor("submit transfers")?;
     let arrived = Instant::now();
     // The body first, even when the answer will be a refusal: it is already in the
     // connection's buffer, and answering before it is read makes actix-http close the
@@ -248,12 +243,7 @@ pub async fn cancel(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.0.role == Role::Auditor {
-        return Err(ApiError::Forbidden {
-            code: "auditor_read_only",
-            detail: "an auditor reads; it does not cancel transfers".into(),
-        });
-    }
+    caller.require_not_auditor("cancel transfers")?;
     let id = TransferId::parse(&path).map_err(|error| ApiError::Input {
         field: "transaction_id",
         error,

@@ -344,10 +344,13 @@ impl Store {
         let queued_in: Vec<Option<i64>> =
             batch.iter().map(|t| t.queued_in.map(|w| w.get())).collect();
         let change_ids: Vec<Uuid> = changes.iter().map(|(t, _)| t.id.as_uuid()).collect();
-        let was: Vec<&str> = changes.iter().map(|(_, was)| status_of(was)).collect();
+        let was: Vec<&str> = changes
+            .iter()
+            .map(|(_, was)| was.status().as_str())
+            .collect();
         let was_windows: Vec<Option<i64>> = changes
             .iter()
-            .map(|(_, was)| window_of(was).map(|w| w.get()))
+            .map(|(_, was)| was.window().map(|w| w.get()))
             .collect();
         let new_statuses: Vec<&str> = changes.iter().map(|(t, _)| t.decision().as_str()).collect();
         let new_windows: Vec<Option<i64>> = changes
@@ -577,24 +580,5 @@ impl Store {
             transfers,
             next_cursor,
         })
-    }
-}
-
-/// The stored status word of an outcome.
-fn status_of(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Accepted(_) => TransferStatus::Accepted,
-        Outcome::Rejected(_) => TransferStatus::Rejected,
-        Outcome::Queued => TransferStatus::Queued,
-        Outcome::Expired => TransferStatus::Expired,
-        Outcome::Cancelled => TransferStatus::Cancelled,
-    }
-    .as_str()
-}
-
-fn window_of(outcome: &Outcome) -> Option<WindowId> {
-    match outcome {
-        Outcome::Accepted(w) => Some(*w),
-        _ => None,
     }
 }

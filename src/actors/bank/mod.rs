@@ -24,6 +24,7 @@ use std::time::Duration;
 mod messages;
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::feed::{Channel, Event, Feed};
@@ -70,6 +71,16 @@ struct Books {
     ledgers: BTreeMap<Currency, Ledger>,
     window: WindowId,
     snapshot_batch_seq: u64,
+}
+
+impl Books {
+    /// What the limit bounds in `currency` (zero where the bank has no books yet).
+    fn exposure(&self, currency: Currency) -> Decimal {
+        self.ledgers
+            .get(&currency)
+            .map(Ledger::exposure)
+            .unwrap_or_default()
+    }
 }
 
 /// A settlement balance as the actor holds it.
@@ -157,39 +168,38 @@ impl BankActor {
     /// is prefunded in it also its settlement balance (less funds-out being stored),
     /// whichever is smaller. For gridlock resolution, which needs each account's limit.
     pub fn limit(&self, currency: Currency) -> Decimal {
-        let cap = self
-            .profile
+        books::limit(
+            self.cap(currency),
+            self.balances.get(&currency).map(Balance::available),
+        )
+    }
+
+    /// The net debit cap in `currency` (no cap is a cap of zero).
+    fn cap(&self, currency: Currency) -> Decimal {
+        self.profile
             .net_debit_caps
             .get(&currency)
             .copied()
-            .unwrap_or(Decimal::ZERO);
-        books::limit(cap, self.balances.get(&currency).map(Balance::available))
+            .unwrap_or(Decimal::ZERO)
     }
 
-    /// Takes `stored` as the balance in `currency` if it is newer than the one held;
-    /// answers whether it was.
-    fn apply_balance(&mut self, currency: Currency, stored: StoredBalance) -> bool {
+    /// Takes `stored` as the balance in `currency` if it is newer than the one held.
+    fn apply_balance(&mut self, currency: Currency, stored: StoredBalance) {
         let entry = self.balances.entry(currency).or_insert(Balance {
             stored,
             funds_out_reserved: Decimal::ZERO,
         });
-        if stored.version < entry.stored.version {
-            return false;
+        if stored.version >= entry.stored.version {
+            entry.stored = stored;
+            self.positions_dirty = true;
         }
-        entry.stored = stored;
-        self.positions_dirty = true;
-        true
     }
 
     /// Sets a funds-out aside if the balance less it still covers the exposure and
     /// stays at or above zero (see `ReserveFundsOut`).
     fn reserve_funds_out(&mut self, currency: Currency, amount: Decimal) -> FundsOutCheck {
         let exposure = match (&self.books, self.recovering) {
-            (Some(books), false) => books
-                .ledgers
-                .get(&currency)
-                .map(Ledger::exposure)
-                .unwrap_or_default(),
+            (Some(books), false) => books.exposure(currency),
             _ => return FundsOutCheck::Unavailable,
         };
         let Some(balance) = self.balances.get_mut(&currency) else {
@@ -225,6 +235,7 @@ impl BankActor {
     }
 
     fn submit(&mut self, msg: SubmitTransfer) {
+        let net_debit_cap = self.cap(msg.draft.amount.currency());
         let books = match (&mut self.books, self.recovering || self.frozen) {
             (Some(books), false) => books,
             _ if self.waiting.len() < WAITING_SUBMISSIONS_MAX => {
@@ -249,12 +260,7 @@ impl BankActor {
             corridor_amount_max: msg.quote.amount_max,
             amount: amount.value(),
             exposure: ledger.exposure(),
-            net_debit_cap: self
-                .profile
-                .net_debit_caps
-                .get(&currency)
-                .copied()
-                .unwrap_or(Decimal::ZERO),
+            net_debit_cap,
             settlement_balance: self.balances.get(&currency).map(Balance::available),
         };
         let asks_to_queue = msg.draft.queue;
@@ -322,11 +328,7 @@ impl BankActor {
             let Some(books) = self.books.as_ref() else {
                 return;
             };
-            let exposure = books
-                .ledgers
-                .get(&currency)
-                .map(Ledger::exposure)
-                .unwrap_or_default();
+            let exposure = books.exposure(currency);
             if exposure >= limit {
                 continue;
             }
@@ -345,7 +347,7 @@ impl BankActor {
         };
         let window = window.unwrap_or(books.window);
         let now = now_micros();
-        for mut transfer in transfers {
+        for transfer in transfers {
             let amount = transfer.amount;
             books.ledgers.entry(amount.currency()).or_default().reserved += amount.value();
             self.metrics.queue_released(
@@ -354,13 +356,7 @@ impl BankActor {
                 amount.value(),
                 (now - transfer.created_at).to_std().unwrap_or_default(),
             );
-            transfer.outcome = Outcome::Accepted(window);
-            transfer.status_at = Some(now);
-            self.writer.do_send(Persist {
-                transfer,
-                was: Some(Outcome::Queued),
-                reply: None,
-            });
+            change_status(&self.writer, transfer, Outcome::Accepted(window), now, None);
         }
         self.positions_dirty = true;
         self.queue_changed();
@@ -373,16 +369,10 @@ impl BankActor {
             return;
         }
         let now = now_micros();
-        for mut transfer in expired {
+        for transfer in expired {
             self.metrics
                 .queue_expired(transfer.amount.currency().as_str());
-            transfer.outcome = Outcome::Expired;
-            transfer.status_at = Some(now);
-            self.writer.do_send(Persist {
-                transfer,
-                was: Some(Outcome::Queued),
-                reply: None,
-            });
+            change_status(&self.writer, transfer, Outcome::Expired, now, None);
         }
         self.queue_changed();
     }
@@ -684,13 +674,8 @@ impl Handler<GridlockQuery> for BankActor {
             let accounts = currencies
                 .into_iter()
                 .map(|currency| {
-                    let exposure = books
-                        .ledgers
-                        .get(&currency)
-                        .map(Ledger::exposure)
-                        .unwrap_or_default();
                     let standing = Standing {
-                        exposure,
+                        exposure: books.exposure(currency),
                         limit: act.limit(currency),
                     };
                     (currency, standing)
@@ -722,44 +707,31 @@ impl Handler<CancelTransfer> for BankActor {
     fn handle(&mut self, msg: CancelTransfer, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, _| {
             let reply = msg.reply;
-            let refuse = |reply: tokio::sync::oneshot::Sender<PersistOutcome>, detail: &str| {
-                let _ = reply.send(PersistOutcome::Failed(detail.to_string()));
-            };
             let (Some(books), false) = (act.books.as_ref(), act.recovering || act.frozen) else {
-                return refuse(
-                    reply,
-                    "the bank is busy (re-reading its books or at a cut-off); retry",
-                );
+                let busy = "the bank is busy (re-reading its books or at a cut-off); retry";
+                let _ = reply.send(PersistOutcome::Failed(busy.into()));
+                return;
             };
-            let mut transfer = msg.transfer;
-            let was = transfer.outcome;
-            match was {
-                Outcome::Queued => {
-                    if act.queue.remove(transfer.id).is_none() {
-                        // Released, expired or still being stored: it moved on.
-                        let _ = reply.send(PersistOutcome::Unchanged);
-                        return;
-                    }
-                    act.queue_changed();
-                }
-                Outcome::Accepted(window) if window == books.window => {}
-                Outcome::Accepted(_) => {
-                    let _ = reply.send(PersistOutcome::Unchanged);
-                    return;
-                }
-                _ => {
-                    let _ = reply.send(PersistOutcome::Unchanged);
-                    return;
-                }
+            let transfer = msg.transfer;
+            let cancellable = match transfer.outcome {
+                // Not in the queue: released, expired or still being stored.
+                Outcome::Queued => act.queue.remove(transfer.id).is_some(),
+                Outcome::Accepted(window) => window == books.window,
+                _ => false,
+            };
+            if !cancellable {
+                // It moved on: the command says where it is now.
+                let _ = reply.send(PersistOutcome::Unchanged);
+                return;
             }
-            transfer.outcome = Outcome::Cancelled;
-            transfer.status_at = Some(now_micros());
-            transfer.window_state = None;
-            act.writer.do_send(Persist {
+            act.queue_changed();
+            change_status(
+                &act.writer,
                 transfer,
-                was: Some(was),
-                reply: Some(reply),
-            });
+                Outcome::Cancelled,
+                now_micros(),
+                Some(reply),
+            );
         });
     }
 }
@@ -851,4 +823,25 @@ impl Handler<InjectPanic> for BankActor {
             panic!("injected panic in bank {}", act.code)
         });
     }
+}
+
+/// Hands the writer a change of a stored transfer's status, from the outcome it has
+/// to `to`, on the bank's ordered path (behind its earlier records, ahead of its next
+/// cut-off marker).
+fn change_status(
+    writer: &Addr<StoreWriter>,
+    mut transfer: Transfer,
+    to: Outcome,
+    at: DateTime<Utc>,
+    reply: Option<tokio::sync::oneshot::Sender<PersistOutcome>>,
+) {
+    let was = transfer.outcome;
+    transfer.outcome = to;
+    transfer.status_at = Some(at);
+    transfer.window_state = None;
+    writer.do_send(Persist {
+        transfer,
+        was: Some(was),
+        reply,
+    });
 }

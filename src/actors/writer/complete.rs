@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use super::isolate::{BatchWritten, Written};
 use super::{Pending, PersistOutcome, StoreWriter};
 use crate::actors::bank::{BookDelta, BookUpdate, Resync};
-use crate::domain::{BankCode, Currency, Outcome, Transfer, TransferId, WindowId};
+use crate::domain::{BankCode, Currency, Outcome, Transfer, TransferId};
 use crate::store::{InsertOutcome, StoreError};
 use crate::telemetry::error_chain;
+use rust_decimal::Decimal;
 
 impl StoreWriter {
     /// Answers the batch's submissions and sends each bank involved one `BookUpdate`.
@@ -72,7 +73,7 @@ impl StoreWriter {
                 Written::Committed(InsertOutcome::Inserted | InsertOutcome::Changed) => true,
                 Written::Failed => {
                     // A failure can hide a commit whose answer was lost.
-                    for window in [t.window_id(), cancelled_from(pending.was)]
+                    for window in [t.window_id(), pending.was.and_then(Outcome::window)]
                         .into_iter()
                         .flatten()
                     {
@@ -87,10 +88,8 @@ impl StoreWriter {
                 let sender = books.delta(&t.sender, t.amount.currency());
                 sender.reserved_released += t.amount.value();
                 if committed {
-                    sender.debits_added += t.amount.value();
+                    books.add_legs(t, Decimal::ONE);
                     let converted = t.converted.expect("accepted transfers have a quote");
-                    books.delta(&t.receiver, converted.currency()).credits_added +=
-                        converted.value();
                     self.sums.entry(window).or_default().add_transfer(
                         &t.sender,
                         &t.receiver,
@@ -101,14 +100,12 @@ impl StoreWriter {
                     );
                 }
             }
-            if let (Some(window), true) = (cancelled_from(pending.was), committed) {
+            if let (Some(window), true) = (pending.was.and_then(Outcome::window), committed) {
                 // An accepted transfer cancelled: its legs leave the books. The
                 // writer's sums of the window are not adjusted but no longer vouched
                 // for, so the window is netted from the store's running sums, which
                 // the same statement took the legs off (cancellations are rare).
-                books.delta(&t.sender, t.amount.currency()).debits_added -= t.amount.value();
-                let converted = t.converted.expect("accepted transfers have a quote");
-                books.delta(&t.receiver, converted.currency()).credits_added -= converted.value();
+                books.add_legs(t, Decimal::NEGATIVE_ONE);
                 self.untrusted.insert(window);
             }
             if pending.was.is_none() && t.outcome == Outcome::Queued {
@@ -213,19 +210,19 @@ impl Books {
             .or_default()
     }
 
+    /// Adds an accepted transfer's debit to its sender and credit to its receiver
+    /// (`sign` 1), or takes them off (`sign` −1, a cancellation).
+    fn add_legs(&mut self, t: &Transfer, sign: Decimal) {
+        self.delta(&t.sender, t.amount.currency()).debits_added += sign * t.amount.value();
+        let converted = t.converted.expect("accepted transfers have a quote");
+        self.delta(&t.receiver, converted.currency()).credits_added += sign * converted.value();
+    }
+
     fn queue(&mut self, bank: &BankCode, id: TransferId, stored: bool) {
         self.by_bank
             .entry(bank.clone())
             .or_default()
             .queue
             .push((id, stored));
-    }
-}
-
-/// The window an accepted transfer leaves when this change cancels it.
-fn cancelled_from(was: Option<Outcome>) -> Option<WindowId> {
-    match was {
-        Some(Outcome::Accepted(window)) => Some(window),
-        _ => None,
     }
 }

@@ -57,10 +57,9 @@ impl Persist {
     /// The window the record belongs to, if any: the new one, or for a cancellation
     /// the one it leaves. A record for a sealed window is too late.
     pub fn window(&self) -> Option<WindowId> {
-        self.transfer.window_id().or(match self.was {
-            Some(Outcome::Accepted(w)) => Some(w),
-            _ => None,
-        })
+        self.transfer
+            .window_id()
+            .or(self.was.and_then(Outcome::window))
     }
 }
 
