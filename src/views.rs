@@ -125,6 +125,18 @@ pub struct TransferView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub status_changed_at: Option<Timestamp>,
+    /// On a return: the `transaction_id` of the transfer it returns (all or part of).
+    /// A return goes the other way at the original's rate (`fx_rate` is the
+    /// original's, from this return's `to_currency` to its `from_currency`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub return_of: Option<String>,
+    /// The `transaction_id`s of this transfer's returns, in the order they were made
+    /// (whatever became of them): on `GET /api/v1/transfers/{id}` of a transfer that
+    /// has any (lists and feed events leave it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub returns: Option<Vec<String>>,
 }
 
 pub fn transfer(t: &Transfer) -> TransferView {
@@ -149,6 +161,12 @@ pub fn transfer(t: &Transfer) -> TransferView {
         priority: t.queue.map(|p| p.as_str()),
         queued_in_window: t.queued_in.map(|w| w.get()),
         status_changed_at: t.status_at.as_ref().map(time),
+        return_of: t.return_of.map(|r| r.to_string()),
+        returns: t
+            .returns
+            .as_ref()
+            .filter(|ids| !ids.is_empty())
+            .map(|ids| ids.iter().map(|id| id.to_string()).collect()),
     }
 }
 

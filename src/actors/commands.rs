@@ -14,13 +14,14 @@ use super::bank::{
     SubmitTransfer,
 };
 use super::clock::CloseCurrent;
-use super::corridor::{QuoteTransfer, TermsChanged};
+use super::corridor::{Quote, QuoteTransfer, TermsChanged};
 use super::feed::{Channel, Event};
 use super::keys;
 use super::settlement;
 use super::writer::PersistOutcome;
-use super::{now_micros, Engine};
+use super::{now_micros, BankHandle, Engine};
 use crate::domain::auth::KeyRecord;
+use crate::domain::returns::ReturnTerms;
 use crate::domain::rules::TransferDraft;
 use crate::domain::{
     Amount, BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
@@ -65,6 +66,17 @@ pub enum CommandError {
     /// Only a transfer's sender (or the operator) may cancel it.
     #[error("only the sender of transfer {0} may cancel it")]
     CancelNotSender(TransferId),
+    /// Only a transfer's receiver (or the operator) may return it.
+    #[error("only the receiver of transfer {0} may return it")]
+    ReturnNotReceiver(TransferId),
+    /// The transfer may not be returned: not netted or settled yet (or never), or
+    /// itself a return.
+    #[error("transfer {transaction_id} is {status} and cannot be returned{why}")]
+    TransferNotReturnable {
+        transaction_id: TransferId,
+        status: TransferStatus,
+        why: &'static str,
+    },
     /// The engine cannot do it right now (an actor restarting, the database down, a
     /// commit not confirmed in time); the text is safe to show a client.
     #[error("{0}")]
@@ -153,13 +165,31 @@ impl Engine {
             .map_err(|_| {
                 CommandError::Unavailable(format!("corridor {corridor_id} is restarting"))
             })?;
+        let receiver_status = receiver.status();
+        self.decide(&sender, draft, quote, None, receiver_status, wait_max)
+            .await
+    }
+
+    /// Hands a transfer to its sender's bank actor and waits for its fate: stored as
+    /// decided, or the stored original of a replay.
+    async fn decide(
+        &self,
+        sender: &BankHandle,
+        draft: TransferDraft,
+        quote: Quote,
+        return_terms: Option<ReturnTerms>,
+        receiver_status: BankStatus,
+        wait_max: Duration,
+    ) -> Result<Submitted, CommandError> {
+        let corridor_id = CorridorId::new(draft.amount.currency(), draft.to_currency);
         // Kept only when a replay could need it: to compare with what the key stored.
         let asked = draft.idempotency_key.is_some().then(|| draft.clone());
         let (reply, answer) = oneshot::channel();
         sender.addr.do_send(SubmitTransfer {
             draft,
             quote,
-            receiver_status: receiver.status(),
+            return_terms,
+            receiver_status,
             created_at: now_micros(),
             reply,
         });
@@ -208,6 +238,95 @@ impl Engine {
                 "the transfer was not stored; retry with the same idempotency key".into(),
             )),
         }
+    }
+
+    /// The transfer `id`, if it may be returned by the caller: by its receiver (`as_bank`
+    /// when a bank asks; the operator acts for any), once netted or settled, and not
+    /// itself a return. Another bank's transfer is not found.
+    pub async fn returnable(
+        &self,
+        id: TransferId,
+        as_bank: Option<&BankCode>,
+    ) -> Result<Transfer, CommandError> {
+        let what = format!("transfer {id}");
+        let original = self
+            .store
+            .transfer(id)
+            .await
+            .map_err(naming(what.clone()))?;
+        if let Some(bank) = as_bank {
+            if &original.sender == bank {
+                return Err(CommandError::ReturnNotReceiver(id));
+            }
+            if &original.receiver != bank {
+                return Err(CommandError::NotFound(what));
+            }
+        }
+        let why = match original.status() {
+            _ if original.return_of.is_some() => ": a return cannot itself be returned",
+            TransferStatus::Netted | TransferStatus::Settled => return Ok(original),
+            TransferStatus::Accepted => ": its window is still open (its sender may cancel it)",
+            _ => "",
+        };
+        Err(CommandError::TransferNotReturnable {
+            transaction_id: id,
+            status: original.status(),
+            why,
+        })
+    }
+
+    /// Returns all or part of `original` (as `returnable` gave it): `draft` is the
+    /// return as `TransferDraft::parse_return` made it, from the original's receiver
+    /// to its sender in the reversed currencies, `return_of` naming it. The receiver's bank prices it at the original's rate
+    /// against what earlier returns took (`domain::returns`) and checks it like any
+    /// transfer of its own (status, limit); the corridor is not asked for a quote.
+    pub async fn return_transfer(
+        &self,
+        original: &Transfer,
+        draft: TransferDraft,
+        wait_max: Duration,
+    ) -> Result<Submitted, CommandError> {
+        let (Some(rate), Some(received)) = (original.fx_rate, original.converted) else {
+            return Err(CommandError::NotFound(format!("transfer {}", original.id)));
+        };
+        debug_assert!(
+            draft.return_of == Some(original.id)
+                && draft.sender == original.receiver
+                && draft.receiver == original.sender
+                && draft.amount.currency() == received.currency()
+                && draft.to_currency == original.amount.currency(),
+            "a return's draft reverses its original (TransferDraft::parse_return)"
+        );
+        let bank = |code: &BankCode| {
+            self.directory
+                .bank(code)
+                .ok_or_else(|| CommandError::NotFound(format!("bank {code}")))
+        };
+        let sender = bank(&draft.sender)?;
+        let receiver_status = bank(&draft.receiver)?.status();
+        let terms = ReturnTerms {
+            original: original.id,
+            paid: original.amount,
+            received,
+            rate,
+        };
+        // Not a corridor's quote: the original's rate, open to any amount; the bank
+        // works out what the return gives back.
+        let quote = Quote {
+            status: CorridorStatus::Active,
+            amount_max: Decimal::MAX,
+            rate,
+            converted: original.amount,
+        };
+        self.decide(
+            &sender,
+            draft,
+            quote,
+            Some(terms),
+            receiver_status,
+            wait_max,
+        )
+        .await
     }
 
     /// Cancels a transfer: a queued one at any time, an accepted one while its window

@@ -1,21 +1,24 @@
 //! A bank's books: what it sent and received over windows not yet settled, what it
 //! has reserved for transfers being committed, and the exposure the limit check uses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::ids::{BankCode, BankStatus, WindowId};
+use super::ids::{BankCode, BankStatus, TransferId, WindowId};
 use super::money::Currency;
+use super::returns::Returned;
 
 /// A bank's committed debits and credits per currency over windows not yet settled,
-/// and its settlement balances (the currencies it is prefunded in).
+/// its settlement balances (the currencies it is prefunded in), and what its returns
+/// have taken of each original it returned (returns accepted or queued).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BankBooks {
     pub debits: BTreeMap<Currency, Decimal>,
     pub credits: BTreeMap<Currency, Decimal>,
     pub balances: BTreeMap<Currency, StoredBalance>,
+    pub returned: HashMap<TransferId, Returned>,
 }
 
 /// A prefunded bank's settlement balance in one currency as stored, with the version

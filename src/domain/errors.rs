@@ -114,16 +114,25 @@ pub enum RejectCode {
     /// the transfer is within its cap but its net debit would pass its balance.
     #[error("the transfer would push the sender's net debit beyond its settlement balance")]
     LiquidityInsufficient,
+    /// A return: more than is left of its original (what it credited, less what
+    /// earlier returns took).
+    #[error("the return exceeds what is left of its original")]
+    ReturnExceedsOriginal,
+    /// A partial return so small that at the original's rate it gives back nothing.
+    #[error("the return is too small to give back a minor unit of the original's currency")]
+    ReturnAmountTooSmall,
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 6] = [
+    pub const ALL: [RejectCode; 8] = [
         RejectCode::SenderBankSuspended,
         RejectCode::ReceiverBankSuspended,
         RejectCode::CorridorSuspended,
         RejectCode::AmountExceedsCorridorMaximum,
         RejectCode::LimitExceeded,
         RejectCode::LiquidityInsufficient,
+        RejectCode::ReturnExceedsOriginal,
+        RejectCode::ReturnAmountTooSmall,
     ];
 
     pub fn code(&self) -> &'static str {
@@ -134,6 +143,8 @@ impl RejectCode {
             RejectCode::AmountExceedsCorridorMaximum => "amount_exceeds_corridor_maximum",
             RejectCode::LimitExceeded => "limit_exceeded",
             RejectCode::LiquidityInsufficient => "liquidity_insufficient",
+            RejectCode::ReturnExceedsOriginal => "return_exceeds_original",
+            RejectCode::ReturnAmountTooSmall => "return_amount_too_small",
         }
     }
 

@@ -49,6 +49,7 @@ pub mod netting;
 pub mod queue;
 pub mod registry;
 pub mod report;
+pub mod returns;
 pub mod rules;
 pub mod settlement;
 pub mod transfer;

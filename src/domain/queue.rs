@@ -234,6 +234,8 @@ mod tests {
             queued_in: Some(WindowId::new(window).unwrap()),
             status_at: None,
             window_state: None,
+            return_of: None,
+            returns: None,
         }
     }
 

@@ -5,9 +5,9 @@
 use rust_decimal::Decimal;
 
 use super::errors::{InputError, RejectCode};
-use super::ids::{BankCode, BankStatus, CorridorStatus};
+use super::ids::{BankCode, BankStatus, CorridorStatus, TransferId};
 use super::money::{Amount, Currency};
-use super::transfer::QueuePriority;
+use super::transfer::{QueuePriority, Transfer};
 
 /// Longest account number or name a transfer may carry.
 pub const ACCOUNT_LEN_MAX: usize = 64;
@@ -48,6 +48,8 @@ pub struct TransferDraft {
     pub idempotency_key: Option<String>,
     /// Queue (with this priority) rather than be rejected at the sender's limit.
     pub queue: Option<QueuePriority>,
+    /// Set on a return: the transfer it returns (see `domain::returns`).
+    pub return_of: Option<TransferId>,
 }
 
 impl TransferDraft {
@@ -92,7 +94,46 @@ impl TransferDraft {
             reference,
             idempotency_key,
             queue,
+            return_of: None,
         })
+    }
+}
+
+/// The fields a return's sender gives (the rest comes from the original).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RawReturn<'a> {
+    /// In the original's destination currency.
+    pub amount: &'a str,
+    pub reference: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+    pub on_limit: Option<&'a str>,
+    pub priority: Option<&'a str>,
+}
+
+impl TransferDraft {
+    /// A return of `original`: from its receiver to its sender, from its destination
+    /// currency to its source currency, the accounts swapped, `return_of` naming it;
+    /// the amount, reference, key and queueing as the returning bank gives them, on
+    /// the same input ladder as a transfer.
+    pub fn parse_return(
+        original: &Transfer,
+        raw: RawReturn<'_>,
+    ) -> Result<Self, (&'static str, InputError)> {
+        let mut draft = TransferDraft::parse(RawTransfer {
+            sender_bank: original.receiver.as_str(),
+            receiver_bank: original.sender.as_str(),
+            amount: raw.amount,
+            from_currency: original.to_currency.as_str(),
+            to_currency: original.amount.currency().as_str(),
+            sender_account: original.receiver_account.as_deref(),
+            receiver_account: original.sender_account.as_deref(),
+            reference: raw.reference,
+            idempotency_key: raw.idempotency_key,
+            on_limit: raw.on_limit,
+            priority: raw.priority,
+        })?;
+        draft.return_of = Some(original.id);
+        Ok(draft)
     }
 }
 

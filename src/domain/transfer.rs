@@ -83,6 +83,11 @@ pub struct Transfer {
     /// Where its window is now, when read with it: an accepted transfer reads as
     /// `netted` or `settled` once its window is, without its own row changing.
     pub window_state: Option<WindowState>,
+    /// Set on a return: the transfer it returns (all or part of).
+    pub return_of: Option<TransferId>,
+    /// The returns of this transfer, in the order they were made, when read on its
+    /// own (`None` when read in a list or as decided).
+    pub returns: Option<Vec<TransferId>>,
 }
 
 text_enum! {
@@ -113,6 +118,7 @@ impl Transfer {
             && self.receiver_account == draft.receiver_account
             && self.reference == draft.reference
             && self.queue == draft.queue
+            && self.return_of == draft.return_of
     }
 
     /// The status as stored: `accepted`, `rejected`, `queued`, `expired` or

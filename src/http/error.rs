@@ -101,6 +101,9 @@ pub enum ApiError {
     /// 409: the transfer is past the point where it may be cancelled.
     #[error("{0}")]
     TransferNotCancellable(String),
+    /// 409: the transfer may not be returned (not netted or settled, or a return).
+    #[error("{0}")]
+    TransferNotReturnable(String),
     /// 409: a funds-out larger than the balance has free of the bank's exposure.
     #[error("{0}")]
     FundsOutExceedsFree(String),
@@ -161,6 +164,7 @@ impl ApiError {
             ApiError::AlreadyExists(_) => "already_exists",
             ApiError::InstructionNotPending(_) => "instruction_not_pending",
             ApiError::TransferNotCancellable(_) => "transfer_not_cancellable",
+            ApiError::TransferNotReturnable(_) => "transfer_not_returnable",
             ApiError::FundsOutExceedsFree(_) => "funds_out_exceeds_free_balance",
             ApiError::QueryInvalid(_) => "query_invalid",
             ApiError::RangeTooLarge(_) => "range_too_large",
@@ -259,6 +263,13 @@ impl From<CommandError> for ApiError {
                 code: "cancel_not_sender",
                 detail: e.to_string(),
             },
+            e @ CommandError::TransferNotReturnable { .. } => {
+                ApiError::TransferNotReturnable(e.to_string())
+            }
+            e @ CommandError::ReturnNotReceiver(_) => ApiError::Forbidden {
+                code: "return_not_receiver",
+                detail: e.to_string(),
+            },
             CommandError::Unavailable(detail) => ApiError::unavailable(detail),
             e @ CommandError::FundsOutExceedsFree { .. } => {
                 ApiError::FundsOutExceedsFree(e.to_string())
@@ -292,6 +303,7 @@ impl ResponseError for ApiError {
             | ApiError::AlreadyExists(_)
             | ApiError::InstructionNotPending(_)
             | ApiError::TransferNotCancellable(_)
+            | ApiError::TransferNotReturnable(_)
             | ApiError::FundsOutExceedsFree(_) => StatusCode::CONFLICT,
             ApiError::Overloaded(_) | ApiError::Unavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE

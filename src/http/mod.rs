@@ -269,6 +269,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/transfers", transfers::list)
         .get("/transfers/{id}", transfers::get)
         .post("/transfers/{id}/cancel", transfers::cancel)
+        .post("/transfers/{id}/return", transfers::return_transfer)
         .alias(Method::POST, "/transfer", "/transfers", transfers::submit)
         .alias(
             Method::GET,

@@ -12,7 +12,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::{not_found_as, number_text, page_limit, read_body, AppState};
 use crate::actors::Submitted;
-use crate::domain::rules::{RawTransfer, TransferDraft};
+use crate::domain::rules::{RawReturn, RawTransfer, TransferDraft};
 use crate::domain::{BankCode, InputError, Outcome, TransferId, TransferStatus, WindowId};
 use crate::store::TransferFilter;
 use crate::views::{self, TransferPage, TransferView};
@@ -61,7 +61,12 @@ pub struct TransferBody {
     priority: Option<String>,
 }
 
-fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, ApiError> {
+/// The idempotency key from the `Idempotency-Key` header or the body (if both, they
+/// must agree).
+fn idempotency_key<'a>(
+    req: &'a HttpRequest,
+    body_key: Option<&'a str>,
+) -> Result<Option<&'a str>, ApiError> {
     let invalid_key = ApiError::Input {
         field: "idempotency_key",
         error: InputError::IdempotencyKeyInvalid,
@@ -70,14 +75,16 @@ fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, 
         Some(value) => Some(value.to_str().map_err(|_| invalid_key)?),
         None => None,
     };
-    let key = match (header_key, body.idempotency_key.as_deref()) {
-        (Some(h), Some(b)) if h != b => {
-            return Err(ApiError::FieldInvalid(
-                "the Idempotency-Key header and the idempotency_key field differ".into(),
-            ))
-        }
-        (h, b) => h.or(b),
-    };
+    match (header_key, body_key) {
+        (Some(h), Some(b)) if h != b => Err(ApiError::FieldInvalid(
+            "the Idempotency-Key header and the idempotency_key field differ".into(),
+        )),
+        (h, b) => Ok(h.or(b)),
+    }
+}
+
+fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, ApiError> {
+    let key = idempotency_key(req, body.idempotency_key.as_deref())?;
     let amount_text = number_text(&body.amount, "amount", InputError::AmountInvalid)?;
     TransferDraft::parse(RawTransfer {
         sender_bank: &body.sender_bank,
@@ -129,6 +136,21 @@ pub async fn submit(
     // connection (the client would reconnect for every refusal, which costs far more).
     let body = read_body(payload, state.limits.body_size_max_bytes).await?;
     // Then admission, before any other work is done for the request.
+    admitted(
+        &state,
+        arrived,
+        submit_admitted(&state, &caller, &req, &body),
+    )
+    .await
+}
+
+/// Runs `work` once the admission control lets it in (a submission, or a return):
+/// refused with 503 `overloaded` when the engine is at its limit.
+async fn admitted(
+    state: &AppState,
+    arrived: Instant,
+    work: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
     let _ticket = state.admission.admit(arrived).await.map_err(|refusal| {
         state
             .metrics
@@ -142,7 +164,7 @@ pub async fn submit(
     })?;
     let metrics = &state.metrics;
     metrics.submissions_in_flight.inc();
-    let result = submit_admitted(&state, &caller, &req, &body).await;
+    let result = work.await;
     metrics.submissions_in_flight.dec();
     result
 }
@@ -253,6 +275,95 @@ pub async fn cancel(
         .cancel_transfer(id, caller.0.only_bank(), state.limits.submit_wait_max)
         .await?;
     Ok(HttpResponse::Ok().json(views::transfer(&cancelled)))
+}
+
+/// The body of `POST /api/v1/transfers/{id}/return`; unknown fields are ignored.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewReturn)]
+pub struct ReturnBody {
+    /// How much of the original to send back, in the original's `to_currency` (a
+    /// JSON number or a decimal string, kept exact): at most what is left of what it
+    /// credited after earlier returns. All of what is left gives back all that is
+    /// left of what the original paid; a part converts back at the original's rate,
+    /// rounded down.
+    #[schema(schema_with = super::openapi::decimal_input)]
+    amount: Value,
+    /// At most 140 characters, no control characters.
+    #[schema(max_length = 140)]
+    reference: Option<String>,
+    /// As for a transfer, in the returning bank's keys; also as the
+    /// `Idempotency-Key` header.
+    #[schema(min_length = 1, max_length = 128)]
+    idempotency_key: Option<String>,
+    /// As for a transfer: `reject` (the default) or `queue` when the return would
+    /// take the returning bank past its limit.
+    #[schema(pattern = "^(reject|queue)$")]
+    on_limit: Option<String>,
+    #[schema(pattern = "^(normal|high)$")]
+    priority: Option<String>,
+}
+
+/// Return a transfer.
+///
+/// `POST /api/v1/transfers/{id}/return`: the receiver of a netted or settled transfer
+/// sends all or part of it back. The return is a new transfer the other way — from
+/// the original's receiver to its sender, from its `to_currency` to its
+/// `from_currency`, accounts swapped, at the original's rate — with `return_of`
+/// naming the original (whose resource lists its `returns`). It is checked like any
+/// transfer of the returning bank (its status and limit; `on_limit` `queue` as for a
+/// transfer) and enters the open window, so it is netted in a later window than its
+/// original. Answered like a submission: 202 stored, 422 rejected (stored), the
+/// original answer on a replay.
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/return", operation_id = "return_transfer", tag = "transfers",
+    params(("id" = uuid::Uuid, Path, description = "The original's `transaction_id`"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Same as the body's `idempotency_key` (if both, they must agree)")),
+    request_body = ReturnBody,
+    responses(
+        (status = 202, description = "The return, accepted or queued, and durably stored", body = TransferView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers a replay"))),
+        (status = 400, description = "Problem code: `field_invalid` (the header and body keys differ)"),
+        (status = 403, description = "Problem codes: `return_not_receiver` (the original's sender), `auditor_read_only`"),
+        (status = 404, description = "Problem code: `not_found` (also another bank's transfer, to a bank key)"),
+        (status = 409, description = "Problem codes: `transfer_not_returnable` (not netted or settled, or itself a return), `idempotency_key_reused`"),
+        (status = 422, description = "Problem codes. Rejected (stored; `transfer` holds it): `return_exceeds_original` (more than is left of the original), `return_amount_too_small` (a part that gives back nothing at the original's rate), `sender_bank_suspended`, `receiver_bank_suspended`, `limit_exceeded`, `liquidity_insufficient`. Refused input (not stored): `transaction_id_invalid`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`, `idempotency_key_invalid`, `on_limit_invalid`, `priority_invalid`. Not storable: `transfer_unstorable`."),
+        (status = 503, description = "Problem code: `overloaded` (retry after `Retry-After`)"),
+    ))]
+pub async fn return_transfer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_not_auditor("return transfers")?;
+    let arrived = Instant::now();
+    let body = read_body(payload, state.limits.body_size_max_bytes).await?;
+    let id = TransferId::parse(&path).map_err(|error| ApiError::Input {
+        field: "transaction_id",
+        error,
+    })?;
+    let work = async {
+        let body: ReturnBody = ApiError::parse_json(&body)?;
+        let original = state.engine.returnable(id, caller.0.only_bank()).await?;
+        let amount = number_text(&body.amount, "amount", InputError::AmountInvalid)?;
+        let draft = TransferDraft::parse_return(
+            &original,
+            RawReturn {
+                amount: &amount,
+                reference: body.reference.as_deref(),
+                idempotency_key: idempotency_key(&req, body.idempotency_key.as_deref())?,
+                on_limit: body.on_limit.as_deref(),
+                priority: body.priority.as_deref(),
+            },
+        )
+        .map_err(|(field, error)| ApiError::Input { field, error })?;
+        let submitted = state
+            .engine
+            .return_transfer(&original, draft, state.limits.submit_wait_max)
+            .await?;
+        Ok(answer_for(submitted))
+    };
+    admitted(&state, arrived, work).await
 }
 
 #[derive(Deserialize, IntoParams)]

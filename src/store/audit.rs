@@ -316,6 +316,39 @@ const CHECKS: &[(&str, &str)] = &[
                                AND a.at = f.created_at
                                AND a.after ->> 'id' = f.id::text)",
     ),
+    (
+        "every return reverses a stored original that is not itself a return, at its rate, in a later window than it",
+        "SELECT 'return ' || r.id || ' of ' || r.return_of || ': '
+                || CASE WHEN o.id IS NULL THEN 'no such transfer'
+                        ELSE 'original ' || o.sender_bank || '->' || o.receiver_bank || ' '
+                             || o.from_currency || '->' || o.to_currency || ' at ' || o.fx_rate
+                             || ' in window ' || coalesce(o.window_id::text, 'none')
+                             || ' (' || o.status || coalesce(', a return of ' || o.return_of, '')
+                             || '), return ' || r.sender_bank || '->' || r.receiver_bank || ' '
+                             || r.from_currency || '->' || r.to_currency || ' at ' || r.fx_rate
+                             || ' in window ' || coalesce(r.window_id::text, 'none') END
+           FROM transfers r LEFT JOIN transfers o ON o.id = r.return_of
+          WHERE r.return_of IS NOT NULL
+            AND (o.id IS NULL OR o.return_of IS NOT NULL OR o.status <> 'accepted'
+                 OR r.sender_bank <> o.receiver_bank OR r.receiver_bank <> o.sender_bank
+                 OR r.from_currency <> o.to_currency OR r.to_currency <> o.from_currency
+                 OR r.fx_rate IS DISTINCT FROM o.fx_rate
+                 OR (r.status = 'accepted' AND r.window_id <= o.window_id))",
+    ),
+    (
+        "a return never exceeds its original: its returns (accepted or queued) take at most what it credited and give back at most what it paid, all of it when they take all",
+        "WITH taken AS (
+             SELECT return_of, sum(amount) AS amount, sum(converted_amount) AS converted
+               FROM transfers
+              WHERE return_of IS NOT NULL AND status IN ('accepted', 'queued')
+              GROUP BY 1)
+         SELECT 'transfer ' || o.id || ' credited ' || o.converted_amount || ' ' || o.to_currency
+                || ' and paid ' || o.amount || ' ' || o.from_currency || '; its returns take '
+                || t.amount || ' and give back ' || t.converted
+           FROM taken t JOIN transfers o ON o.id = t.return_of
+          WHERE t.amount > o.converted_amount OR t.converted > o.amount
+             OR (t.amount = o.converted_amount AND t.converted <> o.amount)",
+    ),
 ];
 
 impl Store {

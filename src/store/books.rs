@@ -6,7 +6,8 @@ use rust_decimal::Decimal;
 
 use super::decode::{bank_code, currency};
 use super::{Store, StoreError};
-use crate::domain::{BankBooks, BankCode, StoredBalance};
+use crate::domain::returns::Returned;
+use crate::domain::{BankBooks, BankCode, StoredBalance, TransferId};
 
 impl Store {
     /// Banks' committed debits and credits over windows not yet settled: from the
@@ -18,7 +19,9 @@ impl Store {
     /// the banks' settlement balances, in a second statement: a balance carries its
     /// version, so the bank actor keeps the newer of it and any funds-in or funds-out
     /// it is told of meanwhile, and no settlement can commit between the two, since
-    /// both the snapshot and the release run as barriers of the store writer.
+    /// both the snapshot and the release run as barriers of the store writer. Last,
+    /// what the banks' returns took of their originals (no batch commits during a
+    /// barrier either, so the three reads agree).
     pub async fn bank_books(
         &self,
         banks: &[BankCode],
@@ -83,6 +86,32 @@ impl Store {
                 version: row.get("version"),
             };
             books.entry(bank).or_default().balances.insert(cur, balance);
+        }
+        // What each bank's returns took of their originals (through the partial index
+        // on returns): queued ones count, as they may still be released.
+        let rows = client
+            .query(
+                "SELECT sender_bank, return_of, sum(amount) AS amount,
+                        sum(converted_amount) AS converted
+                   FROM transfers
+                  WHERE return_of IS NOT NULL AND sender_bank = ANY($1)
+                    AND status IN ('accepted', 'queued')
+                  GROUP BY 1, 2",
+                &[&codes],
+            )
+            .await?;
+        for row in rows {
+            let bank = bank_code(row.get("sender_bank"))?;
+            let returned = Returned {
+                amount: row.get("amount"),
+                converted: row.get("converted"),
+            };
+            let original = TransferId::from_uuid(row.get("return_of"));
+            books
+                .entry(bank)
+                .or_default()
+                .returned
+                .insert(original, returned);
         }
         Ok(books)
     }

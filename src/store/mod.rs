@@ -42,6 +42,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_reports", include_str!("../../sql/0006_reports.sql")),
     ("0007_queue", include_str!("../../sql/0007_queue.sql")),
     ("0008_balances", include_str!("../../sql/0008_balances.sql")),
+    ("0009_returns", include_str!("../../sql/0009_returns.sql")),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

@@ -63,19 +63,20 @@ pub struct TransferPage {
 pub(super) const TRANSFER_WITH_WINDOW: &str = "t.id, t.sender_bank, t.receiver_bank, t.amount, \
     t.from_currency, t.converted_amount, t.to_currency, t.fx_rate, t.status, t.reject_code, \
     t.window_id, t.idempotency_key, t.sender_account, t.receiver_account, t.reference, \
-    t.created_at, t.queue_priority, t.queued_in, t.status_at, w.state AS window_state \
+    t.created_at, t.queue_priority, t.queued_in, t.status_at, t.return_of, \
+    w.state AS window_state \
     FROM transfers t LEFT JOIN windows w ON w.id = t.window_id";
 
 const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at, queue_priority, \
-    queued_in, status_at";
+    queued_in, status_at, return_of";
 
 /// Answers how many rows went in and which changes took: one row back instead of one
 /// per transfer, since a conflict (a reused idempotency key) is rare and looked up
 /// separately.
 ///
-/// `inserted` writes the new transfers (`$1`–`$16`, `$18`–`$19`); `changed` moves
+/// `inserted` writes the new transfers (`$1`–`$16`, `$18`–`$19`, `$26`); `changed` moves
 /// stored rows from the status they must still have to a new one (`$20`–`$25`: a
 /// queued transfer released into a window, expired or cancelled; an accepted one
 /// cancelled), reading the old row through a self-join so that a cancelled transfer's
@@ -91,11 +92,11 @@ const INSERT_TRANSFERS: &str =
     "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
     from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at, \
-    queue_priority, queued_in) \
+    queue_priority, queued_in, return_of) \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], \
     $6::numeric[], $7::text[], $8::numeric[], $9::text[], $10::text[], $11::int8[], \
     $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $18::text[], \
-    $19::int8[]) \
+    $19::int8[], $26::uuid[]) \
     ON CONFLICT (sender_bank, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
     RETURNING window_id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, status), \
@@ -205,6 +206,10 @@ pub(super) fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
             .ok()
             .flatten()
             .and_then(WindowState::parse),
+        return_of: row
+            .get::<_, Option<Uuid>>("return_of")
+            .map(TransferId::from_uuid),
+        returns: None,
     })
 }
 
@@ -361,7 +366,11 @@ impl Store {
             .iter()
             .map(|(t, _)| t.status_at.unwrap_or(t.created_at))
             .collect();
-        let params: [&(dyn ToSql + Sync); 25] = [
+        let returns_of: Vec<Option<Uuid>> = batch
+            .iter()
+            .map(|t| t.return_of.map(|r| r.as_uuid()))
+            .collect();
+        let params: [&(dyn ToSql + Sync); 26] = [
             &ids,
             &senders,
             &receivers,
@@ -387,6 +396,7 @@ impl Store {
             &new_statuses,
             &new_windows,
             &changed_at,
+            &returns_of,
         ];
         let row = client.query_one(&statement, &params).await?;
         let inserted_count: i64 = row.get(0);
@@ -486,6 +496,7 @@ impl Store {
         Ok(queued)
     }
 
+    /// One transfer with its window's state and the ids of its returns.
     pub async fn transfer(&self, id: TransferId) -> Result<Transfer, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {TRANSFER_WITH_WINDOW} WHERE t.id = $1");
@@ -494,7 +505,20 @@ impl Store {
             .query_opt(&statement, &[&id.as_uuid()])
             .await?
             .ok_or(StoreError::NotFound)?;
-        transfer_from_row(&row)
+        let mut transfer = transfer_from_row(&row)?;
+        let returns = client
+            .query(
+                "SELECT id FROM transfers WHERE return_of = $1 ORDER BY id",
+                &[&id.as_uuid()],
+            )
+            .await?;
+        transfer.returns = Some(
+            returns
+                .iter()
+                .map(|r| TransferId::from_uuid(r.get(0)))
+                .collect(),
+        );
+        Ok(transfer)
     }
 
     /// One page of transfers in id order, which is creation order (UUIDv7).

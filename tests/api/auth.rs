@@ -144,6 +144,14 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             Value::Null,
             [409, 404, 403, 409],
         ),
+        // Its sender may not return it, another bank does not see it; the operator
+        // returns it for its receiver (ENBD), netted as it is.
+        case(
+            "POST",
+            format!("/api/v1/transfers/{transfer}/return"),
+            json!({"amount": "0.01"}),
+            [403, 404, 403, 202],
+        ),
         case(
             "GET",
             format!("/api/v1/transaction/{transfer}"),

@@ -21,6 +21,7 @@ mod poison;
 mod queue;
 mod recovery;
 mod reports;
+mod returns;
 mod settings;
 mod transfers;
 mod windows;

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use crate::actors::corridor::Quote;
 use crate::actors::writer::PersistOutcome;
 use crate::domain::gridlock::Standing;
+use crate::domain::returns::ReturnTerms;
 use crate::domain::rules::TransferDraft;
 use crate::domain::{
     BankBooks, BankCode, BankPositions, BankRecord, BankStatus, Currency, ReleasedBooks,
@@ -17,11 +18,14 @@ use crate::domain::{
 };
 
 /// A new transfer from this bank, with the corridor's quote and the receiver's status.
+/// A return carries its original's terms instead of a corridor's quote: the bank
+/// prices it against what its earlier returns took of the original.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SubmitTransfer {
     pub draft: TransferDraft,
     pub quote: Quote,
+    pub return_terms: Option<ReturnTerms>,
     pub receiver_status: BankStatus,
     pub created_at: DateTime<Utc>,
     pub reply: oneshot::Sender<PersistOutcome>,

@@ -16,7 +16,7 @@
 //! raises its version; the actor keeps the newest figure it has been told of, from
 //! the snapshot, a funds command or a window release, in whatever order they arrive.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,10 +31,11 @@ use super::feed::{Channel, Event, Feed};
 use super::writer::{CutOffMarker, Persist, PersistOutcome, RequestSnapshot, StoreWriter};
 use super::{guard, now_micros, Guarded, InjectPanic};
 use crate::domain::gridlock::Standing;
+use crate::domain::returns::Returned;
 use crate::domain::rules::{check_transfer, TransferFacts};
 use crate::domain::{
-    books, BankCode, BankPositions, BankRecord, BankStatus, Currency, Ledger, Outcome, RejectCode,
-    SenderQueue, StoredBalance, Transfer, TransferId, WindowId,
+    books, Amount, BankCode, BankPositions, BankRecord, BankStatus, Currency, Ledger, Outcome,
+    RejectCode, SenderQueue, StoredBalance, Transfer, TransferId, WindowId,
 };
 use crate::metrics::Metrics;
 use crate::views;
@@ -131,6 +132,10 @@ pub struct BankActor {
     /// Settlement balances of the currencies the bank is prefunded in. Kept apart
     /// from `books` (and across a re-read): each figure carries its version.
     balances: BTreeMap<Currency, Balance>,
+    /// What the bank's returns (accepted or queued) took of each original it
+    /// returned: from the snapshot, then each return as decided. One entry per
+    /// original ever returned (returns are rare; a re-read starts it afresh).
+    returned: HashMap<TransferId, Returned>,
 }
 
 impl BankActor {
@@ -161,6 +166,7 @@ impl BankActor {
             queue_settings,
             frozen: false,
             balances: BTreeMap::new(),
+            returned: HashMap::new(),
         }
     }
 
@@ -267,7 +273,21 @@ impl BankActor {
         // First in, first out: a transfer that asks to queue waits behind those queued
         // before it even when it would fit (a high one only behind high ones).
         let behind_others = asks_to_queue.is_some_and(|p| self.queue.has_ahead(currency, p));
-        let outcome = match check_transfer(&facts) {
+        // A return is priced first: what it gives back depends on what earlier returns
+        // of its original took, and one beyond what is left goes no further.
+        let mut converted = msg.quote.converted;
+        let priced = match &msg.return_terms {
+            Some(terms) => {
+                let before = self.returned.get(&terms.original).copied();
+                terms
+                    .price(amount.value(), before.unwrap_or_default())
+                    .map(|back| {
+                        converted = Amount::from_stored(back, terms.paid.currency());
+                    })
+            }
+            None => Ok(()),
+        };
+        let outcome = match priced.and_then(|()| check_transfer(&facts)) {
             Ok(()) if !behind_others => {
                 ledger.reserved += amount.value();
                 Outcome::Accepted(books.window)
@@ -292,7 +312,7 @@ impl BankActor {
             amount,
             to_currency: draft.to_currency,
             fx_rate: Some(msg.quote.rate),
-            converted: Some(msg.quote.converted),
+            converted: Some(converted),
             outcome,
             sender_account: draft.sender_account,
             receiver_account: draft.receiver_account,
@@ -303,7 +323,15 @@ impl BankActor {
             queued_in: (outcome == Outcome::Queued).then_some(window),
             status_at: None,
             window_state: None,
+            return_of: draft.return_of,
+            returns: None,
         };
+        if let (Some(original), Outcome::Accepted(_) | Outcome::Queued) =
+            (transfer.return_of, outcome)
+        {
+            let returned = self.returned.entry(original).or_default();
+            returned.add(amount.value(), converted.value());
+        }
         if outcome == Outcome::Queued {
             // In the queue from its decision, so that the order is the order of
             // decision; releasable once the writer says its row is stored.
@@ -372,9 +400,24 @@ impl BankActor {
         for transfer in expired {
             self.metrics
                 .queue_expired(transfer.amount.currency().as_str());
+            self.give_back_return(&transfer);
             change_status(&self.writer, transfer, Outcome::Expired, now, None);
         }
         self.queue_changed();
+    }
+
+    /// A return that will not be netted after all (expired, cancelled): what it took
+    /// of its original is left to return again. Should the change not be stored, the
+    /// writer has the bank re-read its books, this figure with them.
+    fn give_back_return(&mut self, transfer: &Transfer) {
+        let Some(original) = transfer.return_of else {
+            return;
+        };
+        if let (Some(returned), Some(converted)) =
+            (self.returned.get_mut(&original), transfer.converted)
+        {
+            returned.add(-transfer.amount.value(), -converted.value());
+        }
     }
 
     /// Keeps the engine-wide count of queued transfers and the queue gauges in step
@@ -546,6 +589,7 @@ impl Handler<Snapshot> for BankActor {
                 ledgers.entry(currency).or_default().credits = total;
             }
             act.set_profile(msg.record);
+            act.returned = msg.books.returned;
             for (currency, stored) in msg.books.balances {
                 act.apply_balance(currency, stored);
             }
@@ -725,6 +769,7 @@ impl Handler<CancelTransfer> for BankActor {
                 return;
             }
             act.queue_changed();
+            act.give_back_return(&transfer);
             change_status(
                 &act.writer,
                 transfer,

@@ -120,6 +120,19 @@ impl StoreWriter {
                     _ => books.queue(&t.sender, t.id, false),
                 }
             }
+            if pending.was.is_none()
+                && t.return_of.is_some()
+                && matches!(t.outcome, Outcome::Accepted(_) | Outcome::Queued)
+                && matches!(
+                    row,
+                    Written::Committed(InsertOutcome::Existing(_)) | Written::Unstorable(_)
+                )
+            {
+                // A return its bank counted against its original was not stored (a
+                // replay, or refused): the bank re-reads what its returns took.
+                // Returns are rare, replayed returns rarer.
+                involved.push(t.sender.clone());
+            }
             let answer = match row {
                 Written::Committed(InsertOutcome::Inserted | InsertOutcome::Changed) => {
                     PersistOutcome::Stored(Box::new(pending.transfer))
