@@ -289,6 +289,7 @@ function readPage() {
         exposure: field(c, 'exposure'),
         headroom: field(c, 'headroom'),
         cap: field(c, 'cap'),
+        balance: field(c, 'settlement-balance'),
         share: Number(c.querySelector('.fill').dataset.share),
       })),
     })),
@@ -301,6 +302,8 @@ function readPage() {
       efficiency: field(r, 'efficiency'),
       liquidityUsed: field(r, 'liquidity-used'),
       liquidityEfficiency: field(r, 'liquidity-efficiency'),
+      queueReleased: field(r, 'queue-released'),
+      queueLeft: field(r, 'queue-left'),
     })),
     pending: [...document.querySelectorAll('#pending-list li[data-instruction]')].map((li) => li.dataset.instruction),
     feedItems: document.querySelectorAll('#feed-list li').length,
@@ -321,7 +324,7 @@ async function readApi(key, role, bank) {
   return {
     window: { id: current.id, count: current.transfer_count, closes_at: current.closes_at },
     positions,
-    netted: netted.map((w) => ({ id: w.id, count: w.transfer_count, currencies: w.currencies })),
+    netted: netted.map((w) => ({ id: w.id, count: w.transfer_count, currencies: w.currencies, queue: w.queue })),
     pending: pending.settlements.map((i) => ({ id: i.id, payer: i.payer, payee: i.payee })),
   };
 }
@@ -397,6 +400,10 @@ function matchFigures(shown, api, label) {
       const share = Math.min(1, Math.max(0, Number(c.exposure) / Number(c.net_debit_cap)));
       const barOk = row && Math.abs(row.share - share) < 0.001;
       check(same && barOk, `${p.bank} ${c.currency}: page position ${row?.position?.text} exposure ${row?.exposure?.text} headroom ${row?.headroom?.text} cap ${row?.cap?.text} bar ${row ? (row.share * 100).toFixed(1) : '?'}%; API ${c.position} / ${c.exposure} / ${c.headroom} / ${c.net_debit_cap}`);
+      // A prefunded bank's balance shows; a bank not prefunded shows none.
+      const balanceOk = c.settlement_balance == null ? row && row.balance == null
+        : row && row.balance?.value === c.settlement_balance && grouped(row.balance);
+      check(balanceOk, `${p.bank} ${c.currency}: page balance ${row?.balance?.text ?? 'none'}; API ${c.settlement_balance ?? 'none'}`);
     }
   }
   const pageWindows = [...new Set(shown.netted.map((r) => r.window))];
@@ -414,6 +421,10 @@ function matchFigures(shown, api, label) {
         && r.liquidityEfficiency?.value === String(c.liquidity_efficiency)
         && r.liquidityEfficiency.text === toOne(c.liquidity_efficiency);
       check(liquidity, `window ${w.id} ${c.currency}: page liquidity used ${r?.liquidityUsed?.text} efficiency ${r?.liquidityEfficiency?.text}; API ${c.liquidity_used} / ${c.liquidity_efficiency}`);
+      const q = (w.queue || []).find((x) => x.currency === c.currency);
+      const [released, left] = [String(q ? q.released_count : 0), String(q ? q.left_queued_count : 0)];
+      check(r && r.queueReleased?.value === released && r.queueLeft?.value === left,
+        `window ${w.id} ${c.currency}: page queue released ${r?.queueReleased?.text} left ${r?.queueLeft?.text}; API ${released} / ${left}`);
     }
   }
   const pagePending = [...shown.pending].sort();
@@ -430,6 +441,8 @@ async function main() {
   // Demo caps, so that the exposure bars show against them under a short load.
   for (const b of INDIAN) await apiOk(op, 'PATCH', `/api/v1/banks/${b}`, { net_debit_caps: { INR: '20000000.00' } });
   for (const b of EMIRATI) await apiOk(op, 'PATCH', `/api/v1/banks/${b}`, { net_debit_caps: { AED: '1000000.00' } });
+  // One prefunded bank, so that a settlement balance shows (above its cap: the cap binds).
+  await apiOk(op, 'POST', `/api/v1/banks/${EMIRATI[0]}/balances/funds-in`, { currency: 'AED', amount: '5000000.00', reference: 'dashboard check' });
   startLoad();
   log(`== load: ${LOAD_RATE} transfers/s, each with its sender bank's key`);
 

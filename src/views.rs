@@ -550,6 +550,10 @@ pub struct QueueReleaseView {
     /// How long they had waited in their queues, from submission to release.
     pub wait_mean_ms: i64,
     pub wait_max_ms: i64,
+    /// The queue's depth: transfers in `currency` still queued in every bank when
+    /// the window was netted (just after its cut-off), and their value.
+    pub left_queued_count: i64,
+    pub left_queued_value: Money,
 }
 
 /// What the hub converted in one corridor of a window.
@@ -631,6 +635,8 @@ pub fn window(detail: &WindowDetail, live_count: Option<i64>) -> WindowView {
                 released_value: Money::of(q.currency, q.value),
                 wait_mean_ms: q.wait_mean_ms,
                 wait_max_ms: q.wait_max_ms,
+                left_queued_count: q.left_count,
+                left_queued_value: Money::of(q.currency, q.left_value),
             })
             .collect(),
     }
@@ -705,12 +711,14 @@ pub fn limit_warning(
     currency: Currency,
     exposure: Decimal,
     cap: Decimal,
+    limit: Decimal,
 ) -> Value {
     json!({
         "bank": bank.as_str(),
         "currency": currency.as_str(),
         "exposure": currency.format(exposure),
         "net_debit_cap": currency.format(cap),
+        "limit": currency.format(limit),
     })
 }
 

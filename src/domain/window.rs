@@ -54,7 +54,7 @@ pub struct WindowDetail {
 
 /// What the queue gave a window in one currency: the queued transfers released into
 /// it (first in, first out or by gridlock resolution), their value, and how long they
-/// had waited.
+/// had waited; and what was left queued when it was netted (the queue's depth).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueRelease {
     pub currency: Currency,
@@ -62,6 +62,8 @@ pub struct QueueRelease {
     pub value: Decimal,
     pub wait_mean_ms: i64,
     pub wait_max_ms: i64,
+    pub left_count: i64,
+    pub left_value: Decimal,
 }
 
 impl WindowDetail {

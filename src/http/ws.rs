@@ -84,7 +84,8 @@ static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 /// `GET /api/v1/settlements/{id}`). `positions`: `position` (data as
 /// `GET /api/v1/banks/{code}/positions`), at most 4 a second per bank, the latest
 /// wins. `notifications`: `limit_warning` (`bank`, `currency`, `exposure`,
-/// `net_debit_cap`; exposure above 80 % of the cap), `bank_suspended`,
+/// `net_debit_cap`, `limit`: exposure above 80 % of the limit, the cap or a prefunded
+/// bank's balance where lower), `balance_changed`, `bank_suspended`,
 /// `bank_activated`, `corridor_suspended`, `corridor_activated` (the record),
 /// `actor_restarted` (`actor`, `name`).
 ///

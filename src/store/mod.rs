@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0007_queue", include_str!("../../sql/0007_queue.sql")),
     ("0008_balances", include_str!("../../sql/0008_balances.sql")),
     ("0009_returns", include_str!("../../sql/0009_returns.sql")),
+    (
+        "0010_window_queue",
+        include_str!("../../sql/0010_window_queue.sql"),
+    ),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

@@ -219,6 +219,15 @@ impl Store {
             &[&w, &summary_currencies, &gross, &net, &hub],
         )
         .await?;
+        // The queue depth beside the window's figures (sql/0010): what is queued now,
+        // just after the cut-off, through the partial index on queued rows.
+        tx.execute(
+            "INSERT INTO window_queue_left (window_id, currency, count, value)
+             SELECT $1, from_currency, count(*), sum(amount) FROM transfers
+              WHERE status = 'queued' GROUP BY from_currency",
+            &[&w],
+        )
+        .await?;
         let froms: Vec<&str> = netting
             .corridors
             .iter()
@@ -283,7 +292,8 @@ impl Store {
         Ok(Some((record, instructions)))
     }
 
-    /// A window with its stored result and its queue figures. The five reads go out
+    /// A window with its stored result and its queue figures (released into it, and
+    /// left queued when it was netted). The five reads go out
     /// together on one connection (pipelined), so they cost one round trip; the queue
     /// figures read only transfers that were ever queued (a partial index).
     pub async fn window(&self, window: WindowId) -> Result<WindowDetail, StoreError> {
@@ -292,11 +302,20 @@ impl Store {
         let record_sql = format!("SELECT {WINDOW_COLUMNS} FROM windows WHERE id = $1");
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&w];
         let queue = client.query(
-            "SELECT from_currency, count(*) AS n, sum(amount) AS value,
-                    (avg(extract(epoch FROM status_at - created_at)) * 1000)::int8 AS wait_mean_ms,
-                    (max(extract(epoch FROM status_at - created_at)) * 1000)::int8 AS wait_max_ms
-               FROM transfers WHERE window_id = $1 AND queued_in IS NOT NULL
-              GROUP BY from_currency ORDER BY from_currency",
+            "WITH released AS (
+                 SELECT from_currency AS currency, count(*) AS n, sum(amount) AS value,
+                        (avg(extract(epoch FROM status_at - created_at)) * 1000)::int8 AS wait_mean_ms,
+                        (max(extract(epoch FROM status_at - created_at)) * 1000)::int8 AS wait_max_ms
+                   FROM transfers WHERE window_id = $1 AND queued_in IS NOT NULL
+                  GROUP BY from_currency),
+             left_queued AS (SELECT currency, count, value FROM window_queue_left
+                              WHERE window_id = $1)
+             SELECT coalesce(r.currency, l.currency) AS currency, coalesce(r.n, 0) AS n,
+                    coalesce(r.value, 0) AS value, coalesce(r.wait_mean_ms, 0) AS wait_mean_ms,
+                    coalesce(r.wait_max_ms, 0) AS wait_max_ms,
+                    coalesce(l.count, 0) AS left_count, coalesce(l.value, 0) AS left_value
+               FROM released r FULL JOIN left_queued l ON l.currency = r.currency
+              ORDER BY 1",
             &params,
         );
         let ((record, positions, currencies, corridors), queue) = futures_util::future::join(
@@ -362,11 +381,13 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(QueueRelease {
-                    currency: currency(r.get("from_currency"))?,
+                    currency: currency(r.get("currency"))?,
                     count: r.get("n"),
                     value: r.get("value"),
                     wait_mean_ms: r.get("wait_mean_ms"),
                     wait_max_ms: r.get("wait_max_ms"),
+                    left_count: r.get("left_count"),
+                    left_value: r.get("left_value"),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -482,3 +482,28 @@ async fn the_audit_finds_a_settled_window_that_did_not_move_a_prefunded_balance(
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_prefunded_banks_limit_warning_is_measured_against_its_balance() {
+    let app = TestApp::spawn().await;
+    // The cap is the reference's 10 trillion; the balance of 1,000 is what binds.
+    assert_eq!(app.funds_in("ICICI", "INR", "1000").await.status, 201);
+    let mut ws = WsClient::connect(&app).await;
+    ws.send(&json!({"type": "subscribe", "channels": ["notifications"], "bank": "ICICI"}))
+        .await;
+    ws.next_of("subscribed").await;
+    assert_eq!(app.submit(&inr_to_aed(json!("900"))).await.status, 202);
+    let warning = ws.next_of("limit_warning").await;
+    assert_eq!(
+        (
+            &warning["data"]["exposure"],
+            &warning["data"]["limit"],
+            &warning["data"]["net_debit_cap"]
+        ),
+        (
+            &json!("900.00"),
+            &json!("1000.00"),
+            &json!("10000000000000.00")
+        )
+    );
+}

@@ -214,6 +214,10 @@ async fn positions_and_notifications_reach_the_banks_subscriber() {
     let warning = ws.next_of("limit_warning").await;
     assert_eq!(warning["channel"], "notifications");
     assert_eq!(warning["data"]["exposure"], "900.00");
+    assert_eq!(
+        (&warning["data"]["net_debit_cap"], &warning["data"]["limit"]),
+        (&json!("1000.00"), &json!("1000.00"))
+    );
     let position = ws.next_of("position").await;
     assert_eq!(position["channel"], "positions");
     assert_eq!(position["data"]["bank"], "ICICI");

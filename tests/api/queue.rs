@@ -214,7 +214,18 @@ async fn a_queued_transfer_expires_after_its_windows_and_its_sender_may_cancel_i
 
     // Queued in window q with a time to live of 2: it may leave in q or q+1, and
     // expires when q+2 opens.
-    app.close_window().await;
+    let first = app.close_window().await;
+    // Window q's figures show the queue's depth when it was netted: the one left.
+    let netted = app
+        .wait_for_window_state(first, &["netted", "settled"])
+        .await;
+    assert_eq!(
+        netted["queue"],
+        json!([{"currency": "INR", "released_count": 0, "released_value": "0.00",
+                "wait_mean_ms": 0, "wait_max_ms": 0,
+                "left_queued_count": 1, "left_queued_value": "10.00"}]),
+        "{netted}"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(
         status_of(&app, &kept.str("transaction_id")).await["status"],

@@ -303,7 +303,8 @@ impl BankActor {
         };
         let exposure = ledger.exposure();
         let window = books.window;
-        self.check_limit_warning(currency, exposure, facts.net_debit_cap);
+        let limit = self.limit(currency);
+        self.check_limit_warning(currency, exposure, facts.net_debit_cap, limit);
         let draft = msg.draft;
         let transfer = Transfer {
             id: TransferId::new(),
@@ -438,10 +439,17 @@ impl BankActor {
     }
 
     /// Publishes a limit warning when exposure first passes the warning share of the
-    /// cap; warns again only after it has dropped below.
-    fn check_limit_warning(&mut self, currency: Currency, exposure: Decimal, cap: Decimal) {
-        let above = cap > Decimal::ZERO
-            && exposure * LIMIT_WARNING_DENOMINATOR > cap * LIMIT_WARNING_NUMERATOR;
+    /// limit (the cap, or a prefunded bank's balance where that is lower); warns again
+    /// only after it has dropped below.
+    fn check_limit_warning(
+        &mut self,
+        currency: Currency,
+        exposure: Decimal,
+        cap: Decimal,
+        limit: Decimal,
+    ) {
+        let above = limit > Decimal::ZERO
+            && exposure * LIMIT_WARNING_DENOMINATOR > limit * LIMIT_WARNING_NUMERATOR;
         let warned = self.warned.contains(&currency);
         if above && !warned {
             self.warned.push(currency);
@@ -449,7 +457,7 @@ impl BankActor {
                 Channel::Notifications,
                 "limit_warning",
                 vec![self.code.clone()],
-                views::limit_warning(&self.code, currency, exposure, cap).to_string(),
+                views::limit_warning(&self.code, currency, exposure, cap, limit).to_string(),
             ));
         } else if !above && warned {
             self.warned.retain(|c| *c != currency);

@@ -251,7 +251,7 @@
     delete document.body.dataset.refreshes;
     $('window-id').textContent = '';
     for (const id of ['transfer-count', 'countdown', 'opened-at', 'closes-at']) $(id).textContent = '—';
-    $('netted-rows').replaceChildren(el('tr', { class: 'empty' }, el('td', { colspan: 9 }, 'No window netted yet.')));
+    $('netted-rows').replaceChildren(el('tr', { class: 'empty' }, el('td', { colspan: 10 }, 'No window netted yet.')));
     $('bank-list').replaceChildren();
     $('pending-list').replaceChildren();
     $('pending-count').textContent = '';
@@ -387,6 +387,9 @@
       currencies.forEach((c, i) => {
         const first = i === 0;
         const span = currencies.length;
+        // The queue in this currency: released into the window, and left queued when
+        // it was netted.
+        const q = c ? (detail.queue || []).find((x) => x.currency === c.currency) : null;
         rows.push(el('tr', { dataset: { window: String(w.id), currency: c ? c.currency : '' }, class: first ? 'first' : '' },
           first ? el('td', { rowspan: span }, `#${w.id}`) : null,
           first ? el('td', { rowspan: span }, el('span', { class: `state state-${w.state}` }, w.state.replace('_', ' '))) : null,
@@ -399,7 +402,10 @@
           el('td', { class: 'num' }, c ? amount('liquidity-used', c.liquidity_used) : ''),
           // data-value: the API's text, "null" when it has no ratio.
           el('td', { class: 'num' }, c ? el('span', { class: 'efficiency', dataset: { field: 'liquidity-efficiency', value: String(c.liquidity_efficiency) } },
-            ratioToOne(c.liquidity_efficiency)) : '')));
+            ratioToOne(c.liquidity_efficiency)) : ''),
+          el('td', { class: 'num' }, c ? el('span', { class: 'queue' },
+            amount('queue-released', String(q ? q.released_count : 0)), ' · ',
+            amount('queue-left', String(q ? q.left_queued_count : 0))) : '')));
       });
     }
     if (!rows.length) rows.push(el('tr', { class: 'empty' }, el('td', { colspan: 9 }, 'No window netted yet.')));
@@ -451,6 +457,10 @@
           el('div', {}, el('dt', {}, 'position'), el('dd', {}, amount('position', p.position, p.position.startsWith('-') ? 'debit' : 'credit'))),
           el('div', {}, el('dt', {}, 'exposure'), el('dd', {}, amount('exposure', p.exposure))),
           el('div', {}, el('dt', {}, 'headroom'), el('dd', {}, amount('headroom', p.headroom))),
+          // A prefunded bank's settlement balance (its headroom is bounded by it too).
+          p.settlement_balance != null
+            ? el('div', { class: 'balance' }, el('dt', {}, 'balance'), el('dd', {}, amount('settlement-balance', p.settlement_balance)))
+            : null,
           // The bank's queue in this currency (transfers that asked to wait at the limit).
           p.queued_count > 0
             ? el('div', { class: 'queued' }, el('dt', {}, `queued (${p.queued_count})`), el('dd', {}, amount('queued', p.queued_value)))
@@ -606,7 +616,7 @@
         break;
       case 'limit_warning':
         feed(s, m, 'warning', `${d.bank} ${d.currency} exposure `, amount('exposure', d.exposure),
-          ' passed 80 % of its cap ', amount('cap', d.net_debit_cap));
+          ' passed 80 % of its limit ', amount('cap', d.limit ?? d.net_debit_cap));
         return;
       case 'balance_changed':
         feed(s, m, 'notice', `${d.bank} ${d.currency} settlement balance `, amount('balance', d.balance),
