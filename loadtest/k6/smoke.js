@@ -120,6 +120,9 @@ const ROUTES = [
   // Netting follows the close at once; these two lines retry until it has happened.
   ['GET', '/api/v1/windows/{windowId}', { expect: 200, until: (b) => window_(b) && b.state === 'netted' }],
   ['GET', '/api/v1/transfers/{transferId}', { as: 'ICICI', expect: 200, until: transfer('netted') }],
+  // Netted, it may be returned by its receiver (a transfer the other way, at its rate).
+  ['POST', '/api/v1/transfers/{transferId}/return', { as: 'ICICI', body: { amount: '1.00' }, expect: 403, shape: problem('return_not_receiver') }],
+  ['POST', '/api/v1/transfers/{transferId}/return', { as: 'ENBD', body: { amount: '100.00', idempotency_key: `${RUN_ID}-smoke-return` }, expect: 202, shape: (b, c) => transfer('accepted')(b) && b.return_of === c.transferId && b.sender_bank === 'ENBD' && b.from_currency === 'AED' }],
   ['GET', '/api/v1/settlements?window_id={windowId}', { expect: 200, shape: (b) => list('settlements')(b) && b.settlements.length >= 2, keep: (c, b) => { [c.instructionA, c.instructionB] = b.settlements.map((i) => i.id); } }],
   ['GET', '/api/v1/settlements/{instructionA}', { expect: 200, shape: instruction('pending') }],
   ['GET', '/api/v1/settlements/{instructionA}/status', { expect: 200, shape: all(instruction('pending'), same('id', 'instructionA')) }],
@@ -176,7 +179,8 @@ function httpLine(method, route, spec, c) {
   const expect = [].concat(spec.expect);
   const call = () => {
     const res = api(method, path, { key: keyFor(spec.as, c), body, name: route, expect });
-    if (method === 'POST' && /^\/api\/v1\/transfers?$/.test(route)) submissions[outcomeOf(res)].add(1);
+    // Submissions and returns make transfers: counted for the reconciliation.
+    if (method === 'POST' && /^\/api\/v1\/transfers?(\/\{\w+\}\/return)?$/.test(route)) submissions[outcomeOf(res)].add(1);
     return res;
   };
   let res = call();
