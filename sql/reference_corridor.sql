@@ -1,12 +1,13 @@
 -- The reference corridor loaded on first start: India (INR) ⇄ UAE (AED).
 -- Caps are generous demo limits (10 trillion in the home currency), far above a
 -- 5-minute 100 transfers/s load of amounts up to 1,000,000.
-INSERT INTO banks (code, name, country, status) VALUES
-    ('ICICI', 'ICICI Bank', 'IN', 'active'),
-    ('HDFC', 'HDFC Bank', 'IN', 'active'),
-    ('AXIS', 'Axis Bank', 'IN', 'active'),
-    ('ENBD', 'Emirates NBD', 'AE', 'active'),
-    ('ADCB', 'Abu Dhabi Commercial Bank', 'AE', 'active');
+-- Each with its real BIC, by which ISO 20022 messages name it.
+INSERT INTO banks (code, name, country, status, bic) VALUES
+    ('ICICI', 'ICICI Bank', 'IN', 'active', 'ICICINBB'),
+    ('HDFC', 'HDFC Bank', 'IN', 'active', 'HDFCINBB'),
+    ('AXIS', 'Axis Bank', 'IN', 'active', 'AXISINBB'),
+    ('ENBD', 'Emirates NBD', 'AE', 'active', 'EBILAEAD'),
+    ('ADCB', 'Abu Dhabi Commercial Bank', 'AE', 'active', 'ADCBAEAA');
 
 INSERT INTO bank_limits (bank, currency, net_debit_cap) VALUES
     ('ICICI', 'INR', 10000000000000),

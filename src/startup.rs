@@ -130,6 +130,8 @@ impl Application {
             ),
             limits: HttpLimits {
                 body_size_max_bytes: settings.body_size_max_bytes,
+                iso_message_size_max_bytes: settings.iso_message_size_max_bytes,
+                iso_transactions_max: settings.iso_transactions_max,
                 page_size_max: settings.page_size_max,
                 report_transfers_max: settings.report_transfers_max,
                 submit_wait_max: Duration::from_millis(settings.submit_wait_max_ms),

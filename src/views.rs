@@ -137,6 +137,14 @@ pub struct TransferView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub returns: Option<Vec<String>>,
+    /// From an ISO 20022 credit transfer: its `EndToEndId`, as the debtor set it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub end_to_end_id: Option<String>,
+    /// From an ISO 20022 credit transfer: its UETR (generated when it had none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub uetr: Option<String>,
 }
 
 pub fn transfer(t: &Transfer) -> TransferView {
@@ -167,6 +175,8 @@ pub fn transfer(t: &Transfer) -> TransferView {
             .as_ref()
             .filter(|ids| !ids.is_empty())
             .map(|ids| ids.iter().map(|id| id.to_string()).collect()),
+        end_to_end_id: t.iso.as_ref().and_then(|i| i.end_to_end_id.clone()),
+        uetr: t.iso.as_ref().map(|i| i.uetr.to_string()),
     }
 }
 
@@ -196,6 +206,9 @@ pub struct BankView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub net_debit_caps: Option<BTreeMap<String, Money>>,
+    /// How ISO 20022 messages name the bank (null when it has none).
+    #[schema(example = "ICICINBB")]
+    pub bic: Option<String>,
 }
 
 /// A bank; its net debit caps only when `with_caps` (the operator, an auditor, the
@@ -214,6 +227,7 @@ pub fn bank(b: &BankRecord, with_caps: bool) -> BankView {
                 .map(|(c, cap)| (c.as_str().to_string(), Money::of(*c, *cap)))
                 .collect()
         }),
+        bic: b.bic.as_ref().map(|bic| bic.as_str().to_string()),
     }
 }
 

@@ -56,6 +56,39 @@ function transferBody(sender, receiver, amount, label) {
   };
 }
 
+/// A random version 4 UUID (a UETR), fresh each run.
+function uetr() {
+  const hex = (n) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+  return `${hex(8)}-${hex(4)}-4${hex(3)}-${'89ab'[Math.floor(Math.random() * 4)]}${hex(3)}-${hex(12)}`;
+}
+
+/// A pacs.008.001.08 with one credit transfer from ICICI to Emirates NBD.
+function pacs008(label) {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"><FIToFICstmrCdtTrf>
+<GrpHdr><MsgId>${RUN_ID}-${label}</MsgId><CreDtTm>2026-12-04T10:00:00Z</CreDtTm><NbOfTxs>1</NbOfTxs>
+<SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr>
+<CdtTrfTxInf><PmtId><EndToEndId>${label}</EndToEndId><UETR>${uetr()}</UETR></PmtId>
+<IntrBkSttlmAmt Ccy="INR">1500.00</IntrBkSttlmAmt><ChrgBr>SHAR</ChrgBr><Dbtr><Nm>k6 smoke</Nm></Dbtr>
+<DbtrAgt><FinInstnId><BICFI>ICICINBB</BICFI></FinInstnId></DbtrAgt>
+<CdtrAgt><FinInstnId><BICFI>EBILAEAD</BICFI></FinInstnId></CdtrAgt><Cdtr><Nm>k6 smoke</Nm></Cdtr>
+</CdtTrfTxInf></FIToFICstmrCdtTrf></Document>`;
+}
+
+/// A pain.001.001.09 with one credit transfer from HDFC to ADCB.
+function pain001(label) {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"><CstmrCdtTrfInitn>
+<GrpHdr><MsgId>${RUN_ID}-${label}</MsgId><CreDtTm>2026-12-04T10:00:00Z</CreDtTm><NbOfTxs>1</NbOfTxs>
+<InitgPty><Nm>k6 smoke</Nm></InitgPty></GrpHdr>
+<PmtInf><PmtInfId>${label}</PmtInfId><PmtMtd>TRF</PmtMtd><ReqdExctnDt><Dt>2026-12-04</Dt></ReqdExctnDt>
+<Dbtr><Nm>k6 smoke</Nm></Dbtr><DbtrAcct><Id><Othr><Id>HDFC-1</Id></Othr></Id></DbtrAcct>
+<DbtrAgt><FinInstnId><BICFI>HDFCINBB</BICFI></FinInstnId></DbtrAgt>
+<CdtTrfTxInf><PmtId><EndToEndId>${label}</EndToEndId><UETR>${uetr()}</UETR></PmtId>
+<Amt><InstdAmt Ccy="INR">700.00</InstdAmt></Amt><CdtrAgt><FinInstnId><BICFI>ADCBAEAA</BICFI></FinInstnId></CdtrAgt>
+<Cdtr><Nm>k6 smoke</Nm></Cdtr></CdtTrfTxInf></PmtInf></CstmrCdtTrfInitn></Document>`;
+}
+
 // ---- the routes --------------------------------------------------------------------------
 //      method  route                                          as, body, expected status, shape, what to keep
 const ROUTES = [
@@ -82,6 +115,11 @@ const ROUTES = [
   ['POST', '/api/v1/transfers', { as: 'HDFC', body: transferBody('HDFC', 'ADCB', '1000.00', 'to-cancel'), expect: 202, shape: transfer('accepted'), keep: (c, b) => { c.cancelledId = b.transaction_id; } }],
   ['POST', '/api/v1/transfers/{cancelledId}/cancel', { as: 'ADCB', expect: 403, shape: problem('cancel_not_sender') }],
   ['POST', '/api/v1/transfers/{cancelledId}/cancel', { as: 'HDFC', expect: 200, shape: all(transfer('cancelled'), same('transaction_id', 'cancelledId')) }],
+  // ISO 20022: a credit transfer in, a pacs.002 status report out (one line each)
+  ['POST', '/api/v1/iso20022/pacs.008', { as: 'ICICI', body: pacs008('iso-pacs'), expect: 200, text: '<TxSts>ACCP</TxSts>' }],
+  ['POST', '/api/v1/iso20022/pacs.008', { as: 'HDFC', body: pacs008('iso-foreign'), expect: 200, text: '<Cd>AG01</Cd>' }],
+  ['POST', '/api/v1/iso20022/pacs.008', { as: 'ICICI', body: '<!DOCTYPE d [<!ENTITY a "a">]><Document>&a;</Document>', expect: 400, shape: problem('xml_doctype_forbidden') }],
+  ['POST', '/api/v1/iso20022/pain.001', { as: 'HDFC', body: pain001('iso-pain'), expect: 200, text: '<TxSts>ACCP</TxSts>' }],
   ['GET', '/api/v1/transfers/{transferId}', { as: 'ENBD', expect: 200, shape: all(transfer('accepted'), same('transaction_id', 'transferId')) }],
   ['GET', '/api/v1/transfers/{transferId}', { as: 'ADCB', expect: 404, shape: problem('not_found') }],
   ['GET', '/api/v1/transaction/{transferId}', { expect: 200, shape: same('transaction_id', 'transferId') }],

@@ -199,6 +199,16 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_BODY_SIZE_MAX_BYTES", default_value_t = 16 * 1024,
           value_parser = usize_in(4 * KIB..=64 * MIB))]
     pub body_size_max_bytes: usize,
+    /// Largest ISO 20022 message accepted (`/api/v1/iso20022/…`). Range 4 KiB to 64
+    /// MiB; a credit transfer takes 1 to 3 KiB of XML.
+    #[arg(long, env = "DELTRAN_ISO_MESSAGE_SIZE_MAX_BYTES", default_value_t = 4 * 1024 * 1024,
+          value_parser = usize_in(4 * KIB..=64 * MIB))]
+    pub iso_message_size_max_bytes: usize,
+    /// Most transactions one ISO 20022 message may carry; a message with more is
+    /// refused whole (413). Range 1 to 100,000.
+    #[arg(long, env = "DELTRAN_ISO_TRANSACTIONS_MAX", default_value_t = 1000,
+          value_parser = usize_in(1..=100_000))]
+    pub iso_transactions_max: usize,
     /// Largest page a list route returns. Range 1 to 100,000.
     #[arg(long, env = "DELTRAN_PAGE_SIZE_MAX", default_value_t = 1000,
           value_parser = clap::value_parser!(i64).range(1..=100_000))]

@@ -60,6 +60,8 @@ pub enum InputError {
     OnLimitInvalid,
     #[error("a priority is 'normal' or 'high', and only a transfer with on_limit 'queue' has one")]
     PriorityInvalid,
+    #[error("a BIC is 8 or 11 letters and digits: 4 for the institution, 2 letters for the country, 2 for the location, 3 optional for the branch")]
+    BicInvalid,
 }
 
 impl InputError {
@@ -93,6 +95,7 @@ impl InputError {
             InputError::FaultTargetUnexpected => "fault_target_unexpected",
             InputError::OnLimitInvalid => "on_limit_invalid",
             InputError::PriorityInvalid => "priority_invalid",
+            InputError::BicInvalid => "bic_invalid",
         }
     }
 }

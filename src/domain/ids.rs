@@ -35,6 +35,36 @@ impl BankCode {
     }
 }
 
+/// A bank's BIC (ISO 9362): 8 characters (institution, country, location) or 11 with
+/// a branch. Banks are told apart by the first eight, so `ICICINBBXXX` (a branch of
+/// `ICICINBB`, here the head office) names the same bank as `ICICINBB`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Bic(String);
+
+impl Bic {
+    pub fn parse(text: &str) -> Result<Self, InputError> {
+        let bytes = text.as_bytes();
+        let alnum = |b: &u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+        let valid = (bytes.len() == 8 || bytes.len() == 11)
+            && bytes[..4].iter().all(alnum)
+            && bytes[4..6].iter().all(u8::is_ascii_uppercase)
+            && bytes[6..].iter().all(alnum);
+        if !valid {
+            return Err(InputError::BicInvalid);
+        }
+        Ok(Bic(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The institution, country and location: what tells banks apart.
+    pub fn first_eight(&self) -> &str {
+        &self.0[..8]
+    }
+}
+
 impl fmt::Display for BankCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -180,6 +210,31 @@ status_text!(CorridorStatus);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bic_is_eight_or_eleven_characters_and_banks_differ_in_the_first_eight() {
+        for good in [
+            "ICICINBB",
+            "ICICINBBXXX",
+            "EBILAEAD",
+            "ADCBAEAA",
+            "HDFCINBB123",
+        ] {
+            assert!(Bic::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "ICICINB",
+            "ICICINBBXX",
+            "ICICI1BB",
+            "icicinbb",
+            "ICICINBBXXXX",
+            "ICIC INBB",
+        ] {
+            assert_eq!(Bic::parse(bad), Err(InputError::BicInvalid), "{bad}");
+        }
+        assert_eq!(Bic::parse("ICICINBBXXX").unwrap().first_eight(), "ICICINBB");
+    }
 
     #[test]
     fn bank_codes_are_short_upper_case_and_never_the_hub() {

@@ -11,6 +11,45 @@ use super::errors::InputError;
 /// Keeps every product with an FX rate inside exact 128-bit arithmetic.
 pub const AMOUNT_INTEGER_DIGITS_MAX: u32 = 15;
 
+/// The currency of each country whose currency the engine knows (ISO 3166 alpha-2 to
+/// ISO 4217), for a bank's home currency.
+const HOME_CURRENCIES: &[(&str, &str)] = &[
+    ("AE", "AED"),
+    ("AT", "EUR"),
+    ("BE", "EUR"),
+    ("BH", "BHD"),
+    ("CH", "CHF"),
+    ("CN", "CNY"),
+    ("DE", "EUR"),
+    ("ES", "EUR"),
+    ("FI", "EUR"),
+    ("FR", "EUR"),
+    ("GB", "GBP"),
+    ("GR", "EUR"),
+    ("HK", "HKD"),
+    ("IE", "EUR"),
+    ("IN", "INR"),
+    ("IT", "EUR"),
+    ("JP", "JPY"),
+    ("KW", "KWD"),
+    ("LU", "EUR"),
+    ("NL", "EUR"),
+    ("OM", "OMR"),
+    ("PT", "EUR"),
+    ("QA", "QAR"),
+    ("SA", "SAR"),
+    ("SG", "SGD"),
+    ("US", "USD"),
+];
+
+/// The home currency of a bank in `country`, when the engine knows it.
+pub fn home_currency(country: &str) -> Option<Currency> {
+    HOME_CURRENCIES
+        .iter()
+        .find(|(c, _)| *c == country)
+        .and_then(|(_, currency)| Currency::parse(currency).ok())
+}
+
 /// The currencies the engine knows, with their ISO 4217 minor units.
 const CURRENCIES: &[(&str, u32)] = &[
     ("AED", 2),

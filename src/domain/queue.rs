@@ -236,6 +236,7 @@ mod tests {
             window_state: None,
             return_of: None,
             returns: None,
+            iso: None,
         }
     }
 

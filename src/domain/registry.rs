@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::fx::FxRate;
-use super::ids::{BankCode, BankStatus, CorridorId, CorridorStatus};
+use super::ids::{BankCode, BankStatus, Bic, CorridorId, CorridorStatus};
 use super::money::Currency;
 
 /// A bank with its net debit cap per currency (a currency without a cap has cap 0).
@@ -19,6 +19,8 @@ pub struct BankRecord {
     pub country: String,
     pub status: BankStatus,
     pub net_debit_caps: BTreeMap<Currency, Decimal>,
+    /// How ISO 20022 messages name the bank (matched on its first eight characters).
+    pub bic: Option<Bic>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -31,6 +33,7 @@ pub struct NewBank {
     pub country: String,
     pub status: BankStatus,
     pub net_debit_caps: BTreeMap<Currency, Decimal>,
+    pub bic: Option<Bic>,
 }
 
 /// A change to a bank; caps named here are set, others kept.
@@ -39,6 +42,7 @@ pub struct BankPatch {
     pub name: Option<String>,
     pub status: Option<BankStatus>,
     pub net_debit_caps: BTreeMap<Currency, Decimal>,
+    pub bic: Option<Bic>,
 }
 
 /// A corridor: its rate (units of `to` per unit of `from`), status and the largest

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::errors::{InputError, RejectCode};
 use super::ids::{BankCode, BankStatus, CorridorStatus, TransferId};
 use super::money::{Amount, Currency};
-use super::transfer::{QueuePriority, Transfer};
+use super::transfer::{IsoIds, QueuePriority, Transfer};
 
 /// Longest account number or name a transfer may carry.
 pub const ACCOUNT_LEN_MAX: usize = 64;
@@ -50,6 +50,8 @@ pub struct TransferDraft {
     pub queue: Option<QueuePriority>,
     /// Set on a return: the transfer it returns (see `domain::returns`).
     pub return_of: Option<TransferId>,
+    /// Set on a transfer that came in as an ISO 20022 credit transfer.
+    pub iso: Option<IsoIds>,
 }
 
 impl TransferDraft {
@@ -95,6 +97,7 @@ impl TransferDraft {
             idempotency_key,
             queue,
             return_of: None,
+            iso: None,
         })
     }
 }

@@ -88,6 +88,17 @@ pub struct Transfer {
     /// The returns of this transfer, in the order they were made, when read on its
     /// own (`None` when read in a list or as decided).
     pub returns: Option<Vec<TransferId>>,
+    /// The identifiers of a transfer that came in as an ISO 20022 credit transfer.
+    pub iso: Option<IsoIds>,
+}
+
+/// What an ISO 20022 credit transfer is known by end to end: the debtor's
+/// `EndToEndId` (at most 35 characters) and the UETR (a UUID; generated when the
+/// message had none).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IsoIds {
+    pub end_to_end_id: Option<String>,
+    pub uetr: uuid::Uuid,
 }
 
 text_enum! {
@@ -119,6 +130,7 @@ impl Transfer {
             && self.reference == draft.reference
             && self.queue == draft.queue
             && self.return_of == draft.return_of
+            && self.iso == draft.iso
     }
 
     /// The status as stored: `accepted`, `rejected`, `queued`, `expired` or

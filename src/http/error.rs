@@ -66,6 +66,9 @@ pub enum ApiError {
     },
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
+    /// An ISO 20022 message that cannot be taken in as a whole.
+    #[error(transparent)]
+    IsoMessage(#[from] crate::http::iso20022::MessageError),
     #[error("{0}")]
     FieldMissing(String),
     #[error("{0}")]
@@ -146,6 +149,7 @@ impl ApiError {
         match self {
             ApiError::Input { error, .. } => error.code(),
             ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::IsoMessage(e) => e.code(),
             ApiError::FieldMissing(_) => "field_missing",
             ApiError::FieldInvalid(_) => "field_invalid",
             ApiError::BodyTooLarge(_) => "body_too_large",
@@ -293,7 +297,14 @@ impl ResponseError for ApiError {
             | ApiError::FieldInvalid(_)
             | ApiError::QueryInvalid(_)
             | ApiError::JsonTooDeep(_) => StatusCode::BAD_REQUEST,
-            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTooLarge(_)
+            | ApiError::IsoMessage(crate::http::iso20022::MessageError::TooManyTransactions {
+                ..
+            }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::IsoMessage(crate::http::iso20022::MessageError::Xml(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::IsoMessage(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod error;
 mod faults;
 mod health;
+pub mod iso20022;
 pub mod keys;
 pub mod limits;
 pub mod middleware;
@@ -270,6 +271,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/transfers/{id}", transfers::get)
         .post("/transfers/{id}/cancel", transfers::cancel)
         .post("/transfers/{id}/return", transfers::return_transfer)
+        .post("/iso20022/pacs.008", iso20022::pacs008)
+        .post("/iso20022/pain.001", iso20022::pain001)
         .alias(Method::POST, "/transfer", "/transfers", transfers::submit)
         .alias(
             Method::GET,

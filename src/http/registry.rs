@@ -15,7 +15,7 @@ use crate::actors::bank::ReadPositions;
 use crate::domain::money::ExactDecimal;
 use crate::domain::rules::text_field;
 use crate::domain::{
-    Amount, BankCode, BankPatch, BankPositions, BankStatus, CorridorId, CorridorPatch,
+    Amount, BankCode, BankPatch, BankPositions, BankStatus, Bic, CorridorId, CorridorPatch,
     CorridorStatus, Currency, FxRate, InputError, NewBank, NewCorridor,
 };
 use crate::views::{self, BankList, BankView, CorridorList, CorridorView, PositionsView};
@@ -134,6 +134,13 @@ pub struct NewBankBody {
     #[serde(default)]
     #[schema(schema_with = super::openapi::decimal_map)]
     net_debit_caps: HashMap<String, Value>,
+    /// How ISO 20022 messages name the bank: 8 or 11 characters, unique on the first
+    /// eight among banks.
+    #[schema(
+        example = "NBADAEAA",
+        pattern = "^[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$"
+    )]
+    bic: Option<String>,
 }
 
 /// Register a bank (operator).
@@ -144,7 +151,7 @@ pub struct NewBankBody {
         (status = 400, description = "Problem code: `field_invalid` (country)"),
         (status = 403, description = "Problem code: `operator_only`"),
         (status = 409, description = "Problem code: `already_exists`"),
-        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`"),
+        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`, `bic_invalid`"),
     ))]
 pub async fn create_bank(
     state: web::Data<AppState>,
@@ -173,6 +180,7 @@ pub async fn create_bank(
         country: new.country,
         status,
         net_debit_caps: parse_caps(&new.net_debit_caps)?,
+        bic: parse_bic(new.bic.as_deref())?,
     };
     let record = state.engine.create_bank(&caller.origin(), bank).await?;
     Ok(HttpResponse::Created().json(views::bank(&record, true)))
@@ -190,9 +198,12 @@ pub struct BankChange {
     #[serde(default)]
     #[schema(schema_with = super::openapi::decimal_map)]
     net_debit_caps: HashMap<String, Value>,
+    /// A new BIC (unique on its first eight characters among banks).
+    #[schema(pattern = "^[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$")]
+    bic: Option<String>,
 }
 
-/// Change a bank's name, status or caps (operator).
+/// Change a bank's name, status, caps or BIC (operator).
 #[utoipa::path(patch, path = "/api/v1/banks/{code}", tag = "registry",
     params(("code" = String, Path, description = "Bank code", example = "ICICI", pattern = "^[A-Z0-9]{2,11}$")),
     request_body = BankChange,
@@ -200,7 +211,8 @@ pub struct BankChange {
         (status = 200, description = "The bank as changed; audited", body = BankView),
         (status = 403, description = "Problem code: `operator_only`"),
         (status = 404, description = "Problem code: `not_found`"),
-        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`"),
+        (status = 409, description = "Problem code: `already_exists` (another bank has the BIC)"),
+        (status = 422, description = "Problem codes: `bank_code_invalid`, `text_too_long`, `text_invalid`, `status_invalid`, `currency_code_invalid`, `currency_unknown`, `net_debit_cap_invalid`, `bic_invalid`"),
     ))]
 pub async fn update_bank(
     state: web::Data<AppState>,
@@ -220,12 +232,17 @@ pub async fn update_bank(
             .transpose()
             .map_err(input("status"))?,
         net_debit_caps: parse_caps(&change.net_debit_caps)?,
+        bic: parse_bic(change.bic.as_deref())?,
     };
     let record = state
         .engine
         .update_bank(&caller.origin(), code, patch)
         .await?;
     Ok(HttpResponse::Ok().json(views::bank(&record, true)))
+}
+
+fn parse_bic(text: Option<&str>) -> Result<Option<Bic>, ApiError> {
+    text.map(Bic::parse).transpose().map_err(input("bic"))
 }
 
 /// A bank's live positions.

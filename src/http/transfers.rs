@@ -146,7 +146,7 @@ pub async fn submit(
 
 /// Runs `work` once the admission control lets it in (a submission, or a return):
 /// refused with 503 `overloaded` when the engine is at its limit.
-async fn admitted(
+pub(super) async fn admitted(
     state: &AppState,
     arrived: Instant,
     work: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
@@ -480,6 +480,8 @@ pub async fn list(
 #[derive(Clone, Copy, Debug)]
 pub struct HttpLimits {
     pub body_size_max_bytes: usize,
+    pub iso_message_size_max_bytes: usize,
+    pub iso_transactions_max: usize,
     pub page_size_max: i64,
     /// Most transfers a summary report may read.
     pub report_transfers_max: i64,

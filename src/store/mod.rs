@@ -47,6 +47,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_window_queue",
         include_str!("../../sql/0010_window_queue.sql"),
     ),
+    ("0011_iso20022", include_str!("../../sql/0011_iso20022.sql")),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

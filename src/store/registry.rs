@@ -8,7 +8,7 @@ use super::audit_log;
 use super::decode::{bank_code, corrupt, currency};
 use super::{Store, StoreError};
 use crate::domain::{
-    AuditAction, BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch,
+    AuditAction, BankCode, BankPatch, BankRecord, BankStatus, Bic, CorridorId, CorridorPatch,
     CorridorRecord, CorridorStatus, FxRate, NewBank, NewCorridor, Origin,
 };
 use crate::views;
@@ -31,7 +31,7 @@ async fn banks_where(
     let code = code.map(|c| c.as_str().to_string());
     let rows = client
         .query(
-            "SELECT b.code, b.name, b.country, b.status, b.created_at, b.updated_at,
+            "SELECT b.code, b.name, b.country, b.status, b.bic, b.created_at, b.updated_at,
                     l.currency, l.net_debit_cap
                FROM banks b LEFT JOIN bank_limits l ON l.bank = b.code
               WHERE $1::text IS NULL OR b.code = $1
@@ -50,6 +50,10 @@ async fn banks_where(
                 country: row.get("country"),
                 status: BankStatus::parse(status).map_err(|_| corrupt("status", status))?,
                 net_debit_caps: BTreeMap::new(),
+                bic: match row.get::<_, Option<&str>>("bic") {
+                    Some(text) => Some(Bic::parse(text).map_err(|_| corrupt("bic", text))?),
+                    None => None,
+                },
                 created_at: row.get("created_at"),
                 updated_at: row.get("updated_at"),
             });
@@ -81,12 +85,13 @@ impl Store {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         tx.execute(
-            "INSERT INTO banks (code, name, country, status) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO banks (code, name, country, status, bic) VALUES ($1, $2, $3, $4, $5)",
             &[
                 &bank.code.as_str(),
                 &bank.name,
                 &bank.country,
                 &bank.status.as_str(),
+                &bank.bic.as_ref().map(Bic::as_str),
             ],
         )
         .await?;
@@ -132,9 +137,14 @@ impl Store {
         let status = patch.status.map(|s| s.as_str());
         tx.execute(
             "UPDATE banks SET name = COALESCE($2, name), status = COALESCE($3, status),
-                    updated_at = now()
+                    bic = COALESCE($4, bic), updated_at = now()
               WHERE code = $1",
-            &[&code.as_str(), &patch.name, &status],
+            &[
+                &code.as_str(),
+                &patch.name,
+                &status,
+                &patch.bic.as_ref().map(Bic::as_str),
+            ],
         )
         .await?;
         for (cur, cap) in &patch.net_debit_caps {

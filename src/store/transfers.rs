@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::decode::{bank_code, corrupt, currency, window_id};
 use super::{Store, StoreError};
 use crate::domain::{
-    Amount, BankCode, FxRate, Outcome, QueuePriority, RejectCode, Transfer, TransferId,
+    Amount, BankCode, FxRate, IsoIds, Outcome, QueuePriority, RejectCode, Transfer, TransferId,
     TransferStatus, WindowId, WindowState,
 };
 
@@ -63,20 +63,21 @@ pub struct TransferPage {
 pub(super) const TRANSFER_WITH_WINDOW: &str = "t.id, t.sender_bank, t.receiver_bank, t.amount, \
     t.from_currency, t.converted_amount, t.to_currency, t.fx_rate, t.status, t.reject_code, \
     t.window_id, t.idempotency_key, t.sender_account, t.receiver_account, t.reference, \
-    t.created_at, t.queue_priority, t.queued_in, t.status_at, t.return_of, \
+    t.created_at, t.queue_priority, t.queued_in, t.status_at, t.return_of, t.end_to_end_id, \
+    t.uetr, \
     w.state AS window_state \
     FROM transfers t LEFT JOIN windows w ON w.id = t.window_id";
 
 const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at, queue_priority, \
-    queued_in, status_at, return_of";
+    queued_in, status_at, return_of, end_to_end_id, uetr";
 
 /// Answers how many rows went in and which changes took: one row back instead of one
 /// per transfer, since a conflict (a reused idempotency key) is rare and looked up
 /// separately.
 ///
-/// `inserted` writes the new transfers (`$1`–`$16`, `$18`–`$19`, `$26`); `changed` moves
+/// `inserted` writes the new transfers (`$1`–`$16`, `$18`–`$19`, `$26`–`$28`); `changed` moves
 /// stored rows from the status they must still have to a new one (`$20`–`$25`: a
 /// queued transfer released into a window, expired or cancelled; an accepted one
 /// cancelled), reading the old row through a self-join so that a cancelled transfer's
@@ -92,11 +93,11 @@ const INSERT_TRANSFERS: &str =
     "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
     from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at, \
-    queue_priority, queued_in, return_of) \
+    queue_priority, queued_in, return_of, end_to_end_id, uetr) \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], \
     $6::numeric[], $7::text[], $8::numeric[], $9::text[], $10::text[], $11::int8[], \
     $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $18::text[], \
-    $19::int8[], $26::uuid[]) \
+    $19::int8[], $26::uuid[], $27::text[], $28::uuid[]) \
     ON CONFLICT (sender_bank, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
     RETURNING window_id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, status), \
@@ -210,6 +211,10 @@ pub(super) fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
             .get::<_, Option<Uuid>>("return_of")
             .map(TransferId::from_uuid),
         returns: None,
+        iso: row.get::<_, Option<Uuid>>("uetr").map(|uetr| IsoIds {
+            end_to_end_id: row.get("end_to_end_id"),
+            uetr,
+        }),
     })
 }
 
@@ -370,7 +375,15 @@ impl Store {
             .iter()
             .map(|t| t.return_of.map(|r| r.as_uuid()))
             .collect();
-        let params: [&(dyn ToSql + Sync); 26] = [
+        let end_to_end_ids: Vec<Option<&str>> = batch
+            .iter()
+            .map(|t| t.iso.as_ref().and_then(|i| i.end_to_end_id.as_deref()))
+            .collect();
+        let uetrs: Vec<Option<Uuid>> = batch
+            .iter()
+            .map(|t| t.iso.as_ref().map(|i| i.uetr))
+            .collect();
+        let params: [&(dyn ToSql + Sync); 28] = [
             &ids,
             &senders,
             &receivers,
@@ -397,6 +410,8 @@ impl Store {
             &new_windows,
             &changed_at,
             &returns_of,
+            &end_to_end_ids,
+            &uetrs,
         ];
         let row = client.query_one(&statement, &params).await?;
         let inserted_count: i64 = row.get(0);
@@ -435,8 +450,10 @@ impl Store {
             .iter()
             .map(|t| t.idempotency_key.as_deref().unwrap_or(""))
             .collect();
+        // With its window's state: a replay answers the transfer as it stands now
+        // (netted, settled).
         let sql = format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfers t \
+            "SELECT {TRANSFER_WITH_WINDOW} \
              JOIN UNNEST($1::text[], $2::text[]) AS k(bank, key) \
              ON t.sender_bank = k.bank AND t.idempotency_key = k.key"
         );

@@ -326,6 +326,7 @@ impl BankActor {
             window_state: None,
             return_of: draft.return_of,
             returns: None,
+            iso: draft.iso,
         };
         if let (Some(original), Outcome::Accepted(_) | Outcome::Queued) =
             (transfer.return_of, outcome)
