@@ -31,7 +31,7 @@ use crate::domain::{
 pub struct Money(pub String);
 
 impl Money {
-    fn of(currency: Currency, value: Decimal) -> Money {
+    pub fn of(currency: Currency, value: Decimal) -> Money {
         Money(currency.format(value))
     }
 }

@@ -89,6 +89,24 @@ function pain001(label) {
 <Cdtr><Nm>k6 smoke</Nm></Cdtr></CdtTrfTxInf></PmtInf></CstmrCdtTrfInitn></Document>`;
 }
 
+/// A camt.054.001.08 with one booked credit of 50 AED to the smoke's own bank, whose
+/// BIC is made from its code (see the bank's registration line).
+function camt054(bank) {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn>
+<GrpHdr><MsgId>${RUN_ID}-funding</MsgId><CreDtTm>2026-12-04T10:00:00Z</CreDtTm></GrpHdr>
+<Ntfctn><Id>${RUN_ID}</Id><Acct><Id><Othr><Id>HUB-AED</Id></Othr></Id></Acct>
+<Ntry><Amt Ccy="AED">50.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+<AcctSvcrRef>${RUN_ID.slice(-30)}-F1</AcctSvcrRef><BkTxCd/>
+<NtryDtls><TxDtls><RltdAgts><DbtrAgt><FinInstnId><BICFI>${bicOf(bank)}</BICFI></FinInstnId></DbtrAgt></RltdAgts></TxDtls></NtryDtls>
+</Ntry></Ntfctn></BkToCstmrDbtCdtNtfctn></Document>`;
+}
+
+/// The smoke bank's BIC, from the digits its code ends with: four, AE, and two more.
+function bicOf(bank) {
+  return `${bank.slice(-6, -2)}AE${bank.slice(-2)}`;
+}
+
 // ---- the routes --------------------------------------------------------------------------
 //      method  route                                          as, body, expected status, shape, what to keep
 const ROUTES = [
@@ -127,7 +145,7 @@ const ROUTES = [
   ['GET', '/api/v1/transactions?limit=5', { as: 'HDFC', expect: 200, shape: list('transactions') }],
   // registry
   ['GET', '/api/v1/banks', { as: 'AXIS', expect: 200, shape: (b) => has('banks')(b) && b.banks.length >= 5 }],
-  ['POST', '/api/v1/banks', { body: (c) => ({ code: c.bank, name: 'k6 smoke bank', country: 'AE', net_debit_caps: { AED: '1000000' } }), expect: 201, shape: has('code', 'name', 'country', 'status', 'net_debit_caps') }],
+  ['POST', '/api/v1/banks', { body: (c) => ({ code: c.bank, name: 'k6 smoke bank', country: 'AE', net_debit_caps: { AED: '1000000' }, bic: bicOf(c.bank) }), expect: 201, shape: (b, c) => has('code', 'name', 'country', 'status', 'net_debit_caps')(b) && b.bic === bicOf(c.bank) }],
   ['POST', '/api/v1/banks', { as: 'ICICI', body: (c) => ({ code: `${c.bank}X`, name: 'refused', country: 'AE' }), expect: 403 }],
   ['GET', '/api/v1/banks/{bank}', { expect: 200, shape: same('code', 'bank') }],
   ['PATCH', '/api/v1/banks/{bank}', { body: { status: 'suspended' }, expect: 200, shape: (b) => b.status === 'suspended' }],
@@ -145,6 +163,10 @@ const ROUTES = [
   ['POST', '/api/v1/tokens/burn', { body: (c) => ({ bank: c.bank, currency: 'AED', amount: '700.00' }), expect: 201, shape: (b) => b.direction === 'out' && b.balance === '0.00' }],
   ['POST', '/api/v1/tokens/burn', { as: 'ICICI', body: (c) => ({ bank: c.bank, currency: 'AED', amount: '1.00' }), expect: 403 }],
   ['GET', '/api/v1/tokens/balances/{bank}', { expect: 200, shape: (b) => has('bank', 'balances')(b) && b.balances[0].balance === '0.00' }],
+  // Funding from the settlement bank's camt.054: a booked credit is a funds-in, once.
+  ['POST', '/api/v1/iso20022/camt.054', { body: (c) => camt054(c.bank), expect: 200, shape: (b) => has('message_id', 'booked', 'entries')(b) && b.booked === 1 && b.entries[0].outcome === 'booked' }],
+  ['POST', '/api/v1/iso20022/camt.054', { body: (c) => camt054(c.bank), expect: 200, shape: (b) => b.booked === 0 && b.entries[0].outcome === 'duplicate' }],
+  ['POST', '/api/v1/iso20022/camt.054', { as: 'ICICI', body: (c) => camt054(c.bank), expect: 403, shape: problem('operator_only') }],
   ['GET', '/api/v1/corridors', { expect: 200, shape: (b) => has('corridors')(b) && b.corridors.length >= 2 }],
   // On an engine that already has it (BASE_URL, a second run) the corridor exists.
   ['POST', '/api/v1/corridors', { body: { from_currency: 'USD', to_currency: 'SGD', fx_rate: '1.35', amount_max: '1000000' }, expect: [201, 409], shape: (b, c, r) => (r.status === 201 ? b.id === 'USD-SGD' : b.code === 'already_exists') }],
@@ -170,6 +192,8 @@ const ROUTES = [
   ['POST', '/api/v1/settlements/{instructionB}/fail', { expect: 200, shape: instruction('failed') }],
   ['POST', '/api/v1/settlements/{instructionB}/confirm', { expect: 409, shape: problem('instruction_not_pending') }],
   // reports
+  ['GET', '/api/v1/banks/{sender}/statements/camt.053?window_id={windowId}', { as: 'ICICI', expect: 200, text: '<BkToCstmrStmt>' }],
+  ['GET', '/api/v1/banks/{sender}/statements/camt.053?window_id={windowId}', { as: 'HDFC', expect: 404 }],
   ['GET', '/api/v1/reports/windows/{windowId}/banks/{sender}/statement', { as: 'ICICI', expect: 200, shape: (b, c) => has('window', 'bank', 'positions', 'instructions', 'transfers', 'next_cursor')(b) && b.transfers.some((t) => t.transaction_id === c.transferId) }],
   ['GET', '/api/v1/reports/windows/{windowId}/banks/{sender}/statement?format=csv', { as: 'ICICI', expect: 200, text: 'record,window_id,bank' }],
   ['GET', '/api/v1/reports/windows/{windowId}/banks/{sender}/statement', { as: 'HDFC', expect: 404 }],

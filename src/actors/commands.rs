@@ -569,8 +569,35 @@ impl Engine {
         amount: Amount,
         reference: Option<String>,
     ) -> Result<FundsMovement, CommandError> {
-        self.move_funds(origin, bank, FundsDirection::In, amount, reference)
+        self.move_funds(origin, bank, FundsDirection::In, amount, reference, None)
             .await
+    }
+
+    /// A funds-in booked from a settlement bank's notification entry (camt.054):
+    /// `entry_ref` books it once; the same entry again is `AlreadyExists`.
+    pub async fn funds_in_entry(
+        &self,
+        origin: &Origin,
+        bank: BankCode,
+        amount: Amount,
+        reference: Option<String>,
+        entry_ref: &str,
+    ) -> Result<FundsMovement, CommandError> {
+        self.move_funds(
+            origin,
+            bank,
+            FundsDirection::In,
+            amount,
+            reference,
+            Some(entry_ref),
+        )
+        .await
+        .map_err(|e| match e {
+            CommandError::Store(StoreError::Duplicate(_)) => {
+                CommandError::AlreadyExists(format!("entry {entry_ref}"))
+            }
+            other => other,
+        })
     }
 
     /// Takes `amount` out of the bank's settlement balance, if what is left still
@@ -591,7 +618,7 @@ impl Engine {
         amount: Amount,
         reference: Option<String>,
     ) -> Result<FundsMovement, CommandError> {
-        self.move_funds(origin, bank, FundsDirection::Out, amount, reference)
+        self.move_funds(origin, bank, FundsDirection::Out, amount, reference, None)
             .await
     }
 
@@ -602,6 +629,7 @@ impl Engine {
         direction: FundsDirection,
         amount: Amount,
         reference: Option<String>,
+        entry_ref: Option<&str>,
     ) -> Result<FundsMovement, CommandError> {
         let handle = self.bank_handle(&bank)?;
         let currency = amount.currency();
@@ -620,7 +648,14 @@ impl Engine {
         };
         let movement = self
             .store
-            .move_funds(origin, &bank, direction, amount, reference.as_deref())
+            .move_funds(
+                origin,
+                &bank,
+                direction,
+                amount,
+                reference.as_deref(),
+                entry_ref,
+            )
             .await
             .map_err(|e| match e {
                 // The store's own guard: the balance no longer covers the funds-out.

@@ -15,7 +15,7 @@ pub mod limits;
 pub mod middleware;
 pub mod openapi;
 mod registry;
-mod reports;
+pub(crate) mod reports;
 pub mod request_id;
 pub mod transfers;
 mod windows;
@@ -273,6 +273,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .post("/transfers/{id}/return", transfers::return_transfer)
         .post("/iso20022/pacs.008", iso20022::pacs008)
         .post("/iso20022/pain.001", iso20022::pain001)
+        .post("/iso20022/camt.054", iso20022::camt054)
+        .get(
+            "/banks/{code}/statements/camt.053",
+            iso20022::statement::camt053,
+        )
         .alias(Method::POST, "/transfer", "/transfers", transfers::submit)
         .alias(
             Method::GET,

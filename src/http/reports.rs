@@ -51,12 +51,12 @@ fn format(asked: Option<&str>, req: &HttpRequest) -> Result<Format, ApiError> {
     }
 }
 
-fn bank_code(text: &str, field: &'static str) -> Result<BankCode, ApiError> {
+pub(crate) fn bank_code(text: &str, field: &'static str) -> Result<BankCode, ApiError> {
     BankCode::parse(text).map_err(|error| ApiError::Input { field, error })
 }
 
 /// The bank is registered (from the engine's directory, without a database read).
-fn require_registered(state: &AppState, bank: &BankCode) -> Result<(), ApiError> {
+pub(crate) fn require_registered(state: &AppState, bank: &BankCode) -> Result<(), ApiError> {
     match state.engine.directory.bank(bank) {
         Some(_) => Ok(()),
         None => Err(ApiError::NotFound(format!("bank {bank}"))),

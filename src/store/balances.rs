@@ -30,6 +30,7 @@ impl Store {
         direction: FundsDirection,
         amount: Amount,
         reference: Option<&str>,
+        entry_ref: Option<&str>,
     ) -> Result<FundsMovement, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -69,14 +70,16 @@ impl Store {
         };
         let row = tx
             .query_one(
-                "INSERT INTO settlement_funds (bank, currency, direction, amount, reference)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at",
+                "INSERT INTO settlement_funds (bank, currency, direction, amount, reference,
+                                               entry_ref)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at",
                 &[
                     &bank.as_str(),
                     &currency.as_str(),
                     &direction.as_str(),
                     &value,
                     &reference,
+                    &entry_ref,
                 ],
             )
             .await?;

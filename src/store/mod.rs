@@ -48,6 +48,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/0010_window_queue.sql"),
     ),
     ("0011_iso20022", include_str!("../../sql/0011_iso20022.sql")),
+    (
+        "0012_funding_entries",
+        include_str!("../../sql/0012_funding_entries.sql"),
+    ),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

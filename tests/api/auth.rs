@@ -159,6 +159,19 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             Value::Null,
             [400, 400, 403, 400],
         ),
+        // Funding notifications come from the settlement bank, through the operator.
+        case(
+            "POST",
+            "/api/v1/iso20022/camt.054",
+            Value::Null,
+            [403, 403, 403, 400],
+        ),
+        case(
+            "GET",
+            format!("/api/v1/banks/ICICI/statements/camt.053?window_id={window}"),
+            Value::Null,
+            [200, 404, 200, 200],
+        ),
         // Its sender may not return it, another bank does not see it; the operator
         // returns it for its receiver (ENBD), netted as it is.
         case(

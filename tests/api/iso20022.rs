@@ -538,3 +538,242 @@ async fn mutated_messages_never_get_a_server_error() {
     assert!(by_status.keys().any(|s| *s == 400), "{by_status:?}");
     app.assert_audit_clean().await;
 }
+
+#[actix_web::test]
+async fn a_camt054_books_each_credit_once_into_the_prefunded_balance() {
+    let app = TestApp::spawn().await;
+    let message = fixture("camt.054.001.08-funding.xml");
+    assert_valid("camt.054.001.08", &message);
+    let by_bank = post_xml(&app, app.keys.bank("ICICI"), "camt.054", &message).await;
+    assert_eq!(
+        (by_bank.status.as_u16(), by_bank.code()),
+        (403, "operator_only")
+    );
+
+    let reply = post_xml(&app, &app.keys.operator, "camt.054", &message).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let outcomes: Vec<(&str, &str)> = reply.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["entry_ref"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("ENTRY-0001", "booked"),
+            ("ENTRY-0002", "ignored"),
+            ("ENTRY-0003", "ignored")
+        ]
+    );
+    assert_eq!(reply.body["booked"], 1);
+    let movement = &reply.body["entries"][0]["movement"];
+    assert_eq!(
+        (
+            &movement["bank"],
+            &movement["direction"],
+            &movement["amount"],
+            &movement["balance"]
+        ),
+        (
+            &json!("ICICI"),
+            &json!("in"),
+            &json!("1000000.00"),
+            &json!("1000000.00")
+        )
+    );
+    assert_eq!(app.balance("ICICI", "INR").await["balance"], "1000000.00");
+
+    // The same notification again books nothing.
+    let again = post_xml(&app, &app.keys.operator, "camt.054", &message).await;
+    assert_eq!(again.body["booked"], 0, "{}", again.text);
+    assert_eq!(again.body["entries"][0]["outcome"], "duplicate");
+    assert_eq!(app.balance("ICICI", "INR").await["balance"], "1000000.00");
+    // An entry naming an unknown bank is refused, and books nothing.
+    let other = message
+        .replace("ENTRY-0001", "ENTRY-0101")
+        .replace("ENTRY-0002", "ENTRY-0102")
+        .replacen("ICICINBB", "ZZZZINBB", 1);
+    let mixed = post_xml(&app, &app.keys.operator, "camt.054", &other).await;
+    assert_eq!(
+        mixed.body["entries"][0]["code"], "bank_unknown",
+        "{}",
+        mixed.text
+    );
+    assert_eq!(app.balance("ICICI", "INR").await["balance"], "1000000.00");
+    app.assert_audit_clean().await;
+}
+
+/// Every entry of every `Stmt`: (currency, signed amount, status).
+fn statement_entries(doc: &Element) -> Vec<(String, rust_decimal::Decimal, String)> {
+    let mut out = Vec::new();
+    for stmt in doc.at("BkToCstmrStmt").unwrap().children_named("Stmt") {
+        for entry in stmt.children_named("Ntry") {
+            let amount: rust_decimal::Decimal = entry.text_at("Amt").unwrap().parse().unwrap();
+            let signed = if entry.text_at("CdtDbtInd") == Some("DBIT") {
+                -amount
+            } else {
+                amount
+            };
+            out.push((
+                entry
+                    .at("Amt")
+                    .unwrap()
+                    .attribute("Ccy")
+                    .unwrap()
+                    .to_string(),
+                signed,
+                entry.text_at("Sts/Cd").unwrap().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// The statement's (OPBD, CLBD) of `currency`, signed.
+fn balances(doc: &Element, currency: &str) -> (rust_decimal::Decimal, rust_decimal::Decimal) {
+    let stmt = doc
+        .at("BkToCstmrStmt")
+        .unwrap()
+        .children_named("Stmt")
+        .find(|s| s.text_at("Acct/Ccy") == Some(currency))
+        .unwrap();
+    let of = |code: &str| {
+        let bal = stmt
+            .children_named("Bal")
+            .find(|b| b.text_at("Tp/CdOrPrtry/Cd") == Some(code))
+            .unwrap();
+        let amount: rust_decimal::Decimal = bal.text_at("Amt").unwrap().parse().unwrap();
+        if bal.text_at("CdtDbtInd") == Some("DBIT") {
+            -amount
+        } else {
+            amount
+        }
+    };
+    (of("OPBD"), of("CLBD"))
+}
+
+#[actix_web::test]
+async fn a_camt053_states_a_window_entry_by_entry_and_closes_at_its_settled_balance() {
+    let app = TestApp::spawn().await;
+    for amount in ["1000.00", "2000.00"] {
+        app.submit_accepted(&crate::helpers::inr_to_aed(json!(amount)))
+            .await;
+    }
+    app.submit_accepted(&json!({"sender_bank": "ENBD", "receiver_bank": "ICICI", "amount": "10.00",
+                                 "from_currency": "AED", "to_currency": "INR", "reference": "back <&>"}))
+        .await;
+    let icici = app.keys.bank("ICICI").to_string();
+    let get = |key: String, query: String| {
+        let app = &app;
+        async move {
+            app.send_as(
+                Some(&key),
+                "GET",
+                &format!("/api/v1/banks/ICICI/statements/camt.053?{query}"),
+                Vec::new(),
+                &[],
+            )
+            .await
+        }
+    };
+    let window = app.close_window().await;
+    app.wait_for_window_state(window, &["netted"]).await;
+    // Netted: it closes at its position (credit 226.98 less debits of 3,000).
+    let netted = get(icici.clone(), format!("window_id={window}")).await;
+    assert_eq!(netted.status, 200, "{}", netted.text);
+    assert_valid("camt.053.001.08", &netted.text);
+    let doc = xml::parse(netted.text.as_bytes()).unwrap();
+    assert_eq!(
+        balances(&doc, "INR"),
+        ("0".parse().unwrap(), "-2773.02".parse().unwrap())
+    );
+
+    // Its instructions confirmed, it is settled.
+    let listed = app.settlements(window).await;
+    for i in listed.body["settlements"].as_array().unwrap() {
+        app.confirm_instruction(i["id"].as_str().unwrap()).await;
+    }
+    app.wait_for_window_state(window, &["settled"]).await;
+    let settled = get(icici.clone(), format!("window_id={window}")).await;
+    assert_valid("camt.053.001.08", &settled.text);
+    let doc = xml::parse(settled.text.as_bytes()).unwrap();
+    let entries = statement_entries(&doc);
+    // Three transfers and ICICI's pay-in, all booked, summing to the closing balance.
+    assert_eq!(entries.len(), 4, "{}", settled.text);
+    assert!(entries.iter().all(|(c, _, s)| c == "INR" && s == "BOOK"));
+    let (open, close) = balances(&doc, "INR");
+    assert_eq!((open, close), ("0".parse().unwrap(), "0".parse().unwrap()));
+    assert_eq!(
+        entries.iter().map(|e| e.1).sum::<rust_decimal::Decimal>(),
+        close - open
+    );
+    assert!(settled.text.contains("<Ustrd>back &lt;&amp;&gt;</Ustrd>"));
+    assert_eq!(
+        doc.text_at("BkToCstmrStmt/GrpHdr/MsgPgntn/LastPgInd"),
+        Some("true")
+    );
+
+    // Paged two transfers at a time: page 1 is not the last, page 2 is; together
+    // they hold the three transfers once each.
+    let first = get(icici.clone(), format!("window_id={window}&limit=2")).await;
+    assert_valid("camt.053.001.08", &first.text);
+    let first_doc = xml::parse(first.text.as_bytes()).unwrap();
+    assert_eq!(
+        first_doc.text_at("BkToCstmrStmt/GrpHdr/MsgPgntn/LastPgInd"),
+        Some("false")
+    );
+    let cursor = first
+        .headers
+        .get("x-next-cursor")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let second = get(
+        icici.clone(),
+        format!("window_id={window}&limit=2&cursor={cursor}"),
+    )
+    .await;
+    assert_valid("camt.053.001.08", &second.text);
+    let second_doc = xml::parse(second.text.as_bytes()).unwrap();
+    assert_eq!(
+        second_doc.text_at("BkToCstmrStmt/GrpHdr/MsgPgntn/PgNb"),
+        Some("2")
+    );
+    assert_eq!(
+        second_doc.text_at("BkToCstmrStmt/GrpHdr/MsgPgntn/LastPgInd"),
+        Some("true")
+    );
+    let transfers = |d: &Element| statement_entries(d).len() - 1;
+    assert_eq!(transfers(&first_doc) + transfers(&second_doc), 3);
+
+    // Only the bank itself (and the operator, an auditor) reads it.
+    assert_eq!(
+        get(
+            app.keys.bank("HDFC").to_string(),
+            format!("window_id={window}")
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        get(app.keys.auditor.clone(), format!("window_id={window}"))
+            .await
+            .status,
+        200
+    );
+    let missing = get(icici.clone(), String::new()).await;
+    assert_eq!(
+        (missing.status.as_u16(), missing.code()),
+        (400, "query_invalid")
+    );
+    let bad_cursor = get(icici, format!("window_id={window}&cursor=nonsense")).await;
+    assert_eq!(bad_cursor.status, 400);
+}

@@ -141,6 +141,33 @@ impl MessageError {
     }
 }
 
+/// The message id of `root`'s version (`pacs.008.001.08`), if it is a `Document` of
+/// `family` in one of `versions`.
+fn definition<'a>(
+    root: &'a Element,
+    family: &'static str,
+    versions: &[&str],
+) -> Result<&'a str, MessageError> {
+    let definition = root
+        .attribute("xmlns")
+        .and_then(|ns| ns.strip_prefix(NAMESPACE_PREFIX))
+        .filter(|_| root.name == "Document")
+        .ok_or(MessageError::NotIso20022)?;
+    if !definition.starts_with(family) {
+        return Err(MessageError::WrongMessage {
+            expected: family,
+            found: definition.to_string(),
+        });
+    }
+    if !versions.contains(&definition) {
+        return Err(MessageError::VersionUnsupported {
+            found: definition.to_string(),
+            supported: versions.join(", "),
+        });
+    }
+    Ok(definition)
+}
+
 /// Reads a message of `kind` with at most `transactions_max` transactions.
 pub fn read(
     kind: MessageKind,
@@ -148,23 +175,7 @@ pub fn read(
     transactions_max: usize,
 ) -> Result<Message, MessageError> {
     let root = xml::parse(bytes)?;
-    let definition = root
-        .attribute("xmlns")
-        .and_then(|ns| ns.strip_prefix(NAMESPACE_PREFIX))
-        .filter(|_| root.name == "Document")
-        .ok_or(MessageError::NotIso20022)?;
-    if !definition.starts_with(kind.family()) {
-        return Err(MessageError::WrongMessage {
-            expected: kind.family(),
-            found: definition.to_string(),
-        });
-    }
-    if !kind.versions().contains(&definition) {
-        return Err(MessageError::VersionUnsupported {
-            found: definition.to_string(),
-            supported: kind.versions().join(", "),
-        });
-    }
+    let definition = definition(&root, kind.family(), kind.versions())?;
     let body = root
         .child(kind.body())
         .ok_or(MessageError::FieldMissing(match kind {
@@ -286,6 +297,81 @@ fn party(e: Option<&Element>) -> Party {
 fn account(e: Option<&Element>) -> Option<String> {
     let e = e?;
     text(e, "Id/IBAN").or_else(|| text(e, "Id/Othr/Id"))
+}
+
+/// The notification versions read: the paths below are those of camt.054.001.08.
+pub const NOTIFICATION_VERSIONS: &[&str] = &["camt.054.001.08"];
+
+/// One entry of a bank-to-customer debit/credit notification, as read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotificationEntry {
+    pub index: usize,
+    /// `NtryRef`, else `AcctSvcrRef`: what books the entry once.
+    pub entry_ref: Option<String>,
+    pub amount: Option<StatedAmount>,
+    /// `CRDT` or `DBIT`.
+    pub direction: Option<String>,
+    /// `BOOK`, `PDNG`, `INFO`, … (`Sts/Cd`).
+    pub status: Option<String>,
+    /// The funding bank: its first transaction's debtor agent.
+    pub debtor_agent: Option<String>,
+    pub end_to_end_id: Option<String>,
+    pub remittance: Option<String>,
+}
+
+/// A camt.054 read: its id and version and every entry of every notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub definition: String,
+    pub message_id: String,
+    pub entries: Vec<NotificationEntry>,
+}
+
+/// Reads a camt.054 (BkToCstmrDbtCdtNtfctn) with at most `entries_max` entries.
+pub fn read_notification(bytes: &[u8], entries_max: usize) -> Result<Notification, MessageError> {
+    let root = xml::parse(bytes)?;
+    let definition = definition(&root, "camt.054", NOTIFICATION_VERSIONS)?;
+    let body = root
+        .child("BkToCstmrDbtCdtNtfctn")
+        .ok_or(MessageError::FieldMissing("BkToCstmrDbtCdtNtfctn"))?;
+    let message_id = body
+        .text_at("GrpHdr/MsgId")
+        .ok_or(MessageError::FieldMissing("GrpHdr/MsgId"))?
+        .to_string();
+    let found: usize = body
+        .children_named("Ntfctn")
+        .map(|n| n.children_named("Ntry").count())
+        .sum();
+    if found > entries_max {
+        return Err(MessageError::TooManyTransactions {
+            found,
+            max: entries_max,
+        });
+    }
+    let mut entries = Vec::with_capacity(found);
+    for notification in body.children_named("Ntfctn") {
+        for entry in notification.children_named("Ntry") {
+            let details = entry.at("NtryDtls/TxDtls");
+            entries.push(NotificationEntry {
+                index: entries.len(),
+                entry_ref: text(entry, "NtryRef").or_else(|| text(entry, "AcctSvcrRef")),
+                amount: amount(entry, "Amt"),
+                direction: text(entry, "CdtDbtInd"),
+                status: text(entry, "Sts/Cd"),
+                debtor_agent: details.and_then(|d| text(d, "RltdAgts/DbtrAgt/FinInstnId/BICFI")),
+                end_to_end_id: details.and_then(|d| text(d, "Refs/EndToEndId")),
+                remittance: details.and_then(|d| text(d, "RmtInf/Ustrd")),
+            });
+        }
+    }
+    if entries.is_empty() {
+        return Err(MessageError::NoTransactions);
+    }
+    Ok(Notification {
+        definition: definition.to_string(),
+        message_id,
+        entries,
+    })
 }
 
 /// The status report's version: the one whose schema the tests validate against.

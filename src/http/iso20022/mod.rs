@@ -4,7 +4,9 @@
 //! its own status and reason. A message that cannot be read at all (malformed,
 //! hostile, of another kind or version) is refused whole with a problem (4xx).
 
+pub mod funding;
 mod messages;
+pub mod statement;
 pub mod xml;
 
 use std::collections::HashMap;
@@ -23,6 +25,7 @@ use crate::domain::rules::{RawTransfer, TransferDraft};
 use crate::domain::{
     money, BankCode, BankRecord, Bic, InputError, IsoIds, Outcome, RejectCode, TransferStatus,
 };
+pub use funding::camt054;
 use messages::{CreditTransfer, StatedAmount, TransactionStatus};
 pub use messages::{Message, MessageError, MessageKind};
 
