@@ -102,6 +102,15 @@ function camt054(bank) {
 </Ntry></Ntfctn></BkToCstmrDbtCdtNtfctn></Document>`;
 }
 
+/// A settlement bank's pacs.002.001.12 confirming (ACSC) the instruction `id`.
+function pacs002(id) {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.002.001.12"><FIToFIPmtStsRpt>
+<GrpHdr><MsgId>${RUN_ID}-sb</MsgId><CreDtTm>2026-12-04T10:00:00Z</CreDtTm></GrpHdr>
+<TxInfAndSts><OrgnlEndToEndId>${id.replace(/-/g, '')}</OrgnlEndToEndId><TxSts>ACSC</TxSts></TxInfAndSts>
+</FIToFIPmtStsRpt></Document>`;
+}
+
 /// The smoke bank's BIC, from the digits its code ends with: four, AE, and two more.
 function bicOf(bank) {
   return `${bank.slice(-6, -2)}AE${bank.slice(-2)}`;
@@ -187,7 +196,12 @@ const ROUTES = [
   ['GET', '/api/v1/settlements/{instructionA}', { expect: 200, shape: instruction('pending') }],
   ['GET', '/api/v1/settlements/{instructionA}/status', { expect: 200, shape: all(instruction('pending'), same('id', 'instructionA')) }],
   ['POST', '/api/v1/settlements/{instructionA}/confirm', { as: 'ICICI', expect: 403 }],
-  ['POST', '/api/v1/settlements/{instructionA}/confirm', { expect: 200, shape: (b) => instruction('confirmed')(b) && b.changed === true }],
+  // The settlement bank's view: the pending instructions as a pacs.009, and its
+  // pacs.002 confirming the first (the confirm route then changes nothing).
+  ['GET', '/api/v1/settlements?window_id={windowId}&format=pacs.009', { expect: 200, text: '<FICdtTrf>' }],
+  ['POST', '/api/v1/iso20022/pacs.002', { as: 'ICICI', body: (c) => pacs002(c.instructionA), expect: 403, shape: problem('operator_only') }],
+  ['POST', '/api/v1/iso20022/pacs.002', { body: (c) => pacs002(c.instructionA), expect: 200, shape: (b) => has('message_id', 'lines')(b) && b.lines[0].outcome === 'confirmed' && b.lines[0].changed === true }],
+  ['POST', '/api/v1/settlements/{instructionA}/confirm', { expect: 200, shape: (b) => instruction('confirmed')(b) && b.changed === false }],
   ['POST', '/api/v1/settlements/{instructionA}/confirm', { expect: 200, shape: (b) => instruction('confirmed')(b) && b.changed === false }],
   ['POST', '/api/v1/settlements/{instructionB}/fail', { expect: 200, shape: instruction('failed') }],
   ['POST', '/api/v1/settlements/{instructionB}/confirm', { expect: 409, shape: problem('instruction_not_pending') }],

@@ -274,6 +274,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .post("/iso20022/pacs.008", iso20022::pacs008)
         .post("/iso20022/pain.001", iso20022::pain001)
         .post("/iso20022/camt.054", iso20022::camt054)
+        .post("/iso20022/pacs.002", iso20022::settlement::pacs002)
         .get(
             "/banks/{code}/statements/camt.053",
             iso20022::statement::camt053,

@@ -188,16 +188,26 @@ pub struct SettlementQuery {
     /// The previous page's `next_cursor`.
     #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
+    /// `json` (the default) or `pacs.009`: the window's pending instructions as one
+    /// ISO 20022 pacs.009.001.10 for the settlement bank (needs `window_id`; takes no
+    /// `state` or `cursor`).
+    #[param(pattern = "^(json|pacs\\.009)$")]
+    format: Option<String>,
 }
 
 /// List settlement instructions.
 ///
 /// `GET /api/v1/settlements?window_id=`: instructions, paged by id; a bank key
-/// sees those it pays or receives.
+/// sees those it pays or receives. With `format=pacs.009`, the window's pending
+/// instructions as one pacs.009.001.10 (each transaction's identifiers are the
+/// instruction's id; the settlement bank's pacs.002 names them back to
+/// `POST /api/v1/iso20022/pacs.002`).
 #[utoipa::path(get, path = "/api/v1/settlements", operation_id = "list_settlements", tag = "settlements",
     params(SettlementQuery),
     responses(
-        (status = 200, description = "A page of instructions", body = InstructionPage),
+        (status = 404, description = "Problem code: `not_found` (with `format=pacs.009`: the window has no pending instruction the caller sees)"),
+        (status = 200, description = "A page of instructions, or with `format=pacs.009` the window's pending ones as XML",
+            content((InstructionPage = "application/json"), (String = "application/xml"))),
         (status = 400, description = "Problem code: `query_invalid` (state, limit or cursor)"),
         (status = 422, description = "Problem code: `window_id_invalid`"),
     ))]
@@ -208,6 +218,15 @@ pub async fn list_settlements(
 ) -> Result<HttpResponse, ApiError> {
     let query = web::Query::<SettlementQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::QueryInvalid(e.to_string()))?;
+    match query.format.as_deref() {
+        None | Some("json") => {}
+        Some("pacs.009") => return settlements_pacs009(&state, &caller, &query).await,
+        Some(_) => {
+            return Err(ApiError::QueryInvalid(
+                "format must be json or pacs.009".into(),
+            ))
+        }
+    }
     let limit = page_limit(query.limit.as_deref(), &state)?;
     let window = query.window_id.as_deref().map(window_id).transpose()?;
     let wanted = query
@@ -241,6 +260,62 @@ pub async fn list_settlements(
         settlements: page,
         next_cursor: next,
     }))
+}
+
+/// The window's pending instructions (those the caller sees) as one pacs.009, at
+/// most a page's maximum of them (a window has one per bank and currency at most).
+async fn settlements_pacs009(
+    state: &AppState,
+    caller: &Caller,
+    query: &SettlementQuery,
+) -> Result<HttpResponse, ApiError> {
+    if query.state.is_some() || query.cursor.is_some() || query.limit.is_some() {
+        return Err(ApiError::QueryInvalid(
+            "the pacs.009 holds the window's pending instructions: it takes window_id only".into(),
+        ));
+    }
+    let window = query
+        .window_id
+        .as_deref()
+        .ok_or_else(|| ApiError::QueryInvalid("the pacs.009 is of one window: window_id".into()))
+        .and_then(window_id)?;
+    let max = state.limits.page_size_max;
+    let (instructions, banks) = futures_util::future::join(
+        state.store.instructions(
+            Some(window),
+            Some(InstructionState::Pending),
+            caller.0.only_bank(),
+            None,
+            max + 1,
+        ),
+        state.store.banks(),
+    )
+    .await;
+    let instructions = instructions?;
+    // A pacs.009 carries at least one transaction.
+    if instructions.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "a pending settlement instruction of window {window}"
+        )));
+    }
+    if instructions.len() as i64 > max {
+        return Err(ApiError::QueryInvalid(format!(
+            "the window has more than {max} pending instructions"
+        )));
+    }
+    let bics = banks?
+        .into_iter()
+        .filter_map(|b| Some((b.code, b.bic?)))
+        .collect();
+    let xml = crate::http::iso20022::settlement::fi_credit_transfers(
+        window,
+        &instructions,
+        &bics,
+        chrono::Utc::now(),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml; charset=utf-8")
+        .body(xml))
 }
 
 /// Read one settlement instruction (also at `…/{id}/status`).

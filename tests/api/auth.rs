@@ -159,6 +159,13 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             Value::Null,
             [400, 400, 403, 400],
         ),
+        // The settlement bank's status report, through the operator.
+        case(
+            "POST",
+            "/api/v1/iso20022/pacs.002",
+            Value::Null,
+            [403, 403, 403, 400],
+        ),
         // Funding notifications come from the settlement bank, through the operator.
         case(
             "POST",

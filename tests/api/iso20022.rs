@@ -777,3 +777,145 @@ async fn a_camt053_states_a_window_entry_by_entry_and_closes_at_its_settled_bala
     let bad_cursor = get(icici, format!("window_id={window}&cursor=nonsense")).await;
     assert_eq!(bad_cursor.status, 400);
 }
+
+/// A pacs.002.001.12 from the settlement bank: `(end to end id, TxSts)` per line.
+fn settlement_report(lines: &[(String, &str)]) -> String {
+    let body: String = lines
+        .iter()
+        .map(|(id, status)| {
+            format!("<TxInfAndSts><OrgnlEndToEndId>{id}</OrgnlEndToEndId><TxSts>{status}</TxSts></TxInfAndSts>")
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.002.001.12"><FIToFIPmtStsRpt>
+<GrpHdr><MsgId>SB-REPORT-1</MsgId><CreDtTm>2026-12-04T12:00:00Z</CreDtTm></GrpHdr>
+<OrgnlGrpInfAndSts><OrgnlMsgId>W-SETTLEMENT</OrgnlMsgId><OrgnlMsgNmId>pacs.009.001.10</OrgnlMsgNmId></OrgnlGrpInfAndSts>
+{body}</FIToFIPmtStsRpt></Document>"#
+    )
+}
+
+#[actix_web::test]
+async fn instructions_go_out_as_pacs009_and_the_settlement_banks_pacs002_settles_them() {
+    let app = TestApp::spawn().await;
+    app.submit_accepted(&crate::helpers::inr_to_aed(json!("1000.00")))
+        .await;
+    let window = app.close_window().await;
+    app.wait_for_window_state(window, &["netted"]).await;
+    let path = format!("/api/v1/settlements?window_id={window}&format=pacs.009");
+    let reply = app.get(&path).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_valid("pacs.009.001.10", &reply.text);
+    let doc = xml::parse(reply.text.as_bytes()).unwrap();
+    let transfers: Vec<&Element> = doc
+        .at("FICdtTrf")
+        .unwrap()
+        .children_named("CdtTrfTxInf")
+        .collect();
+    assert_eq!(transfers.len(), 2);
+    let paid_in = transfers
+        .iter()
+        .find(|t| t.text_at("DbtrAgt/FinInstnId/BICFI") == Some("ICICINBB"))
+        .unwrap();
+    assert_eq!(paid_in.text_at("IntrBkSttlmAmt"), Some("1000.00"));
+    let paid_out = transfers
+        .iter()
+        .find(|t| t.text_at("CdtrAgt/FinInstnId/BICFI") == Some("EBILAEAD"))
+        .unwrap();
+    assert_eq!(
+        paid_out.at("IntrBkSttlmAmt").unwrap().attribute("Ccy"),
+        Some("AED")
+    );
+    // A bank sees its own instruction only; it may not report settlement.
+    let as_icici = app.get_as(Some(app.keys.bank("ICICI")), &path).await;
+    assert_eq!(
+        xml::parse(as_icici.text.as_bytes())
+            .unwrap()
+            .at("FICdtTrf")
+            .unwrap()
+            .children_named("CdtTrfTxInf")
+            .count(),
+        1
+    );
+
+    let ids: Vec<String> = transfers
+        .iter()
+        .map(|t| t.text_at("PmtId/EndToEndId").unwrap().to_string())
+        .collect();
+    let report = settlement_report(
+        &ids.iter()
+            .map(|id| (id.clone(), "ACSC"))
+            .collect::<Vec<_>>(),
+    );
+    assert_valid("pacs.002.001.12", &report);
+    let refused = post_xml(&app, app.keys.bank("ICICI"), "pacs.002", &report).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (403, "operator_only")
+    );
+    let done = post_xml(&app, &app.keys.operator, "pacs.002", &report).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let outcomes: Vec<(&str, bool)> = done.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["outcome"].as_str().unwrap(),
+                l["changed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes, vec![("confirmed", true), ("confirmed", true)]);
+    app.wait_for_window_state(window, &["settled"]).await;
+    // Nothing is pending any more; the same report again changes nothing.
+    let empty = app.get(&path).await;
+    assert_eq!((empty.status.as_u16(), empty.code()), (404, "not_found"));
+    let again = post_xml(&app, &app.keys.operator, "pacs.002", &report).await;
+    assert!(again.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["changed"] == false));
+
+    // Next window: the bank rejects one, and names something that is no instruction.
+    app.submit_accepted(&crate::helpers::inr_to_aed(json!("5.00")))
+        .await;
+    let second = app.close_window().await;
+    app.wait_for_window_state(second, &["netted"]).await;
+    let doc = xml::parse(
+        app.get(&format!(
+            "/api/v1/settlements?window_id={second}&format=pacs.009"
+        ))
+        .await
+        .text
+        .as_bytes(),
+    )
+    .unwrap();
+    let first_id = doc
+        .at("FICdtTrf/CdtTrfTxInf/PmtId/EndToEndId")
+        .unwrap()
+        .text
+        .clone();
+    let report = settlement_report(&[
+        (first_id, "RJCT"),
+        ("NOT-AN-ID".into(), "ACSC"),
+        (uuid::Uuid::nil().simple().to_string(), "PDNG"),
+    ]);
+    let failed = post_xml(&app, &app.keys.operator, "pacs.002", &report).await;
+    let outcomes: Vec<&str> = failed.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec!["failed", "refused", "ignored"],
+        "{}",
+        failed.text
+    );
+    app.wait_for_window_state(second, &["settlement_failed"])
+        .await;
+    app.assert_audit_clean().await;
+}

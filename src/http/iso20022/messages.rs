@@ -143,7 +143,7 @@ impl MessageError {
 
 /// The message id of `root`'s version (`pacs.008.001.08`), if it is a `Document` of
 /// `family` in one of `versions`.
-fn definition<'a>(
+pub(super) fn definition<'a>(
     root: &'a Element,
     family: &'static str,
     versions: &[&str],

@@ -6,6 +6,7 @@
 
 pub mod funding;
 mod messages;
+pub mod settlement;
 pub mod statement;
 pub mod xml;
 
