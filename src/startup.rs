@@ -10,6 +10,8 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
+use crate::domain::screening::Thresholds;
+
 use crate::actors::keys;
 use crate::actors::writer::WriterLimits;
 use crate::actors::{Engine, EngineSetup, WindowSettings};
@@ -82,6 +84,16 @@ impl Application {
         // The domain actors share one arbiter (thread) of their own, away from the
         // HTTP workers; see docs/PERFORMANCE.md for the measurement behind this.
         let arbiter = Arbiter::new();
+        if settings.screening_hold_score > settings.screening_reject_score {
+            anyhow::bail!(
+                "--screening-hold-score {} is above --screening-reject-score {}: a match that \
+                 holds must score no higher than one that rejects",
+                settings.screening_hold_score,
+                settings.screening_reject_score
+            );
+        }
+        let screening = store.screening_entries().await?;
+        tracing::info!(entries = screening.len(), "screening list loaded");
         // Every limit below was checked against its range when parsed (the `config` module);
         // none is clamped here.
         let engine = Engine::start(
@@ -104,6 +116,11 @@ impl Application {
                 corridors: store.corridors().await?,
                 keys: stored_keys,
                 queue_ttl_windows: settings.queue_ttl_windows,
+                screening,
+                screening_thresholds: Thresholds {
+                    reject: settings.screening_reject_score,
+                    hold: settings.screening_hold_score,
+                },
             },
         );
         let rates = Arc::new(RateLimits::new(RateSettings {

@@ -12,6 +12,7 @@ pub mod corridor;
 pub mod faults;
 pub mod feed;
 pub mod keys;
+pub mod screening;
 mod settlement;
 pub mod window;
 pub mod writer;
@@ -222,6 +223,9 @@ pub struct EngineSetup {
     pub keys: Vec<crate::domain::auth::KeyRecord>,
     /// A queued transfer not released within this many windows expires.
     pub queue_ttl_windows: u32,
+    /// The screening list as stored, and the scores that decide.
+    pub screening: Vec<crate::domain::screening::ScreeningEntry>,
+    pub screening_thresholds: crate::domain::screening::Thresholds,
 }
 
 /// The running actor tree: handles to start new bank and corridor actors on the
@@ -238,6 +242,8 @@ pub struct Engine {
     store: Store,
     metrics: Arc<Metrics>,
     queue_ttl_windows: u32,
+    /// The screening index every submission is checked against.
+    pub screening: Arc<screening::Screening>,
 }
 
 impl Engine {
@@ -257,6 +263,8 @@ impl Engine {
             corridors,
             keys: stored_keys,
             queue_ttl_windows,
+            screening,
+            screening_thresholds,
         } = setup;
         let directory = Arc::new(Directory::default());
         let transactions_wanted = Arc::new(AtomicBool::new(false));
@@ -306,6 +314,7 @@ impl Engine {
             store,
             metrics,
             queue_ttl_windows,
+            screening: Arc::new(screening::Screening::new(screening, screening_thresholds)),
         };
         for bank in banks {
             engine.start_bank(bank);

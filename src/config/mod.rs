@@ -29,6 +29,18 @@ fn usize_in(range: std::ops::RangeInclusive<u64>) -> RangedU64ValueParser<usize>
     RangedU64ValueParser::<usize>::new().range(range)
 }
 
+/// A screening score setting: a decimal from 0.5 to 1.
+fn screening_score(text: &str) -> Result<f64, String> {
+    let score: f64 = text
+        .parse()
+        .map_err(|_| format!("{text} is not a decimal number"))?;
+    if (0.5..=1.0).contains(&score) {
+        Ok(score)
+    } else {
+        Err(format!("{text} is not between 0.5 and 1"))
+    }
+}
+
 /// Highest per-second rate limit: far above what one engine serves, so a setting at
 /// the top means "no limit" in practice.
 const RATE_PER_SECOND_MAX: i64 = 10_000_000;
@@ -239,6 +251,18 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_QUEUE_TTL_WINDOWS", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub queue_ttl_windows: u32,
+    /// Compliance screening: a debtor or creditor whose name matches a screening
+    /// list entry this well or better (Jaro–Winkler over its name's tokens, 0.5 to 1)
+    /// has its transfer rejected (`compliance_rejected`).
+    #[arg(long, env = "DELTRAN_SCREENING_REJECT_SCORE", default_value_t = 0.92,
+          value_parser = screening_score)]
+    pub screening_reject_score: f64,
+    /// Compliance screening: a match this good or better, below the reject score,
+    /// holds the transfer (`held`) until the operator releases or rejects it. 0.5 to
+    /// 1, at most the reject score.
+    #[arg(long, env = "DELTRAN_SCREENING_HOLD_SCORE", default_value_t = 0.85,
+          value_parser = screening_score)]
+    pub screening_hold_score: f64,
     /// Largest WebSocket frame a client may send. Range 1 KiB to 16 MiB: a subscribe
     /// message naming all five channels and a bank, pretty-printed, takes about 150
     /// bytes.

@@ -51,6 +51,7 @@ pub mod registry;
 pub mod report;
 pub mod returns;
 pub mod rules;
+pub mod screening;
 pub mod settlement;
 pub mod transfer;
 pub mod window;

@@ -12,6 +12,7 @@ mod error;
 mod keys;
 mod registry;
 mod reports;
+mod screening;
 mod settlements;
 mod transfers;
 mod windows;
@@ -51,6 +52,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0012_funding_entries",
         include_str!("../../sql/0012_funding_entries.sql"),
+    ),
+    (
+        "0013_screening",
+        include_str!("../../sql/0013_screening.sql"),
     ),
 ];
 

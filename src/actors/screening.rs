@@ -1,0 +1,54 @@
+//! The screening list as the engine holds it: an index built from the stored list,
+//! swapped whole whenever the list changes, and read by every submission without a
+//! lock held across any work.
+
+use std::sync::{Arc, RwLock};
+
+use super::Engine;
+use crate::domain::screening::{
+    PartyName, PartyRole, Screener, ScreeningEntry, Thresholds, Verdict,
+};
+use crate::store::StoreError;
+
+/// The screening index and the scores that decide.
+pub struct Screening {
+    screener: RwLock<Arc<Screener>>,
+    pub thresholds: Thresholds,
+}
+
+impl Screening {
+    pub fn new(entries: Vec<ScreeningEntry>, thresholds: Thresholds) -> Self {
+        Screening {
+            screener: RwLock::new(Arc::new(Screener::new(entries))),
+            thresholds,
+        }
+    }
+
+    /// The index now (cheap: a reference count).
+    pub fn current(&self) -> Arc<Screener> {
+        self.screener.read().expect("screening lock").clone()
+    }
+
+    pub fn replace(&self, entries: Vec<ScreeningEntry>) {
+        let screener = Arc::new(Screener::new(entries));
+        *self.screener.write().expect("screening lock") = screener;
+    }
+
+    /// Screens a transfer's parties against the list as it is now.
+    pub fn screen(&self, parties: &[(PartyRole, &PartyName)]) -> Verdict {
+        if parties.is_empty() {
+            return Verdict::Clear;
+        }
+        self.current().screen(parties, self.thresholds)
+    }
+}
+
+impl Engine {
+    /// Rebuilds the screening index from the stored list: after every change to it.
+    pub async fn reload_screening(&self) -> Result<usize, StoreError> {
+        let entries = self.store.screening_entries().await?;
+        let count = entries.len();
+        self.screening.replace(entries);
+        Ok(count)
+    }
+}
