@@ -145,6 +145,37 @@ pub struct TransferView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub uetr: Option<String>,
+    /// The paying customer, as the sender named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub debtor: Option<PartyView>,
+    /// The paid customer, as the sender named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub creditor: Option<PartyView>,
+    /// The compliance screening match that held or rejected it (`held`, or
+    /// `compliance_rejected`); absent when screening found nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub screening: Option<ScreeningMatchView>,
+}
+
+/// A debtor or creditor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartyView {
+    pub name: String,
+    pub country: Option<String>,
+}
+
+/// A screening match: the list entry, which party matched, and how well.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScreeningMatchView {
+    pub entry_id: i64,
+    /// `debtor` or `creditor`.
+    pub party: &'static str,
+    /// 0 to 1 (Jaro–Winkler over the names' tokens).
+    #[schema(value_type = String, example = "0.873")]
+    pub score: String,
 }
 
 pub fn transfer(t: &Transfer) -> TransferView {
@@ -177,6 +208,20 @@ pub fn transfer(t: &Transfer) -> TransferView {
             .map(|ids| ids.iter().map(|id| id.to_string()).collect()),
         end_to_end_id: t.iso.as_ref().and_then(|i| i.end_to_end_id.clone()),
         uetr: t.iso.as_ref().map(|i| i.uetr.to_string()),
+        debtor: t.debtor.as_ref().map(party),
+        creditor: t.creditor.as_ref().map(party),
+        screening: t.screening.as_ref().map(|m| ScreeningMatchView {
+            entry_id: m.entry_id,
+            party: m.role.as_str(),
+            score: m.score.to_string(),
+        }),
+    }
+}
+
+fn party(p: &crate::domain::screening::PartyName) -> PartyView {
+    PartyView {
+        name: p.name.clone(),
+        country: p.country.clone(),
     }
 }
 
@@ -248,6 +293,9 @@ pub struct LedgerView {
     pub position: Money,
     /// Submissions decided but not yet stored.
     pub reserved: Money,
+    /// Transfers held by compliance screening: part of the exposure until the
+    /// operator releases or rejects them.
+    pub held: Money,
     /// `debits + reserved − credits`: what the cap bounds.
     pub exposure: Money,
     pub net_debit_cap: Money,
@@ -301,6 +349,7 @@ pub fn positions(view: &BankPositions) -> PositionsView {
                 credits: Money::of(c, ledger.credits),
                 position: Money::of(c, ledger.credits - ledger.debits),
                 reserved: Money::of(c, ledger.reserved),
+                held: Money::of(c, ledger.held),
                 exposure: Money::of(c, ledger.exposure()),
                 net_debit_cap: Money::of(c, cap),
                 settlement_balance: balance.map(|b| Money::of(c, b)),
@@ -1122,6 +1171,7 @@ pub struct StatusCounts {
     pub queued: i64,
     pub expired: i64,
     pub cancelled: i64,
+    pub held: i64,
 }
 
 /// Transfers of one corridor with one status (and, in a bank's summary, one
@@ -1224,6 +1274,7 @@ pub fn summary(s: &Summary) -> SummaryView {
             TransferStatus::Queued => &mut by_status.queued,
             TransferStatus::Expired => &mut by_status.expired,
             TransferStatus::Cancelled => &mut by_status.cancelled,
+            TransferStatus::Held => &mut by_status.held,
         } += v.count;
     }
     let by_corridor = s

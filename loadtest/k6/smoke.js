@@ -189,6 +189,10 @@ const ROUTES = [
   // Netting follows the close at once; these two lines retry until it has happened.
   ['GET', '/api/v1/windows/{windowId}', { expect: 200, until: (b) => window_(b) && b.state === 'netted' }],
   ['GET', '/api/v1/transfers/{transferId}', { as: 'ICICI', expect: 200, until: transfer('netted') }],
+  // Only a held transfer (compliance screening) is released or rejected, by the operator.
+  ['POST', '/api/v1/transfers/{transferId}/release', { as: 'ICICI', expect: 403, shape: problem('operator_only') }],
+  ['POST', '/api/v1/transfers/{transferId}/release', { expect: 409, shape: problem('transfer_not_held') }],
+  ['POST', '/api/v1/transfers/{transferId}/reject', { expect: 409, shape: problem('transfer_not_held') }],
   // Netted, it may be returned by its receiver (a transfer the other way, at its rate).
   ['POST', '/api/v1/transfers/{transferId}/return', { as: 'ICICI', body: { amount: '1.00' }, expect: 403, shape: problem('return_not_receiver') }],
   ['POST', '/api/v1/transfers/{transferId}/return', { as: 'ENBD', body: { amount: '100.00', idempotency_key: `${RUN_ID}-smoke-return` }, expect: 202, shape: (b, c) => transfer('accepted')(b) && b.return_of === c.transferId && b.sender_bank === 'ENBD' && b.from_currency === 'AED' }],

@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::bank::{
-    BankActor, CancelTransfer, FundsMoved, FundsOutCheck, ProfileChanged, ReserveFundsOut,
-    SubmitTransfer,
+    BankActor, CancelTransfer, DecideHeld, FundsMoved, FundsOutCheck, ProfileChanged,
+    ReserveFundsOut, SubmitTransfer,
 };
 use super::clock::CloseCurrent;
 use super::corridor::{Quote, QuoteTransfer, TermsChanged};
@@ -23,6 +23,7 @@ use super::{now_micros, BankHandle, Engine};
 use crate::domain::auth::KeyRecord;
 use crate::domain::returns::ReturnTerms;
 use crate::domain::rules::TransferDraft;
+use crate::domain::screening::{PartyName, PartyRole, Verdict};
 use crate::domain::{
     Amount, BankCode, BankPatch, BankRecord, BankStatus, CorridorId, CorridorPatch, CorridorRecord,
     CorridorStatus, Currency, FundsDirection, FundsMovement, InstructionChange, InstructionState,
@@ -66,6 +67,13 @@ pub enum CommandError {
     /// Only a transfer's sender (or the operator) may cancel it.
     #[error("only the sender of transfer {0} may cancel it")]
     CancelNotSender(TransferId),
+    /// The transfer is not held (any more): only a held transfer is released or
+    /// rejected by the operator.
+    #[error("transfer {transaction_id} is {status}, not held")]
+    TransferNotHeld {
+        transaction_id: TransferId,
+        status: TransferStatus,
+    },
     /// Only a transfer's receiver (or the operator) may return it.
     #[error("only the receiver of transfer {0} may return it")]
     ReturnNotReceiver(TransferId),
@@ -122,6 +130,16 @@ pub struct Submitted {
     pub replayed: bool,
 }
 
+/// A transfer for its sender's bank actor to decide: the draft, the rate it goes at,
+/// a return's original, what screening said and the receiver's status.
+struct ToDecide {
+    draft: TransferDraft,
+    quote: Quote,
+    return_terms: Option<ReturnTerms>,
+    screening: Verdict,
+    receiver_status: BankStatus,
+}
+
 /// The window cut off by `close_window`, and the one that opened.
 #[derive(Clone, Copy, Debug)]
 pub struct ClosedWindow {
@@ -166,8 +184,24 @@ impl Engine {
                 CommandError::Unavailable(format!("corridor {corridor_id} is restarting"))
             })?;
         let receiver_status = receiver.status();
-        self.decide(&sender, draft, quote, None, receiver_status, wait_max)
-            .await
+        // Screened here, on the caller's thread: the bank actor only applies the
+        // verdict.
+        let parties: Vec<(PartyRole, &PartyName)> = [
+            (PartyRole::Debtor, draft.debtor.as_ref()),
+            (PartyRole::Creditor, draft.creditor.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(role, party)| Some((role, party?)))
+        .collect();
+        let screening = self.screening.screen(&parties);
+        let to_decide = ToDecide {
+            draft,
+            quote,
+            return_terms: None,
+            screening,
+            receiver_status,
+        };
+        self.decide(&sender, to_decide, wait_max).await
     }
 
     /// Hands a transfer to its sender's bank actor and waits for its fate: stored as
@@ -175,12 +209,16 @@ impl Engine {
     async fn decide(
         &self,
         sender: &BankHandle,
-        draft: TransferDraft,
-        quote: Quote,
-        return_terms: Option<ReturnTerms>,
-        receiver_status: BankStatus,
+        to_decide: ToDecide,
         wait_max: Duration,
     ) -> Result<Submitted, CommandError> {
+        let ToDecide {
+            draft,
+            quote,
+            return_terms,
+            screening,
+            receiver_status,
+        } = to_decide;
         let corridor_id = CorridorId::new(draft.amount.currency(), draft.to_currency);
         // Kept only when a replay could need it: to compare with what the key stored.
         let asked = draft.idempotency_key.is_some().then(|| draft.clone());
@@ -189,6 +227,7 @@ impl Engine {
             draft,
             quote,
             return_terms,
+            screening,
             receiver_status,
             created_at: now_micros(),
             reply,
@@ -318,15 +357,59 @@ impl Engine {
             rate,
             converted: original.amount,
         };
-        self.decide(
-            &sender,
+        // A return goes back to whom the original came from: not screened again.
+        let to_decide = ToDecide {
             draft,
             quote,
-            Some(terms),
+            return_terms: Some(terms),
+            screening: Verdict::Clear,
             receiver_status,
-            wait_max,
-        )
-        .await
+        };
+        self.decide(&sender, to_decide, wait_max).await
+    }
+
+    /// The operator's decision on a transfer compliance screening held: `release`
+    /// puts it in the open window (its exposure, kept while held, becomes a debit
+    /// there), otherwise it is rejected (`compliance_rejected`). Answers the transfer
+    /// as changed, once stored.
+    pub async fn decide_held(
+        &self,
+        id: TransferId,
+        release: bool,
+        wait_max: Duration,
+    ) -> Result<Transfer, CommandError> {
+        let what = format!("transfer {id}");
+        let transfer = self.store.transfer(id).await.map_err(naming(what))?;
+        let not_held = |t: &Transfer| CommandError::TransferNotHeld {
+            transaction_id: id,
+            status: t.status(),
+        };
+        if transfer.outcome != Outcome::Held {
+            return Err(not_held(&transfer));
+        }
+        let sender = self
+            .directory
+            .bank(&transfer.sender)
+            .ok_or_else(|| CommandError::NotFound(format!("bank {}", transfer.sender)))?;
+        let (reply, answer) = oneshot::channel();
+        sender.addr.do_send(DecideHeld {
+            transfer,
+            release,
+            reply,
+        });
+        let outcome = match tokio::time::timeout(wait_max, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted; retry".into()),
+            Err(_) => PersistOutcome::Failed("the decision was not confirmed in time".into()),
+        };
+        match outcome {
+            PersistOutcome::Stored(changed) => Ok(*changed),
+            PersistOutcome::Unchanged => Err(not_held(&self.store.transfer(id).await?)),
+            PersistOutcome::Failed(detail) => Err(CommandError::Unavailable(detail)),
+            PersistOutcome::Existing(_) | PersistOutcome::Unstorable { .. } => Err(
+                CommandError::Unavailable("the decision could not be stored; retry".into()),
+            ),
+        }
     }
 
     /// Cancels a transfer: a queued one at any time, an accepted one while its window
@@ -728,6 +811,7 @@ impl Engine {
             (false, Outcome::Queued) => ("queued", ""),
             (false, Outcome::Expired) => ("expired", ""),
             (false, Outcome::Cancelled) => ("cancelled", ""),
+            (false, Outcome::Held) => ("held", ""),
         };
         self.metrics
             .transfers

@@ -19,6 +19,8 @@ pub struct BankBooks {
     pub credits: BTreeMap<Currency, Decimal>,
     pub balances: BTreeMap<Currency, StoredBalance>,
     pub returned: HashMap<TransferId, Returned>,
+    /// What the bank's held transfers keep of its exposure, per currency.
+    pub held: BTreeMap<Currency, Decimal>,
 }
 
 /// A prefunded bank's settlement balance in one currency as stored, with the version
@@ -64,12 +66,16 @@ pub struct Ledger {
     pub credits: Decimal,
     /// Debits handed to the writer and not yet committed.
     pub reserved: Decimal,
+    /// Transfers held by compliance screening (stored, in no window): they keep their
+    /// exposure until the operator releases or rejects them.
+    pub held: Decimal,
 }
 
 impl Ledger {
-    /// Net debit counting reservations: what the limit check compares with the cap.
+    /// Net debit counting reservations and held transfers: what the limit check
+    /// compares with the cap.
     pub fn exposure(&self) -> Decimal {
-        self.debits + self.reserved - self.credits
+        self.debits + self.reserved + self.held - self.credits
     }
 }
 
@@ -100,7 +106,8 @@ mod tests {
             debits: Decimal::new(500, 0),
             credits: Decimal::new(200, 0),
             reserved: Decimal::new(50, 0),
+            held: Decimal::new(25, 0),
         };
-        assert_eq!(ledger.exposure(), Decimal::new(350, 0));
+        assert_eq!(ledger.exposure(), Decimal::new(375, 0));
     }
 }

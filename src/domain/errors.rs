@@ -62,6 +62,10 @@ pub enum InputError {
     PriorityInvalid,
     #[error("a BIC is 8 or 11 letters and digits: 4 for the institution, 2 letters for the country, 2 for the location, 3 optional for the branch")]
     BicInvalid,
+    #[error("a country is an ISO 3166 alpha-2 code: two upper-case letters")]
+    CountryInvalid,
+    #[error("a party's name is 1 to 140 characters, not all blank")]
+    PartyNameInvalid,
 }
 
 impl InputError {
@@ -96,6 +100,8 @@ impl InputError {
             InputError::OnLimitInvalid => "on_limit_invalid",
             InputError::PriorityInvalid => "priority_invalid",
             InputError::BicInvalid => "bic_invalid",
+            InputError::CountryInvalid => "country_invalid",
+            InputError::PartyNameInvalid => "party_name_invalid",
         }
     }
 }
@@ -124,10 +130,14 @@ pub enum RejectCode {
     /// A partial return so small that at the original's rate it gives back nothing.
     #[error("the return is too small to give back a minor unit of the original's currency")]
     ReturnAmountTooSmall,
+    /// Compliance screening: the debtor or creditor matches a screening list entry
+    /// (strongly at submission, or the operator rejected a held transfer).
+    #[error("compliance screening rejected the transfer")]
+    ComplianceRejected,
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 8] = [
+    pub const ALL: [RejectCode; 9] = [
         RejectCode::SenderBankSuspended,
         RejectCode::ReceiverBankSuspended,
         RejectCode::CorridorSuspended,
@@ -136,6 +146,7 @@ impl RejectCode {
         RejectCode::LiquidityInsufficient,
         RejectCode::ReturnExceedsOriginal,
         RejectCode::ReturnAmountTooSmall,
+        RejectCode::ComplianceRejected,
     ];
 
     pub fn code(&self) -> &'static str {
@@ -148,6 +159,7 @@ impl RejectCode {
             RejectCode::LiquidityInsufficient => "liquidity_insufficient",
             RejectCode::ReturnExceedsOriginal => "return_exceeds_original",
             RejectCode::ReturnAmountTooSmall => "return_amount_too_small",
+            RejectCode::ComplianceRejected => "compliance_rejected",
         }
     }
 

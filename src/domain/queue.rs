@@ -237,6 +237,9 @@ mod tests {
             return_of: None,
             returns: None,
             iso: None,
+            debtor: None,
+            creditor: None,
+            screening: None,
         }
     }
 

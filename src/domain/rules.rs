@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use super::errors::{InputError, RejectCode};
 use super::ids::{BankCode, BankStatus, CorridorStatus, TransferId};
 use super::money::{Amount, Currency};
+use super::screening::PartyName;
 use super::transfer::{IsoIds, QueuePriority, Transfer};
 
 /// Longest account number or name a transfer may carry.
@@ -52,6 +53,9 @@ pub struct TransferDraft {
     pub return_of: Option<TransferId>,
     /// Set on a transfer that came in as an ISO 20022 credit transfer.
     pub iso: Option<IsoIds>,
+    /// The debtor and creditor, when the sender names them (screened).
+    pub debtor: Option<PartyName>,
+    pub creditor: Option<PartyName>,
 }
 
 impl TransferDraft {
@@ -98,6 +102,8 @@ impl TransferDraft {
             queue,
             return_of: None,
             iso: None,
+            debtor: None,
+            creditor: None,
         })
     }
 }

@@ -13,6 +13,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::errors::InputError;
+use super::rules::text_field;
 
 text_enum! {
     /// Which list an entry is on.
@@ -54,6 +58,32 @@ pub struct PartyName {
     pub country: Option<String>,
 }
 
+/// The longest party name stored (ISO 20022's `Max140Text`).
+pub const PARTY_NAME_LEN_MAX: usize = 140;
+
+impl PartyName {
+    /// A party as a sender names it: a name of 1 to 140 characters without control
+    /// characters (trimmed), and an optional ISO 3166 alpha-2 country.
+    pub fn parse(name: &str, country: Option<&str>) -> Result<Self, (&'static str, InputError)> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > PARTY_NAME_LEN_MAX {
+            return Err(("name", InputError::PartyNameInvalid));
+        }
+        text_field(name, PARTY_NAME_LEN_MAX).map_err(|e| ("name", e))?;
+        let country = match country {
+            Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Some(c.to_string())
+            }
+            Some(_) => return Err(("country", InputError::CountryInvalid)),
+            None => None,
+        };
+        Ok(PartyName {
+            name: name.to_string(),
+            country,
+        })
+    }
+}
+
 text_enum! {
     /// Which side of the transfer a party is.
     PartyRole {
@@ -71,15 +101,15 @@ pub struct Thresholds {
 }
 
 /// The best match of a transfer's parties against the list.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScreeningMatch {
     pub entry_id: i64,
     pub list: ScreeningList,
     pub role: PartyRole,
-    /// The entry's name or alias that matched.
+    /// The entry's name or alias that matched (not stored: the entry is).
     pub matched: String,
-    /// 0 to 1, rounded to three decimals.
-    pub score: f64,
+    /// 0 to 1, with three decimals.
+    pub score: Decimal,
 }
 
 /// What screening says of a transfer.
@@ -210,7 +240,7 @@ impl Screener {
         parties: &[(PartyRole, &PartyName)],
         floor: f64,
     ) -> Option<ScreeningMatch> {
-        let mut best: Option<ScreeningMatch> = None;
+        let mut best: Option<(ScreeningMatch, f64)> = None;
         for (role, party) in parties {
             let tokens = tokens(&party.name);
             if tokens.is_empty() {
@@ -237,29 +267,35 @@ impl Screener {
                         party.country.as_deref(),
                         &entry.countries,
                     );
-                    if score >= floor && best.as_ref().map_or(true, |b| score > b.score) {
-                        best = Some(ScreeningMatch {
+                    if score >= floor && best.as_ref().map_or(true, |b| score > b.1) {
+                        let m = ScreeningMatch {
                             entry_id: entry.id,
                             list: entry.list,
                             role: *role,
                             matched: variant.text.clone(),
-                            score: (score * 1000.0).round() / 1000.0,
-                        });
+                            score: thousandths(score),
+                        };
+                        best = Some((m, score));
                     }
                 }
             }
         }
-        best
+        best.map(|(m, _)| m)
     }
 
     /// Screens a transfer's parties: rejected, held or clear by the best match.
     pub fn screen(&self, parties: &[(PartyRole, &PartyName)], thresholds: Thresholds) -> Verdict {
         match self.best_match(parties, thresholds.hold) {
-            Some(m) if m.score >= thresholds.reject => Verdict::Reject(m),
+            Some(m) if m.score >= thousandths(thresholds.reject) => Verdict::Reject(m),
             Some(m) => Verdict::Hold(m),
             None => Verdict::Clear,
         }
     }
+}
+
+/// A score as a decimal with three places (what is stored and shown).
+fn thousandths(score: f64) -> Decimal {
+    Decimal::new((score * 1000.0).round() as i64, 3)
 }
 
 /// How alike a party's name is to an entry's: each entry token aligned with its best
@@ -524,7 +560,10 @@ mod tests {
         match verdict("Muhammad Al-Rasheed", None) {
             Verdict::Hold(m) => {
                 assert_eq!(m.entry_id, 1);
-                assert!(m.score >= 0.85 && m.score < 0.92, "{m:?}");
+                assert!(
+                    m.score >= Decimal::new(85, 2) && m.score < Decimal::new(92, 2),
+                    "{m:?}"
+                );
             }
             other => panic!("{other:?}"),
         }

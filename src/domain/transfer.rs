@@ -7,6 +7,7 @@ use super::fx::FxRate;
 use super::ids::{BankCode, TransferId, WindowId};
 use super::money::{Amount, Currency};
 use super::rules::TransferDraft;
+use super::screening::{PartyName, ScreeningMatch};
 use super::window::WindowState;
 
 /// Where a transfer stands in the store: the decision its batch committed, or the
@@ -22,6 +23,9 @@ pub enum Outcome {
     Expired,
     /// Cancelled by its sender: queued, or accepted while its window was open.
     Cancelled,
+    /// Held by compliance screening (a weaker match) until the operator releases it
+    /// (accepted into the open window) or rejects it (`compliance_rejected`).
+    Held,
 }
 
 impl Outcome {
@@ -33,6 +37,7 @@ impl Outcome {
             Outcome::Queued => TransferStatus::Queued,
             Outcome::Expired => TransferStatus::Expired,
             Outcome::Cancelled => TransferStatus::Cancelled,
+            Outcome::Held => TransferStatus::Held,
         }
     }
 
@@ -90,6 +95,12 @@ pub struct Transfer {
     pub returns: Option<Vec<TransferId>>,
     /// The identifiers of a transfer that came in as an ISO 20022 credit transfer.
     pub iso: Option<IsoIds>,
+    /// Its debtor and creditor, when the sender named them (screened against the
+    /// list before acceptance).
+    pub debtor: Option<PartyName>,
+    pub creditor: Option<PartyName>,
+    /// The screening match that held or rejected it.
+    pub screening: Option<ScreeningMatch>,
 }
 
 /// What an ISO 20022 credit transfer is known by end to end: the debtor's
@@ -114,6 +125,7 @@ text_enum! {
         Queued => "queued",
         Expired => "expired",
         Cancelled => "cancelled",
+        Held => "held",
     }
 }
 
@@ -131,6 +143,8 @@ impl Transfer {
             && self.queue == draft.queue
             && self.return_of == draft.return_of
             && self.iso == draft.iso
+            && self.debtor == draft.debtor
+            && self.creditor == draft.creditor
     }
 
     /// The status as stored: `accepted`, `rejected`, `queued`, `expired` or

@@ -107,6 +107,9 @@ pub enum ApiError {
     /// 409: the transfer may not be returned (not netted or settled, or a return).
     #[error("{0}")]
     TransferNotReturnable(String),
+    /// 409: only a held transfer is released or rejected.
+    #[error("{0}")]
+    TransferNotHeld(String),
     /// 409: a funds-out larger than the balance has free of the bank's exposure.
     #[error("{0}")]
     FundsOutExceedsFree(String),
@@ -169,6 +172,7 @@ impl ApiError {
             ApiError::InstructionNotPending(_) => "instruction_not_pending",
             ApiError::TransferNotCancellable(_) => "transfer_not_cancellable",
             ApiError::TransferNotReturnable(_) => "transfer_not_returnable",
+            ApiError::TransferNotHeld(_) => "transfer_not_held",
             ApiError::FundsOutExceedsFree(_) => "funds_out_exceeds_free_balance",
             ApiError::QueryInvalid(_) => "query_invalid",
             ApiError::RangeTooLarge(_) => "range_too_large",
@@ -270,6 +274,7 @@ impl From<CommandError> for ApiError {
             e @ CommandError::TransferNotReturnable { .. } => {
                 ApiError::TransferNotReturnable(e.to_string())
             }
+            e @ CommandError::TransferNotHeld { .. } => ApiError::TransferNotHeld(e.to_string()),
             e @ CommandError::ReturnNotReceiver(_) => ApiError::Forbidden {
                 code: "return_not_receiver",
                 detail: e.to_string(),
@@ -315,6 +320,7 @@ impl ResponseError for ApiError {
             | ApiError::InstructionNotPending(_)
             | ApiError::TransferNotCancellable(_)
             | ApiError::TransferNotReturnable(_)
+            | ApiError::TransferNotHeld(_)
             | ApiError::FundsOutExceedsFree(_) => StatusCode::CONFLICT,
             ApiError::Overloaded(_) | ApiError::Unavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE

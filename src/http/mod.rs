@@ -271,6 +271,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/transfers/{id}", transfers::get)
         .post("/transfers/{id}/cancel", transfers::cancel)
         .post("/transfers/{id}/return", transfers::return_transfer)
+        .post("/transfers/{id}/release", transfers::release_held)
+        .post("/transfers/{id}/reject", transfers::reject_held)
         .post("/iso20022/pacs.008", iso20022::pacs008)
         .post("/iso20022/pain.001", iso20022::pain001)
         .post("/iso20022/camt.054", iso20022::camt054)

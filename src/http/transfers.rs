@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::{not_found_as, number_text, page_limit, read_body, AppState};
 use crate::actors::Submitted;
 use crate::domain::rules::{RawReturn, RawTransfer, TransferDraft};
+use crate::domain::screening::PartyName;
 use crate::domain::{BankCode, InputError, Outcome, TransferId, TransferStatus, WindowId};
 use crate::store::TransferFilter;
 use crate::views::{self, TransferPage, TransferView};
@@ -59,6 +60,36 @@ pub struct TransferBody {
     /// every `normal` one of the sender in that currency).
     #[schema(pattern = "^(normal|high)$", example = "normal")]
     priority: Option<String>,
+    /// The paying customer, screened against the compliance list before acceptance.
+    debtor: Option<PartyBody>,
+    /// The paid customer, screened likewise.
+    creditor: Option<PartyBody>,
+}
+
+/// A debtor or creditor: screened (sanctions and PEP list) before acceptance.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Party)]
+pub struct PartyBody {
+    /// 1 to 140 characters, no control characters.
+    #[schema(example = "Asha Traders Pvt Ltd", min_length = 1, max_length = 140)]
+    name: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "IN", pattern = "^[A-Z]{2}$")]
+    country: Option<String>,
+}
+
+/// `debtor` / `creditor` of a body, parsed (`field` names it in a refusal).
+fn party(body: &Option<PartyBody>, field: &'static str) -> Result<Option<PartyName>, ApiError> {
+    body.as_ref()
+        .map(|p| {
+            PartyName::parse(&p.name, p.country.as_deref()).map_err(|(part, error)| {
+                ApiError::Input {
+                    field: if part == "name" { field } else { "country" },
+                    error,
+                }
+            })
+        })
+        .transpose()
 }
 
 /// The idempotency key from the `Idempotency-Key` header or the body (if both, they
@@ -100,6 +131,11 @@ fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, 
         priority: body.priority.as_deref(),
     })
     .map_err(|(field, error)| ApiError::Input { field, error })
+    .and_then(|mut draft| {
+        draft.debtor = party(&body.debtor, "debtor")?;
+        draft.creditor = party(&body.creditor, "creditor")?;
+        Ok(draft)
+    })
 }
 
 /// Submit a transfer.
@@ -275,6 +311,67 @@ pub async fn cancel(
         .cancel_transfer(id, caller.0.only_bank(), state.limits.submit_wait_max)
         .await?;
     Ok(HttpResponse::Ok().json(views::transfer(&cancelled)))
+}
+
+/// Release a transfer compliance screening held (operator).
+///
+/// `POST /api/v1/transfers/{id}/release`: the held transfer enters the open window
+/// (its exposure, kept while it was held, becomes a debit there); answers it, now
+/// `accepted`.
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/release", operation_id = "release_held_transfer", tag = "transfers",
+    params(("id" = uuid::Uuid, Path, description = "The held transfer's `transaction_id`")),
+    responses(
+        (status = 200, description = "Released into the open window (stored)", body = TransferView),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 409, description = "Problem code: `transfer_not_held`"),
+        (status = 422, description = "Problem code: `transaction_id_invalid`"),
+    ))]
+pub async fn release_held(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    decide_held(&state, &caller, &path, true).await
+}
+
+/// Reject a transfer compliance screening held (operator).
+///
+/// `POST /api/v1/transfers/{id}/reject`: the held transfer is rejected
+/// (`compliance_rejected`) and its exposure released; answers it, now `rejected`.
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/reject", operation_id = "reject_held_transfer", tag = "transfers",
+    params(("id" = uuid::Uuid, Path, description = "The held transfer's `transaction_id`")),
+    responses(
+        (status = 200, description = "Rejected (stored)", body = TransferView),
+        (status = 403, description = "Problem code: `operator_only`"),
+        (status = 404, description = "Problem code: `not_found`"),
+        (status = 409, description = "Problem code: `transfer_not_held`"),
+        (status = 422, description = "Problem code: `transaction_id_invalid`"),
+    ))]
+pub async fn reject_held(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    decide_held(&state, &caller, &path, false).await
+}
+
+async fn decide_held(
+    state: &AppState,
+    caller: &Caller,
+    path: &str,
+    release: bool,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let id = TransferId::parse(path).map_err(|error| ApiError::Input {
+        field: "transaction_id",
+        error,
+    })?;
+    let transfer = state
+        .engine
+        .decide_held(id, release, state.limits.submit_wait_max)
+        .await?;
+    Ok(HttpResponse::Ok().json(views::transfer(&transfer)))
 }
 
 /// The body of `POST /api/v1/transfers/{id}/return`; unknown fields are ignored.

@@ -25,7 +25,7 @@ macro_rules! audit_since {
 /// Each rule as a query returning one text row per violation.
 const CHECKS: &[(&str, &str)] = &[
     (
-        "every accepted transfer is in exactly one existing window; rejected, queued, expired and cancelled ones in none",
+        "every accepted transfer is in exactly one existing window; rejected, queued, expired, cancelled and held ones in none",
         "SELECT 'transfer ' || t.id || ' status ' || t.status || ' window ' || coalesce(t.window_id::text, 'none')
            FROM transfers t LEFT JOIN windows w ON w.id = t.window_id
           WHERE (t.status = 'accepted' AND w.id IS NULL)
@@ -348,6 +348,14 @@ const CHECKS: &[(&str, &str)] = &[
            FROM taken t JOIN transfers o ON o.id = t.return_of
           WHERE t.amount > o.converted_amount OR t.converted > o.amount
              OR (t.amount = o.converted_amount AND t.converted <> o.amount)",
+    ),
+    (
+        "every held transfer, and every one compliance rejected, has its screening decision stored (entry, party, score)",
+        "SELECT 'transfer ' || id || ' ' || status || coalesce(' ' || reject_code, '')
+                || ' has no screening decision'
+           FROM transfers
+          WHERE (status = 'held' OR reject_code = 'compliance_rejected')
+            AND (screening_entry IS NULL OR screening_role IS NULL OR screening_score IS NULL)",
     ),
 ];
 

@@ -113,6 +113,24 @@ impl Store {
                 .returned
                 .insert(original, returned);
         }
+        // What held transfers keep of each bank's exposure (the partial index on held
+        // rows).
+        let rows = client
+            .query(
+                "SELECT sender_bank, from_currency, sum(amount) AS held FROM transfers
+                  WHERE status = 'held' AND sender_bank = ANY($1) GROUP BY 1, 2",
+                &[&codes],
+            )
+            .await?;
+        for row in rows {
+            let bank = bank_code(row.get("sender_bank"))?;
+            let cur = currency(row.get("from_currency"))?;
+            books
+                .entry(bank)
+                .or_default()
+                .held
+                .insert(cur, row.get("held"));
+        }
         Ok(books)
     }
 }

@@ -57,6 +57,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0013_screening",
         include_str!("../../sql/0013_screening.sql"),
     ),
+    (
+        "0014_compliance",
+        include_str!("../../sql/0014_compliance.sql"),
+    ),
 ];
 
 /// How long a request waits for a free connection before the store says "unavailable".

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::decode::{bank_code, corrupt, currency, window_id};
 use super::{Store, StoreError};
+use crate::domain::screening::{PartyName, PartyRole, ScreeningList, ScreeningMatch};
 use crate::domain::{
     Amount, BankCode, FxRate, IsoIds, Outcome, QueuePriority, RejectCode, Transfer, TransferId,
     TransferStatus, WindowId, WindowState,
@@ -64,20 +65,23 @@ pub(super) const TRANSFER_WITH_WINDOW: &str = "t.id, t.sender_bank, t.receiver_b
     t.from_currency, t.converted_amount, t.to_currency, t.fx_rate, t.status, t.reject_code, \
     t.window_id, t.idempotency_key, t.sender_account, t.receiver_account, t.reference, \
     t.created_at, t.queue_priority, t.queued_in, t.status_at, t.return_of, t.end_to_end_id, \
-    t.uetr, \
+    t.uetr, t.debtor_name, t.debtor_country, t.creditor_name, t.creditor_country, \
+    t.screening_entry, t.screening_role, t.screening_score, \
     w.state AS window_state \
     FROM transfers t LEFT JOIN windows w ON w.id = t.window_id";
 
 const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at, queue_priority, \
-    queued_in, status_at, return_of, end_to_end_id, uetr";
+    queued_in, status_at, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
+    creditor_name, creditor_country, screening_entry, screening_role, screening_score";
 
 /// Answers how many rows went in and which changes took: one row back instead of one
 /// per transfer, since a conflict (a reused idempotency key) is rare and looked up
 /// separately.
 ///
-/// `inserted` writes the new transfers (`$1`–`$16`, `$18`–`$19`, `$26`–`$28`); `changed` moves
+/// `inserted` writes the new transfers (`$1`–`$16`, `$18`–`$19`, `$26`–`$28`,
+/// `$30`–`$36`); `changed` moves
 /// stored rows from the status they must still have to a new one (`$20`–`$25`: a
 /// queued transfer released into a window, expired or cancelled; an accepted one
 /// cancelled), reading the old row through a self-join so that a cancelled transfer's
@@ -93,18 +97,21 @@ const INSERT_TRANSFERS: &str =
     "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
     from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at, \
-    queue_priority, queued_in, return_of, end_to_end_id, uetr) \
+    queue_priority, queued_in, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
+    creditor_name, creditor_country, screening_entry, screening_role, screening_score) \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], \
     $6::numeric[], $7::text[], $8::numeric[], $9::text[], $10::text[], $11::int8[], \
     $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $18::text[], \
-    $19::int8[], $26::uuid[], $27::text[], $28::uuid[]) \
+    $19::int8[], $26::uuid[], $27::text[], $28::uuid[], $30::text[], $31::text[], \
+    $32::text[], $33::text[], $34::int8[], $35::text[], $36::numeric[]) \
     ON CONFLICT (sender_bank, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
     RETURNING window_id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, status), \
     changed AS (UPDATE transfers t SET status = c.status, window_id = c.window_id, \
-    status_at = c.at \
+    status_at = c.at, reject_code = c.reject_code \
     FROM UNNEST($20::uuid[], $21::text[], $22::int8[], $23::text[], $24::int8[], \
-    $25::timestamptz[]) AS c(id, was, was_window, status, window_id, at), transfers o \
+    $25::timestamptz[], $29::text[]) AS c(id, was, was_window, status, window_id, at, \
+    reject_code), transfers o \
     WHERE t.id = c.id AND o.id = c.id AND t.status = c.was \
     AND t.window_id IS NOT DISTINCT FROM c.was_window \
     RETURNING t.id, o.status AS was, o.window_id AS was_window, t.window_id, t.sender_bank, \
@@ -171,6 +178,7 @@ pub(super) fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
         Some(TransferStatus::Queued) => Outcome::Queued,
         Some(TransferStatus::Expired) => Outcome::Expired,
         Some(TransferStatus::Cancelled) => Outcome::Cancelled,
+        Some(TransferStatus::Held) => Outcome::Held,
         _ => return Err(corrupt("transfer status", status)),
     };
     let queue = match row.get::<_, Option<&str>>("queue_priority") {
@@ -211,10 +219,33 @@ pub(super) fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
             .get::<_, Option<Uuid>>("return_of")
             .map(TransferId::from_uuid),
         returns: None,
+        debtor: party(row, "debtor_name", "debtor_country"),
+        creditor: party(row, "creditor_name", "creditor_country"),
+        screening: match row.get::<_, Option<i64>>("screening_entry") {
+            Some(entry_id) => {
+                let role: &str = row.get("screening_role");
+                Some(ScreeningMatch {
+                    entry_id,
+                    // The list is the entry's; it is read with the entry when needed.
+                    list: ScreeningList::Sanctions,
+                    role: PartyRole::parse(role).ok_or_else(|| corrupt("screening role", role))?,
+                    matched: String::new(),
+                    score: row.get("screening_score"),
+                })
+            }
+            None => None,
+        },
         iso: row.get::<_, Option<Uuid>>("uetr").map(|uetr| IsoIds {
             end_to_end_id: row.get("end_to_end_id"),
             uetr,
         }),
+    })
+}
+
+fn party(row: &Row, name: &str, country: &str) -> Option<PartyName> {
+    row.get::<_, Option<String>>(name).map(|name| PartyName {
+        name,
+        country: row.get(country),
     })
 }
 
@@ -383,7 +414,39 @@ impl Store {
             .iter()
             .map(|t| t.iso.as_ref().map(|i| i.uetr))
             .collect();
-        let params: [&(dyn ToSql + Sync); 28] = [
+        let change_rejects: Vec<Option<&str>> = changes
+            .iter()
+            .map(|(t, _)| t.reject_code().map(|r| r.code()))
+            .collect();
+        let party_names = |side: fn(&Transfer) -> &Option<PartyName>| -> Vec<Option<&str>> {
+            batch
+                .iter()
+                .map(|t| side(t).as_ref().map(|p| p.name.as_str()))
+                .collect()
+        };
+        let party_countries = |side: fn(&Transfer) -> &Option<PartyName>| -> Vec<Option<&str>> {
+            batch
+                .iter()
+                .map(|t| side(t).as_ref().and_then(|p| p.country.as_deref()))
+                .collect()
+        };
+        let debtor_names = party_names(|t| &t.debtor);
+        let debtor_countries = party_countries(|t| &t.debtor);
+        let creditor_names = party_names(|t| &t.creditor);
+        let creditor_countries = party_countries(|t| &t.creditor);
+        let screened_entries: Vec<Option<i64>> = batch
+            .iter()
+            .map(|t| t.screening.as_ref().map(|m| m.entry_id))
+            .collect();
+        let screened_roles: Vec<Option<&str>> = batch
+            .iter()
+            .map(|t| t.screening.as_ref().map(|m| m.role.as_str()))
+            .collect();
+        let screened_scores: Vec<Option<Decimal>> = batch
+            .iter()
+            .map(|t| t.screening.as_ref().map(|m| m.score))
+            .collect();
+        let params: [&(dyn ToSql + Sync); 36] = [
             &ids,
             &senders,
             &receivers,
@@ -412,6 +475,14 @@ impl Store {
             &returns_of,
             &end_to_end_ids,
             &uetrs,
+            &change_rejects,
+            &debtor_names,
+            &debtor_countries,
+            &creditor_names,
+            &creditor_countries,
+            &screened_entries,
+            &screened_roles,
+            &screened_scores,
         ];
         let row = client.query_one(&statement, &params).await?;
         let inserted_count: i64 = row.get(0);
@@ -594,6 +665,7 @@ impl Store {
                     TransferStatus::Queued => "t.status = 'queued'",
                     TransferStatus::Expired => "t.status = 'expired'",
                     TransferStatus::Cancelled => "t.status = 'cancelled'",
+                    TransferStatus::Held => "t.status = 'held'",
                 }
                 .to_string(),
             );

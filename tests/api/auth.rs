@@ -144,6 +144,19 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             Value::Null,
             [409, 404, 403, 409],
         ),
+        // Deciding on a held transfer is the operator's (the fixture's is not held).
+        case(
+            "POST",
+            format!("/api/v1/transfers/{transfer}/release"),
+            Value::Null,
+            operator_only(409),
+        ),
+        case(
+            "POST",
+            format!("/api/v1/transfers/{transfer}/reject"),
+            Value::Null,
+            operator_only(409),
+        ),
         // ISO 20022 intake: an auditor is refused before the message is read; the
         // others get to the message (empty here: 400). Per-transaction tenancy (the
         // debtor agent is the sender) is tested in iso20022.rs.

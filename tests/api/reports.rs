@@ -482,7 +482,7 @@ async fn the_summary_adds_up_the_transfers_the_windows_and_their_latencies() {
         assert_eq!(
             s["transfers"]["by_status"],
             json!({"accepted": 1, "netted": 0, "settled": 5, "rejected": 2,
-                   "queued": 0, "expired": 0, "cancelled": 0})
+                   "queued": 0, "expired": 0, "cancelled": 0, "held": 0})
         );
         assert_eq!(
             s["rejections"],
@@ -515,7 +515,7 @@ async fn the_summary_adds_up_the_transfers_the_windows_and_their_latencies() {
     assert_eq!(
         s["transfers"]["by_status"],
         json!({"accepted": 1, "netted": 0, "settled": 3, "rejected": 1,
-               "queued": 0, "expired": 0, "cancelled": 0})
+               "queued": 0, "expired": 0, "cancelled": 0, "held": 0})
     );
     assert_eq!(s["rejections"]["count"], 1);
     assert_eq!(

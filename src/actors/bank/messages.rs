@@ -12,6 +12,7 @@ use crate::actors::writer::PersistOutcome;
 use crate::domain::gridlock::Standing;
 use crate::domain::returns::ReturnTerms;
 use crate::domain::rules::TransferDraft;
+use crate::domain::screening::Verdict;
 use crate::domain::{
     BankBooks, BankCode, BankPositions, BankRecord, BankStatus, Currency, ReleasedBooks,
     StoredBalance, Transfer, TransferId, WindowId,
@@ -26,6 +27,8 @@ pub struct SubmitTransfer {
     pub draft: TransferDraft,
     pub quote: Quote,
     pub return_terms: Option<ReturnTerms>,
+    /// What compliance screening said of the transfer's parties.
+    pub screening: Verdict,
     pub receiver_status: BankStatus,
     pub created_at: DateTime<Utc>,
     pub reply: oneshot::Sender<PersistOutcome>,
@@ -38,6 +41,8 @@ pub struct BookDelta {
     pub reserved_released: Decimal,
     pub debits_added: Decimal,
     pub credits_added: Decimal,
+    /// Held exposure stored (positive) or released or rejected (negative).
+    pub held_added: Decimal,
 }
 
 /// From the writer, after a batch: the changes to this bank's books, in batch order.
@@ -111,6 +116,18 @@ pub struct QueueStanding {
 #[rtype(result = "()")]
 pub struct CancelTransfer {
     pub transfer: Transfer,
+    pub reply: oneshot::Sender<PersistOutcome>,
+}
+
+/// From the operator's command: release a held transfer into the open window, or
+/// reject it (`compliance_rejected`). Answered like `CancelTransfer`: `Stored` with the
+/// transfer as changed, `Unchanged` when it is no longer held, `Failed` when the bank
+/// cannot say now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DecideHeld {
+    pub transfer: Transfer,
+    pub release: bool,
     pub reply: oneshot::Sender<PersistOutcome>,
 }
 

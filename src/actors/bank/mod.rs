@@ -33,6 +33,7 @@ use super::{guard, now_micros, Guarded, InjectPanic};
 use crate::domain::gridlock::Standing;
 use crate::domain::returns::Returned;
 use crate::domain::rules::{check_transfer, TransferFacts};
+use crate::domain::screening::Verdict;
 use crate::domain::{
     books, Amount, BankCode, BankPositions, BankRecord, BankStatus, Currency, Ledger, Outcome,
     RejectCode, SenderQueue, StoredBalance, Transfer, TransferId, WindowId,
@@ -40,8 +41,8 @@ use crate::domain::{
 use crate::metrics::Metrics;
 use crate::views;
 pub use messages::{
-    BookDelta, BookUpdate, CancelTransfer, CutOffBank, FundsMoved, FundsOutCheck, GridlockQuery,
-    ProfileChanged, QueueStanding, ReadPositions, ReserveFundsOut, Resync, Snapshot,
+    BookDelta, BookUpdate, CancelTransfer, CutOffBank, DecideHeld, FundsMoved, FundsOutCheck,
+    GridlockQuery, ProfileChanged, QueueStanding, ReadPositions, ReserveFundsOut, Resync, Snapshot,
     SnapshotFailed, SubmitTransfer, WindowReleased,
 };
 
@@ -287,7 +288,20 @@ impl BankActor {
             }
             None => Ok(()),
         };
-        let outcome = match priced.and_then(|()| check_transfer(&facts)) {
+        // Compliance screening decided at the edge: a strong match rejects before
+        // anything else; a weaker one holds the transfer if it passes every other
+        // check (its exposure kept), and never lets it queue (a queued transfer would
+        // leave its queue unscreened).
+        let (screened, held, screening) = match msg.screening {
+            Verdict::Clear => (Ok(()), false, None),
+            Verdict::Hold(m) => (Ok(()), true, Some(m)),
+            Verdict::Reject(m) => (Err(RejectCode::ComplianceRejected), false, Some(m)),
+        };
+        let outcome = match priced.and(screened).and_then(|()| check_transfer(&facts)) {
+            Ok(()) if held => {
+                ledger.reserved += amount.value();
+                Outcome::Held
+            }
             Ok(()) if !behind_others => {
                 ledger.reserved += amount.value();
                 Outcome::Accepted(books.window)
@@ -295,7 +309,7 @@ impl BankActor {
             Ok(()) => Outcome::Queued,
             // Past the cap, or past a prefunded bank's balance: it waits if it asked to.
             Err(RejectCode::LimitExceeded | RejectCode::LiquidityInsufficient)
-                if asks_to_queue.is_some() =>
+                if asks_to_queue.is_some() && !held =>
             {
                 Outcome::Queued
             }
@@ -327,6 +341,9 @@ impl BankActor {
             return_of: draft.return_of,
             returns: None,
             iso: draft.iso,
+            debtor: draft.debtor,
+            creditor: draft.creditor,
+            screening,
         };
         if let (Some(original), Outcome::Accepted(_) | Outcome::Queued) =
             (transfer.return_of, outcome)
@@ -565,6 +582,7 @@ impl Handler<BookUpdate> for BankActor {
                 ledger.reserved -= delta.reserved_released;
                 ledger.debits += delta.debits_added;
                 ledger.credits += delta.credits_added;
+                ledger.held += delta.held_added;
             }
             let queue_moved = !msg.queue.is_empty();
             for (id, stored) in msg.queue {
@@ -596,6 +614,9 @@ impl Handler<Snapshot> for BankActor {
             }
             for (currency, total) in msg.books.credits {
                 ledgers.entry(currency).or_default().credits = total;
+            }
+            for (currency, total) in msg.books.held {
+                ledgers.entry(currency).or_default().held = total;
             }
             act.set_profile(msg.record);
             act.returned = msg.books.returned;
@@ -786,6 +807,35 @@ impl Handler<CancelTransfer> for BankActor {
                 now_micros(),
                 Some(reply),
             );
+        });
+    }
+}
+
+impl Handler<DecideHeld> for BankActor {
+    type Result = ();
+
+    /// Releases a held transfer into the window the bank stamps now (its exposure,
+    /// held all along, becomes a debit of that window when the change commits), or
+    /// rejects it; on the bank's ordered path, like any of its records.
+    fn handle(&mut self, msg: DecideHeld, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            let reply = msg.reply;
+            let (Some(books), false) = (act.books.as_ref(), act.recovering || act.frozen) else {
+                let busy = "the bank is busy (re-reading its books or at a cut-off); retry";
+                let _ = reply.send(PersistOutcome::Failed(busy.into()));
+                return;
+            };
+            if msg.transfer.outcome != Outcome::Held {
+                let _ = reply.send(PersistOutcome::Unchanged);
+                return;
+            }
+            let to = if msg.release {
+                Outcome::Accepted(books.window)
+            } else {
+                Outcome::Rejected(RejectCode::ComplianceRejected)
+            };
+            act.positions_dirty = true;
+            change_status(&act.writer, msg.transfer, to, now_micros(), Some(reply));
         });
     }
 }

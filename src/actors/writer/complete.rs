@@ -83,10 +83,29 @@ impl StoreWriter {
                 }
                 _ => false,
             };
-            if let Outcome::Accepted(window) = t.outcome {
-                // New or released: whatever became of it, its reservation is released.
+            // The bank reserved the amount of a new accepted or held transfer, and of a
+            // queued one it released: whatever became of it, the reservation is released.
+            // (A held one released by the operator was never reserved: its exposure
+            // was held all along.)
+            let reserved = match pending.was {
+                None => matches!(t.outcome, Outcome::Accepted(_) | Outcome::Held),
+                Some(was) => was == Outcome::Queued && matches!(t.outcome, Outcome::Accepted(_)),
+            };
+            if reserved {
                 let sender = books.delta(&t.sender, t.amount.currency());
                 sender.reserved_released += t.amount.value();
+            }
+            // Held exposure: a held transfer stored adds it, one released or rejected
+            // by the operator takes it off.
+            let held = match (pending.was, t.outcome) {
+                (None, Outcome::Held) => Decimal::ONE,
+                (Some(Outcome::Held), _) => Decimal::NEGATIVE_ONE,
+                _ => Decimal::ZERO,
+            };
+            if committed && !held.is_zero() {
+                books.delta(&t.sender, t.amount.currency()).held_added += held * t.amount.value();
+            }
+            if let Outcome::Accepted(window) = t.outcome {
                 if committed {
                     books.add_legs(t, Decimal::ONE);
                     let converted = t.converted.expect("accepted transfers have a quote");

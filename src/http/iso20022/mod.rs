@@ -23,6 +23,7 @@ use super::transfers::admitted;
 use super::{read_body, AppState};
 use crate::actors::{CommandError, Submitted};
 use crate::domain::rules::{RawTransfer, TransferDraft};
+use crate::domain::screening::PartyName;
 use crate::domain::{
     money, BankCode, BankRecord, Bic, InputError, IsoIds, Outcome, RejectCode, TransferStatus,
 };
@@ -267,6 +268,24 @@ fn plan(
             format!("{}: {error} ({field})", error.code()),
         )
     })?;
+    // The parties as the message names them, screened like a JSON transfer's: control
+    // characters (line breaks in the XML text) read as spaces, and a country that is
+    // not a code is left out; the name itself is never left out, or it would escape
+    // screening.
+    let named = |p: &messages::Party| {
+        let name: String = p
+            .name
+            .as_deref()?
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(140)
+            .collect();
+        PartyName::parse(&name, p.country.as_deref())
+            .or_else(|_| PartyName::parse(&name, None))
+            .ok()
+    };
+    draft.debtor = named(&tx.debtor);
+    draft.creditor = named(&tx.creditor);
     draft.iso = Some(IsoIds {
         end_to_end_id: tx
             .end_to_end_id
@@ -330,6 +349,7 @@ fn reject_reason(code: RejectCode) -> &'static str {
         RejectCode::AmountExceedsCorridorMaximum => "AM02",
         RejectCode::ReturnExceedsOriginal => "AM09",
         RejectCode::ReturnAmountTooSmall => "AM12",
+        RejectCode::ComplianceRejected => "RR04",
     }
 }
 
@@ -357,8 +377,8 @@ fn status_line(tx: &CreditTransfer, decided: Result<Submitted, Refusal>) -> Tran
                     (_, TransferStatus::Settled) => {
                         ("ACSC", None, Some(format!("transaction_id {id}")))
                     }
-                    (_, TransferStatus::Queued) => {
-                        ("PDNG", None, Some(format!("queued transaction_id {id}")))
+                    (_, status @ (TransferStatus::Queued | TransferStatus::Held)) => {
+                        ("PDNG", None, Some(format!("{status} transaction_id {id}")))
                     }
                     (_, status @ (TransferStatus::Expired | TransferStatus::Cancelled)) => (
                         "RJCT",
