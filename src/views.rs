@@ -158,6 +158,11 @@ pub struct TransferView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub screening: Option<ScreeningMatchView>,
+    /// `true` when its amount reached its corridor's reporting threshold (absent
+    /// otherwise): the compliance report lists it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub flagged: Option<bool>,
 }
 
 /// A debtor or creditor.
@@ -215,6 +220,7 @@ pub fn transfer(t: &Transfer) -> TransferView {
             party: m.role.as_str(),
             score: m.score.to_string(),
         }),
+        flagged: t.flagged.then_some(true),
     }
 }
 
@@ -223,6 +229,130 @@ fn party(p: &crate::domain::screening::PartyName) -> PartyView {
         name: p.name.clone(),
         country: p.country.clone(),
     }
+}
+
+/// One transfer of the compliance report and why it is there.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComplianceLineView {
+    /// `held` (held by screening, undecided), `released` (held, then released by
+    /// the operator), `rejected` (`compliance_rejected`, at submission or by the
+    /// operator) or `flagged` (its amount reached its corridor's reporting
+    /// threshold). A transfer both matched and flagged has a line of each.
+    #[schema(example = "held")]
+    pub category: &'static str,
+    pub transfer: TransferView,
+    /// The screening entry matched (absent for `flagged`); its list and name while
+    /// the entry is still on the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub entry_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub entry_list: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub entry_name: Option<String>,
+}
+
+/// The compliance report of one day (UTC).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComplianceReportView {
+    #[schema(example = "2026-12-04")]
+    pub date: String,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub held: i64,
+    pub released: i64,
+    pub rejected: i64,
+    pub flagged: i64,
+    pub lines: Vec<ComplianceLineView>,
+}
+
+/// The report's lines: each matched transfer by what became of it, each flagged one.
+pub fn compliance_lines(lines: &[crate::store::ComplianceLine]) -> Vec<ComplianceLineView> {
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let t = &line.transfer;
+        if let Some(m) = &t.screening {
+            let category = match t.outcome {
+                crate::domain::Outcome::Held => "held",
+                crate::domain::Outcome::Rejected(_) => "rejected",
+                _ => "released",
+            };
+            out.push(ComplianceLineView {
+                category,
+                transfer: transfer(t),
+                entry_id: Some(m.entry_id),
+                entry_list: line.entry_list.clone(),
+                entry_name: line.entry_name.clone(),
+            });
+        }
+        if t.flagged {
+            out.push(ComplianceLineView {
+                category: "flagged",
+                transfer: transfer(t),
+                entry_id: None,
+                entry_list: None,
+                entry_name: None,
+            });
+        }
+    }
+    out
+}
+
+/// The CSV of the compliance report: a header, then one line per report line.
+pub fn compliance_csv(lines: &[ComplianceLineView]) -> String {
+    let mut out = String::from(
+        "category,transaction_id,created_at,status,reject_code,sender_bank,receiver_bank,amount,\
+         from_currency,debtor_name,debtor_country,creditor_name,creditor_country,entry_id,\
+         entry_list,entry_name,screening_party,screening_score\n",
+    );
+    let field = |text: &str| -> String {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_string()
+        }
+    };
+    for l in lines {
+        let t = &l.transfer;
+        let party = |p: &Option<PartyView>| {
+            p.as_ref()
+                .map(|p| (field(&p.name), p.country.clone().unwrap_or_default()))
+                .unwrap_or_default()
+        };
+        let (debtor, debtor_country) = party(&t.debtor);
+        let (creditor, creditor_country) = party(&t.creditor);
+        let cells = [
+            l.category.to_string(),
+            t.transaction_id.clone(),
+            t.created_at.0.clone(),
+            t.status.to_string(),
+            t.reject_code.unwrap_or("").to_string(),
+            t.sender_bank.clone(),
+            t.receiver_bank.clone(),
+            t.amount.0.clone(),
+            t.from_currency.to_string(),
+            debtor,
+            debtor_country,
+            creditor,
+            creditor_country,
+            l.entry_id.map(|i| i.to_string()).unwrap_or_default(),
+            l.entry_list.clone().unwrap_or_default(),
+            field(l.entry_name.as_deref().unwrap_or("")),
+            t.screening
+                .as_ref()
+                .map(|s| s.party.to_string())
+                .unwrap_or_default(),
+            t.screening
+                .as_ref()
+                .map(|s| s.score.clone())
+                .unwrap_or_default(),
+        ];
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
 }
 
 /// A page of transfers.
@@ -499,6 +629,9 @@ pub struct CorridorView {
     pub status: &'static str,
     /// Largest single transfer, in `from_currency`.
     pub amount_max: Money,
+    /// Transfers of this amount or more are flagged for the compliance report (null:
+    /// none are).
+    pub report_threshold: Option<Money>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -511,6 +644,7 @@ pub fn corridor(c: &CorridorRecord) -> CorridorView {
         fx_rate: c.fx_rate.to_string(),
         status: c.status.as_str(),
         amount_max: Money::of(c.id.from, c.amount_max),
+        report_threshold: c.report_threshold.map(|t| Money::of(c.id.from, t)),
         created_at: time(&c.created_at),
         updated_at: time(&c.updated_at),
     }

@@ -216,6 +216,8 @@ const ROUTES = [
   ['GET', '/api/v1/reports/windows/{windowId}/banks/{sender}/statement?format=csv', { as: 'ICICI', expect: 200, text: 'record,window_id,bank' }],
   ['GET', '/api/v1/reports/windows/{windowId}/banks/{sender}/statement', { as: 'HDFC', expect: 404 }],
   ['GET', '/api/v1/reports/summary?from={dayAgo}&to={dayAhead}', { expect: 200, shape: (b) => has('scope', 'transfers', 'rejections', 'netting', 'latency')(b) && b.transfers.count >= 3 }],
+  ['GET', '/api/v1/reports/compliance?date=2026-01-01', { expect: 200, shape: (b) => has('date', 'held', 'released', 'rejected', 'flagged', 'lines')(b) }],
+  ['GET', '/api/v1/reports/compliance?date=2026-01-01', { as: 'ICICI', expect: 403, shape: problem('operator_or_auditor_only') }],
   ['GET', '/api/v1/reports/summary?from={dayAgo}&to={dayAhead}', { as: 'ENBD', expect: 200, shape: (b) => has('scope')(b) && b.scope === 'ENBD' }],
   // keys and the audit log
   ['POST', '/api/v1/keys', { body: { role: 'auditor', label: 'k6 smoke' }, expect: 201, shape: has('id', 'role', 'key'), keep: (c, b) => { c.keyId = b.id; c.auditorKey = b.key; } }],

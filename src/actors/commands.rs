@@ -354,6 +354,7 @@ impl Engine {
         let quote = Quote {
             status: CorridorStatus::Active,
             amount_max: Decimal::MAX,
+            report_threshold: None,
             rate,
             converted: original.amount,
         };

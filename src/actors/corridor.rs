@@ -18,6 +18,8 @@ use crate::telemetry::error_chain;
 pub struct Quote {
     pub status: CorridorStatus,
     pub amount_max: Decimal,
+    /// The amount from which a transfer is flagged for the compliance report.
+    pub report_threshold: Option<Decimal>,
     pub rate: FxRate,
     pub converted: Amount,
 }
@@ -55,6 +57,7 @@ impl CorridorActor {
         Quote {
             status: self.terms.status,
             amount_max: self.terms.amount_max,
+            report_threshold: self.terms.report_threshold,
             rate: self.terms.fx_rate,
             converted: convert(amount, self.terms.fx_rate, self.terms.id.to),
         }

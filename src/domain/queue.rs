@@ -240,6 +240,7 @@ mod tests {
             debtor: None,
             creditor: None,
             screening: None,
+            flagged: false,
         }
     }
 

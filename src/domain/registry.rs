@@ -53,6 +53,9 @@ pub struct CorridorRecord {
     pub fx_rate: FxRate,
     pub status: CorridorStatus,
     pub amount_max: Decimal,
+    /// Transfers of this amount or more (in the source currency) are flagged for the
+    /// compliance report.
+    pub report_threshold: Option<Decimal>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -64,6 +67,7 @@ pub struct NewCorridor {
     pub fx_rate: FxRate,
     pub status: CorridorStatus,
     pub amount_max: Decimal,
+    pub report_threshold: Option<Decimal>,
 }
 
 /// A change to a corridor; fields left `None` are kept.
@@ -72,4 +76,5 @@ pub struct CorridorPatch {
     pub fx_rate: Option<FxRate>,
     pub status: Option<CorridorStatus>,
     pub amount_max: Option<Decimal>,
+    pub report_threshold: Option<Decimal>,
 }

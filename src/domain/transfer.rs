@@ -101,6 +101,8 @@ pub struct Transfer {
     pub creditor: Option<PartyName>,
     /// The screening match that held or rejected it.
     pub screening: Option<ScreeningMatch>,
+    /// Its amount reached its corridor's reporting threshold when it was decided.
+    pub flagged: bool,
 }
 
 /// What an ISO 20022 credit transfer is known by end to end: the debtor's

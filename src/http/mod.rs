@@ -271,6 +271,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/transfers/{id}", transfers::get)
         .post("/transfers/{id}/cancel", transfers::cancel)
         .post("/transfers/{id}/return", transfers::return_transfer)
+        .get("/reports/compliance", reports::compliance)
         .post("/transfers/{id}/release", transfers::release_held)
         .post("/transfers/{id}/reject", transfers::reject_held)
         .post("/iso20022/pacs.008", iso20022::pacs008)

@@ -343,6 +343,13 @@ fn parse_amount_max(value: &Value, currency: Currency) -> Result<Decimal, ApiErr
         .value())
 }
 
+fn parse_threshold(value: &Value, currency: Currency) -> Result<Decimal, ApiError> {
+    let text = number_text(value, "report_threshold", InputError::AmountInvalid)?;
+    Ok(Amount::parse(&text, currency)
+        .map_err(input("report_threshold"))?
+        .value())
+}
+
 #[derive(Deserialize, ToSchema)]
 #[schema(as = NewCorridor)]
 pub struct NewCorridorBody {
@@ -357,6 +364,10 @@ pub struct NewCorridorBody {
     /// Largest single transfer, in `from_currency`.
     #[schema(schema_with = super::openapi::decimal_input)]
     amount_max: Value,
+    /// Transfers of this amount or more (in `from_currency`) are flagged for the
+    /// compliance report (a currency transaction report).
+    #[schema(schema_with = super::openapi::decimal_input)]
+    report_threshold: Option<Value>,
     /// `active` (default) or `suspended`.
     #[schema(pattern = "^(active|suspended)$")]
     status: Option<String>,
@@ -393,6 +404,11 @@ pub async fn create_corridor(
             .map_err(input("status"))?
             .unwrap_or(CorridorStatus::Active),
         amount_max: parse_amount_max(&new.amount_max, id.from)?,
+        report_threshold: new
+            .report_threshold
+            .as_ref()
+            .map(|v| parse_threshold(v, id.from))
+            .transpose()?,
     };
     let record = state
         .engine
@@ -412,6 +428,9 @@ pub struct CorridorChange {
     status: Option<String>,
     #[schema(schema_with = super::openapi::decimal_input)]
     amount_max: Option<Value>,
+    /// A new reporting threshold (transfers of this amount or more are flagged).
+    #[schema(schema_with = super::openapi::decimal_input)]
+    report_threshold: Option<Value>,
 }
 
 /// Change a corridor's rate, status or maximum (operator).
@@ -450,6 +469,11 @@ pub async fn update_corridor(
             .amount_max
             .as_ref()
             .map(|v| parse_amount_max(v, id.from))
+            .transpose()?,
+        report_threshold: change
+            .report_threshold
+            .as_ref()
+            .map(|v| parse_threshold(v, id.from))
             .transpose()?,
     };
     let record = state

@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::request_id::current_request_id;
 use super::{not_found_as, page_limit, paginate, AppState};
 use crate::domain::{BankCode, TransferId, WindowId};
-use crate::views::{self, StatementView, SummaryView};
+use crate::views::{self, ComplianceReportView, StatementView, SummaryView};
 
 /// Transfers read and rendered at a time while streaming a CSV statement: the memory a
 /// download holds (a few MB), whatever the window's size.
@@ -316,4 +316,83 @@ pub async fn summary(
             ))
         })?;
     Ok(HttpResponse::Ok().json(views::summary(&summary)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ComplianceQuery {
+    /// The day (UTC) whose transfers the report covers.
+    #[param(value_type = String, format = Date, example = "2026-12-04")]
+    date: Option<String>,
+    /// `json` (the default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
+    format: Option<String>,
+}
+
+/// The daily compliance report.
+///
+/// `GET /api/v1/reports/compliance?date=`: the transfers created that day (UTC) that
+/// compliance screening matched — still `held`, `released` by the operator, or
+/// `rejected` (`compliance_rejected`) — each with the entry it matched, the party and
+/// the score, and those `flagged` because their amount reached their corridor's
+/// reporting threshold (a currency transaction report). JSON or CSV; the operator and
+/// auditors only.
+#[utoipa::path(get, path = "/api/v1/reports/compliance", operation_id = "report_compliance", tag = "reports",
+    params(ComplianceQuery),
+    responses(
+        (status = 200, description = "The report",
+            content((ComplianceReportView = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Problem code: `query_invalid` (date missing or not YYYY-MM-DD, format)"),
+        (status = 403, description = "Problem code: `operator_or_auditor_only`"),
+        (status = 422, description = "Problem code: `range_too_large` (more lines than `--report-transfers-max`)"),
+    ))]
+pub async fn compliance(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_reader_of_everything()?;
+    let query = web::Query::<ComplianceQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::QueryInvalid(e.to_string()))?
+        .into_inner();
+    let day = query
+        .date
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .ok_or_else(|| ApiError::QueryInvalid("date is required, as YYYY-MM-DD".into()))?;
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::QueryInvalid("format must be json or csv".into())),
+    };
+    let from = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let to = from + Duration::days(1);
+    let max = state.limits.report_transfers_max;
+    let found = state.store.compliance_lines(from, to, max).await?;
+    if found.len() as i64 > max {
+        return Err(ApiError::RangeTooLarge(format!(
+            "the day has more than {max} transfers to report (--report-transfers-max)"
+        )));
+    }
+    let lines = views::compliance_lines(&found);
+    if csv {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"compliance-{day}.csv\""),
+            ))
+            .body(views::compliance_csv(&lines)));
+    }
+    let count = |c: &str| lines.iter().filter(|l| l.category == c).count() as i64;
+    Ok(HttpResponse::Ok().json(views::ComplianceReportView {
+        date: day.to_string(),
+        from: views::Timestamp(views::timestamp(&from)),
+        to: views::Timestamp(views::timestamp(&to)),
+        held: count("held"),
+        released: count("released"),
+        rejected: count("rejected"),
+        flagged: count("flagged"),
+        lines,
+    }))
 }

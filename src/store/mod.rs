@@ -23,6 +23,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 pub use error::{BoxError, StoreError};
+pub use reports::ComplianceLine;
 pub use transfers::{
     InsertOutcome, SumSlot, TransferFilter, TransferPage, TransferParts, TransferWrite,
 };
@@ -60,6 +61,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0014_compliance",
         include_str!("../../sql/0014_compliance.sql"),
+    ),
+    (
+        "0015_report_threshold",
+        include_str!("../../sql/0015_report_threshold.sql"),
     ),
 ];
 

@@ -186,14 +186,16 @@ impl Store {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         tx.execute(
-            "INSERT INTO corridors (from_currency, to_currency, fx_rate, status, amount_max)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO corridors (from_currency, to_currency, fx_rate, status, amount_max,
+                                    report_threshold)
+             VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 &corridor.id.from.as_str(),
                 &corridor.id.to.as_str(),
                 &corridor.fx_rate.value(),
                 &corridor.status.as_str(),
                 &corridor.amount_max,
+                &corridor.report_threshold,
             ],
         )
         .await?;
@@ -233,9 +235,16 @@ impl Store {
         tx.execute(
             "UPDATE corridors SET fx_rate = COALESCE($3, fx_rate),
                     status = COALESCE($4, status), amount_max = COALESCE($5, amount_max),
-                    updated_at = now()
+                    report_threshold = COALESCE($6, report_threshold), updated_at = now()
               WHERE from_currency = $1 AND to_currency = $2",
-            &[&from, &to, &rate, &status, &patch.amount_max],
+            &[
+                &from,
+                &to,
+                &rate,
+                &status,
+                &patch.amount_max,
+                &patch.report_threshold,
+            ],
         )
         .await?;
         let after = corridor_in(&tx, id).await?;
@@ -312,7 +321,8 @@ async fn corridors_where(
     let to = id.map(|i| i.to.as_str().to_string());
     let rows = client
         .query(
-            "SELECT from_currency, to_currency, fx_rate, status, amount_max, created_at, updated_at
+            "SELECT from_currency, to_currency, fx_rate, status, amount_max, report_threshold,
+                    created_at, updated_at
                FROM corridors
               WHERE ($1::text IS NULL OR from_currency = $1) AND ($2::text IS NULL OR to_currency = $2)
               ORDER BY from_currency, to_currency",
@@ -330,6 +340,7 @@ async fn corridors_where(
                 fx_rate: FxRate::from_stored(row.get("fx_rate")),
                 status: CorridorStatus::parse(status).map_err(|_| corrupt("status", status))?,
                 amount_max: row.get("amount_max"),
+                report_threshold: row.get("report_threshold"),
                 created_at: row.get("created_at"),
                 updated_at: row.get("updated_at"),
             })

@@ -307,3 +307,49 @@ impl Store {
         }))
     }
 }
+
+/// A transfer of the compliance report, with the screening entry it matched (when it
+/// still exists: an entry removed from the list leaves its id on the transfer).
+#[derive(Clone, Debug)]
+pub struct ComplianceLine {
+    pub transfer: Transfer,
+    pub entry_list: Option<String>,
+    pub entry_name: Option<String>,
+}
+
+impl Store {
+    /// The transfers created in `[from, to)` that screening matched or that reached
+    /// their corridor's reporting threshold, in creation order, at most `max + 1` of
+    /// them (through the partial indexes on matched and on flagged transfers).
+    pub async fn compliance_lines(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        max: i64,
+    ) -> Result<Vec<ComplianceLine>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT * FROM (
+               SELECT {TRANSFER_WITH_WINDOW}
+                 WHERE t.screening_entry IS NOT NULL AND t.created_at >= $1 AND t.created_at < $2
+               UNION
+               SELECT {TRANSFER_WITH_WINDOW}
+                 WHERE t.flagged AND t.created_at >= $1 AND t.created_at < $2) s
+             LEFT JOIN (SELECT id AS entry_id, list AS entry_list, name AS entry_name
+                          FROM screening_entries) e ON e.entry_id = s.screening_entry
+             ORDER BY s.created_at, s.id LIMIT $3"
+        );
+        client
+            .query(&sql, &[&from, &to, &(max + 1)])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ComplianceLine {
+                    transfer: transfer_from_row(row)?,
+                    entry_list: row.get("entry_list"),
+                    entry_name: row.get("entry_name"),
+                })
+            })
+            .collect()
+    }
+}

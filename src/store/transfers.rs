@@ -66,7 +66,7 @@ pub(super) const TRANSFER_WITH_WINDOW: &str = "t.id, t.sender_bank, t.receiver_b
     t.window_id, t.idempotency_key, t.sender_account, t.receiver_account, t.reference, \
     t.created_at, t.queue_priority, t.queued_in, t.status_at, t.return_of, t.end_to_end_id, \
     t.uetr, t.debtor_name, t.debtor_country, t.creditor_name, t.creditor_country, \
-    t.screening_entry, t.screening_role, t.screening_score, \
+    t.screening_entry, t.screening_role, t.screening_score, t.flagged, \
     w.state AS window_state \
     FROM transfers t LEFT JOIN windows w ON w.id = t.window_id";
 
@@ -74,14 +74,14 @@ const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_cur
     converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at, queue_priority, \
     queued_in, status_at, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
-    creditor_name, creditor_country, screening_entry, screening_role, screening_score";
+    creditor_name, creditor_country, screening_entry, screening_role, screening_score, flagged";
 
 /// Answers how many rows went in and which changes took: one row back instead of one
 /// per transfer, since a conflict (a reused idempotency key) is rare and looked up
 /// separately.
 ///
 /// `inserted` writes the new transfers (`$1`–`$16`, `$18`–`$19`, `$26`–`$28`,
-/// `$30`–`$36`); `changed` moves
+/// `$30`–`$37`); `changed` moves
 /// stored rows from the status they must still have to a new one (`$20`–`$25`: a
 /// queued transfer released into a window, expired or cancelled; an accepted one
 /// cancelled), reading the old row through a self-join so that a cancelled transfer's
@@ -98,12 +98,13 @@ const INSERT_TRANSFERS: &str =
     from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
     idempotency_key, sender_account, receiver_account, reference, created_at, \
     queue_priority, queued_in, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
-    creditor_name, creditor_country, screening_entry, screening_role, screening_score) \
+    creditor_name, creditor_country, screening_entry, screening_role, screening_score, \
+    flagged) \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], \
     $6::numeric[], $7::text[], $8::numeric[], $9::text[], $10::text[], $11::int8[], \
     $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $18::text[], \
     $19::int8[], $26::uuid[], $27::text[], $28::uuid[], $30::text[], $31::text[], \
-    $32::text[], $33::text[], $34::int8[], $35::text[], $36::numeric[]) \
+    $32::text[], $33::text[], $34::int8[], $35::text[], $36::numeric[], $37::bool[]) \
     ON CONFLICT (sender_bank, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
     RETURNING window_id, sender_bank, receiver_bank, amount, from_currency, \
     converted_amount, to_currency, status), \
@@ -221,6 +222,7 @@ pub(super) fn transfer_from_row(row: &Row) -> Result<Transfer, StoreError> {
         returns: None,
         debtor: party(row, "debtor_name", "debtor_country"),
         creditor: party(row, "creditor_name", "creditor_country"),
+        flagged: row.get("flagged"),
         screening: match row.get::<_, Option<i64>>("screening_entry") {
             Some(entry_id) => {
                 let role: &str = row.get("screening_role");
@@ -446,7 +448,8 @@ impl Store {
             .iter()
             .map(|t| t.screening.as_ref().map(|m| m.score))
             .collect();
-        let params: [&(dyn ToSql + Sync); 36] = [
+        let flagged: Vec<bool> = batch.iter().map(|t| t.flagged).collect();
+        let params: [&(dyn ToSql + Sync); 37] = [
             &ids,
             &senders,
             &receivers,
@@ -483,6 +486,7 @@ impl Store {
             &screened_entries,
             &screened_roles,
             &screened_scores,
+            &flagged,
         ];
         let row = client.query_one(&statement, &params).await?;
         let inserted_count: i64 = row.get(0);

@@ -144,6 +144,12 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             Value::Null,
             [409, 404, 403, 409],
         ),
+        case(
+            "GET",
+            "/api/v1/reports/compliance?date=2026-01-01",
+            Value::Null,
+            [403, 403, 200, 200],
+        ),
         // Deciding on a held transfer is the operator's (the fixture's is not held).
         case(
             "POST",

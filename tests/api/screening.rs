@@ -257,3 +257,104 @@ async fn iso20022_parties_are_screened_too() {
     );
     app.assert_audit_clean().await;
 }
+
+#[actix_web::test]
+async fn the_daily_compliance_report_lists_held_released_rejected_and_flagged_transfers() {
+    let app = TestApp::spawn().await;
+    let ids = standard_list(&app).await;
+    let corridor = app
+        .update_corridor("INR-AED", &json!({"report_threshold": "10000"}))
+        .await;
+    assert_eq!(
+        corridor.body["report_threshold"], "10000.00",
+        "{}",
+        corridor.body
+    );
+    let big = app.submit_accepted(&inr_to_aed(json!("15000"))).await;
+    assert_eq!(big.body["flagged"], true);
+    assert_eq!(
+        app.submit_accepted(&inr_to_aed(json!("9999.99")))
+            .await
+            .body["flagged"],
+        Value::Null
+    );
+    app.submit(&paying("Vikram Oberoi", "x", "10")).await;
+    let held = app
+        .submit(&paying("Asha", "Muhammad Al-Rasheed", "20"))
+        .await;
+    let released = app.submit(&paying("Asha", "Muhamad Al Rashid", "30")).await;
+    assert_eq!(
+        (held.str("status"), released.str("status")),
+        ("held".into(), "held".into())
+    );
+    let r = app
+        .post(
+            &format!(
+                "/api/v1/transfers/{}/release",
+                released.str("transaction_id")
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let path = format!("/api/v1/reports/compliance?date={today}");
+    let report = app.get_as(Some(&app.keys.auditor), &path).await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    let counts = |r: &Value| {
+        (
+            r["held"].clone(),
+            r["released"].clone(),
+            r["rejected"].clone(),
+            r["flagged"].clone(),
+        )
+    };
+    assert_eq!(
+        counts(&report.body),
+        (json!(1), json!(1), json!(1), json!(1)),
+        "{}",
+        report.body
+    );
+    let rejected = report.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["category"] == "rejected")
+        .unwrap();
+    assert_eq!(
+        (
+            &rejected["entry_id"],
+            &rejected["entry_list"],
+            &rejected["entry_name"]
+        ),
+        (&json!(ids[1]), &json!("pep"), &json!("Vikram Oberoi"))
+    );
+    assert_eq!(rejected["transfer"]["debtor"]["name"], "Vikram Oberoi");
+
+    let csv = app.get(&format!("{path}&format=csv")).await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.content_type.starts_with("text/csv"),
+        "{}",
+        csv.content_type
+    );
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", csv.text);
+    assert!(lines[0].starts_with("category,transaction_id,"));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("flagged,") && l.contains(&big.str("transaction_id"))));
+    // Another day holds nothing; banks may not read it.
+    let empty = app.get("/api/v1/reports/compliance?date=2020-01-01").await;
+    assert_eq!(empty.body["lines"], json!([]));
+    let bank = app.get_as(Some(app.keys.bank("ICICI")), &path).await;
+    assert_eq!(
+        (bank.status.as_u16(), bank.code()),
+        (403, "operator_or_auditor_only")
+    );
+    assert_eq!(
+        app.get("/api/v1/reports/compliance").await.code(),
+        "query_invalid"
+    );
+}

@@ -344,6 +344,10 @@ impl BankActor {
             debtor: draft.debtor,
             creditor: draft.creditor,
             screening,
+            flagged: msg
+                .quote
+                .report_threshold
+                .is_some_and(|threshold| amount.value() >= threshold),
         };
         if let (Some(original), Outcome::Accepted(_) | Outcome::Queued) =
             (transfer.return_of, outcome)
