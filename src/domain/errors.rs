@@ -62,6 +62,14 @@ pub enum InputError {
     PriorityInvalid,
     #[error("a BIC is 8 or 11 letters and digits: 4 for the institution, 2 letters for the country, 2 for the location, 3 optional for the branch")]
     BicInvalid,
+    #[error("a screening list is 'sanctions' or 'pep'")]
+    ScreeningListInvalid,
+    #[error("a country is an ISO 3166 alpha-2 code: two upper-case letters, such as IN or AE")]
+    CountryInvalid,
+    #[error("the list holds more items than allowed")]
+    TooManyItems,
+    #[error("a screening entry id is a positive integer")]
+    ScreeningEntryIdInvalid,
 }
 
 impl InputError {
@@ -96,6 +104,10 @@ impl InputError {
             InputError::OnLimitInvalid => "on_limit_invalid",
             InputError::PriorityInvalid => "priority_invalid",
             InputError::BicInvalid => "bic_invalid",
+            InputError::ScreeningListInvalid => "screening_list_invalid",
+            InputError::CountryInvalid => "country_invalid",
+            InputError::TooManyItems => "too_many_items",
+            InputError::ScreeningEntryIdInvalid => "screening_entry_id_invalid",
         }
     }
 }
