@@ -23,6 +23,7 @@ mod queue;
 mod recovery;
 mod reports;
 mod returns;
+mod screening_list;
 mod settings;
 mod transfers;
 mod windows;
