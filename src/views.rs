@@ -994,9 +994,11 @@ pub struct AuditEntryView {
     pub request_id: Option<String>,
     /// `bank_created`, `bank_changed`, `corridor_created`, `corridor_changed`,
     /// `window_closed`, `instruction_confirmed`, `instruction_failed`, `key_created`,
-    /// `key_revoked`, `funds_in` or `funds_out`.
+    /// `key_revoked`, `funds_in`, `funds_out`, `screening_entry_added`,
+    /// `screening_entry_removed` or `screening_list_imported`.
     pub action: &'static str,
-    /// What it was done to: a bank code, corridor, window, instruction or key id.
+    /// What it was done to: a bank code, corridor, window, instruction or key id, a
+    /// screening entry's id, or `import`.
     pub subject: String,
     /// The record before the change, as the API renders it (null for a creation).
     #[schema(value_type = Option<Object>)]
@@ -1036,6 +1038,81 @@ pub struct AuditPage {
     pub entries: Vec<AuditEntryView>,
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
+}
+
+/// An entry of the screening list (the answer of its routes, and the audit log's
+/// record of an entry added or removed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScreeningEntryView {
+    /// The entry's id, increasing: the paging cursor.
+    pub id: i64,
+    /// `sanctions` or `pep`.
+    #[schema(example = "sanctions")]
+    pub list: &'static str,
+    #[schema(example = "Ahmed Al-Rashid")]
+    pub name: String,
+    /// Other names it is known by; each screened like the name.
+    pub aliases: Vec<String>,
+    /// ISO 3166 alpha-2 codes the entry is tied to (nationality, residence, seat).
+    pub countries: Vec<String>,
+    /// The list provider's own reference, unique within its list.
+    pub reference: Option<String>,
+    pub created_at: Timestamp,
+}
+
+pub fn screening_entry(e: &crate::domain::screening::ScreeningEntry) -> ScreeningEntryView {
+    ScreeningEntryView {
+        id: e.id,
+        list: e.list.as_str(),
+        name: e.name.clone(),
+        aliases: e.aliases.clone(),
+        countries: e.countries.clone(),
+        reference: e.reference.clone(),
+        created_at: time(&e.created_at),
+    }
+}
+
+/// A page of the screening list, in id order.
+#[derive(Serialize, ToSchema)]
+pub struct ScreeningEntryPage {
+    pub entries: Vec<ScreeningEntryView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What an import did to the screening list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScreeningImportView {
+    /// Entries stored from the file.
+    pub added: u64,
+    /// Entries deleted before (the whole list with `replace=true`; otherwise 0).
+    pub removed: u64,
+}
+
+pub fn screening_import(s: &crate::domain::screening::ImportSummary) -> ScreeningImportView {
+    ScreeningImportView {
+        added: s.added,
+        removed: s.removed,
+    }
+}
+
+/// An import as the audit log records it (its `after`): the answer and whether it
+/// replaced the list.
+#[derive(Debug, Serialize)]
+pub struct ScreeningImportRecord {
+    #[serde(flatten)]
+    pub summary: ScreeningImportView,
+    pub replace: bool,
+}
+
+pub fn screening_import_record(
+    s: &crate::domain::screening::ImportSummary,
+    replace: bool,
+) -> ScreeningImportRecord {
+    ScreeningImportRecord {
+        summary: screening_import(s),
+        replace,
+    }
 }
 
 /// A bank's position in one currency of a window, as its statement gives it.

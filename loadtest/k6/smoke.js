@@ -10,7 +10,8 @@
 // route this table lacks.
 //
 // It changes the engine: it makes a bank and a corridor, closes the open window,
-// confirms one instruction and fails another, makes and revokes an auditor key. Run it
+// confirms one instruction and fails another, makes and revokes an auditor key, adds
+// screening list entries (one of them removed again). Run it
 // against a test engine (run.sh starts a fresh one unless BASE_URL is given).
 import { check, fail, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
@@ -109,6 +110,16 @@ function pacs002(id) {
 <GrpHdr><MsgId>${RUN_ID}-sb</MsgId><CreDtTm>2026-12-04T10:00:00Z</CreDtTm></GrpHdr>
 <TxInfAndSts><OrgnlEndToEndId>${id.replace(/-/g, '')}</OrgnlEndToEndId><TxSts>ACSC</TxSts></TxInfAndSts>
 </FIToFIPmtStsRpt></Document>`;
+}
+
+/// A screening list in CSV: a quoted name with a comma, `;`-separated aliases and
+/// countries, and an entry without a reference. The references carry the run's id,
+/// so that a second run against the same engine adds new ones; the names are like
+/// none of the parties the smoke's transfers name.
+function screeningCsv() {
+  return 'list,name,aliases,countries,reference\n' +
+    `sanctions,"Vasquez Fixture Trading, FZE","Vasquez Fixture;Vasquez ""VF"" Traders",AE;IN,${RUN_ID}-csv-1\n` +
+    'pep,Okonkwo Fixture Official,,AE,\n';
 }
 
 /// The smoke bank's BIC, from the digits its code ends with: four, AE, and two more.
@@ -226,6 +237,18 @@ const ROUTES = [
   ['GET', '/api/v1/audit-log?limit=5', { as: 'auditorKey', expect: 200, shape: (b) => list('entries')(b) && b.entries.length > 0 }],
   ['GET', '/api/v1/audit-log?action=window_closed&subject={windowId}', { expect: 200, shape: (b) => list('entries')(b) && b.entries.length === 1 }],
   ['GET', '/api/v1/audit-log', { as: 'ICICI', expect: 403 }],
+  // the screening list: the operator changes it, auditors read it, banks do neither
+  ['POST', '/api/v1/screening/entries', { body: { list: 'sanctions', name: 'Testovich Fixturenko', aliases: ['Fixturenko T.'], countries: ['AE'], reference: `${RUN_ID}-1` }, expect: 201, shape: (b) => has('id', 'list', 'name', 'aliases', 'countries', 'reference', 'created_at')(b) && b.aliases.length === 1 && b.countries[0] === 'AE', keep: (c, b) => { c.entryId = b.id; } }],
+  ['POST', '/api/v1/screening/entries', { body: { list: 'sanctions', name: 'Fixturenko Twin', reference: `${RUN_ID}-1` }, expect: 409, shape: problem('already_exists') }],
+  ['POST', '/api/v1/screening/entries', { as: 'ICICI', body: { list: 'pep', name: 'refused' }, expect: 403, shape: problem('operator_only') }],
+  ['GET', '/api/v1/screening/entries?list=sanctions&limit=100', { as: 'auditorKey', expect: 200, shape: (b) => list('entries')(b) && b.entries.length > 0 }],
+  ['GET', '/api/v1/screening/entries', { as: 'ICICI', expect: 403, shape: problem('operator_or_auditor_only') }],
+  ['POST', '/api/v1/screening/entries/import?replace=false', { body: screeningCsv(), expect: 200, shape: (b) => has('added', 'removed')(b) && b.added === 2 && b.removed === 0 }],
+  ['POST', '/api/v1/screening/entries/import', { body: 'list,name,aliases,countries,reference\nwatch,Fixture Bad,,,\n', expect: 422, shape: (b) => problem('csv_invalid')(b) && b.detail.startsWith('line 2:') }],
+  ['POST', '/api/v1/screening/entries/import', { as: 'auditorKey', body: screeningCsv(), expect: 403, shape: problem('operator_only') }],
+  ['GET', '/api/v1/audit-log?action=screening_list_imported&limit=100', { as: 'auditorKey', expect: 200, shape: (b) => list('entries')(b) && b.entries.length > 0 }],
+  ['DELETE', '/api/v1/screening/entries/{entryId}', { expect: 200, shape: same('id', 'entryId') }],
+  ['DELETE', '/api/v1/screening/entries/{entryId}', { expect: 404, shape: problem('not_found') }],
   ['POST', '/api/v1/keys/{keyId}/revoke', { expect: 200, shape: (b) => has('id', 'revoked_at')(b) && b.revoked_at !== null }],
   // A revoked key is refused from the next second on: retried until it is.
   ['GET', '/api/v1/banks', { as: 'auditorKey', expect: 401, until: problem('key_revoked') }],

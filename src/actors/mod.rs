@@ -13,6 +13,7 @@ pub mod faults;
 pub mod feed;
 pub mod keys;
 pub mod screening;
+mod screening_commands;
 mod settlement;
 pub mod window;
 pub mod writer;

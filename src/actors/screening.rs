@@ -14,6 +14,10 @@ use crate::store::StoreError;
 pub struct Screening {
     screener: RwLock<Arc<Screener>>,
     pub thresholds: Thresholds,
+    /// Held through a reload, read and swap together: reloads run one at a time, so
+    /// the last swap is of a read made after every change before it committed (two
+    /// overlapping reloads could otherwise swap in the older read last).
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Screening {
@@ -21,6 +25,7 @@ impl Screening {
         Screening {
             screener: RwLock::new(Arc::new(Screener::new(entries))),
             thresholds,
+            reloading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -46,6 +51,7 @@ impl Screening {
 impl Engine {
     /// Rebuilds the screening index from the stored list: after every change to it.
     pub async fn reload_screening(&self) -> Result<usize, StoreError> {
+        let _one_at_a_time = self.screening.reloading.lock().await;
         let entries = self.store.screening_entries().await?;
         let count = entries.len();
         self.screening.replace(entries);

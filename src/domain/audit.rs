@@ -1,6 +1,6 @@
 //! The audit log: who changed what, when, from where. Every change to the registry,
-//! the windows, the settlements and the keys has one entry, written in the same
-//! transaction as the change.
+//! the windows, the settlements, the keys, the settlement balances and the screening
+//! list has one entry, written in the same transaction as the change.
 
 use chrono::{DateTime, Utc};
 
@@ -21,6 +21,9 @@ text_enum! {
         KeyRevoked => "key_revoked",
         FundsIn => "funds_in",
         FundsOut => "funds_out",
+        ScreeningEntryAdded => "screening_entry_added",
+        ScreeningEntryRemoved => "screening_entry_removed",
+        ScreeningListImported => "screening_list_imported",
     }
 }
 
@@ -59,8 +62,8 @@ pub struct AuditEntry {
     pub bank: Option<BankCode>,
     pub request_id: Option<String>,
     pub action: AuditAction,
-    /// What changed: a bank code, a corridor id, a window id, an instruction id or a
-    /// key id.
+    /// What changed: a bank code, a corridor id, a window id, an instruction id, a
+    /// key id, a screening entry's id, or `import` for a screening list import.
     pub subject: String,
     /// The record before and after the change, as JSON text (the domain knows no
     /// JSON); `before` is `None` for a creation.
@@ -84,7 +87,7 @@ mod tests {
         for &action in AuditAction::ALL {
             assert_eq!(AuditAction::parse(action.as_str()), Some(action));
         }
-        assert_eq!(AuditAction::ALL.len(), 11);
+        assert_eq!(AuditAction::ALL.len(), 14);
         assert_eq!(AuditAction::parse("bank_deleted"), None);
         assert_eq!(Origin::CommandLine.kind().as_str(), "command_line");
         assert_eq!(Origin::Engine("window timer").kind().as_str(), "engine");

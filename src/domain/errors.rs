@@ -62,10 +62,16 @@ pub enum InputError {
     PriorityInvalid,
     #[error("a BIC is 8 or 11 letters and digits: 4 for the institution, 2 letters for the country, 2 for the location, 3 optional for the branch")]
     BicInvalid,
-    #[error("a country is an ISO 3166 alpha-2 code: two upper-case letters")]
+    #[error("a country is an ISO 3166 alpha-2 code: two upper-case letters, such as IN or AE")]
     CountryInvalid,
     #[error("a party's name is 1 to 140 characters, not all blank")]
     PartyNameInvalid,
+    #[error("a screening list is 'sanctions' or 'pep'")]
+    ScreeningListInvalid,
+    #[error("the list holds more items than allowed")]
+    TooManyItems,
+    #[error("a screening entry id is a positive integer")]
+    ScreeningEntryIdInvalid,
 }
 
 impl InputError {
@@ -102,6 +108,9 @@ impl InputError {
             InputError::BicInvalid => "bic_invalid",
             InputError::CountryInvalid => "country_invalid",
             InputError::PartyNameInvalid => "party_name_invalid",
+            InputError::ScreeningListInvalid => "screening_list_invalid",
+            InputError::TooManyItems => "too_many_items",
+            InputError::ScreeningEntryIdInvalid => "screening_entry_id_invalid",
         }
     }
 }

@@ -50,6 +50,92 @@ pub struct NewScreeningEntry {
     pub reference: Option<String>,
 }
 
+/// Longest name or alias of an entry, in characters (the table's CHECK on `name`).
+pub const NAME_LEN_MAX: usize = 200;
+/// Most aliases one entry may have.
+pub const ALIASES_MAX: usize = 20;
+/// Most countries one entry may be tied to.
+pub const COUNTRIES_MAX: usize = 20;
+/// Longest list provider's reference, in characters (the table's CHECK).
+pub const REFERENCE_LEN_MAX: usize = 100;
+
+/// An entry as the operator gives it (a JSON body or a CSV line), before any check.
+#[derive(Clone, Debug, Default)]
+pub struct RawScreeningEntry<'a> {
+    pub list: &'a str,
+    pub name: &'a str,
+    pub aliases: Vec<&'a str>,
+    pub countries: Vec<&'a str>,
+    pub reference: Option<&'a str>,
+}
+
+/// A name, alias or reference: 1 to `len_max` characters, none of them a control
+/// character. An empty one is refused with the length's code, as a bank's name is.
+fn bounded(text: &str, len_max: usize) -> Result<String, InputError> {
+    if text.is_empty() {
+        return Err(InputError::TextTooLong);
+    }
+    text_field(text, len_max)?;
+    Ok(text.to_string())
+}
+
+/// An ISO 3166 alpha-2 code as the list keeps it: two upper-case ASCII letters.
+fn country(code: &str) -> Result<String, InputError> {
+    match code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        true => Ok(code.to_string()),
+        false => Err(InputError::CountryInvalid),
+    }
+}
+
+impl NewScreeningEntry {
+    /// The input ladder of an entry, in field order; the first failing check names
+    /// the field it refused.
+    pub fn parse(raw: RawScreeningEntry<'_>) -> Result<Self, (&'static str, InputError)> {
+        let list =
+            ScreeningList::parse(raw.list).ok_or(("list", InputError::ScreeningListInvalid))?;
+        let name = bounded(raw.name, NAME_LEN_MAX).map_err(|e| ("name", e))?;
+        if raw.aliases.len() > ALIASES_MAX {
+            return Err(("aliases", InputError::TooManyItems));
+        }
+        let aliases = raw
+            .aliases
+            .iter()
+            .map(|a| bounded(a, NAME_LEN_MAX))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ("aliases", e))?;
+        if raw.countries.len() > COUNTRIES_MAX {
+            return Err(("countries", InputError::TooManyItems));
+        }
+        let countries = raw
+            .countries
+            .iter()
+            .map(|c| country(c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ("countries", e))?;
+        let reference = raw
+            .reference
+            .map(|r| bounded(r, REFERENCE_LEN_MAX))
+            .transpose()
+            .map_err(|e| ("reference", e))?;
+        Ok(NewScreeningEntry {
+            list,
+            name,
+            aliases,
+            countries,
+            reference,
+        })
+    }
+}
+
+/// What an import did to the list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Entries the import stored.
+    pub added: u64,
+    /// Entries it deleted first (all of them, with `replace`; otherwise none).
+    pub removed: u64,
+}
+
 /// A debtor or creditor as a transfer names it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PartyName {
@@ -602,6 +688,130 @@ mod tests {
             .unwrap();
         assert!(home.score > away.score, "{home:?} {away:?}");
         assert_eq!(home.role, PartyRole::Creditor);
+    }
+
+    fn raw<'a>(name: &'a str) -> RawScreeningEntry<'a> {
+        RawScreeningEntry {
+            list: "sanctions",
+            name,
+            ..RawScreeningEntry::default()
+        }
+    }
+
+    #[test]
+    fn an_entry_is_parsed_with_each_field_bounded() {
+        let parsed = NewScreeningEntry::parse(RawScreeningEntry {
+            list: "pep",
+            name: "Ahmed Al-Rashid",
+            aliases: vec!["Ahmad Rashid", "أحمد الراشد"],
+            countries: vec!["AE", "IN"],
+            reference: Some("PEP-17"),
+        })
+        .unwrap();
+        assert_eq!(parsed.list, ScreeningList::Pep);
+        assert_eq!(parsed.aliases, ["Ahmad Rashid", "أحمد الراشد"]);
+        assert_eq!(parsed.countries, ["AE", "IN"]);
+        assert_eq!(parsed.reference.as_deref(), Some("PEP-17"));
+        let longest = "é".repeat(NAME_LEN_MAX);
+        assert!(NewScreeningEntry::parse(raw(&longest)).is_ok());
+
+        let refused = |raw: RawScreeningEntry<'_>| NewScreeningEntry::parse(raw).unwrap_err();
+        let too_long = "x".repeat(NAME_LEN_MAX + 1);
+        let too_many = vec!["AE"; COUNTRIES_MAX + 1];
+        let reference = "r".repeat(REFERENCE_LEN_MAX + 1);
+        for (case, expected) in [
+            (
+                RawScreeningEntry {
+                    list: "watch",
+                    ..raw("A")
+                },
+                ("list", InputError::ScreeningListInvalid),
+            ),
+            (
+                RawScreeningEntry {
+                    list: "Sanctions",
+                    ..raw("A")
+                },
+                ("list", InputError::ScreeningListInvalid),
+            ),
+            (raw(""), ("name", InputError::TextTooLong)),
+            (raw(&too_long), ("name", InputError::TextTooLong)),
+            (raw("Tab\tName"), ("name", InputError::TextInvalid)),
+            (
+                RawScreeningEntry {
+                    aliases: vec!["ok", ""],
+                    ..raw("A")
+                },
+                ("aliases", InputError::TextTooLong),
+            ),
+            (
+                RawScreeningEntry {
+                    aliases: vec!["a\u{85}b"],
+                    ..raw("A")
+                },
+                ("aliases", InputError::TextInvalid),
+            ),
+            (
+                RawScreeningEntry {
+                    aliases: vec!["a"; ALIASES_MAX + 1],
+                    ..raw("A")
+                },
+                ("aliases", InputError::TooManyItems),
+            ),
+            (
+                RawScreeningEntry {
+                    countries: too_many,
+                    ..raw("A")
+                },
+                ("countries", InputError::TooManyItems),
+            ),
+            (
+                RawScreeningEntry {
+                    countries: vec!["ae"],
+                    ..raw("A")
+                },
+                ("countries", InputError::CountryInvalid),
+            ),
+            (
+                RawScreeningEntry {
+                    countries: vec!["ARE"],
+                    ..raw("A")
+                },
+                ("countries", InputError::CountryInvalid),
+            ),
+            (
+                RawScreeningEntry {
+                    countries: vec!["É1"],
+                    ..raw("A")
+                },
+                ("countries", InputError::CountryInvalid),
+            ),
+            (
+                RawScreeningEntry {
+                    reference: Some(""),
+                    ..raw("A")
+                },
+                ("reference", InputError::TextTooLong),
+            ),
+            (
+                RawScreeningEntry {
+                    reference: Some(&reference),
+                    ..raw("A")
+                },
+                ("reference", InputError::TextTooLong),
+            ),
+        ] {
+            let what = format!("{case:?}");
+            assert_eq!(refused(case), expected, "{what}");
+        }
+        // At the bounds themselves, accepted.
+        let at_bounds = NewScreeningEntry::parse(RawScreeningEntry {
+            aliases: vec!["a"; ALIASES_MAX],
+            countries: vec!["AE"; COUNTRIES_MAX],
+            reference: Some(&reference[1..]),
+            ..raw("A")
+        });
+        assert!(at_bounds.is_ok(), "{at_bounds:?}");
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub enum ApiError {
     /// An ISO 20022 message that cannot be taken in as a whole.
     #[error(transparent)]
     IsoMessage(#[from] crate::http::iso20022::MessageError),
+    /// A screening list in CSV that cannot be taken in as a whole.
+    #[error(transparent)]
+    CsvInvalid(#[from] crate::http::screening::CsvError),
     #[error("{0}")]
     FieldMissing(String),
     #[error("{0}")]
@@ -153,6 +156,7 @@ impl ApiError {
             ApiError::Input { error, .. } => error.code(),
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::IsoMessage(e) => e.code(),
+            ApiError::CsvInvalid(_) => "csv_invalid",
             ApiError::FieldMissing(_) => "field_missing",
             ApiError::FieldInvalid(_) => "field_invalid",
             ApiError::BodyTooLarge(_) => "body_too_large",
@@ -296,6 +300,7 @@ impl ResponseError for ApiError {
             | ApiError::CorridorUnknown(_)
             | ApiError::Rejected(_)
             | ApiError::RangeTooLarge(_)
+            | ApiError::CsvInvalid(_)
             | ApiError::TransferUnstorable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MalformedJson(_)
             | ApiError::FieldMissing(_)
@@ -348,6 +353,7 @@ impl ResponseError for ApiError {
             ApiError::Input { field, .. } | ApiError::UnknownBank { field, .. } => {
                 problem.field = Some(field);
             }
+            ApiError::CsvInvalid(e) => problem.field = e.field,
             ApiError::Rejected(transfer) => {
                 problem.transaction_id = Some(transfer.id.to_string());
                 problem.transfer = Some(views::transfer(transfer));

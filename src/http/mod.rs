@@ -17,6 +17,7 @@ pub mod openapi;
 mod registry;
 pub(crate) mod reports;
 pub mod request_id;
+pub mod screening;
 pub mod transfers;
 mod windows;
 pub mod ws;
@@ -210,6 +211,14 @@ impl<'a> Routes<'a> {
         self.add(Method::PATCH, path, None, handler)
     }
 
+    fn delete<Args: actix_web::FromRequest + 'static>(
+        self,
+        path: &'static str,
+        handler: impl Endpoint<Args>,
+    ) -> Self {
+        self.add(Method::DELETE, path, None, handler)
+    }
+
     /// A compatibility route of existing DelTran clients: served by the handler of
     /// `canonical` and documented as its copy, or served by a handler of its own
     /// (its request differs) with its own documentation, marked deprecated.
@@ -340,6 +349,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/keys", keys::list)
         .post("/keys/{id}/revoke", keys::revoke)
         .get("/audit-log", audit_log::list)
+        .get("/screening/entries", screening::list)
+        .post("/screening/entries", screening::add)
+        .post("/screening/entries/import", screening::import)
+        .delete("/screening/entries/{id}", screening::remove)
         .get(
             "/reports/windows/{window_id}/banks/{code}/statement",
             reports::statement,

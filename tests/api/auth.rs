@@ -113,6 +113,15 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
         .as_str()
         .unwrap()
         .to_string();
+    let screening_entry = app
+        .post(
+            "/api/v1/screening/entries",
+            &json!({"list": "sanctions", "name": "Matrix Person"}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let icici_transfer = inr_to_aed(json!("10.00"));
     let new_bank = |code: &str| json!({"code": code, "name": "Test Bank", "country": "AE"});
     let ok = [200, 200, 200, 200];
@@ -338,6 +347,31 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
         ),
         case(
             "GET",
+            "/api/v1/screening/entries",
+            Value::Null,
+            [403, 403, 200, 200],
+        ),
+        case(
+            "POST",
+            "/api/v1/screening/entries",
+            json!({"list": "pep", "name": "Matrix Person"}),
+            operator_only(201),
+        ),
+        // A CSV body: a JSON string is sent as its text.
+        case(
+            "POST",
+            "/api/v1/screening/entries/import?replace=false",
+            json!("list,name,aliases,countries,reference\npep,Matrix Import,,,\n"),
+            operator_only(200),
+        ),
+        case(
+            "DELETE",
+            format!("/api/v1/screening/entries/{screening_entry}"),
+            Value::Null,
+            operator_only(200),
+        ),
+        case(
+            "GET",
             format!("/api/v1/reports/windows/{window}/banks/ICICI/statement"),
             Value::Null,
             [200, 404, 200, 200],
@@ -371,6 +405,7 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
     for c in &cases {
         let body = match &c.body {
             Value::Null => Vec::new(),
+            Value::String(text) => text.clone().into_bytes(),
             body => body.to_string().into_bytes(),
         };
         // The unauthenticated three: refused before anything else, each with its code.

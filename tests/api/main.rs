@@ -24,6 +24,7 @@ mod recovery;
 mod reports;
 mod returns;
 mod screening;
+mod screening_list;
 mod settings;
 mod transfers;
 mod windows;
