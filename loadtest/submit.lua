@@ -7,10 +7,23 @@
 -- (loadtest/common.sh exports the engine's operator key); without it the engine
 -- answers 401, counted as `other`. DELTRAN_KEYS_FILE (an engine's api-keys file)
 -- instead sends each transfer with its sender bank's own key, as banks would.
+-- PARTIES=1 (environment) names a debtor and a creditor in every transfer (from a
+-- pool of ordinary business names), so that compliance screening has work to do
+-- (loadtest/screening_bench.sh).
 
 local run_id = os.getenv("RUN_ID") or tostring(os.time())
 local api_key = os.getenv("DELTRAN_KEY")
 local keys_file = os.getenv("DELTRAN_KEYS_FILE")
+local with_parties = os.getenv("PARTIES") == "1"
+local firsts = { "Asha", "Ravi", "Meera", "Anil", "Priya", "Sunil", "Kavita", "Farhan", "Layla",
+  "Omar", "Noura", "Khalid", "Zainab", "Yusuf", "Samir", "Hana" }
+local lasts = { "Mehta", "Sharma", "Gupta", "Kapoor", "Reddy", "Nair", "Iyer", "Haddad", "Mansour",
+  "Qasim", "Saleh", "Darwish", "Khoury", "Nasser", "Aziz" }
+local trades = { "Traders", "Exports", "Textiles", "Spices", "Logistics", "Foods", "Metals" }
+local function party_name(n)
+  return string.format("%s %s %s", firsts[(n % #firsts) + 1], lasts[(math.floor(n / 7) % #lasts) + 1],
+    trades[(math.floor(n / 3) % #trades) + 1])
+end
 local threads = {}
 local thread_id = 0
 
@@ -59,9 +72,14 @@ function request()
   counter = counter + 1
   local p = pairs_[(counter % #pairs_) + 1]
   local amount = string.format("%d.%02d", 100 + (counter % 900), counter % 100)
+  local parties = ""
+  if with_parties then
+    parties = string.format(',"debtor":{"name":"%s","country":"IN"},"creditor":{"name":"%s","country":"AE"}',
+      party_name(counter), party_name(counter * 31 + 5))
+  end
   local body = string.format(
-    '{"sender_bank":"%s","receiver_bank":"%s","amount":"%s","from_currency":"%s","to_currency":"%s","idempotency_key":"%s-%d-%d"}',
-    p[1], p[2], amount, p[3], p[4], run_id, id, counter)
+    '{"sender_bank":"%s","receiver_bank":"%s","amount":"%s","from_currency":"%s","to_currency":"%s","idempotency_key":"%s-%d-%d"%s}',
+    p[1], p[2], amount, p[3], p[4], run_id, id, counter, parties)
   local headers = headers_by_bank and headers_by_bank[p[1]] or nil
   return wrk.format(nil, "/api/v1/transfers", headers, body)
 end

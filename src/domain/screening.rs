@@ -261,9 +261,12 @@ const TOKEN_FLOOR: f64 = 0.75;
 /// The most a name scores with a token missing.
 const MISSING_TOKEN_SCORE_MAX: f64 = 0.8;
 
-/// A skeleton shared by more entry names than this is too common to pick
-/// candidates by (they are still scored when another skeleton picks them).
-const KEY_ENTRIES_MAX: usize = 256;
+/// A skeleton shared by more entry names than this is common: a name reached only
+/// through common skeletons is scored only if it shares all of its skeletons.
+const KEY_ENTRIES_COMMON: usize = 64;
+/// A skeleton shared by more entry names than this picks no candidates at all (they
+/// are still scored when other skeletons pick them).
+const KEY_ENTRIES_MAX: usize = 4096;
 
 /// The list, indexed for screening.
 #[derive(Debug, Default)]
@@ -277,9 +280,14 @@ pub struct Screener {
 #[derive(Debug)]
 struct Variant {
     entry: usize,
-    tokens: Vec<String>,
+    /// Its tokens as characters (compared without allocating).
+    tokens: Vec<Vec<char>>,
     sorted: String,
     text: String,
+    /// How many distinct skeletons its tokens have: a party must share half of them
+    /// (rounded up, one of them not common), or all of them, for the variant to be
+    /// scored.
+    keys: usize,
 }
 
 impl Screener {
@@ -295,17 +303,20 @@ impl Screener {
                     continue;
                 }
                 let at = screener.variants.len() as u32;
+                let mut keys = 0;
                 for key in tokens.iter().filter_map(|t| skeleton(t)) {
                     let list = screener.by_key.entry(key).or_default();
                     if list.last() != Some(&at) {
                         list.push(at);
+                        keys += 1;
                     }
                 }
                 screener.variants.push(Variant {
                     entry: index,
                     sorted: sorted_join(&tokens),
-                    tokens,
+                    tokens: tokens.iter().map(|t| t.chars().collect()).collect(),
                     text: text.clone(),
+                    keys,
                 });
             }
         }
@@ -333,23 +344,35 @@ impl Screener {
                 continue;
             }
             let sorted = sorted_join(&tokens);
-            let mut seen: Vec<u32> = Vec::new();
-            for key in tokens.iter().filter_map(|t| skeleton(t)) {
-                let Some(candidates) = self.by_key.get(&key) else {
-                    continue;
-                };
-                if candidates.len() > KEY_ENTRIES_MAX {
+            let chars: Vec<Vec<char>> = tokens.iter().map(|t| t.chars().collect()).collect();
+            let mut keys: Vec<String> = tokens.iter().filter_map(|t| skeleton(t)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            // Every variant sharing a skeleton, once per skeleton shared, marked when
+            // the skeleton is not a common one.
+            let mut hits: Vec<(u32, bool)> = Vec::new();
+            for key in &keys {
+                match self.by_key.get(key) {
+                    Some(candidates) if candidates.len() <= KEY_ENTRIES_MAX => {
+                        let rare = candidates.len() <= KEY_ENTRIES_COMMON;
+                        hits.extend(candidates.iter().map(|&at| (at, rare)));
+                    }
+                    _ => {}
+                }
+            }
+            hits.sort_unstable_by_key(|h| h.0);
+            for run in hits.chunk_by(|a, b| a.0 == b.0) {
+                let variant = &self.variants[run[0].0 as usize];
+                let rare = run.iter().any(|h| h.1);
+                let enough =
+                    (rare && run.len() >= variant.keys.div_ceil(2)) || run.len() >= variant.keys;
+                if !enough {
                     continue;
                 }
-                for &at in candidates {
-                    if seen.contains(&at) {
-                        continue;
-                    }
-                    seen.push(at);
-                    let variant = &self.variants[at as usize];
+                {
                     let entry = &self.entries[variant.entry];
                     let score = adjust_for_country(
-                        name_score(&tokens, &sorted, &variant.tokens, &variant.sorted),
+                        name_score(&chars, &sorted, &variant.tokens, &variant.sorted),
                         party.country.as_deref(),
                         &entry.countries,
                     );
@@ -389,21 +412,26 @@ fn thousandths(score: f64) -> Decimal {
 /// and the entry's name inside a longer party name still scores whole. An entry
 /// token with no likeness in the name keeps the score at `MISSING_TOKEN_SCORE_MAX`;
 /// the same tokens in any order score 1.
-fn name_score(party: &[String], party_sorted: &str, entry: &[String], entry_sorted: &str) -> f64 {
+fn name_score(
+    party: &[Vec<char>],
+    party_sorted: &str,
+    entry: &[Vec<char>],
+    entry_sorted: &str,
+) -> f64 {
     if party_sorted == entry_sorted {
         return 1.0;
     }
-    let total: usize = entry.iter().map(|t| t.chars().count()).sum();
+    let total: usize = entry.iter().map(Vec::len).sum();
     let mut missing = false;
     let aligned: f64 = entry
         .iter()
         .map(|e| {
             let best = party
                 .iter()
-                .map(|p| jaro_winkler(p, e))
+                .map(|p| jaro_winkler_chars(p, e))
                 .fold(0.0_f64, f64::max);
             missing |= best < TOKEN_FLOOR;
-            best * e.chars().count() as f64
+            best * e.len() as f64
         })
         .sum::<f64>()
         / total.max(1) as f64;
@@ -513,6 +541,27 @@ pub fn skeleton(token: &str) -> Option<String> {
 pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    jaro_winkler_chars(&a, &b)
+}
+
+/// `jaro_winkler` of two strings given as characters; without allocating when both
+/// are at most 64 characters long (every name token).
+fn jaro_winkler_chars(a: &[char], b: &[char]) -> f64 {
+    const SHORT: usize = 64;
+    if a.len() <= SHORT && b.len() <= SHORT {
+        let (mut a_matched, mut b_matched) = ([false; SHORT], [false; SHORT]);
+        jaro_winkler_with(a, b, &mut a_matched[..a.len()], &mut b_matched[..b.len()])
+    } else {
+        jaro_winkler_with(a, b, &mut vec![false; a.len()], &mut vec![false; b.len()])
+    }
+}
+
+fn jaro_winkler_with(
+    a: &[char],
+    b: &[char],
+    a_matched: &mut [bool],
+    b_matched: &mut [bool],
+) -> f64 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
@@ -520,8 +569,6 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
         return 0.0;
     }
     let window = (a.len().max(b.len()) / 2).saturating_sub(1);
-    let mut a_matched = vec![false; a.len()];
-    let mut b_matched = vec![false; b.len()];
     let mut matches = 0usize;
     for (i, ca) in a.iter().enumerate() {
         let from = i.saturating_sub(window);
@@ -555,7 +602,7 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     let m = matches as f64;
     let jaro =
         (m / a.len() as f64 + m / b.len() as f64 + (m - transpositions as f64 / 2.0) / m) / 3.0;
-    let prefix = a.iter().zip(&b).take(4).take_while(|(x, y)| x == y).count() as f64;
+    let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count() as f64;
     jaro + prefix * 0.1 * (1.0 - jaro)
 }
 
@@ -812,6 +859,23 @@ mod tests {
             ..raw("A")
         });
         assert!(at_bounds.is_ok(), "{at_bounds:?}");
+    }
+
+    #[test]
+    fn a_name_of_common_tokens_is_still_found() {
+        // 100 entries share "Mohammed" and 100 share "Hassan": both skeletons are
+        // common, and the one entry with both is still scored, and matched.
+        let mut entries: Vec<ScreeningEntry> = (0..100)
+            .map(|i| entry(i, &format!("Mohammed Q{i}x"), &[], &[]))
+            .chain((100..200).map(|i| entry(i, &format!("Hassan Z{i}y"), &[], &[])))
+            .collect();
+        entries.push(entry(500, "Mohammed Hassan", &[], &[]));
+        let screener = Screener::new(entries);
+        let p = party("Hassan Mohamed", None);
+        match screener.screen(&[(PartyRole::Debtor, &p)], THRESHOLDS) {
+            Verdict::Reject(m) | Verdict::Hold(m) => assert_eq!(m.entry_id, 500),
+            Verdict::Clear => panic!("missed"),
+        }
     }
 
     #[test]

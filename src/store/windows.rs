@@ -104,6 +104,26 @@ impl Store {
         window_id(next)
     }
 
+    /// The windows closed in `[from, to)`, oldest first, at most `limit` of them.
+    pub async fn windows_closed_between(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<Vec<WindowId>, StoreError> {
+        let client = self.client().await?;
+        client
+            .query(
+                "SELECT id FROM windows WHERE closed_at >= $1 AND closed_at < $2
+                  ORDER BY id LIMIT $3",
+                &[&from, &to, &limit],
+            )
+            .await?
+            .iter()
+            .map(|r| window_id(r.get(0)))
+            .collect()
+    }
+
     pub async fn windows_in_state(&self, state: WindowState) -> Result<Vec<WindowId>, StoreError> {
         let client = self.client().await?;
         client

@@ -753,6 +753,35 @@ async fn a_camt053_states_a_window_entry_by_entry_and_closes_at_its_settled_bala
     let transfers = |d: &Element| statement_entries(d).len() - 1;
     assert_eq!(transfers(&first_doc) + transfers(&second_doc), 3);
 
+    // A date range states every window closed in it, each whole.
+    let hour = chrono::Duration::hours(1);
+    let now = chrono::Utc::now();
+    let range = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "from={}&to={}",
+            from.format("%Y-%m-%dT%H:%M:%SZ"),
+            to.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    };
+    let ranged = get(icici.clone(), range(now - hour, now + hour)).await;
+    assert_eq!(ranged.status, 200, "{}", ranged.text);
+    assert_valid("camt.053.001.08", &ranged.text);
+    let ranged_doc = xml::parse(ranged.text.as_bytes()).unwrap();
+    let ids: Vec<&str> = ranged_doc
+        .at("BkToCstmrStmt")
+        .unwrap()
+        .children_named("Stmt")
+        .filter_map(|s| s.text_at("Id"))
+        .collect();
+    assert!(
+        ids.contains(&format!("W{window}-ICICI-INR").as_str()),
+        "{ids:?}"
+    );
+    assert_eq!(statement_entries(&ranged_doc).len(), 4);
+    let backwards = get(icici.clone(), range(now, now - hour)).await;
+    assert_eq!(backwards.code(), "query_invalid");
+    let too_long = get(icici.clone(), range(now - chrono::Duration::days(40), now)).await;
+    assert_eq!(too_long.code(), "range_too_large");
     // Only the bank itself (and the operator, an auditor) reads it.
     assert_eq!(
         get(

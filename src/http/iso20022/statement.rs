@@ -30,9 +30,15 @@ pub const STATEMENT: &str = "camt.053.001.08";
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Camt053Query {
-    /// The window the statement covers.
-    #[param(value_type = i64, minimum = 1)]
+    /// The window the statement covers (or give `from` and `to`).
+    #[param(value_type = Option<i64>, minimum = 1)]
     window_id: Option<String>,
+    /// With `to`, instead of `window_id`: every window closed in `[from, to)` (RFC 3339
+    /// times, at most 31 days apart), one `Stmt` per window and currency, unpaged.
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<String>,
     /// Transfers per page: 1 to the page size maximum (default 100).
     #[param(value_type = Option<i64>, minimum = 1)]
     limit: Option<String>,
@@ -68,10 +74,16 @@ pub async fn camt053(
     let query = web::Query::<Camt053Query>::from_query(req.query_string())
         .map_err(|e| ApiError::QueryInvalid(e.to_string()))?
         .into_inner();
-    let window = query
-        .window_id
-        .as_deref()
-        .ok_or_else(|| ApiError::QueryInvalid("window_id names the window to state".into()))?;
+    if query.from.is_some() || query.to.is_some() {
+        caller.require_sees(&bank, || format!("bank {bank}"))?;
+        require_registered(&state, &bank)?;
+        return range_statement(&state, &bank, &query).await;
+    }
+    let window = query.window_id.as_deref().ok_or_else(|| {
+        ApiError::QueryInvalid(
+            "window_id names the window to state (or from and to a range)".into(),
+        )
+    })?;
     let window = WindowId::parse(window).map_err(|error| ApiError::Input {
         field: "window_id",
         error,
@@ -113,6 +125,85 @@ pub async fn camt053(
     Ok(response.body(xml))
 }
 
+/// The longest range a statement covers.
+const RANGE_DAYS_MAX: i64 = 31;
+/// The most windows a range statement covers.
+const RANGE_WINDOWS_MAX: i64 = 1000;
+
+/// Every window closed in the range, whole: refused when they hold more transfers
+/// of the bank than a report may read (`--report-transfers-max`), or more windows
+/// than `RANGE_WINDOWS_MAX` — state those window by window, paged.
+async fn range_statement(
+    state: &AppState,
+    bank: &BankCode,
+    query: &Camt053Query,
+) -> Result<HttpResponse, ApiError> {
+    if query.window_id.is_some() || query.cursor.is_some() || query.limit.is_some() {
+        return Err(ApiError::QueryInvalid(
+            "a range statement takes from and to only".into(),
+        ));
+    }
+    let time = |text: Option<&str>, name: &str| {
+        text.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| {
+                ApiError::QueryInvalid(format!("{name} is an RFC 3339 time (a '+' is sent as %2B)"))
+            })
+    };
+    let from = time(query.from.as_deref(), "from")?;
+    let to = time(query.to.as_deref(), "to")?;
+    if from >= to {
+        return Err(ApiError::QueryInvalid("from must be before to".into()));
+    }
+    if to - from > chrono::Duration::days(RANGE_DAYS_MAX) {
+        return Err(ApiError::RangeTooLarge(format!(
+            "a range statement covers at most {RANGE_DAYS_MAX} days"
+        )));
+    }
+    let windows = state
+        .store
+        .windows_closed_between(from, to, RANGE_WINDOWS_MAX + 1)
+        .await?;
+    if windows.len() as i64 > RANGE_WINDOWS_MAX {
+        return Err(ApiError::RangeTooLarge(format!(
+            "more than {RANGE_WINDOWS_MAX} windows closed in the range; state them by window_id"
+        )));
+    }
+    let budget = state.limits.report_transfers_max;
+    let mut parts = Vec::with_capacity(windows.len());
+    let mut read = 0i64;
+    for window in windows {
+        let head = state.store.statement_head(window, bank).await?;
+        let transfers = state
+            .store
+            .statement_transfers(window, bank, None, None, budget - read + 1)
+            .await?;
+        read += transfers.len() as i64;
+        if read > budget {
+            return Err(ApiError::RangeTooLarge(format!(
+                "the range holds more than {budget} of the bank's transfers \
+                 (--report-transfers-max); state it by window_id, paged"
+            )));
+        }
+        parts.push((head, transfers));
+    }
+    let record = state.store.bank(bank).await?;
+    let page = Page {
+        number: 1,
+        last: true,
+        next: None,
+    };
+    let id = format!("R{}-{}", from.format("%Y%m%d"), bank);
+    let xml = document(&id, &page, Utc::now(), |out, now| {
+        for (head, transfers) in &parts {
+            stmts(out, head, record.bic.as_ref(), transfers, now);
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml; charset=utf-8")
+        .body(xml))
+}
+
 /// `p<page>.<transfer id>`: the next page's number and the last transfer before it.
 fn parse_cursor(cursor: &str) -> Option<(u32, Option<TransferId>)> {
     let (page, id) = cursor.strip_prefix('p')?.split_once('.')?;
@@ -136,23 +227,29 @@ pub fn statement(
     page: &Page,
     now: DateTime<Utc>,
 ) -> String {
-    let window = &head.window;
-    let bank = &head.bank;
-    let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let mut currencies: BTreeSet<Currency> = head.positions.iter().map(|p| p.currency).collect();
-    currencies.extend(head.instructions.iter().map(|i| i.currency));
-    let to = window.settled_at.or(window.closed_at).unwrap_or(now);
-    let mut out = String::with_capacity(1024 + transfers.len() * 600);
+    let id = format!("W{}-{}-P{}", head.window.id.get(), head.bank, page.number);
+    document(&id, page, now, |out, now| {
+        stmts(out, head, bic, transfers, now)
+    })
+}
+
+/// A camt.053 document: its group header (`MsgId` `id`, the page), then what
+/// `body` writes.
+fn document(
+    id: &str,
+    page: &Page,
+    now: DateTime<Utc>,
+    body: impl FnOnce(&mut String, DateTime<Utc>),
+) -> String {
+    let mut out = String::with_capacity(4096);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = write!(
         out,
         "<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:{STATEMENT}\"><BkToCstmrStmt>\
-         <GrpHdr><MsgId>W{}-{}-P{}</MsgId><CreDtTm>{}</CreDtTm>\
+         <GrpHdr><MsgId>{}</MsgId><CreDtTm>{}</CreDtTm>\
          <MsgPgntn><PgNb>{}</PgNb><LastPgInd>{}</LastPgInd></MsgPgntn>",
-        window.id.get(),
-        escape(bank.as_str()),
-        page.number,
-        time(&now),
+        escape(&id.chars().take(35).collect::<String>()),
+        now.to_rfc3339_opts(SecondsFormat::Millis, true),
         page.number,
         page.last
     );
@@ -160,6 +257,26 @@ pub fn statement(
         let _ = write!(out, "<AddtlInf>next_cursor {}</AddtlInf>", escape(next));
     }
     out.push_str("</GrpHdr>");
+    body(&mut out, now);
+    out.push_str("</BkToCstmrStmt></Document>\n");
+    out
+}
+
+/// One `Stmt` per currency of `head`'s window: balances, settlement entries and the
+/// given transfers of that currency.
+fn stmts(
+    out: &mut String,
+    head: &StatementHead,
+    bic: Option<&Bic>,
+    transfers: &[Transfer],
+    now: DateTime<Utc>,
+) {
+    let window = &head.window;
+    let bank = &head.bank;
+    let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut currencies: BTreeSet<Currency> = head.positions.iter().map(|p| p.currency).collect();
+    currencies.extend(head.instructions.iter().map(|i| i.currency));
+    let to = window.settled_at.or(window.closed_at).unwrap_or(now);
     for currency in currencies {
         let position = head
             .positions
@@ -201,23 +318,21 @@ pub fn statement(
         }
         out.push_str("</Acct>");
         balance(
-            &mut out,
+            out,
             "OPBD",
             currency,
             Decimal::ZERO,
             &time(&window.opened_at),
         );
-        balance(&mut out, "CLBD", currency, position + booked, &time(&to));
+        balance(out, "CLBD", currency, position + booked, &time(&to));
         for instruction in &instructions {
-            settlement_entry(&mut out, instruction, bank, &time);
+            settlement_entry(out, instruction, bank, &time);
         }
         for t in transfers {
-            transfer_entry(&mut out, t, bank, currency, &time);
+            transfer_entry(out, t, bank, currency, &time);
         }
         out.push_str("</Stmt>");
     }
-    out.push_str("</BkToCstmrStmt></Document>\n");
-    out
 }
 
 fn signed_settlement(i: &InstructionRecord, bank: &BankCode) -> Decimal {
