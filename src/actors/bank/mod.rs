@@ -63,6 +63,10 @@ const POSITION_PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 const LIMIT_WARNING_NUMERATOR: Decimal = Decimal::from_parts(8, 0, 0, false, 0);
 const LIMIT_WARNING_DENOMINATOR: Decimal = Decimal::from_parts(10, 0, 0, false, 0);
 
+/// What a status change asked of a bank that is re-reading its books, or holding
+/// them still for a cut-off, is answered.
+const BUSY: &str = "the bank is busy (re-reading its books or at a cut-off); retry";
+
 /// How long a bank whose snapshot failed waits before asking again.
 const SNAPSHOT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Most submissions held while the books are re-read (a start or restart takes
@@ -429,6 +433,15 @@ impl BankActor {
         self.queue_changed();
     }
 
+    /// The window the bank stamps now, when its books are steady: not being re-read nor
+    /// held still for a cut-off (a status change made now goes in this window).
+    fn stamping_window(&self) -> Option<WindowId> {
+        match (&self.books, self.recovering || self.frozen) {
+            (Some(books), false) => Some(books.window),
+            _ => None,
+        }
+    }
+
     /// A return that will not be netted after all (expired, cancelled): what it took
     /// of its original is left to return again. Should the change not be stored, the
     /// writer has the bank re-read its books, this figure with them.
@@ -785,16 +798,15 @@ impl Handler<CancelTransfer> for BankActor {
     fn handle(&mut self, msg: CancelTransfer, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, _| {
             let reply = msg.reply;
-            let (Some(books), false) = (act.books.as_ref(), act.recovering || act.frozen) else {
-                let busy = "the bank is busy (re-reading its books or at a cut-off); retry";
-                let _ = reply.send(PersistOutcome::Failed(busy.into()));
+            let Some(window) = act.stamping_window() else {
+                let _ = reply.send(PersistOutcome::Failed(BUSY.into()));
                 return;
             };
             let transfer = msg.transfer;
             let cancellable = match transfer.outcome {
                 // Not in the queue: released, expired or still being stored.
                 Outcome::Queued => act.queue.remove(transfer.id).is_some(),
-                Outcome::Accepted(window) => window == books.window,
+                Outcome::Accepted(stamped) => stamped == window,
                 _ => false,
             };
             if !cancellable {
@@ -824,9 +836,8 @@ impl Handler<DecideHeld> for BankActor {
     fn handle(&mut self, msg: DecideHeld, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, _| {
             let reply = msg.reply;
-            let (Some(books), false) = (act.books.as_ref(), act.recovering || act.frozen) else {
-                let busy = "the bank is busy (re-reading its books or at a cut-off); retry";
-                let _ = reply.send(PersistOutcome::Failed(busy.into()));
+            let Some(window) = act.stamping_window() else {
+                let _ = reply.send(PersistOutcome::Failed(BUSY.into()));
                 return;
             };
             if msg.transfer.outcome != Outcome::Held {
@@ -834,7 +845,7 @@ impl Handler<DecideHeld> for BankActor {
                 return;
             }
             let to = if msg.release {
-                Outcome::Accepted(books.window)
+                Outcome::Accepted(window)
             } else {
                 Outcome::Rejected(RejectCode::ComplianceRejected)
             };
