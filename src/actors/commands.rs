@@ -130,6 +130,21 @@ pub struct Submitted {
     pub replayed: bool,
 }
 
+/// The bank actor's answer to a status change it was asked for (`what`: a
+/// cancellation, a decision), or `Failed` when it restarted or did not answer within
+/// `wait_max`.
+async fn status_change(
+    answer: oneshot::Receiver<PersistOutcome>,
+    wait_max: Duration,
+    what: &str,
+) -> PersistOutcome {
+    match tokio::time::timeout(wait_max, answer).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted; retry".into()),
+        Err(_) => PersistOutcome::Failed(format!("the {what} was not confirmed in time")),
+    }
+}
+
 /// A transfer for its sender's bank actor to decide: the draft, the rate it goes at,
 /// a return's original, what screening said and the receiver's status.
 struct ToDecide {
@@ -279,6 +294,35 @@ impl Engine {
         }
     }
 
+    /// The transfer `id` for a bank (`as_bank`; the operator acts for any) that must be
+    /// its `side` (its sender, or its receiver): the other party is answered
+    /// `other_party`, and to any other bank the transfer does not exist.
+    async fn transfer_for(
+        &self,
+        id: TransferId,
+        as_bank: Option<&BankCode>,
+        side: fn(&Transfer) -> &BankCode,
+        other_party: CommandError,
+    ) -> Result<Transfer, CommandError> {
+        let what = format!("transfer {id}");
+        let transfer = self
+            .store
+            .transfer(id)
+            .await
+            .map_err(naming(what.clone()))?;
+        if let Some(bank) = as_bank {
+            if side(&transfer) != bank {
+                let party = &transfer.sender == bank || &transfer.receiver == bank;
+                return Err(if party {
+                    other_party
+                } else {
+                    CommandError::NotFound(what)
+                });
+            }
+        }
+        Ok(transfer)
+    }
+
     /// The transfer `id`, if it may be returned by the caller: by its receiver (`as_bank`
     /// when a bank asks; the operator acts for any), once netted or settled, and not
     /// itself a return. Another bank's transfer is not found.
@@ -287,20 +331,14 @@ impl Engine {
         id: TransferId,
         as_bank: Option<&BankCode>,
     ) -> Result<Transfer, CommandError> {
-        let what = format!("transfer {id}");
         let original = self
-            .store
-            .transfer(id)
-            .await
-            .map_err(naming(what.clone()))?;
-        if let Some(bank) = as_bank {
-            if &original.sender == bank {
-                return Err(CommandError::ReturnNotReceiver(id));
-            }
-            if &original.receiver != bank {
-                return Err(CommandError::NotFound(what));
-            }
-        }
+            .transfer_for(
+                id,
+                as_bank,
+                |t| &t.receiver,
+                CommandError::ReturnNotReceiver(id),
+            )
+            .await?;
         let why = match original.status() {
             _ if original.return_of.is_some() => ": a return cannot itself be returned",
             TransferStatus::Netted | TransferStatus::Settled => return Ok(original),
@@ -398,12 +436,7 @@ impl Engine {
             release,
             reply,
         });
-        let outcome = match tokio::time::timeout(wait_max, answer).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted; retry".into()),
-            Err(_) => PersistOutcome::Failed("the decision was not confirmed in time".into()),
-        };
-        match outcome {
+        match status_change(answer, wait_max, "decision").await {
             PersistOutcome::Stored(changed) => Ok(*changed),
             PersistOutcome::Unchanged => Err(not_held(&self.store.transfer(id).await?)),
             PersistOutcome::Failed(detail) => Err(CommandError::Unavailable(detail)),
@@ -423,20 +456,14 @@ impl Engine {
         as_bank: Option<&BankCode>,
         wait_max: Duration,
     ) -> Result<Transfer, CommandError> {
-        let what = format!("transfer {id}");
         let transfer = self
-            .store
-            .transfer(id)
-            .await
-            .map_err(naming(what.clone()))?;
-        if let Some(bank) = as_bank {
-            if &transfer.receiver == bank {
-                return Err(CommandError::CancelNotSender(id));
-            }
-            if &transfer.sender != bank {
-                return Err(CommandError::NotFound(what));
-            }
-        }
+            .transfer_for(
+                id,
+                as_bank,
+                |t| &t.sender,
+                CommandError::CancelNotSender(id),
+            )
+            .await?;
         let not_cancellable = |t: &Transfer| {
             let why = match t.status() {
                 TransferStatus::Accepted => ": its window closed",
@@ -460,12 +487,7 @@ impl Engine {
             .ok_or_else(|| CommandError::NotFound(format!("bank {}", transfer.sender)))?;
         let (reply, answer) = oneshot::channel();
         sender.addr.do_send(CancelTransfer { transfer, reply });
-        let outcome = match tokio::time::timeout(wait_max, answer).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted; retry".into()),
-            Err(_) => PersistOutcome::Failed("the cancellation was not confirmed in time".into()),
-        };
-        match outcome {
+        match status_change(answer, wait_max, "cancellation").await {
             PersistOutcome::Stored(cancelled) => Ok(*cancelled),
             // It moved on meanwhile (released, expired, its window closed): say where
             // it is now. A release still being stored reads as queued: try again.
