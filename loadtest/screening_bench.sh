@@ -10,7 +10,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 DURATION=${DURATION:-15}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-4}
 LIST_SIZE=${LIST_SIZE:-10000}
 CONNECTIONS=${CONNECTIONS:-256}
 ADDR=127.0.0.1:18082
@@ -42,11 +42,17 @@ run() {
     wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s loadtest/submit.lua "http://$ADDR" >"$OUT/wrk.txt"
   echo "$label $(grep -E '^(accepted|acknowledged_per_second|latency_p99_ms)=' "$OUT/wrk.txt" | tr '\n' ' ')"
 }
-for _ in $(seq 1 "$ROUNDS"); do
-  load_list "$OUT/empty.csv"
-  run "list=0"
-  load_list "$OUT/list.csv"
-  run "list=$LIST_SIZE"
+# The engine slows as its tables grow through the runs, so the order alternates
+# (empty, full; full, empty; …): neither side always runs second.
+for round in $(seq 1 "$ROUNDS"); do
+  if [ $((round % 2)) -eq 1 ]; then order="empty full"; else order="full empty"; fi
+  for which in $order; do
+    if [ "$which" = empty ]; then
+      load_list "$OUT/empty.csv"; run "list=0"
+    else
+      load_list "$OUT/list.csv"; run "list=$LIST_SIZE"
+    fi
+  done
 done
 echo "held or rejected by screening in the whole run:"
 api "http://$ADDR/api/v1/transfers?status=held&limit=1000" | python3 -c \
