@@ -41,10 +41,12 @@ impl Screening {
 
     /// Screens a transfer's parties against the list as it is now.
     pub fn screen(&self, parties: &[(PartyRole, &PartyName)]) -> Verdict {
-        if parties.is_empty() {
+        let screener = self.current();
+        // Nothing to match against: the names need not even be tokenised.
+        if parties.is_empty() || screener.is_empty() {
             return Verdict::Clear;
         }
-        self.current().screen(parties, self.thresholds)
+        screener.screen(parties, self.thresholds)
     }
 }
 

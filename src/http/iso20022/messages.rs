@@ -143,7 +143,7 @@ impl MessageError {
 
 /// The message id of `root`'s version (`pacs.008.001.08`), if it is a `Document` of
 /// `family` in one of `versions`.
-pub(super) fn definition<'a>(
+fn definition<'a>(
     root: &'a Element,
     family: &'static str,
     versions: &[&str],
@@ -168,6 +168,63 @@ pub(super) fn definition<'a>(
     Ok(definition)
 }
 
+/// `root`'s message (the element `name` below the Document) and its `GrpHdr/MsgId`.
+fn body_and_id<'a>(
+    root: &'a Element,
+    name: &'static str,
+) -> Result<(&'a Element, String), MessageError> {
+    let body = root.child(name).ok_or(MessageError::FieldMissing(name))?;
+    let message_id = body
+        .text_at("GrpHdr/MsgId")
+        .ok_or(MessageError::FieldMissing("GrpHdr/MsgId"))?;
+    Ok((body, message_id.to_string()))
+}
+
+/// Refuses a message carrying more than `max` transactions (or entries).
+fn at_most(found: usize, max: usize) -> Result<(), MessageError> {
+    if found > max {
+        return Err(MessageError::TooManyTransactions { found, max });
+    }
+    Ok(())
+}
+
+/// The status report versions read back (their `TxInfAndSts` paths are the same).
+const STATUS_REPORTS: &[&str] = &["pacs.002.001.10", "pacs.002.001.11", "pacs.002.001.12"];
+
+/// One line of a status report read back: what it names (`OrgnlEndToEndId`, else
+/// `OrgnlTxId`) and its `TxSts`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusLine {
+    pub original_id: Option<String>,
+    pub status: Option<String>,
+}
+
+/// A pacs.002 read back: its id and lines in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusReport {
+    pub message_id: String,
+    pub lines: Vec<StatusLine>,
+}
+
+/// Reads a pacs.002 (FIToFIPmtStsRpt) with at most `lines_max` lines.
+pub fn read_status_report(bytes: &[u8], lines_max: usize) -> Result<StatusReport, MessageError> {
+    let root = xml::parse(bytes)?;
+    definition(&root, "pacs.002", STATUS_REPORTS)?;
+    let (body, message_id) = body_and_id(&root, "FIToFIPmtStsRpt")?;
+    at_most(body.children_named("TxInfAndSts").count(), lines_max)?;
+    let lines: Vec<StatusLine> = body
+        .children_named("TxInfAndSts")
+        .map(|line| StatusLine {
+            original_id: text(line, "OrgnlEndToEndId").or_else(|| text(line, "OrgnlTxId")),
+            status: text(line, "TxSts"),
+        })
+        .collect();
+    if lines.is_empty() {
+        return Err(MessageError::NoTransactions);
+    }
+    Ok(StatusReport { message_id, lines })
+}
+
 /// Reads a message of `kind` with at most `transactions_max` transactions.
 pub fn read(
     kind: MessageKind,
@@ -176,16 +233,7 @@ pub fn read(
 ) -> Result<Message, MessageError> {
     let root = xml::parse(bytes)?;
     let definition = definition(&root, kind.family(), kind.versions())?;
-    let body = root
-        .child(kind.body())
-        .ok_or(MessageError::FieldMissing(match kind {
-            MessageKind::Pacs008 => "FIToFICstmrCdtTrf",
-            MessageKind::Pain001 => "CstmrCdtTrfInitn",
-        }))?;
-    let message_id = body
-        .text_at("GrpHdr/MsgId")
-        .ok_or(MessageError::FieldMissing("GrpHdr/MsgId"))?
-        .to_string();
+    let (body, message_id) = body_and_id(&root, kind.body())?;
     let declared = body
         .text_at("GrpHdr/NbOfTxs")
         .ok_or(MessageError::FieldMissing("GrpHdr/NbOfTxs"))?;
@@ -210,10 +258,7 @@ pub fn read(
 }
 
 fn pacs008_transactions(body: &Element, max: usize) -> Result<Vec<CreditTransfer>, MessageError> {
-    let found = body.children_named("CdtTrfTxInf").count();
-    if found > max {
-        return Err(MessageError::TooManyTransactions { found, max });
-    }
+    at_most(body.children_named("CdtTrfTxInf").count(), max)?;
     Ok(body
         .children_named("CdtTrfTxInf")
         .enumerate()
@@ -241,9 +286,7 @@ fn pain001_transactions(body: &Element, max: usize) -> Result<Vec<CreditTransfer
         .children_named("PmtInf")
         .map(|p| p.children_named("CdtTrfTxInf").count())
         .sum();
-    if found > max {
-        return Err(MessageError::TooManyTransactions { found, max });
-    }
+    at_most(found, max)?;
     let mut transactions = Vec::with_capacity(found);
     for payment in body.children_named("PmtInf") {
         // The debtor side is stated once per payment information block.
@@ -331,23 +374,12 @@ pub struct Notification {
 pub fn read_notification(bytes: &[u8], entries_max: usize) -> Result<Notification, MessageError> {
     let root = xml::parse(bytes)?;
     let definition = definition(&root, "camt.054", NOTIFICATION_VERSIONS)?;
-    let body = root
-        .child("BkToCstmrDbtCdtNtfctn")
-        .ok_or(MessageError::FieldMissing("BkToCstmrDbtCdtNtfctn"))?;
-    let message_id = body
-        .text_at("GrpHdr/MsgId")
-        .ok_or(MessageError::FieldMissing("GrpHdr/MsgId"))?
-        .to_string();
+    let (body, message_id) = body_and_id(&root, "BkToCstmrDbtCdtNtfctn")?;
     let found: usize = body
         .children_named("Ntfctn")
         .map(|n| n.children_named("Ntry").count())
         .sum();
-    if found > entries_max {
-        return Err(MessageError::TooManyTransactions {
-            found,
-            max: entries_max,
-        });
-    }
+    at_most(found, entries_max)?;
     let mut entries = Vec::with_capacity(found);
     for notification in body.children_named("Ntfctn") {
         for entry in notification.children_named("Ntry") {

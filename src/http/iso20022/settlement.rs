@@ -10,8 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::xml;
-use super::MessageError;
+use super::messages::{read_status_report, StatusLine};
 use crate::actors::CommandError;
 use crate::domain::{BankCode, Bic, InstructionRecord, InstructionState, Party, WindowId};
 use crate::http::auth::Caller;
@@ -21,9 +20,6 @@ use crate::http::{read_body, AppState};
 /// The credit transfer version written: the one whose schema the tests validate
 /// against.
 pub const FI_CREDIT_TRANSFER: &str = "pacs.009.001.10";
-
-/// The status report versions read back (their `TxInfAndSts` paths are the same).
-const STATUS_REPORTS: &[&str] = &["pacs.002.001.10", "pacs.002.001.11", "pacs.002.001.12"];
 
 /// A window's instructions as one pacs.009: one `CdtTrfTxInf` per instruction, the
 /// paying side as debtor agent and the paid side as creditor agent, each named by
@@ -132,31 +128,14 @@ pub async fn pacs002(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
     let body = read_body(payload, state.limits.iso_message_size_max_bytes).await?;
-    let root = xml::parse(&body).map_err(MessageError::from)?;
-    super::messages::definition(&root, "pacs.002", STATUS_REPORTS)?;
-    let report = root
-        .child("FIToFIPmtStsRpt")
-        .ok_or(MessageError::FieldMissing("FIToFIPmtStsRpt"))?;
-    let message_id = report
-        .text_at("GrpHdr/MsgId")
-        .ok_or(MessageError::FieldMissing("GrpHdr/MsgId"))?
-        .to_string();
-    let count = report.children_named("TxInfAndSts").count();
-    let max = state.limits.iso_transactions_max;
-    if count > max {
-        return Err(MessageError::TooManyTransactions { found: count, max }.into());
-    }
-    if count == 0 {
-        return Err(MessageError::NoTransactions.into());
-    }
+    let report = read_status_report(&body, state.limits.iso_transactions_max)?;
     let origin = caller.origin();
-    let mut lines = Vec::with_capacity(count);
-    for line in report.children_named("TxInfAndSts") {
-        let original = line
-            .text_at("OrgnlEndToEndId")
-            .or_else(|| line.text_at("OrgnlTxId"))
-            .map(str::to_string);
-        let status = line.text_at("TxSts").map(str::to_string);
+    let mut lines = Vec::with_capacity(report.lines.len());
+    for StatusLine {
+        original_id: original,
+        status,
+    } in report.lines
+    {
         let mut view = SettlementStatusLineView {
             original_id: original.clone(),
             instruction_id: None,
@@ -202,5 +181,8 @@ pub async fn pacs002(
         }
         lines.push(view);
     }
-    Ok(HttpResponse::Ok().json(SettlementStatusView { message_id, lines }))
+    Ok(HttpResponse::Ok().json(SettlementStatusView {
+        message_id: report.message_id,
+        lines,
+    }))
 }
