@@ -208,52 +208,56 @@ pub enum Verdict {
 
 /// Tokens dropped before matching: legal forms and name particles say nothing of who
 /// a party is, and would otherwise make every company look alike.
-const NOISE: &[&str] = &[
-    "AL",
-    "EL",
-    "BIN",
-    "IBN",
-    "BINT",
-    "ABU",
-    "THE",
-    "OF",
-    "AND",
-    "DE",
-    "VAN",
-    "VON",
-    "LTD",
-    "LIMITED",
-    "LLC",
-    "PVT",
-    "PRIVATE",
-    "INC",
-    "CO",
-    "CORP",
-    "CORPORATION",
-    "COMPANY",
-    "PLC",
-    "SA",
-    "AG",
-    "GMBH",
-    "FZE",
-    "FZCO",
-    "FZ",
-    "LLP",
-    "MR",
-    "MRS",
-    "MS",
-    "DR",
-    "TRADING",
-    "GENERAL",
-    "GROUP",
-    "HOLDING",
-    "HOLDINGS",
-    "INTERNATIONAL",
-    "ENTERPRISES",
-    "INDUSTRIES",
-    "SERVICES",
-    "GLOBAL",
-];
+fn is_noise(token: &str) -> bool {
+    // A match on the text (by length, then bytes) rather than a scan of a list:
+    // every token of every party passes here.
+    matches!(
+        token,
+        "AL" | "EL"
+            | "BIN"
+            | "IBN"
+            | "BINT"
+            | "ABU"
+            | "THE"
+            | "OF"
+            | "AND"
+            | "DE"
+            | "VAN"
+            | "VON"
+            | "LTD"
+            | "LIMITED"
+            | "LLC"
+            | "PVT"
+            | "PRIVATE"
+            | "INC"
+            | "CO"
+            | "CORP"
+            | "CORPORATION"
+            | "COMPANY"
+            | "PLC"
+            | "SA"
+            | "AG"
+            | "GMBH"
+            | "FZE"
+            | "FZCO"
+            | "FZ"
+            | "LLP"
+            | "MR"
+            | "MRS"
+            | "MS"
+            | "DR"
+            | "TRADING"
+            | "GENERAL"
+            | "GROUP"
+            | "HOLDING"
+            | "HOLDINGS"
+            | "INTERNATIONAL"
+            | "ENTERPRISES"
+            | "INDUSTRIES"
+            | "SERVICES"
+            | "GLOBAL"
+    )
+}
 
 /// An entry token whose best match in the party's name is below this is not in the
 /// name: the score stays below any threshold worth acting on.
@@ -268,13 +272,97 @@ const KEY_ENTRIES_COMMON: usize = 64;
 /// are still scored when other skeletons pick them).
 const KEY_ENTRIES_MAX: usize = 4096;
 
+/// The longest skeleton kept, in bytes: a longer one is cut (at a character) to this,
+/// so that the index holds every skeleton inline. Two tokens alike in their first
+/// fifteen bytes of skeleton share one, and are both scored.
+const SKELETON_BYTES_MAX: usize = 15;
+
 /// The list, indexed for screening.
+///
+/// A name or alias of an entry (a variant) is scored against a party when the two
+/// share enough skeletons: half of the variant's (rounded up) with one of them rare,
+/// or all of them. Indexes find exactly those variants without visiting the others:
+/// each rare skeleton lists its variants; a variant of one skeleton is listed under
+/// it, and one of more under the pair of its two rarest, which a party having all of
+/// its skeletons must have too.
+///
+/// Screening runs between other work, with the index out of the cache, so the
+/// layout is chosen for the cache lines a party touches: one slot of an
+/// open-addressing table per token (the skeleton inline, with its count and where
+/// its lists are), then each list read front to back, with its variants' skeletons
+/// inline. A token not on the list costs one cache line.
 #[derive(Debug, Default)]
 pub struct Screener {
-    /// Every name and alias of every entry: (entry index, normalised tokens, text).
     variants: Vec<Variant>,
     entries: Vec<ScreeningEntry>,
-    by_key: HashMap<String, Vec<u32>>,
+    /// Every skeleton on the list; a power of two long, at most half full.
+    slots: Vec<Slot>,
+    /// Per skeleton (by number): how many variants have it.
+    key_variants: Vec<u32>,
+    /// Every variant's distinct skeletons, sorted, one after another: variant `i`'s
+    /// are `variant_keys[spans[i].0..spans[i].1]`.
+    variant_keys: Vec<u32>,
+    spans: Vec<(u32, u32)>,
+    /// The lists of variants the slots and partners point into: records
+    /// `[variant, n, key₁ … keyₙ]`.
+    postings: Vec<u32>,
+    /// Per skeleton, the pairs in which it is the rarer: `(other skeleton, list)`,
+    /// sorted by the other.
+    partners: Vec<(u32, Range)>,
+}
+
+/// A range of `postings` or `partners`.
+type Range = (u32, u32);
+
+/// One skeleton of the list, in `Screener::slots`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    /// The skeleton's bytes, zeros after them, and its length in the last byte: 0
+    /// marks an empty slot (a skeleton has at least one character).
+    packed: [u8; 16],
+    key: u32,
+    /// How many variants have it.
+    variants: u32,
+    /// Its variants to check: every one that has it when it is rare, those of it
+    /// alone otherwise.
+    list: Range,
+    /// Its pairs as the rarer skeleton, in `partners`.
+    partners: Range,
+}
+
+fn pack(skeleton: &str) -> [u8; 16] {
+    let mut packed = [0u8; 16];
+    packed[..skeleton.len()].copy_from_slice(skeleton.as_bytes());
+    packed[15] = skeleton.len() as u8;
+    packed
+}
+
+/// Where a packed skeleton's probe starts in a table of `mask + 1` slots.
+fn home(packed: &[u8; 16], mask: usize) -> usize {
+    let (low, high) = packed.split_at(8);
+    let low = u64::from_le_bytes(low.try_into().expect("8 bytes"));
+    let high = u64::from_le_bytes(high.try_into().expect("8 bytes"));
+    let mixed = (low ^ high.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 32) as usize & mask
+}
+
+/// The records of a list: each variant with its skeletons.
+fn records(postings: &[u32], (from, to): Range) -> impl Iterator<Item = (u32, &[u32])> {
+    let mut rest = &postings[from as usize..to as usize];
+    std::iter::from_fn(move || {
+        let (&at, tail) = rest.split_first()?;
+        let (&n, tail) = tail.split_first()?;
+        let (keys, tail) = tail.split_at(n as usize);
+        rest = tail;
+        Some((at, keys))
+    })
+}
+
+/// A party's skeletons that count, sorted and distinct, with their slots.
+#[derive(Debug, Default)]
+struct PartyKeys {
+    keys: Vec<u32>,
+    slots: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -284,10 +372,6 @@ struct Variant {
     tokens: Vec<Vec<char>>,
     sorted: String,
     text: String,
-    /// How many distinct skeletons its tokens have: a party must share half of them
-    /// (rounded up, one of them not common), or all of them, for the variant to be
-    /// scored.
-    keys: usize,
 }
 
 impl Screener {
@@ -296,31 +380,131 @@ impl Screener {
             entries,
             ..Default::default()
         };
+        let mut key_ids: HashMap<String, u32> = HashMap::new();
+        let mut skeleton = String::new();
         for (index, entry) in screener.entries.iter().enumerate() {
             for text in std::iter::once(&entry.name).chain(&entry.aliases) {
                 let tokens = tokens(text);
                 if tokens.is_empty() {
                     continue;
                 }
-                let at = screener.variants.len() as u32;
-                let mut keys = 0;
-                for key in tokens.iter().filter_map(|t| skeleton(t)) {
-                    let list = screener.by_key.entry(key).or_default();
-                    if list.last() != Some(&at) {
-                        list.push(at);
-                        keys += 1;
+                let from = screener.variant_keys.len();
+                for token in &tokens {
+                    if skeleton_into(token, &mut skeleton) {
+                        let next = key_ids.len() as u32;
+                        let id = *key_ids.entry(skeleton.clone()).or_insert(next);
+                        screener.variant_keys.push(id);
                     }
                 }
+                let keys = &mut screener.variant_keys[from..];
+                keys.sort_unstable();
+                let distinct = dedup_sorted(keys);
+                screener.variant_keys.truncate(from + distinct);
                 screener.variants.push(Variant {
                     entry: index,
                     sorted: sorted_join(&tokens),
                     tokens: tokens.iter().map(|t| t.chars().collect()).collect(),
                     text: text.clone(),
-                    keys,
                 });
+                screener.spans.push((from as u32, (from + distinct) as u32));
             }
         }
+        let key_count = key_ids.len();
+        screener.key_variants = vec![0; key_count];
+        for &key in &screener.variant_keys {
+            screener.key_variants[key as usize] += 1;
+        }
+        let count = |key: u32| screener.key_variants[key as usize] as usize;
+        let mut lists = vec![Vec::new(); key_count];
+        let mut pairs: std::collections::BTreeMap<(u32, u32), Vec<u32>> = Default::default();
+        for at in 0..screener.variants.len() as u32 {
+            let keys = screener.keys_of(at);
+            for &key in keys {
+                if count(key) <= KEY_ENTRIES_COMMON {
+                    lists[key as usize].push(at);
+                }
+            }
+            if !keys.iter().all(|&k| count(k) <= KEY_ENTRIES_MAX) {
+                continue;
+            }
+            match keys {
+                [] => {}
+                // Listed above already when rare.
+                [key] if count(*key) > KEY_ENTRIES_COMMON => lists[*key as usize].push(at),
+                [_] => {}
+                _ => {
+                    let mut by_rarity = keys.to_vec();
+                    by_rarity.sort_by_key(|&k| (count(k), k));
+                    pairs
+                        .entry((by_rarity[0], by_rarity[1]))
+                        .or_default()
+                        .push(at);
+                }
+            }
+        }
+        let mut postings = Vec::new();
+        let mut write = |list: &[u32]| {
+            let from = postings.len() as u32;
+            for &at in list {
+                let keys = screener.keys_of(at);
+                postings.push(at);
+                postings.push(keys.len() as u32);
+                postings.extend_from_slice(keys);
+            }
+            (from, postings.len() as u32)
+        };
+        let lists: Vec<Range> = lists.iter().map(|list| write(list)).collect();
+        let mut partners: Vec<(u32, Range)> = Vec::with_capacity(pairs.len());
+        let mut led = vec![(0, 0); key_count];
+        for ((rarer, other), list) in &pairs {
+            let at = partners.len() as u32;
+            if led[*rarer as usize] == (0, 0) {
+                led[*rarer as usize] = (at, at);
+            }
+            partners.push((*other, write(list)));
+            led[*rarer as usize].1 = at + 1;
+        }
+        let mut slots = vec![Slot::default(); (key_count * 2).next_power_of_two()];
+        let mask = slots.len() - 1;
+        for (text, &key) in &key_ids {
+            let packed = pack(text);
+            let mut at = home(&packed, mask);
+            while slots[at].packed[15] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = Slot {
+                packed,
+                key,
+                variants: screener.key_variants[key as usize],
+                list: lists[key as usize],
+                partners: led[key as usize],
+            };
+        }
+        (screener.slots, screener.postings, screener.partners) = (slots, postings, partners);
         screener
+    }
+
+    /// A variant's skeletons.
+    fn keys_of(&self, at: u32) -> &[u32] {
+        let (from, to) = self.spans[at as usize];
+        &self.variant_keys[from as usize..to as usize]
+    }
+
+    /// The slot of a skeleton on the list.
+    fn find(&self, skeleton: &str) -> Option<usize> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let packed = pack(skeleton);
+        let mut at = home(&packed, mask);
+        loop {
+            let slot = &self.slots[at];
+            if slot.packed == packed {
+                return Some(at);
+            }
+            if slot.packed[15] == 0 {
+                return None;
+            }
+            at = (at + 1) & mask;
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -331,6 +515,62 @@ impl Screener {
         self.entries.is_empty()
     }
 
+    /// The skeletons of a party's tokens that count (on the list, and not too
+    /// common to).
+    fn party_keys(&self, tokens: &[String]) -> PartyKeys {
+        let mut skeleton = String::new();
+        let mut found: Vec<(u32, u32)> = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            if !skeleton_into(token, &mut skeleton) {
+                continue;
+            }
+            if let Some(at) = self.find(&skeleton) {
+                let slot = &self.slots[at];
+                if slot.variants as usize <= KEY_ENTRIES_MAX {
+                    found.push((slot.key, at as u32));
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        PartyKeys {
+            keys: found.iter().map(|f| f.0).collect(),
+            slots: found.iter().map(|f| f.1).collect(),
+        }
+    }
+
+    /// The variants sharing enough skeletons with a party's to be scored, in order
+    /// and once each.
+    fn candidates(&self, party: &PartyKeys) -> Vec<u32> {
+        let mut found = Vec::new();
+        for (&key, &slot) in party.keys.iter().zip(&party.slots) {
+            let slot = &self.slots[slot as usize];
+            // A rare skeleton's list: half of a variant's skeletons. The list of
+            // a common one holds variants of it alone, which that half is.
+            for (at, keys) in records(&self.postings, slot.list) {
+                if shared(keys, &party.keys) >= keys.len().div_ceil(2) {
+                    found.push(at);
+                }
+            }
+            let partners = &self.partners[slot.partners.0 as usize..slot.partners.1 as usize];
+            if partners.is_empty() {
+                continue;
+            }
+            for &other in party.keys.iter().filter(|&&other| other != key) {
+                let Ok(i) = partners.binary_search_by_key(&other, |p| p.0) else {
+                    continue;
+                };
+                for (at, keys) in records(&self.postings, partners[i].1) {
+                    if shared(keys, &party.keys) == keys.len() {
+                        found.push(at);
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
     /// The best match of `parties` (each with its role) at or above `floor`.
     pub fn best_match(
         &self,
@@ -340,52 +580,29 @@ impl Screener {
         let mut best: Option<(ScreeningMatch, f64)> = None;
         for (role, party) in parties {
             let tokens = tokens(&party.name);
-            if tokens.is_empty() {
+            let candidates = self.candidates(&self.party_keys(&tokens));
+            if candidates.is_empty() {
                 continue;
             }
             let sorted = sorted_join(&tokens);
             let chars: Vec<Vec<char>> = tokens.iter().map(|t| t.chars().collect()).collect();
-            let mut keys: Vec<String> = tokens.iter().filter_map(|t| skeleton(t)).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            // Every variant sharing a skeleton, once per skeleton shared, marked when
-            // the skeleton is not a common one.
-            let mut hits: Vec<(u32, bool)> = Vec::new();
-            for key in &keys {
-                match self.by_key.get(key) {
-                    Some(candidates) if candidates.len() <= KEY_ENTRIES_MAX => {
-                        let rare = candidates.len() <= KEY_ENTRIES_COMMON;
-                        hits.extend(candidates.iter().map(|&at| (at, rare)));
-                    }
-                    _ => {}
-                }
-            }
-            hits.sort_unstable_by_key(|h| h.0);
-            for run in hits.chunk_by(|a, b| a.0 == b.0) {
-                let variant = &self.variants[run[0].0 as usize];
-                let rare = run.iter().any(|h| h.1);
-                let enough =
-                    (rare && run.len() >= variant.keys.div_ceil(2)) || run.len() >= variant.keys;
-                if !enough {
-                    continue;
-                }
-                {
-                    let entry = &self.entries[variant.entry];
-                    let score = adjust_for_country(
-                        name_score(&chars, &sorted, &variant.tokens, &variant.sorted),
-                        party.country.as_deref(),
-                        &entry.countries,
-                    );
-                    if score >= floor && best.as_ref().map_or(true, |b| score > b.1) {
-                        let m = ScreeningMatch {
-                            entry_id: entry.id,
-                            list: entry.list,
-                            role: *role,
-                            matched: variant.text.clone(),
-                            score: thousandths(score),
-                        };
-                        best = Some((m, score));
-                    }
+            for at in candidates {
+                let variant = &self.variants[at as usize];
+                let entry = &self.entries[variant.entry];
+                let score = adjust_for_country(
+                    name_score(&chars, &sorted, &variant.tokens, &variant.sorted),
+                    party.country.as_deref(),
+                    &entry.countries,
+                );
+                if score >= floor && best.as_ref().map_or(true, |b| score > b.1) {
+                    let m = ScreeningMatch {
+                        entry_id: entry.id,
+                        list: entry.list,
+                        role: *role,
+                        matched: variant.text.clone(),
+                        score: thousandths(score),
+                    };
+                    best = Some((m, score));
                 }
             }
         }
@@ -470,7 +687,7 @@ pub fn tokens(name: &str) -> Vec<String> {
     }
     folded
         .split_whitespace()
-        .filter(|t| !NOISE.contains(t))
+        .filter(|t| !is_noise(t))
         .map(str::to_string)
         .collect()
 }
@@ -509,10 +726,18 @@ fn sorted_join(tokens: &[String]) -> String {
 
 /// A token's phonetic skeleton: its first letter and its consonants, with the
 /// letters transliteration swaps merged (C, G, K, Q; S, Z; D, T; B, P; F, V) and
-/// repeats collapsed; `None` for a token too short to pick candidates by.
+/// repeats collapsed, cut to `SKELETON_BYTES_MAX` bytes; `None` for a token too
+/// short to pick candidates by.
 pub fn skeleton(token: &str) -> Option<String> {
-    if token.chars().count() < 2 {
-        return None;
+    let mut out = String::new();
+    skeleton_into(token, &mut out).then_some(out)
+}
+
+/// `skeleton` written into `out` (emptied first); false for a token too short.
+fn skeleton_into(token: &str, out: &mut String) -> bool {
+    out.clear();
+    if token.chars().nth(1).is_none() {
+        return false;
     }
     let class = |c: char| match c {
         'C' | 'G' | 'K' | 'Q' => 'K',
@@ -522,18 +747,50 @@ pub fn skeleton(token: &str) -> Option<String> {
         'F' | 'V' | 'W' => 'F',
         other => other,
     };
-    let mut out = String::new();
     for (i, c) in token.chars().enumerate() {
         let vowel = matches!(c, 'A' | 'E' | 'I' | 'O' | 'U' | 'Y' | 'H');
         if i > 0 && vowel {
             continue;
         }
         let c = if vowel { 'A' } else { class(c) };
-        if !out.ends_with(c) {
-            out.push(c);
+        if out.ends_with(c) {
+            continue;
+        }
+        if out.len() + c.len_utf8() > SKELETON_BYTES_MAX {
+            break;
+        }
+        out.push(c);
+    }
+    true
+}
+
+/// How many of `a` are also in `b` (both sorted and distinct).
+fn shared(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut count) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                count += 1;
+                i += 1;
+                j += 1;
+            }
         }
     }
-    Some(out)
+    count
+}
+
+/// Moves the distinct values of a sorted slice to its front; how many there are.
+fn dedup_sorted(values: &mut [u32]) -> usize {
+    let mut distinct = 0;
+    for i in 0..values.len() {
+        if distinct == 0 || values[i] != values[distinct - 1] {
+            values[distinct] = values[i];
+            distinct += 1;
+        }
+    }
+    distinct
 }
 
 /// Jaro–Winkler similarity of two strings, 0 to 1 (prefix scale 0.1, up to four
@@ -876,6 +1133,134 @@ mod tests {
             Verdict::Reject(m) | Verdict::Hold(m) => assert_eq!(m.entry_id, 500),
             Verdict::Clear => panic!("missed"),
         }
+    }
+
+    /// The variants the rule picks, by looking at every one: those sharing half of
+    /// their skeletons (rounded up) with one of the shared ones rare, or all of them,
+    /// counting only skeletons not too common to count.
+    fn candidates_by_scan(screener: &Screener, party_keys: &[u32]) -> Vec<u32> {
+        (0..screener.variants.len() as u32)
+            .filter(|&at| {
+                let keys = screener.keys_of(at);
+                let common = keys.iter().filter(|k| party_keys.contains(k));
+                let shared = common.clone().count();
+                let rare = common
+                    .into_iter()
+                    .any(|&k| screener.key_variants[k as usize] as usize <= KEY_ENTRIES_COMMON);
+                shared > 0 && ((rare && shared >= keys.len().div_ceil(2)) || shared >= keys.len())
+            })
+            .collect()
+    }
+
+    /// A list whose skeletons are rare, common and too common to count: words drawn
+    /// with very uneven odds.
+    fn uneven_list(seed: u64, size: usize) -> Vec<ScreeningEntry> {
+        const WORDS: &[&str] = &[
+            "Mohammed", "Hassan", "Ali", "Karim", "Rashid", "Omar", "Zafar", "Tariq", "Bilal",
+            "Nadia", "Farid", "Samira", "Yousef", "Khalil", "Jamal", "Imran", "Latif", "Wasim",
+            "Qadir", "Nasir", "Suhail", "Vikram", "Rohan", "Dev", "Arjun", "Pavel", "Boris",
+        ];
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..size)
+            .map(|i| {
+                let mut word = || {
+                    let r = next();
+                    // Half the draws from the first two words, the rest spread.
+                    let at = if r % 2 == 0 {
+                        (r / 2 % 2) as usize
+                    } else {
+                        (r / 2) as usize % WORDS.len()
+                    };
+                    format!(
+                        "{}{}",
+                        WORDS[at],
+                        if r % 5 == 0 {
+                            format!(" X{}", r % 97)
+                        } else {
+                            String::new()
+                        }
+                    )
+                };
+                let name = format!("{} {}", word(), word());
+                let aliases = if i % 4 == 0 { vec![word()] } else { Vec::new() };
+                entry(
+                    i as i64,
+                    &name,
+                    &aliases.iter().map(String::as_str).collect::<Vec<_>>(),
+                    &[],
+                )
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn the_indexes_pick_exactly_what_a_scan_picks(
+            seed in proptest::prelude::any::<u64>(),
+            size in 1usize..9000,
+            party in proptest::collection::vec(0usize..40, 1..6),
+        ) {
+            let screener = Screener::new(uneven_list(seed, size));
+            // Party keys drawn from the list's own skeletons, and some not on it.
+            let mut keys: Vec<u32> = party
+                .iter()
+                .filter_map(|&k| (k < screener.key_variants.len()).then_some(k as u32))
+                .filter(|&k| screener.key_variants[k as usize] as usize <= KEY_ENTRIES_MAX)
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            // Their slots, found by looking at every one.
+            let slots = keys
+                .iter()
+                .map(|&k| screener.slots.iter().position(|s| s.packed[15] != 0 && s.key == k))
+                .collect::<Option<Vec<usize>>>()
+                .expect("every skeleton has a slot");
+            let party = PartyKeys { keys: keys.clone(), slots: slots.iter().map(|&s| s as u32).collect() };
+            proptest::prop_assert_eq!(screener.candidates(&party), candidates_by_scan(&screener, &keys));
+        }
+    }
+
+    #[test]
+    fn a_name_of_very_common_tokens_is_scored_through_its_rare_ones() {
+        // 5,000 entries share "Mohammed": too common a skeleton to count, so an entry
+        // is found through its other tokens, rare ones, when they are half of its
+        // skeletons or more.
+        let mut entries: Vec<ScreeningEntry> = (0..5_000)
+            .map(|i| entry(i, &format!("Mohammed Q{i}x"), &[], &[]))
+            .collect();
+        entries.push(entry(9_000, "Mohammed Zarqawi", &[], &[]));
+        let screener = Screener::new(entries);
+        let p = party("Mohamed Zarkawi", None);
+        match screener.screen(&[(PartyRole::Debtor, &p)], THRESHOLDS) {
+            Verdict::Reject(m) | Verdict::Hold(m) => assert_eq!(m.entry_id, 9_000),
+            Verdict::Clear => panic!("missed"),
+        }
+    }
+
+    #[test]
+    fn every_skeleton_is_found_in_its_slot_and_long_ones_are_cut() {
+        let long = "Abcdfghjklmnpqrstvwxz Bcdfghjklmnprstvwxzbcdfg Muhammad";
+        let screener = Screener::new(vec![entry(1, long, &["Qaddafi Gaddafi"], &[])]);
+        for token in tokens(long).iter().chain(&tokens("Qaddafi Gaddafi")) {
+            let skeleton = skeleton(token).expect("long enough");
+            assert!(skeleton.len() <= SKELETON_BYTES_MAX, "{skeleton}");
+            let at = screener.find(&skeleton).expect("on the list");
+            assert_eq!(screener.slots[at].packed, pack(&skeleton));
+        }
+        // Both spellings have one skeleton; something else has none.
+        assert_eq!(skeleton("QADDAFI"), skeleton("GADDAFI"));
+        assert_eq!(screener.find("ZZZ"), None);
+        assert_eq!(Screener::new(Vec::new()).find("KTF"), None);
+        // Cut at a character: a skeleton of two-byte letters stays whole letters.
+        let cyrillic = skeleton("БВГДЖЗКЛМНПРСТФХЦЧШ").expect("long enough");
+        assert!(cyrillic.len() <= SKELETON_BYTES_MAX && cyrillic.chars().count() == 7);
     }
 
     #[test]
