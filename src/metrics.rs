@@ -50,6 +50,7 @@ pub struct Metrics {
     queue_expired: IntCounterVec,
     queue_wait: Histogram,
     pub gridlock_resolution_duration: Histogram,
+    pub screening_duration: Histogram,
 }
 
 impl Metrics {
@@ -167,6 +168,16 @@ impl Metrics {
             )
             .buckets(vec![
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0,
+            ]),
+        )
+        .expect("valid metric");
+        let screening_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "deltran_screening_duration_seconds",
+                "Time to screen one transfer's parties against a non-empty screening list",
+            )
+            .buckets(vec![
+                1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 1e-2,
             ]),
         )
         .expect("valid metric");
@@ -336,6 +347,7 @@ impl Metrics {
             Box::new(queue_expired.clone()),
             Box::new(queue_wait.clone()),
             Box::new(gridlock_resolution_duration.clone()),
+            Box::new(screening_duration.clone()),
         ] {
             registry
                 .register(collector)
@@ -376,6 +388,7 @@ impl Metrics {
             queue_expired,
             queue_wait,
             gridlock_resolution_duration,
+            screening_duration,
         }
     }
 

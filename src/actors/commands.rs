@@ -208,7 +208,9 @@ impl Engine {
         .into_iter()
         .filter_map(|(role, party)| Some((role, party?)))
         .collect();
-        let screening = self.screening.screen(&parties);
+        let screening = self
+            .screening
+            .screen(&parties, &self.metrics.screening_duration);
         let to_decide = ToDecide {
             draft,
             quote,

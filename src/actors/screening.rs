@@ -3,6 +3,9 @@
 //! lock held across any work.
 
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use prometheus::Histogram;
 
 use super::Engine;
 use crate::domain::screening::{
@@ -39,14 +42,18 @@ impl Screening {
         *self.screener.write().expect("screening lock") = screener;
     }
 
-    /// Screens a transfer's parties against the list as it is now.
-    pub fn screen(&self, parties: &[(PartyRole, &PartyName)]) -> Verdict {
+    /// Screens a transfer's parties against the list as it is now, timing the work
+    /// (when there is any) in `took`.
+    pub fn screen(&self, parties: &[(PartyRole, &PartyName)], took: &Histogram) -> Verdict {
         let screener = self.current();
         // Nothing to match against: the names need not even be tokenised.
         if parties.is_empty() || screener.is_empty() {
             return Verdict::Clear;
         }
-        screener.screen(parties, self.thresholds)
+        let started = Instant::now();
+        let verdict = screener.screen(parties, self.thresholds);
+        took.observe(started.elapsed().as_secs_f64());
+        verdict
     }
 }
 

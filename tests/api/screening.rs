@@ -112,6 +112,13 @@ async fn a_strong_match_rejects_and_near_misses_are_caught() {
     assert_eq!(app.submit(&bad).await.code(), "party_name_invalid");
     bad["debtor"] = json!({"name": "Asha", "country": "India"});
     assert_eq!(app.submit(&bad).await.code(), "country_invalid");
+    // Each of the six transfers naming parties was screened, and timed; the one
+    // naming none and the refused ones were not.
+    assert_eq!(app.metrics.screening_duration.get_sample_count(), 6);
+    assert!(app
+        .metrics
+        .render()
+        .contains("deltran_screening_duration_seconds_count 6"));
     app.assert_audit_clean().await;
 }
 
