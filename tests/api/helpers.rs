@@ -218,7 +218,15 @@ impl TestApp {
         });
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(30))
-            .connector(awc::Connector::new().limit(1000))
+            // Pooled connections are dropped after 2 s idle, before the server's own
+            // keep-alive (5 s) closes them: a slow step (a window netting on a busy
+            // box) would otherwise have the next request sent on a connection the
+            // server had just closed, failing with `Connect(Disconnected)`.
+            .connector(
+                awc::Connector::new()
+                    .limit(1000)
+                    .conn_keep_alive(Duration::from_secs(2)),
+            )
             .finish();
         let keys = TestKeys::make(&engine, &store).await;
         TestApp {
