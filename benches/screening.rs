@@ -119,10 +119,35 @@ fn measure(screener: &Screener, label: &str) {
     );
 }
 
+/// The entries of a list in the import route's CSV format.
+fn list_from_csv(path: &str) -> Vec<ScreeningEntry> {
+    let text = std::fs::read_to_string(path).expect("the list file");
+    deltran::http::screening::read_csv(&text, usize::MAX)
+        .expect("a list in the import format")
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| ScreeningEntry {
+            id: i as i64,
+            list: e.list,
+            name: e.name,
+            aliases: e.aliases,
+            countries: e.countries,
+            reference: e.reference,
+            created_at: Utc::now(),
+        })
+        .collect()
+}
+
 fn main() {
     let started = Instant::now();
-    let full = Screener::new(list(10_000));
-    println!("10,000 entries indexed in {:?}", started.elapsed());
+    // SCREENING_LIST=file.csv times a list in the import format instead (the one
+    // loadtest/screening_bench.sh writes, for one).
+    let entries = match std::env::var("SCREENING_LIST") {
+        Ok(path) => list_from_csv(&path),
+        Err(_) => list(10_000),
+    };
+    let full = Screener::new(entries);
+    println!("{} entries indexed in {:?}", full.len(), started.elapsed());
     measure(&full, "10,000 entries");
     measure(&Screener::new(Vec::new()), "empty list");
 }

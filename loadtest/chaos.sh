@@ -40,7 +40,7 @@ RESULTS="$OUT/results.jsonl"
 FAILED=0
 : >"$ACKS"
 [ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || true; }
+need_wrk
 echo "chaos: mode $MODE, phases: $PHASES; output in $OUT"
 
 # Windows close every 2 s and settle on the demo rail half a second later, so every

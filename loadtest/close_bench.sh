@@ -11,6 +11,7 @@
 #      window's transfers are summed in the store (the recovery path).
 # Usage: loadtest/close_bench.sh   (TRANSFERS=1000000 RATE=2000)
 source "$(dirname "$0")/common.sh"
+need_wrk
 TRANSFERS=${TRANSFERS:-1000000}
 RATE=${RATE:-2000}
 ADDR=127.0.0.1:18090

@@ -31,6 +31,13 @@ operator_key() {
   echo "$key"
 }
 
+# wrk from Debian when it is missing: the scripts that load with it call this first.
+need_wrk() {
+  command -v wrk >/dev/null && return 0
+  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } \
+    || { echo "wrk is missing and could not be installed (apt-get install wrk)" >&2; exit 1; }
+}
+
 # curl with the operator key: api URL [curl flags…]
 api() { curl -fs -H "Authorization: Bearer $DELTRAN_KEY" "$@"; }
 
