@@ -64,6 +64,23 @@ impl<K: Ord + Hash + Clone> WindowSums<K> {
         flow.1 += converted;
         self.transfer_count += 1;
     }
+
+    /// Adds another part's sums (another partition's, for one window): netting is
+    /// additive, so the sums of the parts are the sums of the whole.
+    pub fn add(&mut self, other: &WindowSums<K>) {
+        for (key, amount) in &other.debits {
+            *self.debits.entry(key.clone()).or_default() += *amount;
+        }
+        for (key, amount) in &other.credits {
+            *self.credits.entry(key.clone()).or_default() += *amount;
+        }
+        for (corridor, (received, paid)) in &other.corridors {
+            let flow = self.corridors.entry(*corridor).or_default();
+            flow.0 += *received;
+            flow.1 += *paid;
+        }
+        self.transfer_count += other.transfer_count;
+    }
 }
 
 /// One bank's result in one currency.
@@ -463,6 +480,30 @@ mod tests {
             prop_assert!(assert_conserved(&n).is_ok());
         }
     }
+    proptest! {
+        /// Legs shared out among parts (partitions) in any way: the parts' sums added
+        /// are the whole's, and net to the same result.
+        #[test]
+        fn the_sums_of_the_parts_add_up_to_the_whole(
+            legs in legs(),
+            parts in prop::collection::vec(0usize..4, 0..64),
+        ) {
+            let mut whole = WindowSums::default();
+            let mut each: Vec<WindowSums<u8>> = vec![WindowSums::default(); 4];
+            for (i, l) in legs.iter().enumerate() {
+                whole.add_transfer(&l.sender, &l.receiver, l.amount, l.from, l.converted, l.to);
+                let part = parts.get(i).copied().unwrap_or(i % 4);
+                each[part].add_transfer(&l.sender, &l.receiver, l.amount, l.from, l.converted, l.to);
+            }
+            let mut added = WindowSums::default();
+            for part in &each {
+                added.add(part);
+            }
+            prop_assert_eq!(&added, &whole);
+            prop_assert_eq!(net(&added), net(&whole));
+        }
+    }
+
     /// Same-currency transfers among `banks` banks: positions that sum to zero.
     fn one_currency_window() -> impl Strategy<Value = Netting<u8>> {
         let amount = prop_oneof![
