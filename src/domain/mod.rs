@@ -40,6 +40,7 @@ macro_rules! text_enum {
 pub mod audit;
 pub mod auth;
 pub mod books;
+pub mod cluster;
 pub mod errors;
 pub mod fx;
 pub mod gridlock;
