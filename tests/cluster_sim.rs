@@ -365,7 +365,7 @@ impl Sim {
         let fresh = self
             .seen_ids
             .get(&id)
-            .map_or(true, |at| self.now_ms >= at + DUPLICATE_WINDOW_MS);
+            .is_none_or(|at| self.now_ms >= at + DUPLICATE_WINDOW_MS);
         if fresh {
             self.seen_ids.insert(id, self.now_ms);
             self.log.push(Pending {
@@ -669,7 +669,7 @@ impl Sim {
                     }
                 }
             }
-            if current.map_or(true, |l| mine(&l) || l.expires_at_ms <= self.now_ms) {
+            if current.is_none_or(|l| mine(&l) || l.expires_at_ms <= self.now_ms) {
                 self.claim(node, key);
             }
         }

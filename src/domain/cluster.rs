@@ -273,7 +273,7 @@ impl Outbox {
         let retry_ms = self.retry_ms;
         self.pending
             .values_mut()
-            .filter(|(_, sent)| sent.map_or(true, |at| now_ms >= at + retry_ms))
+            .filter(|(_, sent)| sent.is_none_or(|at| now_ms >= at + retry_ms))
             .map(|(leg, sent)| {
                 *sent = Some(now_ms);
                 leg.clone()

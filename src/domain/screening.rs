@@ -594,7 +594,7 @@ impl Screener {
                     party.country.as_deref(),
                     &entry.countries,
                 );
-                if score >= floor && best.as_ref().map_or(true, |b| score > b.1) {
+                if score >= floor && best.as_ref().is_none_or(|b| score > b.1) {
                     let m = ScreeningMatch {
                         entry_id: entry.id,
                         list: entry.list,

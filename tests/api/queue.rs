@@ -406,7 +406,7 @@ async fn queued_transfers_under_load_across_short_windows_each_end_once_and_the_
                 let receiver = banks[(task + i + 1 + i % 2) % 3];
                 let amount = format!("{}.00", 500 + (task * 37 + i * 113) % 3000);
                 let mut body = queued(sender, receiver, &amount);
-                if i % 5 == 0 {
+                if i.is_multiple_of(5) {
                     body["priority"] = json!("high");
                 }
                 let reply = app.submit(&body).await;

@@ -1,0 +1,172 @@
+//! The replicated log between partitions: one stream (`DELTRAN`) holding the credit
+//! legs, on one subject per receiving partition; each leg published with its message
+//! id (`CreditLeg::message_id`) so the stream drops a republication within its
+//! duplicate window; each partition reading its subject through a durable pull
+//! consumer whose messages stay unacknowledged (and come again after `ack_wait`)
+//! until the caller has committed them and acknowledges.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, stream};
+use futures_util::StreamExt;
+
+use super::wire::{leg_from_json, leg_to_json};
+use super::{ClusterError, TransportSettings};
+use crate::domain::cluster::{CreditLeg, PartitionId};
+
+/// The stream's name.
+pub const STREAM: &str = "DELTRAN";
+
+fn credit_subject(partition: PartitionId) -> String {
+    format!("deltran.credit.{}", partition.0)
+}
+
+/// The log as one node sees it.
+pub struct Log {
+    js: jetstream::Context,
+    stream: stream::Stream,
+    settings: TransportSettings,
+}
+
+/// The stream's acknowledgement of a publication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Published {
+    pub sequence: u64,
+    /// The stream had the message already (within its duplicate window).
+    pub duplicate: bool,
+}
+
+impl Log {
+    /// The stream, created if it is not there yet.
+    pub async fn open(
+        js: jetstream::Context,
+        settings: TransportSettings,
+    ) -> Result<Self, ClusterError> {
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: STREAM.to_string(),
+                subjects: vec!["deltran.>".to_string()],
+                storage: stream::StorageType::File,
+                num_replicas: settings.replicas,
+                duplicate_window: settings.duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ClusterError::unavailable("opening the stream")(&e))?;
+        Ok(Log {
+            js,
+            stream,
+            settings,
+        })
+    }
+
+    /// Publishes a credit leg to its receiver's partition and waits for the
+    /// stream's acknowledgement: only then may the sender mark it published.
+    pub async fn publish_leg(
+        &self,
+        to: PartitionId,
+        leg: &CreditLeg,
+    ) -> Result<Published, ClusterError> {
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(leg_to_json(leg).into())
+            .message_id(leg.message_id());
+        let ack = self
+            .js
+            .send_publish(credit_subject(to), publish)
+            .await
+            .map_err(|e| ClusterError::unavailable("publishing a credit leg")(&e))?
+            .await
+            .map_err(|e| ClusterError::unavailable("the stream's acknowledgement")(&e))?;
+        Ok(Published {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+
+    /// The credit legs for `partition`, through its durable consumer (created if
+    /// it is not there yet).
+    pub async fn credits(&self, partition: PartitionId) -> Result<Credits, ClusterError> {
+        let name = format!("credits-{}", partition.0);
+        let consumer = self
+            .stream
+            .get_or_create_consumer(
+                &name,
+                pull::Config {
+                    durable_name: Some(name.clone()),
+                    filter_subject: credit_subject(partition),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: self.settings.ack_wait,
+                    max_ack_pending: self.settings.max_ack_pending,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| ClusterError::unavailable("opening a partition's consumer")(&e))?;
+        Ok(Credits { consumer })
+    }
+
+    /// How many messages the stream holds.
+    pub async fn message_count(&self) -> Result<u64, ClusterError> {
+        let mut stream = self.stream.clone();
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| ClusterError::unavailable("reading the stream's state")(&e))?;
+        Ok(info.state.messages)
+    }
+}
+
+/// A partition's credit legs as they are delivered.
+pub struct Credits {
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+}
+
+/// One delivered leg, to be acknowledged once its credit is committed (or, when
+/// it does not read, once the fault is recorded: it would never read).
+pub struct Delivered {
+    pub leg: Result<CreditLeg, ClusterError>,
+    /// How many times it has been delivered, this time included.
+    pub deliveries: i64,
+    message: jetstream::Message,
+}
+
+impl Delivered {
+    /// Acknowledges it, waiting for the server's confirmation: a leg whose
+    /// acknowledgement is not confirmed may come again (and is applied once).
+    pub async fn ack(self) -> Result<(), ClusterError> {
+        self.message
+            .double_ack()
+            .await
+            .map_err(|e| ClusterError::unavailable("acknowledging a credit leg")(&*e))
+    }
+}
+
+impl Credits {
+    /// Up to `max` legs, waiting at most `wait` for the first.
+    pub async fn next_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivered>, ClusterError> {
+        let mut messages = self
+            .consumer
+            .fetch()
+            .max_messages(max)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(|e| ClusterError::unavailable("fetching credit legs")(&e))?;
+        let mut batch = Vec::new();
+        while let Some(message) = messages.next().await {
+            let message =
+                message.map_err(|e| ClusterError::unavailable("fetching credit legs")(&*e))?;
+            let deliveries = message.info().map_or(1, |info| info.delivered);
+            batch.push(Delivered {
+                leg: leg_from_json(&message.payload),
+                deliveries,
+                message,
+            });
+        }
+        Ok(batch)
+    }
+}

@@ -1,0 +1,331 @@
+//! The scale-out transport (`deltran::cluster`) against a real NATS JetStream
+//! cluster: three `nats-server` processes (Debian's, installed by
+//! tests/cluster/nats-server.sh when missing) started per test in a temporary
+//! directory, the stream and the lease bucket replicated on all three.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use deltran::cluster::{self, Claimed, LeaseKey, Leases, Log, TransportSettings};
+use deltran::domain::cluster::{ClaimRefused, CreditLeg, Epoch, NodeId, PartitionId};
+use deltran::domain::{BankCode, Currency, TransferId, WindowId};
+use rust_decimal::Decimal;
+
+fn nats_server() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/nats-server.sh");
+        let out = Command::new(script)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("tests/cluster/nats-server.sh runs");
+        assert!(out.status.success(), "nats-server is not available");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Three JetStream servers clustered on loopback, killed when dropped.
+struct NatsCluster {
+    dir: PathBuf,
+    client_ports: Vec<u16>,
+    servers: Vec<Option<Child>>,
+}
+
+impl NatsCluster {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "deltran-nats-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        for i in 0..3 {
+            let routes: Vec<String> = (0..3)
+                .filter(|&j| j != i)
+                .map(|j| format!("nats-route://127.0.0.1:{}", route_ports[j]))
+                .collect();
+            let config = format!(
+                "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n\
+                 cluster {{\n  name: deltran\n  listen: 127.0.0.1:{}\n  routes: [{}]\n}}\n",
+                client_ports[i],
+                dir.join(format!("n{i}")).display(),
+                route_ports[i],
+                routes.join(", ")
+            );
+            std::fs::write(dir.join(format!("n{i}.conf")), config).unwrap();
+        }
+        let mut cluster = NatsCluster {
+            dir,
+            client_ports,
+            servers: vec![None, None, None],
+        };
+        for i in 0..3 {
+            cluster.start_server(i);
+        }
+        cluster
+    }
+
+    fn start_server(&mut self, i: usize) {
+        let log = std::fs::File::create(self.dir.join(format!("n{i}.log"))).unwrap();
+        let child = Command::new(nats_server())
+            .arg("-c")
+            .arg(self.dir.join(format!("n{i}.conf")))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server starts");
+        self.servers[i] = Some(child);
+    }
+
+    /// SIGKILL: the server gets no chance to hand anything over.
+    fn kill_server(&mut self, i: usize) {
+        if let Some(mut child) = self.servers[i].take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn urls(&self) -> String {
+        self.client_ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A client's view: the log and the leases, once the cluster has elected its
+    /// JetStream leaders (retried up to a deadline).
+    async fn connect(&self, settings: &TransportSettings) -> (Log, Leases) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let attempt = async {
+                let client = cluster::connect(&self.urls()).await?;
+                let js = async_nats::jetstream::new(client);
+                let log = Log::open(js.clone(), settings.clone()).await?;
+                let leases = Leases::open(&js, settings).await?;
+                Ok::<_, cluster::ClusterError>((log, leases))
+            };
+            match attempt.await {
+                Ok(opened) => return opened,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("cluster not ready yet: {e}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("the NATS cluster did not come up: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..3 {
+            self.kill_server(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn settings() -> TransportSettings {
+    TransportSettings {
+        replicas: 3,
+        duplicate_window: Duration::from_secs(60),
+        ack_wait: Duration::from_secs(1),
+        max_ack_pending: 1_000,
+    }
+}
+
+fn leg(n: u128) -> CreditLeg {
+    CreditLeg {
+        transfer: TransferId::from_uuid(uuid::Uuid::from_u128(n)),
+        receiver: BankCode::parse("ENBD").unwrap(),
+        currency: Currency::parse("AED").unwrap(),
+        amount: Decimal::new(n as i64 * 100 + 1, 2),
+        window: WindowId::new(1).unwrap(),
+        from: PartitionId(0),
+        epoch: Epoch(1),
+    }
+}
+
+#[tokio::test]
+async fn a_lease_is_won_once_renewed_by_its_holder_and_taken_over_with_a_higher_epoch() {
+    let nats = NatsCluster::start();
+    let (_, leases) = nats.connect(&settings()).await;
+    let (_, other) = nats.connect(&settings()).await;
+    let key = LeaseKey::Partition(PartitionId(1));
+    let ttl = Duration::from_millis(100);
+    let (a, b) = (NodeId(1), NodeId(2));
+    // Two nodes claim on the same reading: one holds it, the other lost the race or
+    // saw it held.
+    let (first, second) = tokio::join!(
+        leases.claim(key, a, 1_000, ttl),
+        other.claim(key, b, 1_000, ttl)
+    );
+    let outcomes = [first.unwrap(), second.unwrap()];
+    let held: Vec<_> = outcomes
+        .iter()
+        .filter_map(|c| match c {
+            Claimed::Holds(lease) => Some(*lease),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(held.len(), 1, "{outcomes:?}");
+    assert_eq!(held[0].epoch, Epoch(1));
+    let (holder, waiting, waiting_leases, holder_leases) = if held[0].holder == a {
+        (a, b, &other, &leases)
+    } else {
+        (b, a, &leases, &other)
+    };
+    // Renewed by its holder: the same epoch.
+    match holder_leases.claim(key, holder, 1_050, ttl).await.unwrap() {
+        Claimed::Holds(lease) => assert_eq!((lease.epoch, lease.expires_at_ms), (Epoch(1), 1_150)),
+        other => panic!("{other:?}"),
+    }
+    // Refused to the other while live, taken once expired, with epoch 2.
+    assert_eq!(
+        waiting_leases
+            .claim(key, waiting, 1_100, ttl)
+            .await
+            .unwrap(),
+        Claimed::Refused(ClaimRefused::Held {
+            holder,
+            until_ms: 1_150
+        })
+    );
+    match waiting_leases
+        .claim(key, waiting, 1_150, ttl)
+        .await
+        .unwrap()
+    {
+        Claimed::Holds(lease) => assert_eq!((lease.holder, lease.epoch), (waiting, Epoch(2))),
+        other => panic!("{other:?}"),
+    }
+    // The former holder cannot renew it now; the operator can move it back, and
+    // the epoch rises again.
+    assert!(matches!(
+        holder_leases.claim(key, holder, 1_160, ttl).await.unwrap(),
+        Claimed::Refused(_)
+    ));
+    let moved = holder_leases
+        .hand_over(key, holder, 1_170, ttl)
+        .await
+        .unwrap();
+    assert_eq!((moved.holder, moved.epoch), (holder, Epoch(3)));
+    let (_, stored) = leases.read(key).await.unwrap().unwrap();
+    assert_eq!(stored, moved);
+    // Another key is its own lease.
+    assert_eq!(leases.read(LeaseKey::Coordinator).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_credit_leg_is_stored_once_and_delivered_until_acknowledged() {
+    let nats = NatsCluster::start();
+    let (log, _) = nats.connect(&settings()).await;
+    let to = PartitionId(2);
+    let first = log.publish_leg(to, &leg(1)).await.unwrap();
+    let again = log.publish_leg(to, &leg(1)).await.unwrap();
+    assert!(!first.duplicate && again.duplicate, "{first:?} {again:?}");
+    assert_eq!(log.message_count().await.unwrap(), 1);
+    let credits = log.credits(to).await.unwrap();
+    // Delivered, not acknowledged: delivered again after the ack wait.
+    let batch = credits
+        .next_batch(10, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].leg.as_ref().unwrap(), &leg(1));
+    assert_eq!(batch[0].deliveries, 1);
+    drop(batch);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let mut batch = credits
+        .next_batch(10, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].deliveries, 2);
+    batch.pop().unwrap().ack().await.unwrap();
+    // Acknowledged: not delivered again, even after the ack wait.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(credits
+        .next_batch(10, Duration::from_millis(500))
+        .await
+        .unwrap()
+        .is_empty());
+    // Another partition's consumer does not see it.
+    let elsewhere = log.credits(PartitionId(1)).await.unwrap();
+    assert!(elsewhere
+        .next_batch(10, Duration::from_millis(500))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn no_acknowledged_leg_is_lost_when_a_server_is_killed() {
+    let mut nats = NatsCluster::start();
+    let (log, _) = nats.connect(&settings()).await;
+    let to = PartitionId(0);
+    // Publishes until the stream acknowledges (retrying through the election
+    // after a server dies), as a partition's outbox does.
+    async fn publish(log: &Log, to: PartitionId, n: u128) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Err(e) = log.publish_leg(to, &leg(n)).await {
+            assert!(Instant::now() < deadline, "leg {n} never acknowledged: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for n in 0..300 {
+        publish(&log, to, n).await;
+    }
+    nats.kill_server(0);
+    for n in 300..600 {
+        publish(&log, to, n).await;
+    }
+    nats.start_server(0);
+    nats.kill_server(1);
+    // Every acknowledged leg is delivered (some more than once, which the
+    // receiver's store absorbs), read while another server is down. Opening the
+    // consumer is retried, as a partition starting does, while the stream elects
+    // a new leader.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let credits = loop {
+        match log.credits(to).await {
+            Ok(credits) => break credits,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no consumer: {e}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 600 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} legs delivered",
+            seen.len()
+        );
+        let batch = match credits.next_batch(200, Duration::from_secs(1)).await {
+            Ok(batch) => batch,
+            Err(_) => continue,
+        };
+        for delivered in batch {
+            seen.insert(delivered.leg.as_ref().unwrap().transfer);
+            let _ = delivered.ack().await;
+        }
+    }
+    assert_eq!(seen.len(), 600);
+    assert!(seen.iter().all(|t| t.as_uuid().as_u128() < 600));
+}
