@@ -235,6 +235,10 @@ impl From<StoreError> for ApiError {
                 detail: "the engine cannot reach its database right now".into(),
                 cause: Some(Box::new(e)),
             },
+            StoreError::Fenced(_) => ApiError::Unavailable {
+                detail: "this node no longer runs the partition: another node took it over".into(),
+                cause: Some(Box::new(e)),
+            },
             StoreError::NotFound => ApiError::NotFound("resource".into()),
             StoreError::Duplicate(_) => ApiError::AlreadyExists("the resource exists".into()),
             StoreError::InstructionNotPending { .. } => {

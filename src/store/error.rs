@@ -28,17 +28,26 @@ pub enum StoreError {
     /// Any other refusal by the database (a bug, or a value it cannot store).
     #[error("the database refused the statement")]
     Query(#[source] tokio_postgres::Error),
+    /// The partition's store was taken over under a later epoch: this node no
+    /// longer runs it and may not write to it (sql/0016).
+    #[error("the partition's store is fenced: another node took it over")]
+    Fenced(#[source] tokio_postgres::Error),
 }
 
 impl StoreError {
     /// The SQLSTATE of the database's refusal, if it gave one.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
-            StoreError::Duplicate(e) | StoreError::Query(e) => e.code().map(|c| c.code()),
+            StoreError::Duplicate(e) | StoreError::Query(e) | StoreError::Fenced(e) => {
+                e.code().map(|c| c.code())
+            }
             _ => None,
         }
     }
 }
+
+/// The SQLSTATE of a write refused by the partition's fence (sql/0016).
+pub const FENCED: &str = "DTF01";
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -48,6 +57,9 @@ impl From<tokio_postgres::Error> for StoreError {
         };
         if code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
             return StoreError::Duplicate(e);
+        }
+        if code.code() == FENCED {
+            return StoreError::Fenced(e);
         }
         let class = &code.code()[..2];
         // Connection exceptions, resource exhaustion, operator intervention.

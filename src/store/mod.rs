@@ -9,6 +9,7 @@ mod books;
 mod decode;
 pub mod embedded;
 mod error;
+pub mod fence;
 mod keys;
 mod registry;
 mod reports;
@@ -65,6 +66,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0015_report_threshold",
         include_str!("../../sql/0015_report_threshold.sql"),
+    ),
+    (
+        "0016_partition_fence",
+        include_str!("../../sql/0016_partition_fence.sql"),
     ),
 ];
 

@@ -12,6 +12,7 @@ mod dashboard;
 mod durability;
 mod faults;
 mod feeds;
+mod fence;
 mod iso20022;
 mod limits;
 mod openapi;
