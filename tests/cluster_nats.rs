@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use deltran::cluster::{self, Claimed, LeaseKey, Leases, Log, TransportSettings};
+use deltran::cluster::{
+    self, Claimed, Holding, LeaseKeeper, LeaseKey, Leases, Log, TransportSettings,
+};
 use deltran::domain::cluster::{ClaimRefused, CreditLeg, Epoch, NodeId, PartitionId};
 use deltran::domain::{BankCode, Currency, TransferId, WindowId};
 use rust_decimal::Decimal;
@@ -328,4 +330,40 @@ async fn no_acknowledged_leg_is_lost_when_a_server_is_killed() {
     }
     assert_eq!(seen.len(), 600);
     assert!(seen.iter().all(|t| t.as_uuid().as_u128() < 600));
+}
+
+#[tokio::test]
+async fn a_standby_takes_a_lapsed_lease_and_a_holder_moved_away_knows_it_lost() {
+    let nats = NatsCluster::start();
+    let leases = std::sync::Arc::new(nats.connect(&settings()).await.1);
+    let standby_leases = std::sync::Arc::new(nats.connect(&settings()).await.1);
+    let ttl = Duration::from_millis(600);
+    let key = LeaseKey::Partition(PartitionId(0));
+    let mut first = LeaseKeeper::start(leases.clone(), key, NodeId(1), ttl);
+    let won = first.held().await.unwrap();
+    assert_eq!((won.holder, won.epoch), (NodeId(1), Epoch(1)));
+    // A standby waits while the holder renews (three lifetimes of the lease).
+    let mut standby = LeaseKeeper::start(standby_leases.clone(), key, NodeId(2), ttl);
+    tokio::time::sleep(ttl * 3).await;
+    assert_eq!(standby.state(), Holding::Waiting);
+    assert!(matches!(first.state(), Holding::Holds(l) if l.epoch == Epoch(1)));
+    // The holder stops renewing (a crash): the standby takes it, epoch 2.
+    first.abandon();
+    let taken = tokio::time::timeout(Duration::from_secs(20), standby.held())
+        .await
+        .expect("the standby took the lease")
+        .unwrap();
+    assert_eq!((taken.holder, taken.epoch), (NodeId(2), Epoch(2)));
+    // The operator moves it to another node: its keeper sees it lost at the next
+    // renewal, and stops.
+    leases
+        .hand_over(key, NodeId(3), cluster::keeper::wall_clock_ms(), ttl)
+        .await
+        .unwrap();
+    let lost = tokio::time::timeout(Duration::from_secs(20), standby.lost())
+        .await
+        .expect("the holder saw its loss")
+        .unwrap();
+    assert_eq!(lost.epoch, Epoch(2));
+    assert_eq!(standby.state(), Holding::Lost(lost));
 }

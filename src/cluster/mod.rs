@@ -1,18 +1,21 @@
 //! The scale-out transport (docs/SCALE-OUT.md): NATS JetStream carries what crosses
 //! partitions, and holds who runs each one. `leases` keeps the leases in a stream of
 //! their own, written by compare-and-set on the revision read, deciding each claim with
-//! `domain::cluster::claim`; `log` publishes credit legs to a replicated stream
+//! `domain::cluster::claim`, and `keeper` holds one (claims, renews, reports its
+//! loss); `log` publishes credit legs to a replicated stream
 //! (deduplicated by message id) and hands a partition's legs to it from a durable
 //! consumer, acknowledged only when the caller has committed them; `wire` is their
 //! form on the wire. The engine's cluster mode is built on these (not yet: the
 //! engine runs as one process).
 
+pub mod keeper;
 pub mod leases;
 pub mod log;
 pub mod wire;
 
 use std::time::Duration;
 
+pub use keeper::{Holding, LeaseKeeper};
 pub use leases::{Claimed, LeaseKey, Leases};
 pub use log::{Credits, Delivered, Log, Published};
 
