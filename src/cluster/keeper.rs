@@ -49,27 +49,32 @@ impl LeaseKeeper {
 
     /// Waits until the lease is held (the lease), or was lost (`None`).
     pub async fn held(&mut self) -> Option<Lease> {
-        loop {
-            match *self.state.borrow_and_update() {
-                Holding::Holds(lease) => return Some(lease),
-                Holding::Lost(_) => return None,
-                Holding::Waiting => {}
-            }
-            if self.state.changed().await.is_err() {
-                return None;
-            }
-        }
+        self.until(|holding| match holding {
+            Holding::Holds(lease) => Some(Some(lease)),
+            Holding::Lost(_) => Some(None),
+            Holding::Waiting => None,
+        })
+        .await
+        .flatten()
     }
 
     /// Waits until the lease is lost (the lease it held).
     pub async fn lost(&mut self) -> Option<Lease> {
+        self.until(|holding| match holding {
+            Holding::Lost(lease) => Some(lease),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Waits until `seen` makes something of the state; `None` once the keeper is
+    /// gone without it.
+    async fn until<T>(&mut self, seen: impl Fn(Holding) -> Option<T>) -> Option<T> {
         loop {
-            if let Holding::Lost(lease) = *self.state.borrow_and_update() {
-                return Some(lease);
+            if let Some(found) = seen(*self.state.borrow_and_update()) {
+                return Some(found);
             }
-            if self.state.changed().await.is_err() {
-                return None;
-            }
+            self.state.changed().await.ok()?;
         }
     }
 

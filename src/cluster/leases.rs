@@ -70,7 +70,7 @@ impl Leases {
                 ..Default::default()
             })
             .await
-            .map_err(|e| ClusterError::unavailable("opening the leases' stream")(&e))?;
+            .map_err(|e| ClusterError::unavailable("opening the leases' stream", &e))?;
         Ok(Leases {
             js: js.clone(),
             stream,
@@ -86,7 +86,7 @@ impl Leases {
         {
             Ok(message) => Ok(Some((message.sequence, lease_from_json(&message.payload)?))),
             Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            Err(e) => Err(ClusterError::unavailable("reading a lease")(&e)),
+            Err(e) => Err(ClusterError::unavailable("reading a lease", &e)),
         }
     }
 
@@ -98,17 +98,8 @@ impl Leases {
         now_ms: u64,
         ttl: Duration,
     ) -> Result<Claimed, ClusterError> {
-        let current = self.read(key).await?;
-        let lease = match cluster::claim(
-            current.as_ref().map(|(_, l)| l),
-            node,
-            now_ms,
-            ttl.as_millis() as u64,
-        ) {
-            Ok(lease) => lease,
-            Err(refused) => return Ok(Claimed::Refused(refused)),
-        };
-        self.write(key, current.map(|(revision, _)| revision), lease)
+        let ttl_ms = ttl.as_millis() as u64;
+        self.propose(key, |current| cluster::claim(current, node, now_ms, ttl_ms))
             .await
     }
 
@@ -121,18 +112,14 @@ impl Leases {
         now_ms: u64,
         ttl: Duration,
     ) -> Result<Lease, ClusterError> {
+        let ttl_ms = ttl.as_millis() as u64;
         for _ in 0..8 {
-            let current = self.read(key).await?;
-            let lease = cluster::hand_over(
-                current.as_ref().map(|(_, l)| l),
-                node,
-                now_ms,
-                ttl.as_millis() as u64,
-            );
-            if let Claimed::Holds(lease) = self
-                .write(key, current.map(|(revision, _)| revision), lease)
-                .await?
-            {
+            let moved = self
+                .propose(key, |current| {
+                    Ok(cluster::hand_over(current, node, now_ms, ttl_ms))
+                })
+                .await?;
+            if let Claimed::Holds(lease) = moved {
                 return Ok(lease);
             }
         }
@@ -140,6 +127,23 @@ impl Leases {
             what: "moving a lease",
             detail: "other writers kept winning".into(),
         })
+    }
+
+    /// Reads `key`'s lease, lets `decide` say what to write over it, and writes that
+    /// on condition that nobody wrote in between.
+    async fn propose(
+        &self,
+        key: LeaseKey,
+        decide: impl FnOnce(Option<&Lease>) -> Result<Lease, ClaimRefused>,
+    ) -> Result<Claimed, ClusterError> {
+        let current = self.read(key).await?;
+        match decide(current.as_ref().map(|(_, lease)| lease)) {
+            Ok(lease) => {
+                self.write(key, current.map(|(revision, _)| revision), lease)
+                    .await
+            }
+            Err(refused) => Ok(Claimed::Refused(refused)),
+        }
     }
 
     /// Writes `lease` if the subject's last message is still `revision` (none when
@@ -162,7 +166,7 @@ impl Leases {
             Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
                 Ok(Claimed::Lost)
             }
-            Err(e) => Err(ClusterError::unavailable("writing a lease")(&e)),
+            Err(e) => Err(ClusterError::unavailable("writing a lease", &e)),
         }
     }
 }

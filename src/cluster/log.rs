@@ -52,7 +52,7 @@ impl Log {
                 ..Default::default()
             })
             .await
-            .map_err(|e| ClusterError::unavailable("opening the stream")(&e))?;
+            .map_err(|e| ClusterError::unavailable("opening the stream", &e))?;
         Ok(Log {
             js,
             stream,
@@ -74,9 +74,9 @@ impl Log {
             .js
             .send_publish(credit_subject(to), publish)
             .await
-            .map_err(|e| ClusterError::unavailable("publishing a credit leg")(&e))?
+            .map_err(|e| ClusterError::unavailable("publishing a credit leg", &e))?
             .await
-            .map_err(|e| ClusterError::unavailable("the stream's acknowledgement")(&e))?;
+            .map_err(|e| ClusterError::unavailable("the stream's acknowledgement", &e))?;
         Ok(Published {
             sequence: ack.sequence,
             duplicate: ack.duplicate,
@@ -101,7 +101,7 @@ impl Log {
                 },
             )
             .await
-            .map_err(|e| ClusterError::unavailable("opening a partition's consumer")(&e))?;
+            .map_err(|e| ClusterError::unavailable("opening a partition's consumer", &e))?;
         Ok(Credits { consumer })
     }
 
@@ -111,7 +111,7 @@ impl Log {
         let info = stream
             .info()
             .await
-            .map_err(|e| ClusterError::unavailable("reading the stream's state")(&e))?;
+            .map_err(|e| ClusterError::unavailable("reading the stream's state", &e))?;
         Ok(info.state.messages)
     }
 }
@@ -137,7 +137,7 @@ impl Delivered {
         self.message
             .double_ack()
             .await
-            .map_err(|e| ClusterError::unavailable("acknowledging a credit leg")(&*e))
+            .map_err(|e| ClusterError::unavailable("acknowledging a credit leg", &*e))
     }
 }
 
@@ -155,11 +155,11 @@ impl Credits {
             .expires(wait)
             .messages()
             .await
-            .map_err(|e| ClusterError::unavailable("fetching credit legs")(&e))?;
+            .map_err(|e| ClusterError::unavailable("fetching credit legs", &e))?;
         let mut batch = Vec::new();
         while let Some(message) = messages.next().await {
             let message =
-                message.map_err(|e| ClusterError::unavailable("fetching credit legs")(&*e))?;
+                message.map_err(|e| ClusterError::unavailable("fetching credit legs", &*e))?;
             let deliveries = message.info().map_or(1, |info| info.delivered);
             batch.push(Delivered {
                 leg: leg_from_json(&message.payload),

@@ -31,8 +31,15 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
-    pub(crate) fn unavailable(what: &'static str) -> impl FnOnce(&dyn std::fmt::Display) -> Self {
-        move |e| ClusterError::Unavailable {
+    pub(crate) fn unavailable(what: &'static str, e: &dyn std::fmt::Display) -> Self {
+        ClusterError::Unavailable {
+            what,
+            detail: e.to_string(),
+        }
+    }
+
+    pub(crate) fn malformed(what: &'static str, e: &dyn std::fmt::Display) -> Self {
+        ClusterError::Malformed {
             what,
             detail: e.to_string(),
         }
@@ -76,5 +83,5 @@ pub async fn connect(urls: &str) -> Result<async_nats::Client, ClusterError> {
         .name("deltran")
         .connect(urls)
         .await
-        .map_err(|e| ClusterError::unavailable("connecting to NATS")(&e))
+        .map_err(|e| ClusterError::unavailable("connecting to NATS", &e))
 }

@@ -26,13 +26,6 @@ struct LeaseWire {
     expires_at_ms: u64,
 }
 
-fn malformed(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> ClusterError {
-    move |e| ClusterError::Malformed {
-        what,
-        detail: e.to_string(),
-    }
-}
-
 pub fn leg_to_json(leg: &CreditLeg) -> Vec<u8> {
     serde_json::to_vec(&LegWire {
         transfer: leg.transfer.as_uuid(),
@@ -48,13 +41,14 @@ pub fn leg_to_json(leg: &CreditLeg) -> Vec<u8> {
 
 pub fn leg_from_json(bytes: &[u8]) -> Result<CreditLeg, ClusterError> {
     let what = "a credit leg";
-    let wire: LegWire = serde_json::from_slice(bytes).map_err(|e| malformed(what)(&e))?;
+    let wire: LegWire =
+        serde_json::from_slice(bytes).map_err(|e| ClusterError::malformed(what, &e))?;
     Ok(CreditLeg {
         transfer: TransferId::from_uuid(wire.transfer),
-        receiver: BankCode::parse(&wire.receiver).map_err(|e| malformed(what)(&e))?,
-        currency: Currency::parse(&wire.currency).map_err(|e| malformed(what)(&e))?,
+        receiver: BankCode::parse(&wire.receiver).map_err(|e| ClusterError::malformed(what, &e))?,
+        currency: Currency::parse(&wire.currency).map_err(|e| ClusterError::malformed(what, &e))?,
         amount: wire.amount,
-        window: WindowId::new(wire.window).map_err(|e| malformed(what)(&e))?,
+        window: WindowId::new(wire.window).map_err(|e| ClusterError::malformed(what, &e))?,
         from: PartitionId(wire.from),
         epoch: Epoch(wire.epoch),
     })
@@ -70,7 +64,8 @@ pub fn lease_to_json(lease: &Lease) -> Vec<u8> {
 }
 
 pub fn lease_from_json(bytes: &[u8]) -> Result<Lease, ClusterError> {
-    let wire: LeaseWire = serde_json::from_slice(bytes).map_err(|e| malformed("a lease")(&e))?;
+    let wire: LeaseWire =
+        serde_json::from_slice(bytes).map_err(|e| ClusterError::malformed("a lease", &e))?;
     Ok(Lease {
         holder: NodeId(wire.holder),
         epoch: Epoch(wire.epoch),
