@@ -5,8 +5,8 @@ use clap::Parser as _;
 
 use deltran::actors::keys;
 use deltran::config::{
-    load_config_file, value_origin, AuditArgs, Cli, Command, DatabaseArgs, KeysAction, KeysArgs,
-    Settings,
+    load_config_file, value_origin, AuditArgs, Cli, ClusterAction, ClusterCommandArgs, Command,
+    DatabaseArgs, KeysAction, KeysArgs, Settings,
 };
 use deltran::domain::{KeyId, Origin};
 use deltran::startup::Application;
@@ -47,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(settings) => serve(settings),
         Command::Audit(args) => audit(args),
         Command::Keys(args) => keys(args),
+        Command::Cluster(args) => cluster(args),
         Command::Openapi => {
             println!("{}", deltran::http::openapi::json());
             Ok(())
@@ -189,6 +190,34 @@ fn keys(args: KeysArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `deltran cluster move`: moves a partition's lease to another node.
+fn cluster(args: ClusterCommandArgs) -> anyhow::Result<()> {
+    use deltran::domain::cluster::{NodeId, PartitionId};
+    match args.action {
+        ClusterAction::Move {
+            cluster_nats,
+            partition,
+            to_node,
+            lease_ttl_ms,
+            cluster_replicas,
+        } => {
+            let lease =
+                actix_web::rt::System::new().block_on(deltran::cluster::node::move_partition(
+                    &cluster_nats,
+                    PartitionId(partition),
+                    NodeId(to_node),
+                    std::time::Duration::from_millis(lease_ttl_ms),
+                    cluster_replicas,
+                ))?;
+            println!(
+                "partition {partition} moved to node {} under epoch {}",
+                lease.holder.0, lease.epoch.0
+            );
+        }
+    }
+    Ok(())
+}
+
 fn serve(mut settings: Settings) -> anyhow::Result<()> {
     deltran::telemetry::init(settings.log_format);
     if settings.database.database_url.is_none() {
@@ -247,7 +276,20 @@ fn serve(mut settings: Settings) -> anyhow::Result<()> {
                 .await
                 .context("the embedded Postgres did not come up")?;
         }
-        let app = Application::build(&settings, database.clone()).await?;
+        // Cluster mode: join first (the partition's lease), then open the store under
+        // the lease's epoch, so that every write of this process carries it.
+        let mut database = database.clone();
+        let joined = match settings.cluster.cluster_nats {
+            Some(_) => {
+                let joined = deltran::cluster::node::join(&settings.cluster)
+                    .await
+                    .context("cannot join the cluster")?;
+                deltran::store::fence::write_under(&mut database, joined.epoch());
+                Some(joined)
+            }
+            None => None,
+        };
+        let app = Application::build_node(&settings, database, joined).await?;
         app.run_until_stopped().await
     });
     if let Some(keeper) = keeper.as_mut() {

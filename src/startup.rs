@@ -37,6 +37,8 @@ pub struct Application {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     arbiter: Arbiter,
+    /// Cluster mode: this node.
+    pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
 }
 
 impl Application {
@@ -44,6 +46,19 @@ impl Application {
     pub async fn build(
         settings: &Settings,
         database: tokio_postgres::Config,
+    ) -> anyhow::Result<Self> {
+        Self::build_node(settings, database, None).await
+    }
+
+    /// `build`, for a node of a cluster when `cluster` is given (it joined already and
+    /// holds its partition's lease; `database` writes under the lease's epoch): the
+    /// store is taken for that epoch (its fence raised) before anything is written,
+    /// the engine decides only its partition's banks and its windows are cut by the
+    /// cluster's coordinator, and the node's cluster services start with the server.
+    pub async fn build_node(
+        settings: &Settings,
+        database: tokio_postgres::Config,
+        cluster: Option<crate::cluster::Joined>,
     ) -> anyhow::Result<Self> {
         // TLS first: a bad certificate stops the start before anything else starts.
         let tls = match (&settings.tls_cert, &settings.tls_key) {
@@ -57,6 +72,14 @@ impl Application {
             .await
             .context("the database did not become ready")?;
         store.migrate().await.context("migrations failed")?;
+        if let Some(joined) = &cluster {
+            let before = store
+                .take_partition(joined.epoch())
+                .await
+                .context("cannot take the partition's store")?;
+            tracing::info!(partition = %joined.partition(), epoch = joined.epoch().0,
+                           fence_before = before.0, "the partition's store is taken");
+        }
         if settings.seed && store.seed_reference_data().await? {
             tracing::info!("loaded the reference corridor (India ⇄ UAE)");
         }
@@ -107,6 +130,7 @@ impl Application {
                 },
                 windows: WindowSettings {
                     duration: Duration::from_millis(settings.window_duration_ms),
+                    cut_by_coordinator: cluster.is_some(),
                     demo_settlement_delay: settings
                         .demo
                         .then(|| Duration::from_millis(settings.settlement_delay_ms)),
@@ -121,8 +145,10 @@ impl Application {
                     reject: settings.screening_reject_score,
                     hold: settings.screening_hold_score,
                 },
+                owned: cluster.as_ref().map(|joined| joined.owned()),
             },
         );
+        let node = cluster.map(crate::cluster::ClusterNode::new);
         let rates = Arc::new(RateLimits::new(RateSettings {
             per_key_per_second: settings.rate_per_key_per_second,
             per_address_per_second: settings.rate_per_address_per_second,
@@ -160,7 +186,16 @@ impl Application {
             },
             ws_open: Default::default(),
             rates,
+            cluster: node.clone(),
         });
+        if let Some(node) = &node {
+            node.start(
+                engine.clone(),
+                store.clone(),
+                Duration::from_millis(settings.window_duration_ms),
+            );
+            http::cluster::serve_forwarded(state.clone(), node.clone());
+        }
         let listener = std::net::TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -197,6 +232,7 @@ impl Application {
             store,
             metrics,
             arbiter,
+            cluster: node,
         })
     }
 
@@ -208,22 +244,43 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server stops (SIGTERM, Ctrl-C or a handle), then lets the
-    /// writer finish every batch it holds before the actors stop.
+    /// Serves until the server stops (SIGTERM, Ctrl-C or a handle; in cluster mode
+    /// also when the node can no longer serve its partition, which is then an error),
+    /// then lets the writer finish every batch it holds before the actors stop.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let feed = self.engine.feed.clone();
+        let node = self.cluster.clone();
+        let failure: Arc<std::sync::Mutex<Option<String>>> = Default::default();
+        let failed = failure.clone();
         let on_signal = actix_web::rt::spawn(async move {
-            if wait_for_stop_signal().await.is_err() {
-                return;
+            let node_failed = async {
+                match &node {
+                    Some(node) => node.failed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                signal = wait_for_stop_signal() => {
+                    if signal.is_err() {
+                        return;
+                    }
+                    tracing::info!("stop signal: closing the feeds, finishing admitted requests");
+                }
+                why = node_failed => {
+                    *failed.lock().expect("lock") = Some(why);
+                }
             }
-            tracing::info!("stop signal: closing the feeds, finishing admitted requests");
             feed.close_all();
             handle.stop(true).await;
         });
         let served = self.server.await;
         on_signal.abort();
+        if let Some(node) = &self.cluster {
+            node.shut_down();
+        }
         served?;
+        let failure = failure.lock().expect("lock").take();
         self.engine.drain().await;
         self.arbiter.stop();
         // Every admitted submission was answered before the server stopped (it waits
@@ -233,7 +290,10 @@ impl Application {
             submissions_unanswered = unanswered,
             "DelTran engine stopped"
         );
-        Ok(())
+        match failure {
+            Some(why) => Err(anyhow::anyhow!("this node stopped: {why}")),
+            None => Ok(()),
+        }
     }
 }
 

@@ -255,6 +255,10 @@ const ROUTES = [
   // the WebSocket feed: the key in the header, then as ?token=
   ['WS', '/ws', { as: 'ENBD' }],
   ['WS', '/ws?token=', { as: 'ADCB' }],
+  // cluster mode's routes: this engine runs alone, so they are not found (to those who may read them)
+  ['GET', '/api/v1/cluster', { expect: 404, shape: problem('not_found') }],
+  ['GET', '/api/v1/cluster', { as: 'ICICI', expect: 403, shape: problem('operator_or_auditor_only') }],
+  ['GET', '/api/v1/cluster/windows/{windowId}', { expect: 404, shape: problem('not_found') }],
   ['GET', '/api/v1/no-such-route', { expect: 404, shape: problem('not_found') }],
 ];
 

@@ -42,6 +42,10 @@ pub(super) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug)]
 pub struct WindowSettings {
     pub duration: Duration,
+    /// Cluster mode: windows are cut only when the cluster's coordinator says so
+    /// (through `CloseCurrent`), never by this clock's own timer, so that every
+    /// partition's window W holds what the cluster's window W holds.
+    pub cut_by_coordinator: bool,
     /// When set, a simulated rail confirms each instruction this long after netting.
     pub demo_settlement_delay: Option<Duration>,
 }
@@ -161,6 +165,10 @@ impl WindowClock {
     fn schedule_close(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
+        }
+        if self.settings.cut_by_coordinator {
+            self.timer_due = None;
+            return;
         }
         self.timer_due = due_after(self.settings.duration);
         self.timer = Some(ctx.run_later(self.settings.duration, |act, ctx| {

@@ -89,6 +89,10 @@ pub enum CommandError {
     /// commit not confirmed in time); the text is safe to show a client.
     #[error("{0}")]
     Unavailable(String),
+    /// Cluster mode: the bank's transfers are decided by another partition's node,
+    /// the single writer of its exposure, and this path does not forward there.
+    #[error("bank {bank} is served by partition {partition} of the cluster; send this to that partition's node")]
+    BankOnAnotherPartition { bank: BankCode, partition: u32 },
     /// A funds-out larger than what the bank's balance has free of its exposure.
     #[error(
         "bank {bank} has {free} {currency} free of its exposure; a funds-out may take no more"
@@ -171,6 +175,12 @@ impl Engine {
         draft: TransferDraft,
         wait_max: Duration,
     ) -> Result<Submitted, CommandError> {
+        if let Some(partition) = self.partition_elsewhere(&draft.sender) {
+            return Err(CommandError::BankOnAnotherPartition {
+                bank: draft.sender,
+                partition: partition.0,
+            });
+        }
         let sender =
             self.directory
                 .bank(&draft.sender)

@@ -227,6 +227,16 @@ pub struct EngineSetup {
     /// The screening list as stored, and the scores that decide.
     pub screening: Vec<crate::domain::screening::ScreeningEntry>,
     pub screening_thresholds: crate::domain::screening::Thresholds,
+    /// Cluster mode: the banks this engine's partition owns (it decides transfers
+    /// only of those); `None` when the engine runs alone and owns every bank.
+    pub owned: Option<OwnedBanks>,
+}
+
+/// The banks a partition owns, in cluster mode.
+#[derive(Clone, Debug)]
+pub struct OwnedBanks {
+    pub assignment: crate::domain::cluster::Assignment,
+    pub partition: crate::domain::cluster::PartitionId,
 }
 
 /// The running actor tree: handles to start new bank and corridor actors on the
@@ -245,6 +255,7 @@ pub struct Engine {
     queue_ttl_windows: u32,
     /// The screening index every submission is checked against.
     pub screening: Arc<screening::Screening>,
+    owned: Option<Arc<OwnedBanks>>,
 }
 
 impl Engine {
@@ -266,6 +277,7 @@ impl Engine {
             queue_ttl_windows,
             screening,
             screening_thresholds,
+            owned,
         } = setup;
         let directory = Arc::new(Directory::default());
         let transactions_wanted = Arc::new(AtomicBool::new(false));
@@ -316,6 +328,7 @@ impl Engine {
             metrics,
             queue_ttl_windows,
             screening: Arc::new(screening::Screening::new(screening, screening_thresholds)),
+            owned: owned.map(Arc::new),
         };
         for bank in banks {
             engine.start_bank(bank);
@@ -357,6 +370,16 @@ impl Engine {
             })
         };
         self.directory.add_corridor(id, addr);
+    }
+
+    /// Cluster mode: the partition that owns `bank`, when it is not this engine's.
+    pub fn partition_elsewhere(
+        &self,
+        bank: &BankCode,
+    ) -> Option<crate::domain::cluster::PartitionId> {
+        let owned = self.owned.as_ref()?;
+        let owner = owned.assignment.owner(bank);
+        (owner != owned.partition).then_some(owner)
     }
 
     /// Waits until every transfer handed to the writer so far is committed or failed.

@@ -80,6 +80,14 @@ impl LeaseKeeper {
 
     /// Stops renewing without a word, as a crashed node does: the lease lapses.
     pub fn abandon(self) {
+        drop(self);
+    }
+}
+
+/// A keeper dropped stops renewing: its lease lapses (the holder's own process may
+/// live on, as a node's does in tests, and must not keep a lease it no longer uses).
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
         self.task.abort();
     }
 }

@@ -3,7 +3,8 @@
 //! id (`CreditLeg::message_id`) so the stream drops a republication within its
 //! duplicate window; each partition reading its subject through a durable pull
 //! consumer whose messages stay unacknowledged (and come again after `ack_wait`)
-//! until the caller has committed them and acknowledges.
+//! until the caller has committed them and acknowledges. The cluster's result of each
+//! window is kept on the same stream, one subject per window.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use futures_util::StreamExt;
 use super::wire::{leg_from_json, leg_to_json};
 use super::{ClusterError, TransportSettings};
 use crate::domain::cluster::{CreditLeg, PartitionId};
+use crate::domain::WindowId;
 
 /// The stream's name.
 pub const STREAM: &str = "DELTRAN";
@@ -113,6 +115,51 @@ impl Log {
             .await
             .map_err(|e| ClusterError::unavailable("reading the stream's state", &e))?;
         Ok(info.state.messages)
+    }
+}
+
+fn result_subject(window: WindowId) -> String {
+    format!("deltran.result.{}", window.get())
+}
+
+impl Log {
+    /// Publishes the cluster's result of `window` (its JSON view) and waits for the
+    /// stream's acknowledgement. The message id is the window's, so that a second
+    /// coordinator publishing the same window (a former one, not yet aware it was
+    /// replaced) is dropped within the duplicate window; its result would be the same
+    /// anyway, since it adds the same sealed sums.
+    pub async fn publish_result(
+        &self,
+        window: WindowId,
+        view: Vec<u8>,
+    ) -> Result<Published, ClusterError> {
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(view.into())
+            .message_id(format!("result-{}", window.get()));
+        let ack = self
+            .js
+            .send_publish(result_subject(window), publish)
+            .await
+            .map_err(|e| ClusterError::unavailable("publishing a window's result", &e))?
+            .await
+            .map_err(|e| ClusterError::unavailable("the stream's acknowledgement", &e))?;
+        Ok(Published {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+
+    /// The cluster's result of `window` as published (its JSON view), if it is.
+    pub async fn result(&self, window: WindowId) -> Result<Option<Vec<u8>>, ClusterError> {
+        match self
+            .stream
+            .get_last_raw_message_by_subject(&result_subject(window))
+            .await
+        {
+            Ok(message) => Ok(Some(message.payload.to_vec())),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(ClusterError::unavailable("reading a window's result", &e)),
+        }
     }
 }
 

@@ -5,12 +5,14 @@
 //! loss); `log` publishes credit legs to a replicated stream
 //! (deduplicated by message id) and hands a partition's legs to it from a durable
 //! consumer, acknowledged only when the caller has committed them; `wire` is their
-//! form on the wire. The engine's cluster mode is built on these (not yet: the
-//! engine runs as one process).
+//! form on the wire; `node` is the engine's cluster mode built on them: a node that
+//! runs one partition under its lease, seals its windows when the coordinator says
+//! so, and coordinates the cut-offs while it holds that lease.
 
 pub mod keeper;
 pub mod leases;
 pub mod log;
+pub mod node;
 pub mod wire;
 
 use std::time::Duration;
@@ -18,6 +20,7 @@ use std::time::Duration;
 pub use keeper::{Holding, LeaseKeeper};
 pub use leases::{Claimed, LeaseKey, Leases};
 pub use log::{Credits, Delivered, Log, Published};
+pub use node::{ClusterNode, Joined};
 
 /// What went wrong talking to NATS, or with what it returned.
 #[derive(Debug, thiserror::Error)]

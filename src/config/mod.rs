@@ -90,6 +90,40 @@ pub enum Command {
     /// Print the API's OpenAPI 3.1 document (the one served at
     /// `/api-docs/openapi.json`) and exit.
     Openapi,
+    /// Operate a cluster of engines (cluster mode, docs/SCALE-OUT.md).
+    Cluster(ClusterCommandArgs),
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ClusterCommandArgs {
+    #[command(subcommand)]
+    pub action: ClusterAction,
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum ClusterAction {
+    /// Move a partition's lease to another node, live holder or not: its epoch is
+    /// raised, so the former holder's store refuses it from the new holder's take-over
+    /// on, and the former holder stops at its next renewal.
+    Move {
+        /// NATS servers of the cluster (comma-separated URLs).
+        #[arg(long, env = "DELTRAN_CLUSTER_NATS", value_name = "URLS")]
+        cluster_nats: String,
+        /// The partition to move.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1023))]
+        partition: u32,
+        /// The node to move it to (started with `--partition` of it, waiting).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1023))]
+        to_node: u32,
+        /// How long the moved lease lasts before its new holder must renew it.
+        #[arg(long, env = "DELTRAN_LEASE_TTL_MS", default_value_t = 5_000,
+              value_parser = clap::value_parser!(u64).range(300..=600_000))]
+        lease_ttl_ms: u64,
+        /// Replicas of the leases' stream, as the nodes set it.
+        #[arg(long, env = "DELTRAN_CLUSTER_REPLICAS", default_value_t = 3,
+              value_parser = usize_in(1..=5))]
+        cluster_replicas: usize,
+    },
 }
 
 #[derive(Args, Clone, Debug)]
@@ -321,6 +355,50 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_TLS_KEY", value_name = "FILE", requires = "tls_cert",
           value_parser = readable_file)]
     pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Cluster mode (docs/SCALE-OUT.md): the node runs one partition of a cluster joined
+/// by NATS JetStream. Without `--cluster-nats` the engine runs alone, as always.
+#[derive(Args, Clone, Debug)]
+pub struct ClusterArgs {
+    /// NATS servers of the cluster (comma-separated URLs: nats://host:port,…). Turns
+    /// cluster mode on; needs `--node-id` and `--partitions`.
+    #[arg(long, env = "DELTRAN_CLUSTER_NATS", value_name = "URLS",
+          requires_all = ["node_id", "partitions"])]
+    pub cluster_nats: Option<String>,
+    /// This node's id (0 to 1023), unique in the cluster.
+    #[arg(long, env = "DELTRAN_NODE_ID", value_parser = clap::value_parser!(u32).range(0..=1023))]
+    pub node_id: Option<u32>,
+    /// The partition this node runs (0 to 1023; by default the one numbered as the
+    /// node). A node started for a partition another node holds waits until that
+    /// lease lapses or the operator moves it here (`deltran cluster move`), then
+    /// takes its store over.
+    #[arg(long, env = "DELTRAN_PARTITION", value_parser = clap::value_parser!(u32).range(0..=1023))]
+    pub partition: Option<u32>,
+    /// Which partition owns each bank: BANK=PARTITION pairs, comma-separated
+    /// (ICICI=0,HDFC=1,ENBD=2). The same on every node; a bank not named belongs to
+    /// partition 0.
+    #[arg(long, env = "DELTRAN_PARTITIONS", value_name = "ASSIGNMENT",
+          value_parser = partition_assignment)]
+    pub partitions: Option<crate::domain::cluster::Assignment>,
+    /// Replicas of the cluster's JetStream streams (1 to 5; 3 on a three-server NATS
+    /// cluster, so that one server's loss loses nothing).
+    #[arg(long, env = "DELTRAN_CLUSTER_REPLICAS", default_value_t = 3,
+          value_parser = usize_in(1..=5))]
+    pub cluster_replicas: usize,
+    /// How long a lease (a partition's, the coordinator's) lasts unrenewed: a dead
+    /// node's partition waits this long before another may take it. Renewed every
+    /// third of it. Range 300 ms to 10 minutes.
+    #[arg(long, env = "DELTRAN_LEASE_TTL_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(300..=600_000))]
+    pub lease_ttl_ms: u64,
+}
+
+/// `--partitions`: an assignment of banks to partitions.
+fn partition_assignment(text: &str) -> Result<crate::domain::cluster::Assignment, String> {
+    crate::domain::cluster::Assignment::parse(text).map_err(|e| e.to_string())
 }
 
 impl Settings {
@@ -329,7 +407,9 @@ impl Settings {
         let cli = Cli::try_parse_from(["deltran", "serve"]).expect("defaults parse");
         match cli.command {
             Command::Serve(settings) => settings,
-            Command::Audit(_) | Command::Keys(_) | Command::Openapi => unreachable!("parsed serve"),
+            Command::Audit(_) | Command::Keys(_) | Command::Openapi | Command::Cluster(_) => {
+                unreachable!("parsed serve")
+            }
         }
     }
 }
@@ -348,7 +428,9 @@ mod tests {
         let args: Vec<&str> = ["deltran", "serve"].iter().chain(args).copied().collect();
         Cli::try_parse_from(args).map(|cli| match cli.command {
             Command::Serve(settings) => settings,
-            Command::Audit(_) | Command::Keys(_) | Command::Openapi => unreachable!("parsed serve"),
+            Command::Audit(_) | Command::Keys(_) | Command::Openapi | Command::Cluster(_) => {
+                unreachable!("parsed serve")
+            }
         })
     }
 

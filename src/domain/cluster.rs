@@ -94,9 +94,24 @@ impl Assignment {
         self.banks.get(bank).copied()
     }
 
-    /// Every partition some bank is assigned to, in order.
+    /// The partition that owns `bank`: its assigned one, or partition 0 for a bank
+    /// the assignment does not name (one registered later, say), so that every bank
+    /// has exactly one owner.
+    pub fn owner(&self, bank: &BankCode) -> PartitionId {
+        self.partition_of(bank).unwrap_or(PartitionId(0))
+    }
+
+    /// Every partition of the cluster, in order: those some bank is assigned to,
+    /// and partition 0, the owner of banks not named.
     pub fn partitions(&self) -> BTreeSet<PartitionId> {
-        self.banks.values().copied().collect()
+        let mut partitions: BTreeSet<PartitionId> = self.banks.values().copied().collect();
+        partitions.insert(PartitionId(0));
+        partitions
+    }
+
+    /// Each bank named and its partition, in bank order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&BankCode, PartitionId)> {
+        self.banks.iter().map(|(bank, p)| (bank, *p))
     }
 
     pub fn banks_of(&self, partition: PartitionId) -> impl Iterator<Item = &BankCode> {
@@ -448,6 +463,11 @@ impl CutOff {
         }
     }
 
+    /// Each partition's sums taken so far, in partition order.
+    pub fn sealed(&self) -> impl Iterator<Item = (PartitionId, &WindowSums<BankCode>)> {
+        self.sealed.iter().map(|(p, sums)| (*p, sums))
+    }
+
     /// The window's sums, every partition's added, once all are in.
     pub fn result(&self) -> Option<WindowSums<BankCode>> {
         if !self.missing().is_empty() {
@@ -480,8 +500,11 @@ mod tests {
         assert_eq!(a.partition_of(&bank("ADCB")), None);
         assert_eq!(
             a.partitions().into_iter().collect::<Vec<_>>(),
-            [PartitionId(1), PartitionId(2)]
+            [PartitionId(0), PartitionId(1), PartitionId(2)]
         );
+        // A bank not named belongs to partition 0.
+        assert_eq!(a.owner(&bank("ADCB")), PartitionId(0));
+        assert_eq!(a.owner(&bank("ENBD")), PartitionId(2));
         assert_eq!(a.banks_of(PartitionId(1)).count(), 2);
         for bad in ["", "ICICI", "ICICI=x", "ICICI=1,ICICI=2", "=1", "ICICI=-1"] {
             assert!(Assignment::parse(bad).is_err(), "{bad:?}");

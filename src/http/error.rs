@@ -139,6 +139,15 @@ pub enum ApiError {
     /// which limit.
     #[error("{0}; retry shortly")]
     Overloaded(&'static str),
+    /// 421: cluster mode, the bank is served by another partition's node and this
+    /// route does not forward to it.
+    #[error("{0}")]
+    BankOnAnotherPartition(String),
+    /// 503: cluster mode, the partition that owns the bank did not answer (its node
+    /// is down or restarting, or its answer did not come in time): the same request
+    /// with the same idempotency key may be sent again.
+    #[error("{0}")]
+    PartitionUnavailable(String),
     /// 503: `detail` is safe to show; `cause`, if any, only goes to the log.
     #[error("{detail}")]
     Unavailable {
@@ -187,6 +196,8 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
+            ApiError::BankOnAnotherPartition(_) => "bank_on_another_partition",
+            ApiError::PartitionUnavailable(_) => "partition_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -288,6 +299,9 @@ impl From<CommandError> for ApiError {
                 detail: e.to_string(),
             },
             CommandError::Unavailable(detail) => ApiError::unavailable(detail),
+            e @ CommandError::BankOnAnotherPartition { .. } => {
+                ApiError::BankOnAnotherPartition(e.to_string())
+            }
             e @ CommandError::FundsOutExceedsFree { .. } => {
                 ApiError::FundsOutExceedsFree(e.to_string())
             }
@@ -331,9 +345,10 @@ impl ResponseError for ApiError {
             | ApiError::TransferNotReturnable(_)
             | ApiError::TransferNotHeld(_)
             | ApiError::FundsOutExceedsFree(_) => StatusCode::CONFLICT,
-            ApiError::Overloaded(_) | ApiError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::BankOnAnotherPartition(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::Overloaded(_)
+            | ApiError::Unavailable { .. }
+            | ApiError::PartitionUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

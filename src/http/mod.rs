@@ -5,6 +5,7 @@ pub mod admission;
 mod audit_log;
 pub mod auth;
 mod balances;
+pub mod cluster;
 pub mod dashboard;
 pub mod error;
 mod faults;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub ws_open: Arc<std::sync::atomic::AtomicUsize>,
     /// Rate limits per key, per client address and on failed authentications.
     pub rates: Arc<limits::RateLimits>,
+    /// Cluster mode: this node of the cluster (`None` when the engine runs alone).
+    pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
 }
 
 /// Reads a request body, refusing it as soon as it passes `limit` bytes.
@@ -358,6 +361,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
             reports::statement,
         )
         .get("/reports/summary", reports::summary)
+        .get("/cluster", cluster::status)
+        .get("/cluster/windows/{id}", cluster::window)
         .into_scope()
         .wrap(authenticated());
     cfg.service(v1).default_service(web::to(not_found));

@@ -98,14 +98,25 @@ fn idempotency_key<'a>(
     req: &'a HttpRequest,
     body_key: Option<&'a str>,
 ) -> Result<Option<&'a str>, ApiError> {
-    let invalid_key = ApiError::Input {
-        field: "idempotency_key",
-        error: InputError::IdempotencyKeyInvalid,
-    };
-    let header_key = match req.headers().get("Idempotency-Key") {
-        Some(value) => Some(value.to_str().map_err(|_| invalid_key)?),
-        None => None,
-    };
+    keys_agree(header_key(req)?, body_key)
+}
+
+/// The `Idempotency-Key` header's text, if the request has one.
+fn header_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    match req.headers().get("Idempotency-Key") {
+        Some(value) => value.to_str().map(Some).map_err(|_| ApiError::Input {
+            field: "idempotency_key",
+            error: InputError::IdempotencyKeyInvalid,
+        }),
+        None => Ok(None),
+    }
+}
+
+/// The idempotency key of a header and a body's field: either, or both if they agree.
+fn keys_agree<'a>(
+    header_key: Option<&'a str>,
+    body_key: Option<&'a str>,
+) -> Result<Option<&'a str>, ApiError> {
     match (header_key, body_key) {
         (Some(h), Some(b)) if h != b => Err(ApiError::FieldInvalid(
             "the Idempotency-Key header and the idempotency_key field differ".into(),
@@ -114,8 +125,8 @@ fn idempotency_key<'a>(
     }
 }
 
-fn parse_draft(req: &HttpRequest, body: &TransferBody) -> Result<TransferDraft, ApiError> {
-    let key = idempotency_key(req, body.idempotency_key.as_deref())?;
+fn parse_draft(header_key: Option<&str>, body: &TransferBody) -> Result<TransferDraft, ApiError> {
+    let key = keys_agree(header_key, body.idempotency_key.as_deref())?;
     let amount_text = number_text(&body.amount, "amount", InputError::AmountInvalid)?;
     TransferDraft::parse(RawTransfer {
         sender_bank: &body.sender_bank,
@@ -211,8 +222,9 @@ async fn submit_admitted(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<HttpResponse, ApiError> {
-    let body: TransferBody = ApiError::parse_json(body)?;
-    let draft = parse_draft(req, &body)?;
+    let header_key = header_key(req)?;
+    let transfer: TransferBody = ApiError::parse_json(body)?;
+    let draft = parse_draft(header_key, &transfer)?;
     if !caller.0.may_send_as(&draft.sender) {
         return Err(ApiError::Forbidden {
             code: "sender_not_principal",
@@ -222,11 +234,48 @@ async fn submit_admitted(
             ),
         });
     }
+    // Cluster mode: the sender's partition decides (its node is the single writer of
+    // the sender's exposure); the caller is checked here, the transfer there.
+    if let Some(node) = &state.cluster {
+        if let Some(owner) = node.partition_elsewhere(&draft.sender) {
+            return super::cluster::forward_submission(
+                node,
+                owner,
+                header_key,
+                body,
+                state.limits.submit_wait_max,
+            )
+            .await;
+        }
+    }
     let submitted = state
         .engine
         .submit_transfer(draft, state.limits.submit_wait_max)
         .await?;
     Ok(answer_for(submitted))
+}
+
+/// A submission another node of the cluster forwarded to this one (its sender is on
+/// this node's partition): the body as the client sent it and its `Idempotency-Key`
+/// header, decided as a submission made here, within the same admission.
+pub(super) async fn submit_forwarded(
+    state: &AppState,
+    header_key: Option<&str>,
+    body: &[u8],
+    arrived: Instant,
+) -> HttpResponse {
+    let work = async {
+        let transfer: TransferBody = ApiError::parse_json(body)?;
+        let draft = parse_draft(header_key, &transfer)?;
+        let submitted = state
+            .engine
+            .submit_transfer(draft, state.limits.submit_wait_max)
+            .await?;
+        Ok(answer_for(submitted))
+    };
+    admitted(state, arrived, work)
+        .await
+        .unwrap_or_else(|e| actix_web::ResponseError::error_response(&e))
 }
 
 /// 202 with the transfer, or 422 with the stored rejection; a replay says so.

@@ -124,6 +124,21 @@ impl Store {
             .collect()
     }
 
+    /// The state of `window`, if it exists.
+    pub async fn window_state(&self, window: WindowId) -> Result<Option<WindowState>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT state FROM windows WHERE id = $1", &[&window.get()])
+            .await?;
+        row.map(|r| {
+            let state: &str = r.get(0);
+            WindowState::parse(state).ok_or_else(|| {
+                StoreError::Corrupt(format!("window {window} is in state {state:?}"))
+            })
+        })
+        .transpose()
+    }
+
     pub async fn windows_in_state(&self, state: WindowState) -> Result<Vec<WindowId>, StoreError> {
         let client = self.client().await?;
         client

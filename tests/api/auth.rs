@@ -394,6 +394,15 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             Value::Null,
             operator_only(200),
         ),
+        // The engine runs alone here: the cluster's routes are not found, to those
+        // who may read them.
+        case("GET", "/api/v1/cluster", Value::Null, [403, 403, 404, 404]),
+        case(
+            "GET",
+            format!("/api/v1/cluster/windows/{window}"),
+            Value::Null,
+            [403, 403, 404, 404],
+        ),
     ];
     assert_every_keyed_route_is_in_the_matrix(&cases);
     let keys = [

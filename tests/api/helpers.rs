@@ -207,7 +207,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings, database: tokio_postgres::Config) -> TestApp {
-        let app = Application::build(&settings, database.clone())
+        Self::spawn_node(settings, database, None).await
+    }
+
+    /// A node of a cluster when `joined` is given (`database` writes under its
+    /// lease's epoch), else the engine alone.
+    pub async fn spawn_node(
+        settings: Settings,
+        database: tokio_postgres::Config,
+        joined: Option<deltran::cluster::Joined>,
+    ) -> TestApp {
+        let app = Application::build_node(&settings, database.clone(), joined)
             .await
             .expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());

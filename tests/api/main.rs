@@ -3,11 +3,14 @@
 //! with a fresh database of its own (`helpers`).
 
 mod helpers;
+#[path = "../support/nats.rs"]
+mod nats;
 
 mod audit_log;
 mod auth;
 mod balances;
 mod cli;
+mod cluster;
 mod dashboard;
 mod durability;
 mod faults;

@@ -1,0 +1,532 @@
+//! A node of the cluster (docs/SCALE-OUT.md): an engine process that runs one
+//! partition under its lease, answers the coordinator's cut-off markers with its
+//! sealed sums, and takes the coordinator's part itself whenever it holds that lease.
+//!
+//! Joining comes first (`join`): the node waits until it holds its partition's lease,
+//! and the engine then opens its store under the lease's epoch (so its fence refuses
+//! any writer of an older one). A node that loses its partition's lease stops
+//! (`ClusterNode::failed` ends its server): whatever it still had in flight is fenced
+//! by its store, and the process that starts again claims the lease afresh.
+//!
+//! The cut-off: the coordinator asks every partition for its open window, cuts the
+//! oldest (W) by sending each partition a marker, and waits for each one's sealed sums
+//! of W. A partition whose open window is W cuts it exactly as a lone engine does (its
+//! clock has no timer of its own in cluster mode), waits until it is netted, and
+//! answers the sums of its stored legs of W; asked again, it answers the same sums.
+//! The coordinator adds them (netting is additive), nets the whole, and publishes the
+//! result on the log. Partitions that have not answered are asked again until they do,
+//! so a partition that is down holds the cluster's result of W back, not its traffic.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+use super::keeper::LeaseKeeper;
+use super::leases::{LeaseKey, Leases};
+use super::log::Log;
+use super::wire::{self, PartitionStatus, SealAnswer};
+use super::{ClusterError, TransportSettings};
+use crate::actors::clock::{CloseCurrent, CurrentWindow};
+use crate::actors::Engine;
+use crate::config::ClusterArgs;
+use crate::domain::cluster::{Assignment, CutOff, Epoch, Lease, NodeId, PartitionId, SealedSums};
+use crate::domain::{netting, Origin, WindowId};
+use crate::store::Store;
+use crate::telemetry::error_chain;
+
+/// How long the coordinator waits for one partition's answer to a status request.
+const STATUS_WAIT_MAX: Duration = Duration::from_secs(2);
+/// How long the coordinator waits for one partition's answer to a marker: its
+/// cut-off and netting, a few milliseconds to a second under load.
+const SEAL_WAIT_MAX: Duration = Duration::from_secs(15);
+/// How long one cut-off asks the missing partitions again before it gives up until
+/// the next period (and then starts from the partitions' open windows again).
+const CUT_WAIT_MAX: Duration = Duration::from_secs(30);
+/// The pause between two rounds of markers to partitions that have not answered.
+const MARKER_RETRY_INTERVAL: Duration = Duration::from_millis(200);
+/// How often a partition looks whether the window it cut is netted yet.
+const NETTED_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The subject a partition's node answers cut-off markers on. Core NATS request and
+/// reply: the subjects are outside the stream's `deltran.>`, so the stream does not
+/// capture them.
+fn cut_subject(partition: PartitionId) -> String {
+    format!("deltran-rpc.cut.{}", partition.0)
+}
+
+fn status_subject(partition: PartitionId) -> String {
+    format!("deltran-rpc.status.{}", partition.0)
+}
+
+/// The subject a partition's node takes forwarded submissions on.
+pub fn submit_subject(partition: PartitionId) -> String {
+    format!("deltran-rpc.submit.{}", partition.0)
+}
+
+/// What a node has once it joined the cluster: its NATS connection, the leases and
+/// the log, and its partition's lease.
+pub struct Joined {
+    client: async_nats::Client,
+    leases: Arc<Leases>,
+    log: Arc<Log>,
+    keeper: LeaseKeeper,
+    lease: Lease,
+    node: NodeId,
+    partition: PartitionId,
+    assignment: Assignment,
+    lease_ttl: Duration,
+}
+
+impl Joined {
+    /// The epoch every write of this node's store carries.
+    pub fn epoch(&self) -> Epoch {
+        self.lease.epoch
+    }
+
+    pub fn partition(&self) -> PartitionId {
+        self.partition
+    }
+
+    /// The banks this node's partition owns, for the engine.
+    pub fn owned(&self) -> crate::actors::OwnedBanks {
+        crate::actors::OwnedBanks {
+            assignment: self.assignment.clone(),
+            partition: self.partition,
+        }
+    }
+}
+
+/// The operator's move of `partition` to node `to` (`deltran cluster move`).
+pub async fn move_partition(
+    urls: &str,
+    partition: PartitionId,
+    to: NodeId,
+    lease_ttl: Duration,
+    replicas: usize,
+) -> Result<Lease, ClusterError> {
+    let client = super::connect(urls).await?;
+    let js = async_nats::jetstream::new(client);
+    let settings = TransportSettings {
+        replicas,
+        ..TransportSettings::default()
+    };
+    let leases = Leases::open(&js, &settings).await?;
+    leases
+        .hand_over(
+            LeaseKey::Partition(partition),
+            to,
+            super::keeper::wall_clock_ms(),
+            lease_ttl,
+        )
+        .await
+}
+
+/// Connects to NATS, opens the leases and the log, and waits until this node holds
+/// its partition's lease (another node may hold it live: it then waits for its expiry).
+pub async fn join(args: &ClusterArgs) -> Result<Joined, ClusterError> {
+    let (Some(urls), Some(node), Some(assignment)) =
+        (&args.cluster_nats, args.node_id, &args.partitions)
+    else {
+        return Err(ClusterError::Malformed {
+            what: "cluster settings",
+            detail: "--cluster-nats needs --node-id and --partitions".into(),
+        });
+    };
+    let settings = TransportSettings {
+        replicas: args.cluster_replicas,
+        ..TransportSettings::default()
+    };
+    let client = super::connect(urls).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let leases = Arc::new(Leases::open(&js, &settings).await?);
+    let log = Arc::new(Log::open(js, settings).await?);
+    let partition = PartitionId(args.partition.unwrap_or(node));
+    let node = NodeId(node);
+    let lease_ttl = Duration::from_millis(args.lease_ttl_ms);
+    tracing::info!(node = node.0, %partition, "waiting for the partition's lease (held by another node, it waits for its expiry or a move)");
+    let mut keeper = LeaseKeeper::start(
+        leases.clone(),
+        LeaseKey::Partition(partition),
+        node,
+        lease_ttl,
+    );
+    let lease = keeper
+        .held()
+        .await
+        .ok_or_else(|| ClusterError::Unavailable {
+            what: "claiming the partition's lease",
+            detail: "lost as soon as it was won".into(),
+        })?;
+    tracing::info!(node = node.0, %partition, epoch = lease.epoch.0, "partition lease held");
+    Ok(Joined {
+        client,
+        leases,
+        log,
+        keeper,
+        lease,
+        node,
+        partition,
+        assignment: assignment.clone(),
+        lease_ttl,
+    })
+}
+
+/// A running node: what the HTTP edge and the cluster's services share.
+pub struct ClusterNode {
+    pub client: async_nats::Client,
+    pub node: NodeId,
+    pub partition: PartitionId,
+    pub assignment: Assignment,
+    pub epoch: Epoch,
+    log: Arc<Log>,
+    leases: Arc<Leases>,
+    lease_ttl: Duration,
+    /// Whether this node holds the coordinator's lease now.
+    coordinating: AtomicBool,
+    /// The newest coordinator epoch whose marker this partition obeyed: a marker of an
+    /// older one (a coordinator that lost its lease and does not know yet) is refused.
+    coordinator_obeyed: AtomicU64,
+    partition_keeper: Mutex<Option<LeaseKeeper>>,
+    /// Why this node can no longer serve its partition, once it cannot.
+    failure: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl ClusterNode {
+    pub fn new(joined: Joined) -> Arc<Self> {
+        Arc::new(ClusterNode {
+            client: joined.client,
+            node: joined.node,
+            partition: joined.partition,
+            assignment: joined.assignment,
+            epoch: joined.lease.epoch,
+            log: joined.log,
+            leases: joined.leases,
+            lease_ttl: joined.lease_ttl,
+            coordinating: AtomicBool::new(false),
+            coordinator_obeyed: AtomicU64::new(0),
+            partition_keeper: Mutex::new(Some(joined.keeper)),
+            failure: tokio::sync::watch::Sender::new(None),
+        })
+    }
+
+    /// This node can no longer serve its partition (its lease is lost, or NATS
+    /// refused a subscription it needs): its cluster services end and the engine
+    /// stops.
+    pub fn fail(&self, why: String) {
+        tracing::error!(partition = %self.partition, %why, "this node stops serving its partition");
+        self.failure.send_replace(Some(why));
+    }
+
+    /// The engine stopped: the node's cluster services end too (its subscriptions
+    /// with them), so that nothing answers for the partition from here.
+    pub fn shut_down(&self) {
+        self.failure.send_if_modified(|failure| {
+            failure.is_none() && {
+                *failure = Some("the engine stopped".into());
+                true
+            }
+        });
+    }
+
+    /// The next message of `messages`, or `None` once they end or the node stops.
+    pub async fn next_or_stop<S: futures_util::Stream + Unpin>(
+        &self,
+        messages: &mut S,
+    ) -> Option<S::Item> {
+        tokio::select! {
+            message = messages.next() => message,
+            _ = self.failed() => None,
+        }
+    }
+
+    /// Waits until the node fails or stops, and says why.
+    pub async fn failed(&self) -> String {
+        let mut failure = self.failure.subscribe();
+        loop {
+            if let Some(why) = failure.borrow_and_update().clone() {
+                return why;
+            }
+            if failure.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// The partition that owns `bank`, when it is not this node's.
+    pub fn partition_elsewhere(&self, bank: &crate::domain::BankCode) -> Option<PartitionId> {
+        let owner = self.assignment.owner(bank);
+        (owner != self.partition).then_some(owner)
+    }
+
+    pub fn is_coordinator(&self) -> bool {
+        self.coordinating.load(Ordering::Acquire)
+    }
+
+    /// The cluster's result of `window`, as the coordinator published it.
+    pub async fn window_result(&self, window: WindowId) -> Result<Option<Vec<u8>>, ClusterError> {
+        self.log.result(window).await
+    }
+
+    /// Starts the node's services on the current (actix) runtime: the watch on its
+    /// partition's lease, the answers to status requests and markers, and the
+    /// coordinator's loop, which cuts a window every `period` while this node holds
+    /// the coordinator's lease.
+    pub fn start(self: &Arc<Self>, engine: Engine, store: Store, period: Duration) {
+        let keeper = self.partition_keeper.lock().expect("lock").take();
+        if let Some(mut keeper) = keeper {
+            let node = self.clone();
+            actix_web::rt::spawn(async move {
+                let lost = tokio::select! {
+                    lost = keeper.lost() => lost,
+                    _ = node.failed() => return,
+                };
+                node.fail(format!(
+                    "the partition's lease (epoch {}) is lost; its store fences what this \
+                     node still had in flight",
+                    lost.map_or(0, |l| l.epoch.0)
+                ));
+            });
+        }
+        actix_web::rt::spawn(self.clone().answer_status(engine.clone()));
+        actix_web::rt::spawn(self.clone().answer_markers(engine, store));
+        actix_web::rt::spawn(self.clone().coordinate(period));
+    }
+
+    async fn open_window(engine: &Engine) -> Option<WindowId> {
+        engine.clock.send(CurrentWindow).await.ok().flatten()
+    }
+
+    async fn answer_status(self: Arc<Self>, engine: Engine) {
+        let mut requests = match self.client.subscribe(status_subject(self.partition)).await {
+            Ok(requests) => requests,
+            Err(e) => return self.fail(format!("subscribing to status requests: {e}")),
+        };
+        while let Some(request) = self.next_or_stop(&mut requests).await {
+            let Some(reply) = request.reply else { continue };
+            let status = PartitionStatus {
+                node: self.node.0,
+                partition: self.partition.0,
+                epoch: self.epoch.0,
+                open_window: Self::open_window(&engine).await.map(|w| w.get()),
+            };
+            let body = serde_json::to_vec(&status).expect("a status serialises");
+            if let Err(e) = self.client.publish(reply, body.into()).await {
+                tracing::debug!(error = %e, "status answer not sent");
+            }
+        }
+    }
+
+    /// Answers markers one at a time: a seal takes the window clock's cut-off and
+    /// netting, and the coordinator sends one marker per partition at a time.
+    async fn answer_markers(self: Arc<Self>, engine: Engine, store: Store) {
+        let mut markers = match self.client.subscribe(cut_subject(self.partition)).await {
+            Ok(markers) => markers,
+            Err(e) => return self.fail(format!("subscribing to cut-off markers: {e}")),
+        };
+        while let Some(message) = self.next_or_stop(&mut markers).await {
+            let Some(reply) = message.reply else { continue };
+            let marker = match wire::marker_from_json(&message.payload) {
+                Ok(marker) => marker,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a cut-off marker that does not read; ignored");
+                    continue;
+                }
+            };
+            let obeyed = self
+                .coordinator_obeyed
+                .fetch_max(marker.coordinator.0, Ordering::AcqRel);
+            let answer: SealAnswer = if marker.coordinator.0 < obeyed {
+                Err(format!(
+                    "marker of coordinator {} refused: this partition obeys {} already",
+                    marker.coordinator, obeyed
+                ))
+            } else {
+                self.seal(&engine, &store, marker.window).await
+            };
+            let body = wire::seal_to_json(marker.window, self.partition, &answer);
+            if let Err(e) = self.client.publish(reply, body.into()).await {
+                tracing::debug!(error = %e, "seal answer not sent");
+            }
+        }
+    }
+
+    /// This partition's sealed sums of `window`: cut first if it is the open one, then
+    /// read from its stored legs once netted (the same sums however often asked).
+    async fn seal(&self, engine: &Engine, store: &Store, window: WindowId) -> SealAnswer {
+        let open = Self::open_window(engine)
+            .await
+            .ok_or("the window clock is starting")?;
+        if window > open {
+            // A coordinator cuts W only once every partition sealed W − 1: this store
+            // never had such a window open.
+            return Err(format!(
+                "window {window} is ahead of this partition's open window {open}"
+            ));
+        }
+        if window == open {
+            let origin = Origin::Engine("cluster coordinator");
+            match engine.clock.send(CloseCurrent { origin }).await {
+                Ok(Ok((closed, next))) => {
+                    tracing::info!(window = %closed, next = %next, "window cut by the coordinator")
+                }
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => return Err("the window clock is restarting".into()),
+            }
+        }
+        let deadline = Instant::now() + SEAL_WAIT_MAX;
+        loop {
+            match store.window_state(window).await {
+                Ok(Some(state)) if !state.is_live() => break,
+                Ok(Some(_)) if Instant::now() < deadline => {
+                    tokio::time::sleep(NETTED_POLL_INTERVAL).await
+                }
+                Ok(Some(_)) => return Err(format!("window {window} is not netted yet")),
+                Ok(None) => return Err(format!("window {window} is unknown to this partition")),
+                Err(e) => return Err(format!("reading window {window}: {}", error_chain(&e))),
+            }
+        }
+        let sums = store
+            .window_sums(window)
+            .await
+            .map_err(|e| format!("reading window {window}'s sums: {}", error_chain(&e)))?;
+        Ok(SealedSums {
+            window,
+            partition: self.partition,
+            sums,
+        })
+    }
+
+    async fn request(
+        &self,
+        subject: String,
+        payload: Vec<u8>,
+        wait: Duration,
+    ) -> Result<async_nats::Message, async_nats::RequestError> {
+        let request = async_nats::Request::new()
+            .payload(payload.into())
+            .timeout(Some(wait));
+        self.client.send_request(subject, request).await
+    }
+
+    /// Holds (or waits for) the coordinator's lease, and cuts a window every `period`
+    /// while it holds it.
+    async fn coordinate(self: Arc<Self>, period: Duration) {
+        let node = self.clone();
+        tokio::select! {
+            _ = node.failed() => {}
+            _ = self.coordinate_until_stopped(period) => {}
+        }
+    }
+
+    async fn coordinate_until_stopped(&self, period: Duration) {
+        loop {
+            let mut keeper = LeaseKeeper::start(
+                self.leases.clone(),
+                LeaseKey::Coordinator,
+                self.node,
+                self.lease_ttl,
+            );
+            let Some(lease) = keeper.held().await else {
+                tokio::time::sleep(self.lease_ttl / 3).await;
+                continue;
+            };
+            self.coordinating.store(true, Ordering::Release);
+            tracing::info!(
+                epoch = lease.epoch.0,
+                "this node coordinates the cluster's cut-offs"
+            );
+            let mut next_cut = tokio::time::Instant::now() + period;
+            loop {
+                tokio::select! {
+                    _ = keeper.lost() => break,
+                    _ = tokio::time::sleep_until(next_cut) => {
+                        let started = Instant::now();
+                        match self.cut_once(lease.epoch).await {
+                            Ok(window) => tracing::info!(window = %window,
+                                duration_ms = started.elapsed().as_millis() as u64,
+                                "the cluster's window is cut and its result published"),
+                            Err(why) => tracing::warn!(%why, "cut-off not completed; again next period"),
+                        }
+                        next_cut += period;
+                        let now = tokio::time::Instant::now();
+                        if next_cut < now {
+                            next_cut = now;
+                        }
+                    }
+                }
+            }
+            self.coordinating.store(false, Ordering::Release);
+            tracing::warn!(epoch = lease.epoch.0, "the coordinator's lease is lost");
+        }
+    }
+
+    /// One cut-off: the oldest open window of the partitions, sealed by each, added
+    /// and netted, published.
+    async fn cut_once(&self, epoch: Epoch) -> Result<WindowId, String> {
+        let partitions: Vec<PartitionId> = self.assignment.partitions().into_iter().collect();
+        let statuses = futures_util::future::join_all(
+            partitions
+                .iter()
+                .map(|p| self.request(status_subject(*p), Vec::new(), STATUS_WAIT_MAX)),
+        )
+        .await;
+        let mut window: Option<WindowId> = None;
+        for (partition, status) in partitions.iter().zip(statuses) {
+            let open = status
+                .map_err(|e| format!("{partition} did not answer: {e}"))
+                .and_then(|m| wire::status_from_json(&m.payload).map_err(|e| e.to_string()))?
+                .open_window
+                .ok_or_else(|| format!("{partition}'s clock is starting"))?;
+            let open = WindowId::new(open).map_err(|e| e.to_string())?;
+            window = Some(window.map_or(open, |w| w.min(open)));
+        }
+        let window = window.ok_or("the cluster has no partition")?;
+        let mut cut = CutOff::new(window, partitions);
+        let marker = wire::marker_to_json(&cut.marker(epoch));
+        let deadline = Instant::now() + CUT_WAIT_MAX;
+        loop {
+            let missing = cut.missing();
+            if missing.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("window {window}: no seal from {missing:?} in time"));
+            }
+            let answers = futures_util::future::join_all(
+                missing
+                    .iter()
+                    .map(|p| self.request(cut_subject(*p), marker.clone(), SEAL_WAIT_MAX)),
+            )
+            .await;
+            for (partition, answer) in missing.iter().zip(answers) {
+                match answer.map(|m| wire::seal_from_json(&m.payload)) {
+                    Ok(Ok(Ok(sealed))) => {
+                        cut.receive(sealed).map_err(|e| e.to_string())?;
+                    }
+                    Ok(Ok(Err(why))) => tracing::debug!(%partition, %why, "no seal yet"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(%partition, error = %e, "a seal that does not read")
+                    }
+                    Err(e) => tracing::debug!(%partition, error = %e, "no answer to the marker"),
+                }
+            }
+            if !cut.missing().is_empty() {
+                tokio::time::sleep(MARKER_RETRY_INTERVAL).await;
+            }
+        }
+        let sums = cut.result().expect("every partition's sums are in");
+        // `net` asserts conservation of the whole as it computes.
+        let netting = netting::net(&sums);
+        let parts: Vec<(PartitionId, u64)> = cut
+            .sealed()
+            .map(|(partition, sums)| (partition, sums.transfer_count))
+            .collect();
+        self.log
+            .publish_result(window, wire::result_to_json(window, &parts, &netting))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(window)
+    }
+}

@@ -1,0 +1,265 @@
+//! Cluster mode at the HTTP edge (docs/SCALE-OUT.md): a submission whose sender is
+//! on another partition goes to that partition's node over NATS (request and reply)
+//! and its answer comes back as if local; this node takes the submissions others
+//! forward to it; and the cluster's state and windows' results are read here.
+//!
+//! A forwarded submission carries the request body as it came and its
+//! `Idempotency-Key` header. The node that took the request has authenticated the
+//! caller and checked that it may send as the sender; the owner parses the body again
+//! (the same parser) and decides it like any submission, so a replay, a rejection or
+//! a refusal reads the same whichever node the client called. NATS is the cluster's
+//! private network: only nodes publish on the forwarding subjects.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+
+use super::auth::Caller;
+use super::{ApiError, AppState};
+use crate::cluster::node::submit_subject;
+use crate::cluster::ClusterNode;
+use crate::domain::cluster::PartitionId;
+use crate::domain::WindowId;
+
+/// Forwarded submissions a node works on at once; more are answered `503` at once
+/// (the forwarding node passes that on, and the client retries).
+const FORWARDED_IN_FLIGHT_MAX: usize = 4096;
+/// Beyond the owner's own wait for a commit, how long the forwarding node waits for
+/// its answer.
+const FORWARD_MARGIN: Duration = Duration::from_secs(2);
+
+/// The headers a forwarded answer carries back: its status, and whether it answers a
+/// replay (the body and its content type travel as they are).
+const STATUS_HEADER: &str = "Deltran-Status";
+const REPLAYED_HEADER: &str = "Idempotent-Replayed";
+const KEY_HEADER: &str = "Idempotency-Key";
+
+fn cluster_of(state: &AppState) -> Result<&Arc<ClusterNode>, ApiError> {
+    state
+        .cluster
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("cluster (this engine runs alone)".into()))
+}
+
+/// Sends a submission to the node of partition `owner` and answers what it answered.
+pub(super) async fn forward_submission(
+    node: &ClusterNode,
+    owner: PartitionId,
+    idempotency_key: Option<&str>,
+    body: &[u8],
+    wait_max: Duration,
+) -> Result<HttpResponse, ApiError> {
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(key) = idempotency_key {
+        headers.insert(KEY_HEADER, key);
+    }
+    let request = async_nats::Request::new()
+        .headers(headers)
+        .payload(body.to_vec().into())
+        .timeout(Some(wait_max + FORWARD_MARGIN));
+    let answer = node
+        .client
+        .send_request(submit_subject(owner), request)
+        .await
+        .map_err(|e| {
+            ApiError::PartitionUnavailable(match e.kind() {
+                async_nats::client::RequestErrorKind::NoResponders => format!(
+                    "partition {} (the sender's) has no node serving it right now",
+                    owner.0
+                ),
+                _ => format!(
+                    "partition {} (the sender's) did not answer in time; the transfer may \
+                     or may not be stored: send it again with the same idempotency key",
+                    owner.0
+                ),
+            })
+        })?;
+    let header = |name: &str| {
+        answer
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str().to_string())
+    };
+    let status = header(STATUS_HEADER)
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| {
+            ApiError::PartitionUnavailable(format!("partition {}'s answer does not read", owner.0))
+        })?;
+    let mut response = HttpResponse::build(status);
+    if let Some(content_type) = header(CONTENT_TYPE.as_str()) {
+        response.insert_header((CONTENT_TYPE, content_type));
+    }
+    if header(REPLAYED_HEADER).as_deref() == Some("true") {
+        response.insert_header((
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        ));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((
+            actix_web::http::header::RETRY_AFTER,
+            HeaderValue::from(super::error::RETRY_AFTER_SECONDS),
+        ));
+    }
+    Ok(response.body(answer.payload))
+}
+
+/// Takes the submissions other nodes forward to this node's partition, each decided
+/// as a submission made here, at most `FORWARDED_IN_FLIGHT_MAX` at once.
+pub fn serve_forwarded(state: web::Data<AppState>, node: Arc<ClusterNode>) {
+    actix_web::rt::spawn(async move {
+        let mut requests = match node.client.subscribe(submit_subject(node.partition)).await {
+            Ok(requests) => requests,
+            Err(e) => return node.fail(format!("subscribing to forwarded submissions: {e}")),
+        };
+        let room = Arc::new(tokio::sync::Semaphore::new(FORWARDED_IN_FLIGHT_MAX));
+        while let Some(request) = node.next_or_stop(&mut requests).await {
+            let Some(reply) = request.reply.clone() else {
+                continue;
+            };
+            let (state, node, room) = (state.clone(), node.clone(), room.clone());
+            actix_web::rt::spawn(async move {
+                let response =
+                    match room.try_acquire_owned() {
+                        Ok(_permit) => {
+                            let key = request
+                                .headers
+                                .as_ref()
+                                .and_then(|h| h.get(KEY_HEADER))
+                                .map(|v| v.as_str().to_string());
+                            let response = super::transfers::submit_forwarded(
+                                &state,
+                                key.as_deref(),
+                                &request.payload,
+                                Instant::now(),
+                            )
+                            .await;
+                            into_wire(response).await
+                        }
+                        Err(_) => into_wire(actix_web::ResponseError::error_response(
+                            &ApiError::Overloaded(
+                                "the sender's partition is at its limit of forwarded submissions",
+                            ),
+                        ))
+                        .await,
+                    };
+                let (headers, body) = response;
+                if let Err(e) = node
+                    .client
+                    .publish_with_headers(reply, headers, body.into())
+                    .await
+                {
+                    tracing::debug!(error = %e, "a forwarded submission's answer was not sent");
+                }
+            });
+        }
+    });
+}
+
+/// An answer as it travels back over NATS: status and the headers that matter, and
+/// the body.
+async fn into_wire(response: HttpResponse) -> (async_nats::HeaderMap, Vec<u8>) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        STATUS_HEADER,
+        response.status().as_u16().to_string().as_str(),
+    );
+    for name in [CONTENT_TYPE.as_str(), "idempotent-replayed"] {
+        if let Some(value) = response.headers().get(name).and_then(|v| v.to_str().ok()) {
+            let wire_name = if name == "idempotent-replayed" {
+                REPLAYED_HEADER
+            } else {
+                name
+            };
+            headers.insert(wire_name, value);
+        }
+    }
+    let body = actix_web::body::to_bytes(response.into_body())
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    (headers, body)
+}
+
+/// The cluster as this node sees it.
+///
+/// `GET /api/v1/cluster`: the node, its partition and lease epoch, whether it
+/// coordinates the cut-offs now, its open window, and the assignment of banks to
+/// partitions. Operator and auditor; 404 when the engine runs alone.
+#[utoipa::path(get, path = "/api/v1/cluster", operation_id = "get_cluster", tag = "cluster",
+    responses(
+        (status = 200, description = "This node's view of the cluster"),
+        (status = 403, description = "Problem code: `operator_or_auditor_only`"),
+        (status = 404, description = "Problem code: `not_found` (the engine runs alone, not in cluster mode)"),
+    ))]
+pub async fn status(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_reader_of_everything()?;
+    let node = cluster_of(&state)?;
+    let open = state
+        .engine
+        .clock
+        .send(crate::actors::clock::CurrentWindow)
+        .await
+        .ok()
+        .flatten();
+    let assignment: serde_json::Map<String, serde_json::Value> = node
+        .assignment
+        .pairs()
+        .map(|(bank, p)| (bank.as_str().to_string(), p.0.into()))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "node": node.node.0,
+        "partition": node.partition.0,
+        "epoch": node.epoch.0,
+        "coordinator": node.is_coordinator(),
+        "open_window": open.map(|w| w.get()),
+        "partitions": node.assignment.partitions().iter().map(|p| p.0).collect::<Vec<_>>(),
+        "assignment": assignment,
+    })))
+}
+
+/// A window's result across the cluster.
+///
+/// `GET /api/v1/cluster/windows/{id}`: what the coordinator published once every
+/// partition had sealed the window: the netting of their sums added (positions per
+/// bank and currency, currencies, instructions) and what each partition sealed.
+/// Operator and auditor; 404 until the window is cut everywhere, or when the engine
+/// runs alone.
+#[utoipa::path(get, path = "/api/v1/cluster/windows/{id}", operation_id = "get_cluster_window", tag = "cluster",
+    params(("id" = i64, Path, description = "The window's id")),
+    responses(
+        (status = 200, description = "The window's result across the cluster"),
+        (status = 403, description = "Problem code: `operator_or_auditor_only`"),
+        (status = 404, description = "Problem code: `not_found` (not cut everywhere yet, or the engine runs alone)"),
+        (status = 422, description = "Problem code: `window_id_invalid`"),
+        (status = 503, description = "Problem code: `unavailable` (NATS did not answer)"),
+    ))]
+pub async fn window(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_reader_of_everything()?;
+    let window = WindowId::parse(&path).map_err(|error| ApiError::Input {
+        field: "window_id",
+        error,
+    })?;
+    let node = cluster_of(&state)?;
+    match node.window_result(window).await {
+        Ok(Some(view)) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(view)),
+        Ok(None) => Err(ApiError::NotFound(format!(
+            "window {window}'s result across the cluster"
+        ))),
+        Err(e) => Err(ApiError::Unavailable {
+            detail: "the cluster's log did not answer".into(),
+            cause: Some(Box::new(e)),
+        }),
+    }
+}

@@ -1,0 +1,340 @@
+//! Cluster mode (`deltran serve --cluster-nats …`, docs/SCALE-OUT.md): engines as
+//! nodes of one cluster over a real three-server NATS JetStream cluster, each node
+//! with its own database on the test Postgres. A transfer is decided by its sender's
+//! partition whichever node took it; the coordinator cuts every partition's window
+//! and publishes their sums added; a partition moved to another node is fenced at
+//! its former owner.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use deltran::domain::cluster::{Assignment, NodeId, PartitionId};
+use deltran::store::fence;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, fresh_database, test_settings, TestApp};
+use crate::nats::NatsCluster;
+
+/// ICICI, HDFC and AXIS on partition 0; ENBD and ADCB on partition 1.
+const ASSIGNMENT: &str = "ICICI=0,HDFC=0,AXIS=0,ENBD=1,ADCB=1";
+const LEASE_TTL_MS: u64 = 1_500;
+
+fn node_settings(nats: &NatsCluster, node: u32, partition: u32) -> deltran::config::Settings {
+    let mut settings = test_settings();
+    settings.window_duration_ms = 300;
+    settings.demo = true;
+    settings.settlement_delay_ms = 50;
+    settings.cluster.cluster_nats = Some(nats.urls());
+    settings.cluster.node_id = Some(node);
+    settings.cluster.partition = Some(partition);
+    settings.cluster.partitions = Some(Assignment::parse(ASSIGNMENT).unwrap());
+    settings.cluster.lease_ttl_ms = LEASE_TTL_MS;
+    settings
+}
+
+/// Joins the cluster as `node` for `partition` (retried while the NATS cluster
+/// elects its leaders), then starts the engine on `database` under the lease's epoch.
+async fn spawn_node(
+    nats: &NatsCluster,
+    node: u32,
+    partition: u32,
+    database: tokio_postgres::Config,
+) -> TestApp {
+    let settings = node_settings(nats, node, partition);
+    let joined = join(&settings).await;
+    let mut database = database;
+    fence::write_under(&mut database, joined.epoch());
+    TestApp::spawn_node(settings, database, Some(joined)).await
+}
+
+async fn join(settings: &deltran::config::Settings) -> deltran::cluster::Joined {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match deltran::cluster::node::join(&settings.cluster).await {
+            Ok(joined) => return joined,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("not joined yet: {e}");
+                actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("could not join the cluster: {e}"),
+        }
+    }
+}
+
+fn transfer(sender: &str, receiver: &str, amount: &str, key: &str) -> Value {
+    let currency = |bank: &str| {
+        if ["ENBD", "ADCB"].contains(&bank) {
+            "AED"
+        } else {
+            "INR"
+        }
+    };
+    json!({
+        "sender_bank": sender, "receiver_bank": receiver, "amount": amount,
+        "from_currency": currency(sender), "to_currency": currency(receiver),
+        "idempotency_key": key,
+    })
+}
+
+/// Waits until the cluster's result of `window` is published; it, as `node` serves it.
+async fn cluster_window(node: &TestApp, window: i64) -> Value {
+    let path = format!("/api/v1/cluster/windows/{window}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = node.get(&path).await;
+        if reply.status == 200 {
+            return reply.body;
+        }
+        assert_eq!(reply.status, 404, "{}", reply.body);
+        assert!(
+            Instant::now() < deadline,
+            "window {window} never cut cluster-wide"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn amount(value: &Value) -> Decimal {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+/// The cluster's result of a window is the netting of every partition's own: each
+/// bank's position is the sum of its positions in the partitions' windows (their
+/// stored legs), the counts add up, and every currency conserves money.
+async fn assert_result_adds_the_partitions(window: i64, nodes: &[&TestApp]) {
+    let result = cluster_window(nodes[0], window).await;
+    let mut positions: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    let mut count = 0;
+    for node in nodes {
+        let local = node
+            .wait_for_window_state(window, &["netted", "settled"])
+            .await;
+        count += local["transfer_count"].as_i64().unwrap();
+        for p in local["positions"].as_array().unwrap() {
+            let key = (
+                p["bank"].as_str().unwrap().into(),
+                p["currency"].as_str().unwrap().into(),
+            );
+            *positions.entry(key).or_default() += amount(&p["position"]);
+        }
+    }
+    positions.retain(|_, p| !p.is_zero());
+    let mut published: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for p in result["positions"].as_array().unwrap() {
+        let key = (
+            p["bank"].as_str().unwrap().into(),
+            p["currency"].as_str().unwrap().into(),
+        );
+        assert_eq!(
+            amount(&p["position"]),
+            amount(&p["credits"]) - amount(&p["debits"]),
+            "{p}"
+        );
+        published.insert(key, amount(&p["position"]));
+    }
+    published.retain(|_, p| !p.is_zero());
+    assert_eq!(published, positions, "window {window}: {result}");
+    assert_eq!(
+        result["transfer_count"].as_i64().unwrap(),
+        count,
+        "{result}"
+    );
+    for c in result["currencies"].as_array().unwrap() {
+        let currency = c["currency"].as_str().unwrap();
+        let banks: Decimal = positions
+            .iter()
+            .filter(|((_, cur), _)| cur == currency)
+            .map(|(_, p)| *p)
+            .sum();
+        assert_eq!(amount(&c["hub_position"]), -banks, "{result}");
+        let moved = |to_hub: bool| -> Decimal {
+            result["instructions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["currency"] == currency && (i["payee"] == "HUB") == to_hub)
+                .map(|i| amount(&i["amount"]))
+                .sum()
+        };
+        assert_eq!(moved(true) - moved(false), -banks, "{result}");
+    }
+}
+
+#[actix_web::test]
+async fn each_partition_decides_its_own_banks_and_the_cluster_nets_their_sums() {
+    let nats = NatsCluster::start();
+    let p0 = spawn_node(&nats, 0, 0, fresh_database().await).await;
+    let p1 = spawn_node(&nats, 1, 1, fresh_database().await).await;
+
+    // ICICI's transfer taken by partition 1's node is decided and stored by
+    // partition 0; ENBD's taken by partition 0's node, by partition 1.
+    let icici = p1
+        .submit(&transfer("ICICI", "ENBD", "1000.00", "c-1"))
+        .await;
+    assert_eq!(icici.status, 202, "{}", icici.body);
+    let icici_id = icici.str("transaction_id");
+    assert_eq!(p0.transfer(&icici_id).await.status, 200);
+    assert_eq!(p1.transfer(&icici_id).await.status, 404);
+    let enbd = p0.submit(&transfer("ENBD", "HDFC", "250.50", "c-2")).await;
+    assert_eq!(enbd.status, 202, "{}", enbd.body);
+    let enbd_id = enbd.str("transaction_id");
+    assert_eq!(p1.transfer(&enbd_id).await.status, 200);
+    assert_eq!(p0.transfer(&enbd_id).await.status, 404);
+
+    // A replay through the other node answers the original, and says so; the same
+    // key with another body is refused by the owner, wherever it came in.
+    let replay = p0
+        .submit(&transfer("ICICI", "ENBD", "1000.00", "c-1"))
+        .await;
+    assert_eq!(replay.status, 202, "{}", replay.body);
+    assert_eq!(replay.str("transaction_id"), icici_id);
+    assert_eq!(
+        replay
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    let reused = p1.submit(&transfer("ICICI", "ENBD", "999.00", "c-1")).await;
+    assert_eq!(reused.status, 409, "{}", reused.body);
+    assert_eq!(reused.code(), "idempotency_key_reused");
+    assert_eq!(reused.body["transaction_id"], json!(icici_id));
+    // A rejection by the owner travels back whole: AXIS's cap is 0 there.
+    p0.set_cap("AXIS", "INR", "0").await;
+    let refused = p1.submit(&transfer("AXIS", "ADCB", "10.00", "c-3")).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.code(), "limit_exceeded");
+    assert_eq!(
+        p0.transfer(&refused.str("transaction_id")).await.status,
+        200
+    );
+    // The caller is checked where it called: ENBD's key may not send as ICICI.
+    let as_bank = |bank: &str, body: Value| {
+        let key = p1.keys.bank(bank).to_string();
+        let p1 = &p1;
+        async move {
+            p1.send_as(
+                Some(&key),
+                "POST",
+                "/api/v1/transfers",
+                body.to_string().into_bytes(),
+                &[],
+            )
+            .await
+        }
+    };
+    let forbidden = as_bank("ENBD", transfer("ICICI", "ENBD", "1.00", "c-4")).await;
+    assert_eq!(forbidden.status, 403, "{}", forbidden.body);
+    assert_eq!(forbidden.code(), "sender_not_principal");
+    let own = as_bank("ICICI", transfer("ICICI", "ADCB", "5.00", "c-5")).await;
+    assert_eq!(own.status, 202, "{}", own.body);
+
+    // Every window holding one of them is cut on both partitions and added up.
+    let windows: Vec<i64> = [&icici, &enbd, &own]
+        .iter()
+        .map(|r| r.body["window_id"].as_i64().unwrap())
+        .collect();
+    let (first, last) = (
+        *windows.iter().min().unwrap(),
+        *windows.iter().max().unwrap(),
+    );
+    for window in first..=last {
+        assert_result_adds_the_partitions(window, &[&p0, &p1]).await;
+    }
+    let result = cluster_window(&p1, windows[0]).await;
+    assert!(result["transfer_count"].as_i64().unwrap() >= 1, "{result}");
+
+    // Each node's view: its partition, the assignment, one coordinator between them.
+    let view = p0.get("/api/v1/cluster").await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    assert_eq!(view.body["partition"], 0);
+    assert_eq!(view.body["assignment"]["ENBD"], 1);
+    assert_eq!(view.body["partitions"], json!([0, 1]));
+    let mut coordinating = 0;
+    for node in [&p0, &p1] {
+        if node.get("/api/v1/cluster").await.body["coordinator"] == true {
+            coordinating += 1;
+        }
+    }
+    assert_eq!(coordinating, 1);
+    assert_eq!(
+        p0.get_as(Some(p0.keys.bank("ICICI")), "/api/v1/cluster")
+            .await
+            .status,
+        403
+    );
+    p0.assert_audit_clean().await;
+    p1.assert_audit_clean().await;
+}
+
+#[actix_web::test]
+async fn a_partition_moved_to_another_node_is_served_there_and_fenced_at_its_former_owner() {
+    let nats = NatsCluster::start();
+    let p0 = spawn_node(&nats, 0, 0, fresh_database().await).await;
+    let p1_database = fresh_database().await;
+    let p1 = spawn_node(&nats, 1, 1, p1_database.clone()).await;
+    let before = p0.submit(&transfer("ENBD", "ICICI", "70.00", "m-1")).await;
+    assert_eq!(before.status, 202, "{}", before.body);
+    let before_id = before.str("transaction_id");
+
+    // A standby node for partition 1 waits while node 1 holds the lease live; the
+    // operator moves the lease to it.
+    let standby_settings = node_settings(&nats, 2, 1);
+    let standby = actix_web::rt::spawn(async move {
+        let joined = join(&standby_settings).await;
+        (standby_settings, joined)
+    });
+    actix_web::rt::time::sleep(Duration::from_millis(LEASE_TTL_MS)).await;
+    assert!(!standby.is_finished(), "the standby took a live lease");
+    let moved = deltran::cluster::node::move_partition(
+        &nats.urls(),
+        PartitionId(1),
+        NodeId(2),
+        Duration::from_millis(LEASE_TTL_MS),
+        3,
+    )
+    .await
+    .unwrap();
+    assert_eq!((moved.holder, moved.epoch.0), (NodeId(2), 2));
+    let (settings, joined) = standby.await.unwrap();
+    assert_eq!(joined.epoch().0, 2);
+    let mut database = p1_database.clone();
+    fence::write_under(&mut database, joined.epoch());
+    let p2 = TestApp::spawn_node(settings, database, Some(joined)).await;
+
+    // The former owner's writes are refused by its store from the take-over on, and
+    // it stops serving at its next renewal.
+    let (old, connection) = p1.database.connect(tokio_postgres::NoTls).await.unwrap();
+    actix_web::rt::spawn(connection);
+    let write = old
+        .batch_execute("UPDATE banks SET name = name WHERE code = 'ENBD'")
+        .await
+        .unwrap_err();
+    assert_eq!(write.code().map(|c| c.code()), Some("DTF01"), "{write}");
+    let p1_address = p1.address.clone();
+    eventually("the former owner stops serving", || {
+        let url = format!("{p1_address}/health");
+        async move {
+            awc::Client::new()
+                .get(url)
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await
+                .is_err()
+        }
+    })
+    .await;
+
+    // The new owner answers for partition 1, its predecessor's transfers included.
+    let replay = p0.submit(&transfer("ENBD", "ICICI", "70.00", "m-1")).await;
+    assert_eq!(replay.status, 202, "{}", replay.body);
+    assert_eq!(replay.str("transaction_id"), before_id);
+    let after = p0.submit(&transfer("ADCB", "AXIS", "12.34", "m-2")).await;
+    assert_eq!(after.status, 202, "{}", after.body);
+    assert_eq!(p2.transfer(&after.str("transaction_id")).await.status, 200);
+    let window = after.body["window_id"].as_i64().unwrap();
+    assert_result_adds_the_partitions(window, &[&p0, &p2]).await;
+    p0.assert_audit_clean().await;
+    p2.assert_audit_clean().await;
+}
