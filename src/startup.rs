@@ -83,6 +83,25 @@ impl Application {
         if settings.seed && store.seed_reference_data().await? {
             tracing::info!("loaded the reference corridor (India ⇄ UAE)");
         }
+        if let Some(joined) = &cluster {
+            // The banks registered now that other partitions own: their credit legs
+            // go through the outbox (a bank registered later needs a restart).
+            let owned = joined.owned();
+            let remote: Vec<_> = store
+                .banks()
+                .await?
+                .into_iter()
+                .map(|bank| {
+                    let owner = owned.assignment.owner(&bank.code);
+                    (bank.code, owner)
+                })
+                .filter(|(_, owner)| *owner != owned.partition)
+                .collect();
+            store
+                .enable_credit_outbox(&remote)
+                .await
+                .context("cannot set up the credit legs' outbox")?;
+        }
         let mut stored_keys = store.keys().await?;
         if let (Some(file), true) = (&settings.first_start_keys_file, stored_keys.is_empty()) {
             keys::write_first_keys(&store, file).await?;

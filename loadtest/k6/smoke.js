@@ -259,6 +259,8 @@ const ROUTES = [
   ['GET', '/api/v1/cluster', { expect: 404, shape: problem('not_found') }],
   ['GET', '/api/v1/cluster', { as: 'ICICI', expect: 403, shape: problem('operator_or_auditor_only') }],
   ['GET', '/api/v1/cluster/windows/{windowId}', { expect: 404, shape: problem('not_found') }],
+  ['GET', '/api/v1/cluster/windows/{windowId}/credits', { as: 'ENBD', expect: 403, shape: problem('operator_or_auditor_only') }],
+  ['GET', '/api/v1/cluster/windows/{windowId}/credits', { expect: 404, shape: problem('not_found') }],
   ['GET', '/api/v1/no-such-route', { expect: 404, shape: problem('not_found') }],
 ];
 

@@ -46,6 +46,16 @@ const SEAL_WAIT_MAX: Duration = Duration::from_secs(15);
 const CUT_WAIT_MAX: Duration = Duration::from_secs(30);
 /// The pause between two rounds of markers to partitions that have not answered.
 const MARKER_RETRY_INTERVAL: Duration = Duration::from_millis(200);
+/// Most credit legs the relay reads from the outbox and publishes at once (all in
+/// flight together, each awaiting its acknowledgement).
+const RELAY_BATCH_MAX: i64 = 1_000;
+/// How often the relay looks into an empty outbox: the most a leg waits there
+/// before its publication starts.
+const RELAY_IDLE_INTERVAL: Duration = Duration::from_millis(5);
+/// Most credit legs fetched from the log and applied in one statement.
+const APPLY_BATCH_MAX: usize = 1_000;
+/// The pause after a failure (the store or NATS unavailable) before trying again.
+const CREDIT_RETRY_INTERVAL: Duration = Duration::from_millis(250);
 /// How often a partition looks whether the window it cut is netted yet.
 const NETTED_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -290,8 +300,124 @@ impl ClusterNode {
             });
         }
         actix_web::rt::spawn(self.clone().answer_status(engine.clone()));
-        actix_web::rt::spawn(self.clone().answer_markers(engine, store));
+        actix_web::rt::spawn(self.clone().answer_markers(engine, store.clone()));
         actix_web::rt::spawn(self.clone().coordinate(period));
+        actix_web::rt::spawn(
+            self.clone()
+                .until_stopped(self.clone().relay_credits(store.clone())),
+        );
+        actix_web::rt::spawn(
+            self.clone()
+                .until_stopped(self.clone().apply_credits(store)),
+        );
+    }
+
+    /// Runs `work` until it ends or the node stops.
+    async fn until_stopped(self: Arc<Self>, work: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            _ = self.failed() => {}
+            _ = work => {}
+        }
+    }
+
+    /// The outbox's relay: publishes the legs this partition owes others, many in
+    /// flight at once, and deletes each from the outbox once the log acknowledged it.
+    /// A leg published but not deleted (a crash between the two, or a failed delete)
+    /// is published again: the log drops it within its duplicate window, and the
+    /// receiver's store applies it once whatever comes.
+    async fn relay_credits(self: Arc<Self>, store: Store) {
+        loop {
+            let owed = match store
+                .owed_legs(RELAY_BATCH_MAX, self.partition, self.epoch)
+                .await
+            {
+                Ok(owed) => owed,
+                Err(e) => {
+                    tracing::warn!(error = %error_chain(&e), "the outbox is not readable; retrying");
+                    tokio::time::sleep(CREDIT_RETRY_INTERVAL).await;
+                    continue;
+                }
+            };
+            if owed.is_empty() {
+                tokio::time::sleep(RELAY_IDLE_INTERVAL).await;
+                continue;
+            }
+            let acks = futures_util::future::join_all(
+                owed.iter().map(|o| self.log.publish_leg(o.to, &o.leg)),
+            )
+            .await;
+            let published: Vec<&crate::domain::cluster::CreditLeg> = owed
+                .iter()
+                .zip(&acks)
+                .filter(|(_, ack)| ack.is_ok())
+                .map(|(o, _)| &o.leg)
+                .collect();
+            if published.len() < owed.len() {
+                tracing::warn!(
+                    unpublished = owed.len() - published.len(),
+                    "credit legs not acknowledged by the log; sending them again"
+                );
+            }
+            if !published.is_empty() {
+                if let Err(e) = store.legs_published(&published).await {
+                    tracing::warn!(error = %error_chain(&e), "published legs not marked; they go again");
+                }
+            }
+            if published.len() < owed.len() {
+                tokio::time::sleep(CREDIT_RETRY_INTERVAL).await;
+            }
+        }
+    }
+
+    /// Applies the legs other partitions owe this one, once each, acknowledging them
+    /// to the log only once applied: a leg not acknowledged comes again.
+    async fn apply_credits(self: Arc<Self>, store: Store) {
+        let credits = loop {
+            match self.log.credits(self.partition).await {
+                Ok(credits) => break credits,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the credit legs' consumer is not open yet");
+                    tokio::time::sleep(CREDIT_RETRY_INTERVAL).await;
+                }
+            }
+        };
+        loop {
+            let delivered = match credits
+                .next_batch(APPLY_BATCH_MAX, Duration::from_secs(1))
+                .await
+            {
+                Ok(delivered) => delivered,
+                Err(e) => {
+                    tracing::debug!(error = %e, "no credit legs fetched");
+                    tokio::time::sleep(CREDIT_RETRY_INTERVAL).await;
+                    continue;
+                }
+            };
+            if delivered.is_empty() {
+                continue;
+            }
+            let mut legs = Vec::with_capacity(delivered.len());
+            for d in &delivered {
+                match &d.leg {
+                    Ok(leg) => legs.push(leg.clone()),
+                    // It would never read: recorded here, and acknowledged below.
+                    Err(e) => tracing::error!(error = %e, "a credit leg that does not read"),
+                }
+            }
+            if let Err(e) = store.apply_credit_legs(&legs).await {
+                tracing::warn!(error = %error_chain(&e), "credit legs not applied; they come again");
+                tokio::time::sleep(CREDIT_RETRY_INTERVAL).await;
+                continue;
+            }
+            let acks = futures_util::future::join_all(delivered.into_iter().map(|d| d.ack())).await;
+            let failed = acks.iter().filter(|a| a.is_err()).count();
+            if failed > 0 {
+                tracing::debug!(
+                    failed,
+                    "acknowledgements not confirmed; those legs come again"
+                );
+            }
+        }
     }
 
     async fn open_window(engine: &Engine) -> Option<WindowId> {

@@ -238,9 +238,15 @@ pub struct CreditLeg {
 impl CreditLeg {
     /// The log's message id (JetStream's `Nats-Msg-Id`): a leg published again
     /// within the stream's duplicate window is dropped there, and one delivered
-    /// again is dropped by the receiver's store.
+    /// again is dropped by the receiver's store. A negative amount is the reversal of
+    /// the transfer's credit (it was cancelled after its leg was owed): a leg of its
+    /// own.
     pub fn message_id(&self) -> String {
-        format!("credit-{}", self.transfer)
+        if self.amount.is_sign_negative() {
+            format!("reversal-{}", self.transfer)
+        } else {
+            format!("credit-{}", self.transfer)
+        }
     }
 }
 

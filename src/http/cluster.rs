@@ -263,3 +263,44 @@ pub async fn window(
         }),
     }
 }
+
+/// The credit legs of a window this node's partition received.
+///
+/// `GET /api/v1/cluster/windows/{id}/credits`: what other partitions' transfers of
+/// window `id` credited to this partition's banks, applied here once each, per bank
+/// and currency (a cancelled transfer's reversal taken off), and how many legs this
+/// partition still owes others (its outbox). Operator and auditor; 404 when the
+/// engine runs alone.
+#[utoipa::path(get, path = "/api/v1/cluster/windows/{id}/credits", operation_id = "get_cluster_window_credits", tag = "cluster",
+    params(("id" = i64, Path, description = "The window's id")),
+    responses(
+        (status = 200, description = "The window's credit legs applied by this partition"),
+        (status = 403, description = "Problem code: `operator_or_auditor_only`"),
+        (status = 404, description = "Problem code: `not_found` (the engine runs alone)"),
+        (status = 422, description = "Problem code: `window_id_invalid`"),
+    ))]
+pub async fn window_credits(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_reader_of_everything()?;
+    let window = WindowId::parse(&path).map_err(|error| ApiError::Input {
+        field: "window_id",
+        error,
+    })?;
+    let node = cluster_of(&state)?;
+    let applied = state.store.applied_credits(window).await?;
+    let owed = state.store.owed_leg_count().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "window_id": window.get(),
+        "partition": node.partition.0,
+        "owed_legs": owed,
+        "applied": applied.iter().map(|a| serde_json::json!({
+            "bank": a.receiver.as_str(),
+            "currency": a.currency.as_str(),
+            "amount": a.currency.format(a.amount),
+            "legs": a.legs,
+        })).collect::<Vec<_>>(),
+    })))
+}

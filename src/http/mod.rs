@@ -363,6 +363,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/reports/summary", reports::summary)
         .get("/cluster", cluster::status)
         .get("/cluster/windows/{id}", cluster::window)
+        .get("/cluster/windows/{id}/credits", cluster::window_credits)
         .into_scope()
         .wrap(authenticated());
     cfg.service(v1).default_service(web::to(not_found));

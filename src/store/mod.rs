@@ -6,6 +6,7 @@ pub mod audit;
 mod audit_log;
 mod balances;
 mod books;
+pub mod credits;
 mod decode;
 pub mod embedded;
 mod error;
@@ -70,6 +71,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0016_partition_fence",
         include_str!("../../sql/0016_partition_fence.sql"),
+    ),
+    (
+        "0017_credit_legs",
+        include_str!("../../sql/0017_credit_legs.sql"),
     ),
 ];
 

@@ -403,6 +403,12 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             Value::Null,
             [403, 403, 404, 404],
         ),
+        case(
+            "GET",
+            format!("/api/v1/cluster/windows/{window}/credits"),
+            Value::Null,
+            [403, 403, 404, 404],
+        ),
     ];
     assert_every_keyed_route_is_in_the_matrix(&cases);
     let keys = [

@@ -22,7 +22,7 @@ const LEASE_TTL_MS: u64 = 1_500;
 
 fn node_settings(nats: &NatsCluster, node: u32, partition: u32) -> deltran::config::Settings {
     let mut settings = test_settings();
-    settings.window_duration_ms = 300;
+    settings.window_duration_ms = 1_000;
     settings.demo = true;
     settings.settlement_delay_ms = 50;
     settings.cluster.cluster_nats = Some(nats.urls());
@@ -161,6 +161,58 @@ async fn assert_result_adds_the_partitions(window: i64, nodes: &[&TestApp]) {
     }
 }
 
+/// Every credit leg of `window` is applied once where its receiver is: what each
+/// partition's own window credits to banks of other partitions is, per bank and
+/// currency, what those partitions applied (legs travel after the commit: polled).
+async fn assert_credits_applied_once(window: i64, nodes: &[(&TestApp, u32)]) {
+    let assignment = Assignment::parse(ASSIGNMENT).unwrap();
+    let mut owed: BTreeMap<(u32, String, String), Decimal> = BTreeMap::new();
+    for (node, partition) in nodes {
+        let local = node
+            .wait_for_window_state(window, &["netted", "settled"])
+            .await;
+        for p in local["positions"].as_array().unwrap() {
+            let bank = p["bank"].as_str().unwrap();
+            let owner = assignment.owner(&deltran::domain::BankCode::parse(bank).unwrap());
+            let credits = amount(&p["credits"]);
+            if owner.0 != *partition && !credits.is_zero() {
+                let key = (
+                    owner.0,
+                    bank.to_string(),
+                    p["currency"].as_str().unwrap().into(),
+                );
+                *owed.entry(key).or_default() += credits;
+            }
+        }
+    }
+    let path = format!("/api/v1/cluster/windows/{window}/credits");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut applied: BTreeMap<(u32, String, String), Decimal> = BTreeMap::new();
+        for (node, partition) in nodes {
+            let reply = node.get(&path).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            for a in reply.body["applied"].as_array().unwrap() {
+                let key = (
+                    *partition,
+                    a["bank"].as_str().unwrap().into(),
+                    a["currency"].as_str().unwrap().into(),
+                );
+                applied.insert(key, amount(&a["amount"]));
+            }
+        }
+        applied.retain(|_, a| !a.is_zero());
+        if applied == owed {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "window {window}: credits owed {owed:?}, applied {applied:?}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[actix_web::test]
 async fn each_partition_decides_its_own_banks_and_the_cluster_nets_their_sums() {
     let nats = NatsCluster::start();
@@ -239,9 +291,48 @@ async fn each_partition_decides_its_own_banks_and_the_cluster_nets_their_sums() 
         *windows.iter().min().unwrap(),
         *windows.iter().max().unwrap(),
     );
+    // An accepted transfer to another partition's bank, cancelled while its window
+    // is open: its credit leg and then the leg's reversal go to the receiver.
+    let mut cancelled = None;
+    for attempt in 0..5 {
+        let sent = p0
+            .submit(&transfer(
+                "HDFC",
+                "ADCB",
+                "42.00",
+                &format!("c-6-{attempt}"),
+            ))
+            .await;
+        assert_eq!(sent.status, 202, "{}", sent.body);
+        let reply = p0.cancel(&sent.str("transaction_id")).await;
+        if reply.status == 200 {
+            cancelled = Some(sent.body["window_id"].as_i64().unwrap());
+            break;
+        }
+        assert_eq!(reply.status, 409, "{}", reply.body);
+    }
+    let cancelled = cancelled.expect("a transfer cancelled while its window was open");
+    let last = last.max(cancelled);
     for window in first..=last {
         assert_result_adds_the_partitions(window, &[&p0, &p1]).await;
+        assert_credits_applied_once(window, &[(&p0, 0), (&p1, 1)]).await;
     }
+    let reversed = p1
+        .get(&format!("/api/v1/cluster/windows/{cancelled}/credits"))
+        .await;
+    let adcb_legs: i64 = reversed.body["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["bank"] == "ADCB")
+        .map(|a| a["legs"].as_i64().unwrap())
+        .sum();
+    assert!(
+        adcb_legs >= 2,
+        "the credit and its reversal: {}",
+        reversed.body
+    );
+    assert_eq!(reversed.body["owed_legs"], 0, "{}", reversed.body);
     let result = cluster_window(&p1, windows[0]).await;
     assert!(result["transfer_count"].as_i64().unwrap() >= 1, "{result}");
 
@@ -335,6 +426,11 @@ async fn a_partition_moved_to_another_node_is_served_there_and_fenced_at_its_for
     assert_eq!(p2.transfer(&after.str("transaction_id")).await.status, 200);
     let window = after.body["window_id"].as_i64().unwrap();
     assert_result_adds_the_partitions(window, &[&p0, &p2]).await;
+    // The legs the former owner owed, and those owed to partition 1 meanwhile, are
+    // applied once by whoever holds each side now.
+    for window in before.body["window_id"].as_i64().unwrap()..=window {
+        assert_credits_applied_once(window, &[(&p0, 0), (&p2, 1)]).await;
+    }
     p0.assert_audit_clean().await;
     p2.assert_audit_clean().await;
 }
