@@ -52,6 +52,12 @@ const RELAY_BATCH_MAX: i64 = 1_000;
 /// How often the relay looks into an empty outbox: the most a leg waits there
 /// before its publication starts.
 const RELAY_IDLE_INTERVAL: Duration = Duration::from_millis(5);
+/// Most credit legs the outbox may hold: past it (the log unreachable for long),
+/// this partition refuses transfers to other partitions' banks (`503`) until the
+/// relay has caught up, so that the legs owed cannot grow without bound.
+pub const OUTBOX_LEGS_MAX: i64 = 1_000_000;
+/// How often the relay counts the outbox.
+const OUTBOX_COUNT_INTERVAL: Duration = Duration::from_secs(1);
 /// Most credit legs fetched from the log and applied in one statement.
 const APPLY_BATCH_MAX: usize = 1_000;
 /// The pause after a failure (the store or NATS unavailable) before trying again.
@@ -201,6 +207,8 @@ pub struct ClusterNode {
     partition_keeper: Mutex<Option<LeaseKeeper>>,
     /// Why this node can no longer serve its partition, once it cannot.
     failure: tokio::sync::watch::Sender<Option<String>>,
+    /// The outbox holds `OUTBOX_LEGS_MAX` legs or more.
+    outbox_full: AtomicBool,
 }
 
 impl ClusterNode {
@@ -218,7 +226,14 @@ impl ClusterNode {
             coordinator_obeyed: AtomicU64::new(0),
             partition_keeper: Mutex::new(Some(joined.keeper)),
             failure: tokio::sync::watch::Sender::new(None),
+            outbox_full: AtomicBool::new(false),
         })
+    }
+
+    /// Whether a transfer to `receiver` must be refused for now: it is another
+    /// partition's bank and the outbox of legs owed is full.
+    pub fn refuses_credit_to(&self, receiver: &crate::domain::BankCode) -> bool {
+        self.outbox_full.load(Ordering::Acquire) && self.partition_elsewhere(receiver).is_some()
     }
 
     /// This node can no longer serve its partition (its lease is lost, or NATS
@@ -326,7 +341,17 @@ impl ClusterNode {
     /// is published again: the log drops it within its duplicate window, and the
     /// receiver's store applies it once whatever comes.
     async fn relay_credits(self: Arc<Self>, store: Store) {
+        let mut counted = Instant::now() - OUTBOX_COUNT_INTERVAL;
         loop {
+            if counted.elapsed() >= OUTBOX_COUNT_INTERVAL {
+                counted = Instant::now();
+                if let Ok(owed) = store.owed_leg_count().await {
+                    let full = owed >= OUTBOX_LEGS_MAX;
+                    if self.outbox_full.swap(full, Ordering::AcqRel) != full {
+                        tracing::warn!(owed, full, "the outbox of credit legs changed state");
+                    }
+                }
+            }
             let owed = match store
                 .owed_legs(RELAY_BATCH_MAX, self.partition, self.epoch)
                 .await
