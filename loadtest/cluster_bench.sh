@@ -12,9 +12,11 @@
 #      each leg's latency from its transfer's acceptance on the sender's partition to
 #      its application on the receiver's (both stores' clocks: one machine), p50/p99,
 #      read from the two stores after the load;
-#   3. the cut-off across partitions: the coordinator's time from its status requests
-#      to the result published, per window, with 1, 2 and 3 partitions under load
-#      (from the coordinator's log: `duration_ms`).
+#   3. 1, 2 and 3 partitions under the same open-loop load on node 0 (with 2 and 3,
+#      every flow crosses partitions): the machine's CPU per acknowledged transfer
+#      (every process but the load generator, from /proc/stat), the client's latency,
+#      and the cut-off: the coordinator's time from its status requests to the result
+#      published, per window (from its log: `duration_ms`).
 #
 # Usage: loadtest/cluster_bench.sh   (DURATION=15 ROUNDS=2 CONNECTIONS=64
 #        LEG_RATE=2000 CUT_RATE=1500 WINDOW_MS=1000)
@@ -81,8 +83,10 @@ for round in $(seq 1 "$ROUNDS"); do
   [ $((round % 2)) = 0 ] && order="cluster alone"
   for kind in $order; do
     if [ "$kind" = alone ]; then
+      # The same windows and demo rail as the nodes: only cluster mode differs.
       target/release/deltran serve --listen "127.0.0.1:${PORTS[0]}" --data-dir "$OUT/alone$round" \
-        --log-format json >>"$OUT/alone$round.log" 2>&1 &
+        --log-format json --demo --settlement-delay-ms 200 --window-duration-ms "$WINDOW_MS" \
+        >>"$OUT/alone$round.log" 2>&1 &
       ENGINE=$!
       wait_up "http://127.0.0.1:${PORTS[0]}/health"
       measure "alone$round" "127.0.0.1:${PORTS[0]}" "$OUT/alone$round" "$ENGINE"
@@ -139,24 +143,32 @@ pick = lambda q: lat[min(len(lat) - 1, int(q * (len(lat) - 1)))] if lat else flo
 print(f"credit_legs applied={len(lat)} accepted_transfers={cross} "
       f"latency_p50_ms={pick(0.5):.1f} latency_p99_ms={pick(0.99):.1f} latency_max_ms={pick(1.0):.1f}")
 PY
-cut2=$(cut_figures "$OUT"/legs0.log "$OUT"/legs1.log)
 stop_nodes
 
-echo "== 3. the cut-off with 1, 2 and 3 partitions under load (loadgen $CUT_RATE/s on node 0, ${DURATION}s, windows of ${WINDOW_MS} ms)"
-declare -A CUTS
-CUTS[2]=$cut2
-for n in 1 3; do
+echo "== 3. 1, 2 and 3 partitions under the same open-loop load (loadgen $CUT_RATE/s on node 0, ${DURATION}s, windows of ${WINDOW_MS} ms)"
+# The machine's busy CPU time so far, in clock ticks (every process: the nodes, their
+# Postgres, the NATS servers and the load generator, whose own share is taken off).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null 2>&1 || fail "GNU time is missing (apt-get install time)"
+for n in 1 2 3; do
   case $n in
     1) assignment=$ALL_ON_0 ;;
+    2) assignment=$TWO ;;
     3) assignment=ICICI=0,ENBD=1,HDFC=1,ADCB=2,AXIS=2 ;;
   esac
-  for i in $(seq 0 $((n - 1))); do start_node "cut$n.$i" "$i" "${PORTS[$i]}" "$assignment"; done
-  DELTRAN_KEY=$(operator_key "$OUT/cut$n.0/api-keys") target/release/loadgen --url "http://127.0.0.1:${PORTS[0]}" \
-    --rate "$CUT_RATE" --duration-s "$DURATION" --connections 64 --run-id "cut$n$(date +%s)" >"$OUT/cut$n.txt"
-  CUTS[$n]=$(cut_figures "$OUT"/cut$n.*.log)
+  for i in $(seq 0 $((n - 1))); do start_node "scale$n.$i" "$i" "${PORTS[$i]}" "$assignment"; done
+  sleep 2
+  before=$(busy_ticks)
+  DELTRAN_KEY=$(operator_key "$OUT/scale$n.0/api-keys") /usr/bin/time -f "loadgen_cpu_s=%U %S" -o "$OUT/scale$n.time" \
+    target/release/loadgen --url "http://127.0.0.1:${PORTS[0]}" --rate "$CUT_RATE" --duration-s "$DURATION" \
+    --connections 64 --run-id "scale$n$(date +%s)" >"$OUT/scale$n.txt"
+  after=$(busy_ticks)
+  loadgen_s=$(sed -n 's/^loadgen_cpu_s=//p' "$OUT/scale$n.time" | awk '{ print $1 + $2 }')
+  acked=$(field accepted "$OUT/scale$n.txt" | cut -d' ' -f1)
+  echo "partitions=$n acknowledged=$acked p50_ms=$(field latency_p50_ms "$OUT/scale$n.txt") p99_ms=$(field latency_p99_ms "$OUT/scale$n.txt") cpu_us_per_transfer=$(awk -v t=$((after - before)) -v l="$loadgen_s" -v a="$acked" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (t / hz - l) * 1e6 / a }') cut_off_ms $(cut_figures "$OUT"/scale$n.*.log)" \
+    | tee -a "$OUT/scale.txt"
   stop_nodes
 done
-for n in 1 2 3; do echo "partitions=$n cut_off_ms ${CUTS[$n]}" | tee -a "$OUT/cuts.txt"; done
 
 echo "== summary"
 cat "$OUT/throughput.txt"
@@ -164,5 +176,5 @@ awk '/^alone/ { split($2, a, "="); s += a[2]; n++ } /^cluster/ { split($2, c, "=
      END { if (n && m) printf "mean alone=%.0f cluster=%.0f ratio=%.3f\n", s / n, t / m, (t / m) / (s / n) }' "$OUT/throughput.txt"
 grep credit_legs "$OUT/legs.txt"
 echo "loadgen on node 0 (2 partitions): p50=$(field latency_p50_ms "$OUT/legs.txt") ms p99=$(field latency_p99_ms "$OUT/legs.txt") ms, $(field acknowledged_per_second "$OUT/legs.txt")/s"
-cat "$OUT/cuts.txt"
+cat "$OUT/scale.txt"
 echo "outputs in $OUT"
