@@ -12,14 +12,15 @@
 #      each leg's latency from its transfer's acceptance on the sender's partition to
 #      its application on the receiver's (both stores' clocks: one machine), p50/p99,
 #      read from the two stores after the load;
-#   3. 1, 2 and 3 partitions under the same open-loop load on node 0 (with 2 and 3,
-#      every flow crosses partitions): the machine's CPU per acknowledged transfer
-#      (every process but the load generator, from /proc/stat), the client's latency,
-#      and the cut-off: the coordinator's time from its status requests to the result
-#      published, per window (from its log: `duration_ms`).
+#   3. 1, 2 and 3 partitions sharing this machine at saturation (wrk on node 0; with
+#      2 and 3 every flow crosses partitions): acknowledged/s, the machine's CPU per
+#      acknowledged transfer (every process but wrk, from /proc/stat), and the
+#      cut-off: the coordinator's time from its status requests to the result
+#      published, per window (from its log: `duration_ms`); then loadtest/usl_fit.py's
+#      projection to 10 and 100 machines from those points (labelled a projection).
 #
 # Usage: loadtest/cluster_bench.sh   (DURATION=15 ROUNDS=2 CONNECTIONS=64
-#        LEG_RATE=2000 CUT_RATE=1500 WINDOW_MS=1000)
+#        LEG_RATE=2000 WINDOW_MS=1000 PHASES="1 2 3")
 # Needs wrk, psql, jq (installed when missing, as root).
 [ -n "${CHAOS_LOCKED:-}" ] || exec env CHAOS_LOCKED=1 flock /tmp/bench.lock "$0" "$@"
 source "$(dirname "$0")/common.sh"
@@ -28,7 +29,6 @@ DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 LEG_RATE=${LEG_RATE:-2000}
-CUT_RATE=${CUT_RATE:-1500}
 WINDOW_MS=${WINDOW_MS:-1000}
 fail() { echo "cluster-bench: FAILED: $*"; exit 1; }
 need_wrk
@@ -76,8 +76,21 @@ measure() {
     | tee -a "$OUT/throughput.txt"
 }
 
-echo "== 1. one partition in cluster mode vs the engine alone (wrk -t2 -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds)"
+# The coordinator's cut-off durations in a node's log: "p50 p99 max count".
+cut_figures() {
+  jq -r 'select(.fields.message == "the cluster'"'"'s window is cut and its result published") | .fields.duration_ms' \
+    "$@" 2>/dev/null | sort -n | awk '{ v[NR] = $1 } END {
+      if (NR == 0) { print "none"; exit }
+      printf "p50=%d p99=%d max=%d windows=%d", v[int((NR - 1) * 0.5) + 1], v[int((NR - 1) * 0.99) + 1], v[NR], NR }'
+}
+
 ALL_ON_0=ICICI=0,HDFC=0,AXIS=0,ENBD=0,ADCB=0
+TWO=ICICI=0,HDFC=0,AXIS=0,ENBD=1,ADCB=1
+# PHASES (default "1 2 3") chooses the parts to run.
+phase() { [[ " ${PHASES:-1 2 3} " == *" $1 "* ]]; }
+: >"$OUT/throughput.txt"; : >"$OUT/legs.txt"; : >"$OUT/scale.txt"
+if phase 1; then
+echo "== 1. one partition in cluster mode vs the engine alone (wrk -t2 -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds)"
 for round in $(seq 1 "$ROUNDS"); do
   order="alone cluster"
   [ $((round % 2)) = 0 ] && order="cluster alone"
@@ -99,16 +112,10 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-# The coordinator's cut-off durations in a node's log: "p50 p99 max count".
-cut_figures() {
-  jq -r 'select(.fields.message == "the cluster'"'"'s window is cut and its result published") | .fields.duration_ms' \
-    "$@" 2>/dev/null | sort -n | awk '{ v[NR] = $1 } END {
-      if (NR == 0) { print "none"; exit }
-      printf "p50=%d p99=%d max=%d windows=%d", v[int((NR - 1) * 0.5) + 1], v[int((NR - 1) * 0.99) + 1], v[NR], NR }'
-}
+fi
 
+if phase 2; then
 echo "== 2. credit legs between two partitions (loadgen $LEG_RATE/s for ${DURATION}s on node 0)"
-TWO=ICICI=0,HDFC=0,AXIS=0,ENBD=1,ADCB=1
 start_node legs0 0 "${PORTS[0]}" "$TWO"
 start_node legs1 1 "${PORTS[1]}" "$TWO"
 DELTRAN_KEY=$(operator_key "$OUT/legs0/api-keys") target/release/loadgen --url "http://127.0.0.1:${PORTS[0]}" \
@@ -144,10 +151,14 @@ print(f"credit_legs applied={len(lat)} accepted_transfers={cross} "
       f"latency_p50_ms={pick(0.5):.1f} latency_p99_ms={pick(0.99):.1f} latency_max_ms={pick(1.0):.1f}")
 PY
 stop_nodes
+fi
 
-echo "== 3. 1, 2 and 3 partitions under the same open-loop load (loadgen $CUT_RATE/s on node 0, ${DURATION}s, windows of ${WINDOW_MS} ms)"
+if phase 3; then
+echo "== 3. 1, 2 and 3 partitions at saturation (wrk -t2 -c$CONNECTIONS -d${DURATION}s on node 0, windows of ${WINDOW_MS} ms)"
 # The machine's busy CPU time so far, in clock ticks (every process: the nodes, their
-# Postgres, the NATS servers and the load generator, whose own share is taken off).
+# Postgres, the NATS servers, and wrk, whose own share is taken off). At saturation the
+# machine's background (the NATS servers' heartbeats, the relays' polls) is a small
+# part of it.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null 2>&1 || fail "GNU time is missing (apt-get install time)"
 for n in 1 2 3; do
@@ -159,22 +170,26 @@ for n in 1 2 3; do
   for i in $(seq 0 $((n - 1))); do start_node "scale$n.$i" "$i" "${PORTS[$i]}" "$assignment"; done
   sleep 2
   before=$(busy_ticks)
-  DELTRAN_KEY=$(operator_key "$OUT/scale$n.0/api-keys") /usr/bin/time -f "loadgen_cpu_s=%U %S" -o "$OUT/scale$n.time" \
-    target/release/loadgen --url "http://127.0.0.1:${PORTS[0]}" --rate "$CUT_RATE" --duration-s "$DURATION" \
-    --connections 64 --run-id "scale$n$(date +%s)" >"$OUT/scale$n.txt"
+  DELTRAN_KEY=$(operator_key "$OUT/scale$n.0/api-keys") RUN_ID="scale$n$(date +%s)" \
+    /usr/bin/time -f "client_cpu_s=%U %S" -o "$OUT/scale$n.time" \
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s loadtest/submit.lua "http://127.0.0.1:${PORTS[0]}" >"$OUT/scale$n.txt"
   after=$(busy_ticks)
-  loadgen_s=$(sed -n 's/^loadgen_cpu_s=//p' "$OUT/scale$n.time" | awk '{ print $1 + $2 }')
+  client_s=$(sed -n 's/^client_cpu_s=//p' "$OUT/scale$n.time" | awk '{ print $1 + $2 }')
   acked=$(field accepted "$OUT/scale$n.txt" | cut -d' ' -f1)
-  echo "partitions=$n acknowledged=$acked p50_ms=$(field latency_p50_ms "$OUT/scale$n.txt") p99_ms=$(field latency_p99_ms "$OUT/scale$n.txt") cpu_us_per_transfer=$(awk -v t=$((after - before)) -v l="$loadgen_s" -v a="$acked" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (t / hz - l) * 1e6 / a }') cut_off_ms $(cut_figures "$OUT"/scale$n.*.log)" \
+  echo "partitions=$n acknowledged_per_second=$(field acknowledged_per_second "$OUT/scale$n.txt") cpu_us_per_transfer=$(awk -v t=$((after - before)) -v l="$client_s" -v a="$acked" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (t / hz - l) * 1e6 / a }') cut_off_ms $(cut_figures "$OUT"/scale$n.*.log)" \
     | tee -a "$OUT/scale.txt"
   stop_nodes
 done
+python3 loadtest/usl_fit.py "$OUT/scale.txt" | tee "$OUT/projection.txt"
+fi
 
 echo "== summary"
 cat "$OUT/throughput.txt"
 awk '/^alone/ { split($2, a, "="); s += a[2]; n++ } /^cluster/ { split($2, c, "="); t += c[2]; m++ }
      END { if (n && m) printf "mean alone=%.0f cluster=%.0f ratio=%.3f\n", s / n, t / m, (t / m) / (s / n) }' "$OUT/throughput.txt"
-grep credit_legs "$OUT/legs.txt"
-echo "loadgen on node 0 (2 partitions): p50=$(field latency_p50_ms "$OUT/legs.txt") ms p99=$(field latency_p99_ms "$OUT/legs.txt") ms, $(field acknowledged_per_second "$OUT/legs.txt")/s"
-cat "$OUT/scale.txt"
+grep credit_legs "$OUT/legs.txt" || true
+if phase 2; then
+  echo "loadgen on node 0 (2 partitions): p50=$(field latency_p50_ms "$OUT/legs.txt") ms p99=$(field latency_p99_ms "$OUT/legs.txt") ms, $(field acknowledged_per_second "$OUT/legs.txt")/s"
+fi
+cat "$OUT/scale.txt" "$OUT/projection.txt" 2>/dev/null || true
 echo "outputs in $OUT"
