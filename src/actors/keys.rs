@@ -45,6 +45,10 @@ pub struct KeyRing {
 #[derive(Default)]
 struct Keys {
     by_id: HashMap<KeyId, Entry>,
+    /// Cluster mode: the keys the other partitions' stores hold, as they shared them
+    /// (`cluster::node`), so that a key works on every node. This store's own keys
+    /// come first.
+    others: HashMap<KeyId, Entry>,
     /// Counts `put`s, so that a reload read before a `put` does not undo it.
     version: u64,
 }
@@ -68,6 +72,15 @@ impl KeyRing {
         }
     }
 
+    /// Cluster mode: replaces the keys of the other partitions.
+    pub fn replace_others(&self, records: Vec<KeyRecord>) {
+        let others = records
+            .into_iter()
+            .map(|r| (r.principal.key_id, entry(r)))
+            .collect();
+        self.keys.write().expect("lock").others = others;
+    }
+
     /// Adds or updates one key (a key made or revoked just now).
     pub fn put(&self, record: KeyRecord) {
         let mut keys = self.keys.write().expect("lock");
@@ -79,7 +92,7 @@ impl KeyRing {
     pub fn authenticate(&self, text: &str) -> Result<Principal, AuthFailure> {
         let presented = PresentedKey::parse(text).ok_or(AuthFailure::Invalid)?;
         let keys = self.keys.read().expect("lock");
-        let entry = keys.by_id.get(&presented.id).ok_or(AuthFailure::Invalid)?;
+        let entry = keys.find(presented.id).ok_or(AuthFailure::Invalid)?;
         if !presented.matches(&entry.secret_hash) {
             return Err(AuthFailure::Invalid);
         }
@@ -95,9 +108,14 @@ impl KeyRing {
         self.keys
             .read()
             .expect("lock")
-            .by_id
-            .get(&id)
+            .find(id)
             .is_some_and(|e| !e.revoked)
+    }
+}
+
+impl Keys {
+    fn find(&self, id: KeyId) -> Option<&Entry> {
+        self.by_id.get(&id).or_else(|| self.others.get(&id))
     }
 }
 

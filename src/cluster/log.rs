@@ -4,7 +4,8 @@
 //! duplicate window; each partition reading its subject through a durable pull
 //! consumer whose messages stay unacknowledged (and come again after `ack_wait`)
 //! until the caller has committed them and acknowledges. The cluster's result of each
-//! window is kept on the same stream, one subject per window.
+//! window is kept on the same stream, one subject per window, and so are the keys each
+//! partition shares with the others, one subject per partition.
 
 use std::time::Duration;
 
@@ -96,7 +97,9 @@ impl Log {
                 pull::Config {
                     durable_name: Some(name.clone()),
                     filter_subject: credit_subject(partition),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    // A batch is applied in one statement, then acknowledged by its
+                    // last message: one acknowledgement a batch, not one a leg.
+                    ack_policy: jetstream::consumer::AckPolicy::All,
                     ack_wait: self.settings.ack_wait,
                     max_ack_pending: self.settings.max_ack_pending,
                     ..Default::default()
@@ -163,13 +166,81 @@ impl Log {
     }
 }
 
+fn keys_subject(partition: PartitionId) -> String {
+    format!("deltran.keys.{}", partition.0)
+}
+
+impl Log {
+    /// Publishes the keys `partition`'s store holds (their JSON: ids, roles, banks and
+    /// hashes, never secrets), all of them in one message that replaces the last.
+    pub async fn publish_keys(
+        &self,
+        partition: PartitionId,
+        keys: Vec<u8>,
+    ) -> Result<(), ClusterError> {
+        self.js
+            .publish(keys_subject(partition), keys.into())
+            .await
+            .map_err(|e| ClusterError::unavailable("publishing keys", &e))?
+            .await
+            .map_err(|e| ClusterError::unavailable("the stream's acknowledgement", &e))?;
+        Ok(())
+    }
+
+    /// Every partition's keys as last published, then each new publication: an
+    /// ordered consumer (recreated by the client when it misses a message) starting
+    /// at the last message of each partition's subject.
+    pub async fn shared_keys(&self) -> Result<SharedKeys, ClusterError> {
+        let consumer = self
+            .stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: "deltran.keys.>".to_string(),
+                deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ClusterError::unavailable("opening the keys' consumer", &e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| ClusterError::unavailable("reading the keys", &e))?;
+        Ok(SharedKeys { messages })
+    }
+}
+
+/// The partitions' keys as they are published.
+pub struct SharedKeys {
+    messages: pull::Ordered,
+}
+
+impl SharedKeys {
+    /// The next publication: the partition and its keys' JSON.
+    pub async fn next(&mut self) -> Option<Result<(PartitionId, Vec<u8>), ClusterError>> {
+        let message = self.messages.next().await?;
+        Some(
+            message
+                .map_err(|e| ClusterError::unavailable("reading the keys", &e))
+                .and_then(|m| {
+                    let partition = m
+                        .subject
+                        .strip_prefix("deltran.keys.")
+                        .and_then(|p| p.parse().ok())
+                        .map(PartitionId)
+                        .ok_or_else(|| ClusterError::malformed("a keys subject", &m.subject))?;
+                    Ok((partition, m.payload.to_vec()))
+                }),
+        )
+    }
+}
+
 /// A partition's credit legs as they are delivered.
 pub struct Credits {
     consumer: jetstream::consumer::Consumer<pull::Config>,
 }
 
 /// One delivered leg, to be acknowledged once its credit is committed (or, when
-/// it does not read, once the fault is recorded: it would never read).
+/// it does not read, once the fault is recorded: it would never read). The consumer
+/// acknowledges all: acknowledging a leg acknowledges every one delivered before it.
 pub struct Delivered {
     pub leg: Result<CreditLeg, ClusterError>,
     /// How many times it has been delivered, this time included.

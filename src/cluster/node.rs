@@ -16,12 +16,18 @@
 //! The coordinator adds them (netting is additive), nets the whole, and publishes the
 //! result on the log. Partitions that have not answered are asked again until they do,
 //! so a partition that is down holds the cluster's result of W back, not its traffic.
+//!
+//! Beside those: the relay of the partition's outbox of credit legs and the applier
+//! of the legs owed to it, and the sharing of keys (each partition publishes the keys
+//! its store holds; every node takes the others' into its key ring), so that a key
+//! made on any node works on all.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use futures_util::{FutureExt, StreamExt};
 
 use super::keeper::LeaseKeeper;
 use super::leases::{LeaseKey, Leases};
@@ -58,6 +64,9 @@ const RELAY_IDLE_INTERVAL: Duration = Duration::from_millis(5);
 pub const OUTBOX_LEGS_MAX: i64 = 1_000_000;
 /// How often the relay counts the outbox.
 const OUTBOX_COUNT_INTERVAL: Duration = Duration::from_secs(1);
+/// Most keys a partition shares with the others (all in one message, well within
+/// NATS' 1 MiB payload at about 250 bytes a key).
+const SHARED_KEYS_MAX: usize = 3_000;
 /// Most credit legs fetched from the log and applied in one statement.
 const APPLY_BATCH_MAX: usize = 1_000;
 /// The pause after a failure (the store or NATS unavailable) before trying again.
@@ -314,21 +323,86 @@ impl ClusterNode {
                 ));
             });
         }
+        let keys = engine.keys.clone();
         actix_web::rt::spawn(self.clone().answer_status(engine.clone()));
         actix_web::rt::spawn(self.clone().answer_markers(engine, store.clone()));
         actix_web::rt::spawn(self.clone().coordinate(period));
-        actix_web::rt::spawn(
-            self.clone()
-                .until_stopped(self.clone().relay_credits(store.clone())),
-        );
-        actix_web::rt::spawn(
-            self.clone()
-                .until_stopped(self.clone().apply_credits(store)),
-        );
+        let stoppable = [
+            self.clone().relay_credits(store.clone()).boxed_local(),
+            self.clone().apply_credits(store.clone()).boxed_local(),
+            self.clone().publish_keys(store).boxed_local(),
+            self.clone().read_keys(keys).boxed_local(),
+        ];
+        for work in stoppable {
+            actix_web::rt::spawn(self.clone().until_stopped(work));
+        }
+    }
+
+    /// Shares this partition's keys with the others: publishes them whenever they
+    /// change (read every `KEY_RELOAD_INTERVAL`, as the key ring re-reads them), so
+    /// that a key made or revoked on any node works, or stops working, on every node
+    /// within about a second. At most `SHARED_KEYS_MAX` keys are shared.
+    async fn publish_keys(self: Arc<Self>, store: Store) {
+        let mut published: Option<Vec<u8>> = None;
+        let mut tick = tokio::time::interval(crate::actors::keys::KEY_RELOAD_INTERVAL);
+        loop {
+            tick.tick().await;
+            let mut records = match store.keys().await {
+                Ok(records) => records,
+                Err(e) => {
+                    tracing::debug!(error = %error_chain(&e), "keys not read; not shared this time");
+                    continue;
+                }
+            };
+            if records.len() > SHARED_KEYS_MAX {
+                tracing::warn!(
+                    keys = records.len(),
+                    shared = SHARED_KEYS_MAX,
+                    "more keys than the cluster shares: the newest are local only"
+                );
+                records.sort_by_key(|r| r.created_at);
+                records.truncate(SHARED_KEYS_MAX);
+            }
+            let json = wire::keys_to_json(&records);
+            if published.as_ref() == Some(&json) {
+                continue;
+            }
+            match self.log.publish_keys(self.partition, json.clone()).await {
+                Ok(()) => published = Some(json),
+                Err(e) => tracing::debug!(error = %e, "keys not shared; again at the next tick"),
+            }
+        }
+    }
+
+    /// Takes the other partitions' keys into this node's key ring as they publish them.
+    async fn read_keys(self: Arc<Self>, ring: Arc<crate::actors::keys::KeyRing>) {
+        loop {
+            let mut shared = match self.log.shared_keys().await {
+                Ok(shared) => shared,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the keys' consumer is not open yet");
+                    tokio::time::sleep(CREDIT_RETRY_INTERVAL).await;
+                    continue;
+                }
+            };
+            let mut by_partition: std::collections::BTreeMap<PartitionId, Vec<_>> =
+                Default::default();
+            while let Some(next) = shared.next().await {
+                match next.and_then(|(p, json)| Ok((p, wire::keys_from_json(&json)?))) {
+                    Ok((partition, _)) if partition == self.partition => {}
+                    Ok((partition, records)) => {
+                        by_partition.insert(partition, records);
+                        ring.replace_others(by_partition.values().flatten().cloned().collect());
+                    }
+                    Err(e) => tracing::warn!(error = %e, "shared keys that do not read; skipped"),
+                }
+            }
+            tokio::time::sleep(CREDIT_RETRY_INTERVAL).await;
+        }
     }
 
     /// Runs `work` until it ends or the node stops.
-    async fn until_stopped(self: Arc<Self>, work: impl std::future::Future<Output = ()>) {
+    async fn until_stopped(self: Arc<Self>, work: LocalBoxFuture<'static, ()>) {
         tokio::select! {
             _ = self.failed() => {}
             _ = work => {}
@@ -434,13 +508,12 @@ impl ClusterNode {
                 tokio::time::sleep(CREDIT_RETRY_INTERVAL).await;
                 continue;
             }
-            let acks = futures_util::future::join_all(delivered.into_iter().map(|d| d.ack())).await;
-            let failed = acks.iter().filter(|a| a.is_err()).count();
-            if failed > 0 {
-                tracing::debug!(
-                    failed,
-                    "acknowledgements not confirmed; those legs come again"
-                );
+            // The last leg's acknowledgement acknowledges the batch (the consumer's
+            // policy is "all").
+            if let Some(last) = delivered.into_iter().last() {
+                if let Err(e) = last.ack().await {
+                    tracing::debug!(error = %e, "acknowledgement not confirmed; the batch comes again");
+                }
             }
         }
     }

@@ -1,16 +1,17 @@
 //! The JSON forms of what goes through NATS (credit legs, leases, cut-off markers,
-//! partitions' sealed sums and status, windows' results): decimal amounts as strings
+//! partitions' sealed sums and status, windows' results, shared keys): decimal amounts as strings
 //! (never a float), codes as text, each read back through the domain's own parsers.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
+use crate::domain::auth::{KeyRecord, SecretHash};
 use crate::domain::cluster::{
     CreditLeg, CutOffMarker, Epoch, Lease, NodeId, PartitionId, SealedSums,
 };
 use crate::domain::netting::{Netting, Party, WindowSums};
-use crate::domain::{BankCode, CorridorId, Currency, TransferId, WindowId};
+use crate::domain::{BankCode, CorridorId, Currency, KeyId, Principal, Role, TransferId, WindowId};
 
 #[derive(Serialize, Deserialize)]
 struct LegWire {
@@ -271,6 +272,73 @@ pub fn result_to_json(
     .expect("a result serialises")
 }
 
+/// A key as a partition shares it with the others: its public id, role and bank,
+/// and the SHA-256 of its secret (never the secret), in hex.
+#[derive(Serialize, Deserialize)]
+struct KeyWire {
+    id: uuid::Uuid,
+    role: String,
+    bank: Option<String>,
+    hash: String,
+    label: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub fn keys_to_json(records: &[KeyRecord]) -> Vec<u8> {
+    let wire: Vec<KeyWire> = records
+        .iter()
+        .map(|r| KeyWire {
+            id: r.principal.key_id.as_uuid(),
+            role: r.principal.role.as_str().to_string(),
+            bank: r.principal.bank.as_ref().map(|b| b.as_str().to_string()),
+            hash: r.secret_hash.0.iter().map(|b| format!("{b:02x}")).collect(),
+            label: r.label.clone(),
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+        .collect();
+    serde_json::to_vec(&wire).expect("keys serialise")
+}
+
+pub fn keys_from_json(bytes: &[u8]) -> Result<Vec<KeyRecord>, ClusterError> {
+    let what = "a partition's keys";
+    let bad = |e: &dyn std::fmt::Display| ClusterError::malformed(what, e);
+    let wire: Vec<KeyWire> = serde_json::from_slice(bytes).map_err(|e| bad(&e))?;
+    wire.into_iter()
+        .map(|k| {
+            let role = Role::parse(&k.role).ok_or_else(|| bad(&format!("role {:?}", k.role)))?;
+            let bank = k
+                .bank
+                .as_deref()
+                .map(BankCode::parse)
+                .transpose()
+                .map_err(|e| bad(&e))?;
+            if (role == Role::Bank) != bank.is_some() {
+                return Err(bad(&"a bank key names its bank, and only it"));
+            }
+            let mut hash = [0u8; 32];
+            if k.hash.len() != 64 || !k.hash.is_ascii() {
+                return Err(bad(&"a hash is 64 hex digits"));
+            }
+            for (i, byte) in hash.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&k.hash[2 * i..2 * i + 2], 16).map_err(|e| bad(&e))?;
+            }
+            Ok(KeyRecord {
+                principal: Principal {
+                    key_id: KeyId::from_uuid(k.id),
+                    role,
+                    bank,
+                },
+                secret_hash: SecretHash(hash),
+                label: k.label,
+                created_at: k.created_at,
+                revoked_at: k.revoked_at,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +429,39 @@ mod tests {
             br#"{"window":3,"partition":1,"sums":{"transfer_count":1,"debits":[["x","INR","1"]],"credits":[],"corridors":[]}}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn shared_keys_read_back_as_written_and_bad_ones_are_refused() {
+        let record = KeyRecord {
+            principal: Principal {
+                key_id: KeyId::from_uuid(uuid::Uuid::from_u128(7)),
+                role: Role::Bank,
+                bank: Some(BankCode::parse("ENBD").unwrap()),
+            },
+            secret_hash: SecretHash([0xab; 32]),
+            label: Some("ops".into()),
+            created_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            revoked_at: None,
+        };
+        let json = keys_to_json(std::slice::from_ref(&record));
+        let back = keys_from_json(&json).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].principal, record.principal);
+        assert_eq!(back[0].secret_hash.0, record.secret_hash.0);
+        assert_eq!(
+            (back[0].created_at, back[0].revoked_at),
+            (record.created_at, None)
+        );
+        let text = String::from_utf8(json).unwrap();
+        for bad in [
+            text.replace("\"role\":\"bank\"", "\"role\":\"auditor\""),
+            text.replace("\"ENBD\"", "null"),
+            text.replace(&"ab".repeat(32), "zz"),
+            text.replace(&"ab".repeat(32), &"zz".repeat(32)),
+            "{".to_string(),
+        ] {
+            assert!(keys_from_json(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

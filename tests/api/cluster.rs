@@ -342,6 +342,37 @@ async fn each_partition_decides_its_own_banks_and_the_cluster_nets_their_sums() 
     assert_eq!(view.body["partition"], 0);
     assert_eq!(view.body["assignment"]["ENBD"], 1);
     assert_eq!(view.body["partitions"], json!([0, 1]));
+    // A key made on one node works on the other within about a second (the
+    // partitions share their keys), and stops working there once revoked.
+    let made = p0.create_key("auditor", None).await;
+    let (key, key_id) = (
+        made["key"].as_str().unwrap().to_string(),
+        made["id"].as_str().unwrap().to_string(),
+    );
+    eventually("a key made on node 0 works on node 1", || {
+        let key = key.clone();
+        let p1 = &p1;
+        async move { p1.get_as(Some(&key), "/api/v1/cluster").await.status == 200 }
+    })
+    .await;
+    let revoked = p0
+        .send_raw(
+            "POST",
+            &format!("/api/v1/keys/{key_id}/revoke"),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    eventually("the key revoked on node 0 is refused on node 1", || {
+        let key = key.clone();
+        let p1 = &p1;
+        async move {
+            let reply = p1.get_as(Some(&key), "/api/v1/cluster").await;
+            reply.status == 401 && reply.code() == "key_revoked"
+        }
+    })
+    .await;
     let mut coordinating = 0;
     for node in [&p0, &p1] {
         if node.get("/api/v1/cluster").await.body["coordinator"] == true {
