@@ -139,6 +139,8 @@ async fn a_credit_leg_is_stored_once_and_delivered_until_acknowledged() {
         .await
         .unwrap()
         .is_empty());
+    // Acknowledged, it leaves the stream (a work queue).
+    assert_eq!(log.message_count().await.unwrap(), 0);
     // Another partition's consumer does not see it.
     let elsewhere = log.credits(PartitionId(1)).await.unwrap();
     assert!(elsewhere

@@ -1,11 +1,12 @@
-//! The replicated log between partitions: one stream (`DELTRAN`) holding the credit
-//! legs, on one subject per receiving partition; each leg published with its message
+//! The replicated log between partitions: one stream (`DELTRAN_LEGS`) holding the
+//! credit legs, on one subject per receiving partition, each until its receiver
+//! acknowledged it; each leg published with its message
 //! id (`CreditLeg::message_id`) so the stream drops a republication within its
 //! duplicate window; each partition reading its subject through a durable pull
 //! consumer whose messages stay unacknowledged (and come again after `ack_wait`)
 //! until the caller has committed them and acknowledges. The cluster's result of each
-//! window is kept on the same stream, one subject per window, and so are the keys each
-//! partition shares with the others, one subject per partition.
+//! window and the keys each partition shares are kept on another stream (`DELTRAN`),
+//! the last message of each subject (a window's, a partition's) only.
 
 use std::time::Duration;
 
@@ -17,8 +18,13 @@ use super::{ClusterError, TransportSettings};
 use crate::domain::cluster::{CreditLeg, PartitionId};
 use crate::domain::WindowId;
 
-/// The stream's name.
-pub const STREAM: &str = "DELTRAN";
+/// The credit legs' stream: a work queue, so a leg stays until its receiver's
+/// consumer has acknowledged it (and only until then), whether or not that consumer
+/// exists yet when the leg is published: the stream holds what is in flight.
+pub const LEGS_STREAM: &str = "DELTRAN_LEGS";
+/// The cluster's state on the log: each window's result and each partition's keys,
+/// the last message of each subject only.
+pub const STATE_STREAM: &str = "DELTRAN";
 
 fn credit_subject(partition: PartitionId) -> String {
     format!("deltran.credit.{}", partition.0)
@@ -27,7 +33,8 @@ fn credit_subject(partition: PartitionId) -> String {
 /// The log as one node sees it.
 pub struct Log {
     js: jetstream::Context,
-    stream: stream::Stream,
+    legs: stream::Stream,
+    state: stream::Stream,
     settings: TransportSettings,
 }
 
@@ -40,25 +47,39 @@ pub struct Published {
 }
 
 impl Log {
-    /// The stream, created if it is not there yet.
+    /// The streams, created if they are not there yet.
     pub async fn open(
         js: jetstream::Context,
         settings: TransportSettings,
     ) -> Result<Self, ClusterError> {
-        let stream = js
+        let legs = js
             .get_or_create_stream(stream::Config {
-                name: STREAM.to_string(),
-                subjects: vec!["deltran.>".to_string()],
+                name: LEGS_STREAM.to_string(),
+                subjects: vec!["deltran.credit.>".to_string()],
+                retention: stream::RetentionPolicy::WorkQueue,
                 storage: stream::StorageType::File,
                 num_replicas: settings.replicas,
                 duplicate_window: settings.duplicate_window,
                 ..Default::default()
             })
             .await
-            .map_err(|e| ClusterError::unavailable("opening the stream", &e))?;
+            .map_err(|e| ClusterError::unavailable("opening the legs' stream", &e))?;
+        let state = js
+            .get_or_create_stream(stream::Config {
+                name: STATE_STREAM.to_string(),
+                subjects: vec!["deltran.result.>".to_string(), "deltran.keys.>".to_string()],
+                max_messages_per_subject: 1,
+                storage: stream::StorageType::File,
+                num_replicas: settings.replicas,
+                duplicate_window: settings.duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ClusterError::unavailable("opening the state's stream", &e))?;
         Ok(Log {
             js,
-            stream,
+            legs,
+            state,
             settings,
         })
     }
@@ -91,15 +112,14 @@ impl Log {
     pub async fn credits(&self, partition: PartitionId) -> Result<Credits, ClusterError> {
         let name = format!("credits-{}", partition.0);
         let consumer = self
-            .stream
+            .legs
             .get_or_create_consumer(
                 &name,
                 pull::Config {
                     durable_name: Some(name.clone()),
                     filter_subject: credit_subject(partition),
-                    // A batch is applied in one statement, then acknowledged by its
-                    // last message: one acknowledgement a batch, not one a leg.
-                    ack_policy: jetstream::consumer::AckPolicy::All,
+                    // A work queue's consumer acknowledges each message.
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: self.settings.ack_wait,
                     max_ack_pending: self.settings.max_ack_pending,
                     ..Default::default()
@@ -110,9 +130,9 @@ impl Log {
         Ok(Credits { consumer })
     }
 
-    /// How many messages the stream holds.
+    /// How many legs the legs' stream holds (those not acknowledged yet).
     pub async fn message_count(&self) -> Result<u64, ClusterError> {
-        let mut stream = self.stream.clone();
+        let mut stream = self.legs.clone();
         let info = stream
             .info()
             .await
@@ -155,7 +175,7 @@ impl Log {
     /// The cluster's result of `window` as published (its JSON view), if it is.
     pub async fn result(&self, window: WindowId) -> Result<Option<Vec<u8>>, ClusterError> {
         match self
-            .stream
+            .state
             .get_last_raw_message_by_subject(&result_subject(window))
             .await
         {
@@ -192,7 +212,7 @@ impl Log {
     /// at the last message of each partition's subject.
     pub async fn shared_keys(&self) -> Result<SharedKeys, ClusterError> {
         let consumer = self
-            .stream
+            .state
             .create_consumer(pull::OrderedConfig {
                 filter_subject: "deltran.keys.>".to_string(),
                 deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
@@ -239,8 +259,7 @@ pub struct Credits {
 }
 
 /// One delivered leg, to be acknowledged once its credit is committed (or, when
-/// it does not read, once the fault is recorded: it would never read). The consumer
-/// acknowledges all: acknowledging a leg acknowledges every one delivered before it.
+/// it does not read, once the fault is recorded: it would never read).
 pub struct Delivered {
     pub leg: Result<CreditLeg, ClusterError>,
     /// How many times it has been delivered, this time included.

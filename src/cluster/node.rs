@@ -508,12 +508,13 @@ impl ClusterNode {
                 tokio::time::sleep(CREDIT_RETRY_INTERVAL).await;
                 continue;
             }
-            // The last leg's acknowledgement acknowledges the batch (the consumer's
-            // policy is "all").
-            if let Some(last) = delivered.into_iter().last() {
-                if let Err(e) = last.ack().await {
-                    tracing::debug!(error = %e, "acknowledgement not confirmed; the batch comes again");
-                }
+            let acks = futures_util::future::join_all(delivered.into_iter().map(|d| d.ack())).await;
+            let failed = acks.iter().filter(|a| a.is_err()).count();
+            if failed > 0 {
+                tracing::debug!(
+                    failed,
+                    "acknowledgements not confirmed; those legs come again"
+                );
             }
         }
     }
