@@ -17,7 +17,8 @@ node) and netted on every partition:
    stored exactly once in the cluster, on its sender's partition, under its id, as the
    chaos client sent it (the body is a function of the key: `body_for` in chaos.rs,
    with the flows of loadtest/pairs.rs): from each partition's full transfer list,
-   and one GET per acknowledged transfer on its sender's node;
+   one GET per acknowledged transfer on its sender's node, and a sample read
+   through the other nodes (which ask the sender's partition);
 2. every window cut cluster-wide: per currency, the banks' positions sum to minus the
    hub's, the instructions into the hub less those out of it equal the hub's position
    and those into it the currency's net; each bank's cluster position (debits,
@@ -494,7 +495,7 @@ def run(args):
         log(f"{no_window} acknowledged transfers have no window yet")
 
     # The same, one GET per acknowledged transfer on its sender's node (and a sample
-    # on the other nodes, which must not have it).
+    # on the other nodes, which read it from the sender's partition).
     def get_one(item):
         key, tid = item
         sent = sent_for(key, pairs)
@@ -510,16 +511,16 @@ def run(args):
                          f"{t.get('transaction_id')} (key {t.get('idempotency_key')})"]
         return key, []
 
-    def absent_elsewhere(item):
+    def same_elsewhere(item):
         key, tid = item
         sent = sent_for(key, pairs)
         fails = []
         for n in nodes:
             if n.partition != assignment.get(sent["sender_bank"]):
-                status, _ = n.get(f"/api/v1/transfers/{tid}")
-                if status != 404:
-                    fails.append(f"ack {key}: GET {tid} on partition {n.partition} (not its "
-                                 f"sender's) answered {status}")
+                status, t = n.get(f"/api/v1/transfers/{tid}")
+                if status != 200 or t.get("transaction_id") != tid:
+                    fails.append(f"ack {key}: GET {tid} on node {n.partition} (not its sender's "
+                                 f"partition, so read from it) answered {status}")
         return fails
 
     began = time.time()
@@ -531,7 +532,7 @@ def run(args):
             got_ok += not fails
             if fails:
                 bad_keys.add(key)
-        for fails in pool.map(absent_elsewhere, items[:: max(1, len(items) // 300)]):
+        for fails in pool.map(same_elsewhere, items[:: max(1, len(items) // 300)]):
             failures.add("get", fails)
     log(f"{got_ok} of {len(items)} acknowledged transfers read back on their sender's node "
         f"({time.time() - began:.1f} s)")

@@ -85,6 +85,14 @@ fn status_subject(partition: PartitionId) -> String {
     format!("deltran-rpc.status.{}", partition.0)
 }
 
+/// The subject a partition's node answers reads of its transfers on.
+fn transfer_subject(partition: PartitionId) -> String {
+    format!("deltran-rpc.transfer.{}", partition.0)
+}
+
+/// How long a node waits for another's answer to a read of a transfer.
+const READ_WAIT_MAX: Duration = Duration::from_secs(5);
+
 /// The subject a partition's node takes forwarded submissions on.
 pub fn submit_subject(partition: PartitionId) -> String {
     format!("deltran-rpc.submit.{}", partition.0)
@@ -328,6 +336,9 @@ impl ClusterNode {
         actix_web::rt::spawn(self.clone().answer_markers(engine, store.clone()));
         actix_web::rt::spawn(self.clone().coordinate(period));
         let stoppable = [
+            self.clone()
+                .answer_transfer_reads(store.clone())
+                .boxed_local(),
             self.clone().relay_credits(store.clone()).boxed_local(),
             self.clone().apply_credits(store.clone()).boxed_local(),
             self.clone().publish_keys(store).boxed_local(),
@@ -335,6 +346,80 @@ impl ClusterNode {
         ];
         for work in stoppable {
             actix_web::rt::spawn(self.clone().until_stopped(work));
+        }
+    }
+
+    /// Answers other nodes' reads of this partition's transfers: the transfer's JSON
+    /// (as `GET /transfers/{id}` renders it), or an empty answer when this partition
+    /// does not hold it. The node that asked decides what its caller may see.
+    async fn answer_transfer_reads(self: Arc<Self>, store: Store) {
+        let mut requests = match self
+            .client
+            .subscribe(transfer_subject(self.partition))
+            .await
+        {
+            Ok(requests) => requests,
+            Err(e) => return self.fail(format!("subscribing to transfer reads: {e}")),
+        };
+        while let Some(request) = self.next_or_stop(&mut requests).await {
+            let Some(reply) = request.reply else { continue };
+            let answer = match std::str::from_utf8(&request.payload)
+                .ok()
+                .and_then(|text| crate::domain::TransferId::parse(text).ok())
+            {
+                Some(id) => match store.transfer(id).await {
+                    Ok(transfer) => Some(crate::views::text(crate::views::transfer(&transfer))),
+                    Err(crate::store::StoreError::NotFound) => Some(String::new()),
+                    // No answer: the asking node hears nothing in time and says so.
+                    Err(_) => None,
+                },
+                None => Some(String::new()),
+            };
+            if let Some(answer) = answer {
+                if let Err(e) = self.client.publish(reply, answer.into()).await {
+                    tracing::debug!(error = %e, "transfer read answer not sent");
+                }
+            }
+        }
+    }
+
+    /// A transfer held by another partition: its JSON as that partition renders it,
+    /// asked of every other partition at once; `None` when none holds it. An error when
+    /// a partition did not answer and none that did holds it.
+    pub async fn transfer_elsewhere(
+        &self,
+        id: crate::domain::TransferId,
+    ) -> Result<Option<Vec<u8>>, ClusterError> {
+        let others: Vec<PartitionId> = self
+            .assignment
+            .partitions()
+            .into_iter()
+            .filter(|p| *p != self.partition)
+            .collect();
+        let answers = futures_util::future::join_all(others.iter().map(|p| {
+            self.request(
+                transfer_subject(*p),
+                id.to_string().into_bytes(),
+                READ_WAIT_MAX,
+            )
+        }))
+        .await;
+        let mut silent = None;
+        for (partition, answer) in others.iter().zip(answers) {
+            match answer {
+                Ok(message) if !message.payload.is_empty() => {
+                    return Ok(Some(message.payload.to_vec()))
+                }
+                Ok(_) => {}
+                Err(e) => silent = Some(format!("{partition}: {e}")),
+            }
+        }
+        match silent {
+            Some(detail) => Err(ClusterError::Unavailable {
+                what: "reading a transfer from another partition",
+                detail,
+            }),
+            None => Ok(None),
         }
     }
 

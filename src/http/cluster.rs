@@ -109,6 +109,42 @@ pub(super) async fn forward_submission(
     Ok(response.body(answer.payload))
 }
 
+/// A transfer another partition holds, read from it and shown to `caller` only if
+/// it is a party (or reads everything), as a transfer held here would be.
+pub(super) async fn transfer_elsewhere(
+    node: &ClusterNode,
+    caller: &Caller,
+    id: crate::domain::TransferId,
+    what: String,
+) -> Result<HttpResponse, ApiError> {
+    let view = node
+        .transfer_elsewhere(id)
+        .await
+        .map_err(|e| {
+            ApiError::PartitionUnavailable(format!(
+                "{what} may be on a partition that did not answer ({e}); try again"
+            ))
+        })?
+        .ok_or_else(|| ApiError::NotFound(what.clone()))?;
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&view).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let party = |field: &str| {
+        parsed[field]
+            .as_str()
+            .and_then(|code| crate::domain::BankCode::parse(code).ok())
+    };
+    let sees = [party("sender_bank"), party("receiver_bank")]
+        .iter()
+        .flatten()
+        .any(|bank| caller.0.sees(bank));
+    if !sees {
+        return Err(ApiError::NotFound(what));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(view))
+}
+
 /// Takes the submissions other nodes forward to this node's partition, each decided
 /// as a submission made here, at most `FORWARDED_IN_FLIGHT_MAX` at once.
 pub fn serve_forwarded(state: web::Data<AppState>, node: Arc<ClusterNode>) {

@@ -168,7 +168,7 @@ fn parse_draft(header_key: Option<&str>, body: &TransferBody) -> Result<Transfer
         (status = 403, description = "Problem codes: `sender_not_principal` (a bank key names another sender), `auditor_read_only`"),
         (status = 409, description = "Problem code: `idempotency_key_reused` (the key was used with another body; `transaction_id` names the first)"),
         (status = 422, description = "Problem codes. Rejected (stored; `transfer` holds it): `sender_bank_suspended`, `receiver_bank_suspended`, `corridor_suspended`, `amount_exceeds_corridor_maximum`, `limit_exceeded`, `liquidity_insufficient`. Refused input (not stored): `bank_code_invalid`, `banks_must_be_different`, `currency_code_invalid`, `currency_unknown`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`, `idempotency_key_invalid`, `on_limit_invalid`, `priority_invalid`, `sender_bank_unknown`, `receiver_bank_unknown`, `corridor_unknown`. Not storable: `transfer_unstorable`."),
-        (status = 503, description = "Problem code: `overloaded` (the engine is at its limit of submissions; retry after `Retry-After`)"),
+        (status = 503, description = "Problem codes: `overloaded` (the engine is at its limit of submissions; retry after `Retry-After`), `partition_unavailable` (cluster mode: the sender's partition did not answer; send it again with the same idempotency key)"),
     ))]
 pub async fn submit(
     state: web::Data<AppState>,
@@ -316,13 +316,15 @@ fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
 ///
 /// `GET /api/v1/transfers/{id}` (and `/api/v1/transaction/{id}`).
 /// A bank reads a transfer only as its sender or receiver; to anyone else it does
-/// not exist (404).
+/// not exist (404). In cluster mode any node answers: a transfer held by another
+/// partition is read from it (`503 partition_unavailable` when one did not answer).
 #[utoipa::path(get, path = "/api/v1/transfers/{id}", operation_id = "get_transfer", tag = "transfers",
     params(("id" = uuid::Uuid, Path, description = "The transfer's `transaction_id`")),
     responses(
         (status = 200, description = "The transfer; its `status` follows its window", body = TransferView),
         (status = 404, description = "Problem code: `not_found` (also another bank's transfer, to a bank key)"),
         (status = 422, description = "Problem code: `transaction_id_invalid`"),
+        (status = 503, description = "Problem code: `partition_unavailable` (cluster mode: another partition, which may hold it, did not answer)"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -334,11 +336,14 @@ pub async fn get(
         error,
     })?;
     let what = || format!("transfer {id}");
-    let transfer = state
-        .store
-        .transfer(id)
-        .await
-        .map_err(not_found_as(what()))?;
+    let transfer = match (state.store.transfer(id).await, &state.cluster) {
+        (Ok(transfer), _) => transfer,
+        // Cluster mode: the transfer is on its sender's partition, maybe not this one.
+        (Err(crate::store::StoreError::NotFound), Some(node)) => {
+            return super::cluster::transfer_elsewhere(node, &caller, id, what()).await;
+        }
+        (Err(e), _) => return Err(not_found_as(what())(e)),
+    };
     if !(caller.0.sees(&transfer.sender) || caller.0.sees(&transfer.receiver)) {
         return Err(ApiError::NotFound(what()));
     }

@@ -226,13 +226,40 @@ async fn each_partition_decides_its_own_banks_and_the_cluster_nets_their_sums() 
         .await;
     assert_eq!(icici.status, 202, "{}", icici.body);
     let icici_id = icici.str("transaction_id");
-    assert_eq!(p0.transfer(&icici_id).await.status, 200);
-    assert_eq!(p1.transfer(&icici_id).await.status, 404);
+    let id = deltran::domain::TransferId::parse(&icici_id).unwrap();
+    assert!(p0.store.transfer(id).await.is_ok());
+    assert!(p1.store.transfer(id).await.is_err());
+    // Read through either node, as the operator or a party; another bank does not
+    // see it on either.
+    for node in [&p0, &p1] {
+        let read = node.transfer(&icici_id).await;
+        assert_eq!(read.status, 200, "{}", read.body);
+        assert_eq!(read.body["transaction_id"], icici.body["transaction_id"]);
+        assert_eq!(read.body["amount"], icici.body["amount"]);
+        let path = format!("/api/v1/transfers/{icici_id}");
+        assert_eq!(
+            node.get_as(Some(node.keys.bank("ENBD")), &path)
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            node.get_as(Some(node.keys.bank("HDFC")), &path)
+                .await
+                .status,
+            404
+        );
+    }
+    let unknown = p1
+        .transfer(&deltran::domain::TransferId::new().to_string())
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
     let enbd = p0.submit(&transfer("ENBD", "HDFC", "250.50", "c-2")).await;
     assert_eq!(enbd.status, 202, "{}", enbd.body);
     let enbd_id = enbd.str("transaction_id");
-    assert_eq!(p1.transfer(&enbd_id).await.status, 200);
-    assert_eq!(p0.transfer(&enbd_id).await.status, 404);
+    let id = deltran::domain::TransferId::parse(&enbd_id).unwrap();
+    assert!(p1.store.transfer(id).await.is_ok());
+    assert!(p0.store.transfer(id).await.is_err());
 
     // A replay through the other node answers the original, and says so; the same
     // key with another body is refused by the owner, wherever it came in.
