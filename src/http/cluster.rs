@@ -44,6 +44,21 @@ fn cluster_of(state: &AppState) -> Result<&Arc<ClusterNode>, ApiError> {
         .ok_or_else(|| ApiError::NotFound("cluster (this engine runs alone)".into()))
 }
 
+/// The cluster and the window a cluster route names, for a caller who reads
+/// everything.
+fn cluster_window<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+    path: &str,
+) -> Result<(&'a Arc<ClusterNode>, WindowId), ApiError> {
+    caller.require_reader_of_everything()?;
+    let window = WindowId::parse(path).map_err(|error| ApiError::Input {
+        field: "window_id",
+        error,
+    })?;
+    Ok((cluster_of(state)?, window))
+}
+
 /// Sends a submission to the node of partition `owner` and answers what it answered.
 pub(super) async fn forward_submission(
     node: &ClusterNode,
@@ -280,12 +295,7 @@ pub async fn window(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_reader_of_everything()?;
-    let window = WindowId::parse(&path).map_err(|error| ApiError::Input {
-        field: "window_id",
-        error,
-    })?;
-    let node = cluster_of(&state)?;
+    let (node, window) = cluster_window(&state, &caller, &path)?;
     match node.window_result(window).await {
         Ok(Some(view)) => Ok(HttpResponse::Ok()
             .content_type("application/json")
@@ -320,12 +330,7 @@ pub async fn window_credits(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_reader_of_everything()?;
-    let window = WindowId::parse(&path).map_err(|error| ApiError::Input {
-        field: "window_id",
-        error,
-    })?;
-    let node = cluster_of(&state)?;
+    let (node, window) = cluster_window(&state, &caller, &path)?;
     let applied = state.store.applied_credits(window).await?;
     let owed = state.store.owed_leg_count().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({

@@ -248,6 +248,11 @@ async fn submit_admitted(
             .await;
         }
     }
+    decide(state, draft).await
+}
+
+/// Decides a submission this engine owns and answers it.
+async fn decide(state: &AppState, draft: TransferDraft) -> Result<HttpResponse, ApiError> {
     refuse_while_outbox_full(state, &draft)?;
     let submitted = state
         .engine
@@ -281,12 +286,7 @@ pub(super) async fn submit_forwarded(
     let work = async {
         let transfer: TransferBody = ApiError::parse_json(body)?;
         let draft = parse_draft(header_key, &transfer)?;
-        refuse_while_outbox_full(state, &draft)?;
-        let submitted = state
-            .engine
-            .submit_transfer(draft, state.limits.submit_wait_max)
-            .await?;
-        Ok(answer_for(submitted))
+        decide(state, draft).await
     };
     admitted(state, arrived, work)
         .await
