@@ -42,6 +42,11 @@ use crate::domain::{netting, Origin, WindowId};
 use crate::store::Store;
 use crate::telemetry::error_chain;
 
+/// How long a node starting tries to reach NATS and open the streams before its
+/// start fails.
+const JOIN_WAIT_MAX: Duration = Duration::from_secs(120);
+/// The pause between two such tries.
+const JOIN_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the coordinator waits for one partition's answer to a status request.
 const STATUS_WAIT_MAX: Duration = Duration::from_secs(2);
 /// How long the coordinator waits for one partition's answer to a marker: its
@@ -171,10 +176,27 @@ pub async fn join(args: &ClusterArgs) -> Result<Joined, ClusterError> {
         replicas: args.cluster_replicas,
         ..TransportSettings::default()
     };
-    let client = super::connect(urls).await?;
-    let js = async_nats::jetstream::new(client.clone());
-    let leases = Arc::new(Leases::open(&js, &settings).await?);
-    let log = Arc::new(Log::open(js, settings).await?);
+    // NATS may not be up yet, or its JetStream may still be electing its leaders
+    // (nodes starting together create the streams at once): retried until
+    // `JOIN_WAIT_MAX`, then the start fails.
+    let deadline = Instant::now() + JOIN_WAIT_MAX;
+    let (client, leases, log) = loop {
+        let attempt = async {
+            let client = super::connect(urls).await?;
+            let js = async_nats::jetstream::new(client.clone());
+            let leases = Leases::open(&js, &settings).await?;
+            let log = Log::open(js, settings.clone()).await?;
+            Ok::<_, ClusterError>((client, Arc::new(leases), Arc::new(log)))
+        };
+        match attempt.await {
+            Ok(opened) => break opened,
+            Err(e @ ClusterError::Unavailable { .. }) if Instant::now() < deadline => {
+                tracing::warn!(error = %e, "the cluster's NATS is not ready yet; trying again");
+                tokio::time::sleep(JOIN_RETRY_INTERVAL).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let partition = PartitionId(args.partition.unwrap_or(node));
     let node = NodeId(node);
     let lease_ttl = Duration::from_millis(args.lease_ttl_ms);
