@@ -331,7 +331,12 @@ async fn a_replay_of_a_queued_transfer_answers_its_current_status_across_a_resta
     let mut settings = test_settings();
     settings.queue_ttl_windows = 60;
     let app = TestApp::spawn_with(settings, database).await;
-    assert_eq!(app.position("ICICI", "INR").await["queued_count"], 1);
+    // The bank actor reads its books and queue from the store once started, not
+    // before it answers: its positions show the queue once that read is in.
+    eventually("the queue is read back from the store", || async {
+        app.position("ICICI", "INR").await["queued_count"] == 1
+    })
+    .await;
     app.submit_accepted(&rupees("HDFC", "ICICI", "250")).await;
     let id = first.str("transaction_id");
     eventually("the rebuilt queue releases", || async {
