@@ -83,19 +83,17 @@ impl Application {
         if settings.seed && store.seed_reference_data().await? {
             tracing::info!("loaded the reference corridor (India ⇄ UAE)");
         }
+        let banks = store.banks().await?;
         if let Some(joined) = &cluster {
             // The banks registered now that other partitions own: their credit legs
             // go through the outbox (a bank registered later needs a restart).
             let owned = joined.owned();
-            let remote: Vec<_> = store
-                .banks()
-                .await?
-                .into_iter()
-                .map(|bank| {
-                    let owner = owned.assignment.owner(&bank.code);
-                    (bank.code, owner)
+            let remote: Vec<_> = banks
+                .iter()
+                .filter_map(|bank| {
+                    let owner = owned.assignment.elsewhere(&bank.code, owned.partition)?;
+                    Some((bank.code.clone(), owner))
                 })
-                .filter(|(_, owner)| *owner != owned.partition)
                 .collect();
             store
                 .enable_credit_outbox(&remote)
@@ -155,7 +153,7 @@ impl Application {
                         .then(|| Duration::from_millis(settings.settlement_delay_ms)),
                 },
                 empty_open_window,
-                banks: store.banks().await?,
+                banks,
                 corridors: store.corridors().await?,
                 keys: stored_keys,
                 queue_ttl_windows: settings.queue_ttl_windows,

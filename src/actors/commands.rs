@@ -93,6 +93,10 @@ pub enum CommandError {
     /// the single writer of its exposure, and this path does not forward there.
     #[error("bank {bank} is served by partition {partition} of the cluster; send this to that partition's node")]
     BankOnAnotherPartition { bank: BankCode, partition: u32 },
+    /// Cluster mode: the credit legs this partition owes others are not reaching the
+    /// cluster's log, and its outbox is full; transfers to their banks wait.
+    #[error("this partition's credit legs to other partitions are not reaching the cluster's log; transfers to their banks wait until they do")]
+    CreditsBacklogged,
     /// A funds-out larger than what the bank's balance has free of its exposure.
     #[error(
         "bank {bank} has {free} {currency} free of its exposure; a funds-out may take no more"
@@ -175,11 +179,24 @@ impl Engine {
         draft: TransferDraft,
         wait_max: Duration,
     ) -> Result<Submitted, CommandError> {
-        if let Some(partition) = self.partition_elsewhere(&draft.sender) {
-            return Err(CommandError::BankOnAnotherPartition {
-                bank: draft.sender,
-                partition: partition.0,
-            });
+        if let Some(owned) = &self.owned {
+            if let Some(partition) = owned.assignment.elsewhere(&draft.sender, owned.partition) {
+                return Err(CommandError::BankOnAnotherPartition {
+                    bank: draft.sender,
+                    partition: partition.0,
+                });
+            }
+            let remote_receiver = owned
+                .assignment
+                .elsewhere(&draft.receiver, owned.partition)
+                .is_some();
+            if remote_receiver
+                && owned
+                    .credits_backlogged
+                    .load(std::sync::atomic::Ordering::Acquire)
+            {
+                return Err(CommandError::CreditsBacklogged);
+            }
         }
         let sender =
             self.directory

@@ -37,9 +37,20 @@ struct Entry {
 }
 
 /// Every key by id; shared by the HTTP workers (read) and the key commands (write).
-#[derive(Default)]
 pub struct KeyRing {
     keys: RwLock<Keys>,
+    /// The keys as the store held them at the last reload, for whoever follows them
+    /// (cluster mode shares them with the other nodes).
+    stored: tokio::sync::watch::Sender<Vec<KeyRecord>>,
+}
+
+impl Default for KeyRing {
+    fn default() -> Self {
+        KeyRing {
+            keys: RwLock::default(),
+            stored: tokio::sync::watch::Sender::new(Vec::new()),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -62,6 +73,13 @@ impl KeyRing {
     /// Replaces the whole ring with what the store held at a read that started at
     /// `version`; skipped if a key was put since (the next reload catches up).
     pub fn replace_all(&self, records: Vec<KeyRecord>, version: u64) {
+        self.stored.send_if_modified(|stored| {
+            let changed = *stored != records;
+            if changed {
+                stored.clone_from(&records);
+            }
+            changed
+        });
         let by_id = records
             .into_iter()
             .map(|r| (r.principal.key_id, entry(r)))
@@ -70,6 +88,11 @@ impl KeyRing {
         if keys.version == version {
             keys.by_id = by_id;
         }
+    }
+
+    /// The keys as the store held them at each reload, as they change.
+    pub fn stored(&self) -> tokio::sync::watch::Receiver<Vec<KeyRecord>> {
+        self.stored.subscribe()
     }
 
     /// Cluster mode: replaces the keys of the other partitions.

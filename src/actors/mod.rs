@@ -237,6 +237,10 @@ pub struct EngineSetup {
 pub struct OwnedBanks {
     pub assignment: crate::domain::cluster::Assignment,
     pub partition: crate::domain::cluster::PartitionId,
+    /// Set by the node's relay while the outbox of credit legs owed to other
+    /// partitions is full (the log unreachable for long): transfers to their banks
+    /// are refused until it is not.
+    pub credits_backlogged: Arc<AtomicBool>,
 }
 
 /// The running actor tree: handles to start new bank and corridor actors on the
@@ -255,7 +259,7 @@ pub struct Engine {
     queue_ttl_windows: u32,
     /// The screening index every submission is checked against.
     pub screening: Arc<screening::Screening>,
-    owned: Option<Arc<OwnedBanks>>,
+    owned: Option<OwnedBanks>,
 }
 
 impl Engine {
@@ -328,7 +332,7 @@ impl Engine {
             metrics,
             queue_ttl_windows,
             screening: Arc::new(screening::Screening::new(screening, screening_thresholds)),
-            owned: owned.map(Arc::new),
+            owned,
         };
         for bank in banks {
             engine.start_bank(bank);
@@ -370,16 +374,6 @@ impl Engine {
             })
         };
         self.directory.add_corridor(id, addr);
-    }
-
-    /// Cluster mode: the partition that owns `bank`, when it is not this engine's.
-    pub fn partition_elsewhere(
-        &self,
-        bank: &BankCode,
-    ) -> Option<crate::domain::cluster::PartitionId> {
-        let owned = self.owned.as_ref()?;
-        let owner = owned.assignment.owner(bank);
-        (owner != owned.partition).then_some(owner)
     }
 
     /// Waits until every transfer handed to the writer so far is committed or failed.

@@ -94,11 +94,22 @@ impl Log {
         let publish = jetstream::message::PublishMessage::build()
             .payload(leg_to_json(leg).into())
             .message_id(leg.message_id());
+        self.publish(credit_subject(to), publish, "publishing a credit leg")
+            .await
+    }
+
+    /// Publishes `message` on `subject` and waits for the stream's acknowledgement.
+    async fn publish(
+        &self,
+        subject: String,
+        message: jetstream::message::PublishMessage,
+        what: &'static str,
+    ) -> Result<Published, ClusterError> {
         let ack = self
             .js
-            .send_publish(credit_subject(to), publish)
+            .send_publish(subject, message)
             .await
-            .map_err(|e| ClusterError::unavailable("publishing a credit leg", &e))?
+            .map_err(|e| ClusterError::unavailable(what, &e))?
             .await
             .map_err(|e| ClusterError::unavailable("the stream's acknowledgement", &e))?;
         Ok(Published {
@@ -159,17 +170,12 @@ impl Log {
         let publish = jetstream::message::PublishMessage::build()
             .payload(view.into())
             .message_id(format!("result-{}", window.get()));
-        let ack = self
-            .js
-            .send_publish(result_subject(window), publish)
-            .await
-            .map_err(|e| ClusterError::unavailable("publishing a window's result", &e))?
-            .await
-            .map_err(|e| ClusterError::unavailable("the stream's acknowledgement", &e))?;
-        Ok(Published {
-            sequence: ack.sequence,
-            duplicate: ack.duplicate,
-        })
+        self.publish(
+            result_subject(window),
+            publish,
+            "publishing a window's result",
+        )
+        .await
     }
 
     /// The cluster's result of `window` as published (its JSON view), if it is.
@@ -198,13 +204,10 @@ impl Log {
         partition: PartitionId,
         keys: Vec<u8>,
     ) -> Result<(), ClusterError> {
-        self.js
-            .publish(keys_subject(partition), keys.into())
+        let publish = jetstream::message::PublishMessage::build().payload(keys.into());
+        self.publish(keys_subject(partition), publish, "publishing keys")
             .await
-            .map_err(|e| ClusterError::unavailable("publishing keys", &e))?
-            .await
-            .map_err(|e| ClusterError::unavailable("the stream's acknowledgement", &e))?;
-        Ok(())
+            .map(|_| ())
     }
 
     /// Every partition's keys as last published, then each new publication: an

@@ -26,8 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::future::LocalBoxFuture;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 
 use super::keeper::LeaseKeeper;
 use super::leases::{LeaseKey, Leases};
@@ -37,6 +36,7 @@ use super::{ClusterError, TransportSettings};
 use crate::actors::clock::{CloseCurrent, CurrentWindow};
 use crate::actors::Engine;
 use crate::config::ClusterArgs;
+use crate::domain::auth::KeyRecord;
 use crate::domain::cluster::{Assignment, CutOff, Epoch, Lease, NodeId, PartitionId, SealedSums};
 use crate::domain::{netting, Origin, WindowId};
 use crate::store::Store;
@@ -66,7 +66,7 @@ const RELAY_IDLE_INTERVAL: Duration = Duration::from_millis(5);
 /// Most credit legs the outbox may hold: past it (the log unreachable for long),
 /// this partition refuses transfers to other partitions' banks (`503`) until the
 /// relay has caught up, so that the legs owed cannot grow without bound.
-pub const OUTBOX_LEGS_MAX: i64 = 1_000_000;
+const OUTBOX_LEGS_MAX: i64 = 1_000_000;
 /// How often the relay counts the outbox.
 const OUTBOX_COUNT_INTERVAL: Duration = Duration::from_secs(1);
 /// Most keys a partition shares with the others (all in one message, well within
@@ -115,6 +115,8 @@ pub struct Joined {
     partition: PartitionId,
     assignment: Assignment,
     lease_ttl: Duration,
+    /// Set while the outbox of credit legs is full; read by the engine.
+    credits_backlogged: Arc<AtomicBool>,
 }
 
 impl Joined {
@@ -132,6 +134,7 @@ impl Joined {
         crate::actors::OwnedBanks {
             assignment: self.assignment.clone(),
             partition: self.partition,
+            credits_backlogged: self.credits_backlogged.clone(),
         }
     }
 }
@@ -225,6 +228,7 @@ pub async fn join(args: &ClusterArgs) -> Result<Joined, ClusterError> {
         partition,
         assignment: assignment.clone(),
         lease_ttl,
+        credits_backlogged: Arc::default(),
     })
 }
 
@@ -246,8 +250,9 @@ pub struct ClusterNode {
     partition_keeper: Mutex<Option<LeaseKeeper>>,
     /// Why this node can no longer serve its partition, once it cannot.
     failure: tokio::sync::watch::Sender<Option<String>>,
-    /// The outbox holds `OUTBOX_LEGS_MAX` legs or more.
-    outbox_full: AtomicBool,
+    /// The outbox holds `OUTBOX_LEGS_MAX` legs or more (the engine refuses transfers
+    /// to other partitions' banks meanwhile).
+    credits_backlogged: Arc<AtomicBool>,
 }
 
 impl ClusterNode {
@@ -265,14 +270,8 @@ impl ClusterNode {
             coordinator_obeyed: AtomicU64::new(0),
             partition_keeper: Mutex::new(Some(joined.keeper)),
             failure: tokio::sync::watch::Sender::new(None),
-            outbox_full: AtomicBool::new(false),
+            credits_backlogged: joined.credits_backlogged,
         })
-    }
-
-    /// Whether a transfer to `receiver` must be refused for now: it is another
-    /// partition's bank and the outbox of legs owed is full.
-    pub fn refuses_credit_to(&self, receiver: &crate::domain::BankCode) -> bool {
-        self.outbox_full.load(Ordering::Acquire) && self.partition_elsewhere(receiver).is_some()
     }
 
     /// This node can no longer serve its partition (its lease is lost, or NATS
@@ -294,17 +293,6 @@ impl ClusterNode {
         });
     }
 
-    /// The next message of `messages`, or `None` once they end or the node stops.
-    pub async fn next_or_stop<S: futures_util::Stream + Unpin>(
-        &self,
-        messages: &mut S,
-    ) -> Option<S::Item> {
-        tokio::select! {
-            message = messages.next() => message,
-            _ = self.failed() => None,
-        }
-    }
-
     /// Waits until the node fails or stops, and says why.
     pub async fn failed(&self) -> String {
         let mut failure = self.failure.subscribe();
@@ -320,8 +308,7 @@ impl ClusterNode {
 
     /// The partition that owns `bank`, when it is not this node's.
     pub fn partition_elsewhere(&self, bank: &crate::domain::BankCode) -> Option<PartitionId> {
-        let owner = self.assignment.owner(bank);
-        (owner != self.partition).then_some(owner)
+        self.assignment.elsewhere(bank, self.partition)
     }
 
     pub fn is_coordinator(&self) -> bool {
@@ -341,11 +328,8 @@ impl ClusterNode {
         let keeper = self.partition_keeper.lock().expect("lock").take();
         if let Some(mut keeper) = keeper {
             let node = self.clone();
-            actix_web::rt::spawn(async move {
-                let lost = tokio::select! {
-                    lost = keeper.lost() => lost,
-                    _ = node.failed() => return,
-                };
+            self.spawn_until_stopped(async move {
+                let lost = keeper.lost().await;
                 node.fail(format!(
                     "the partition's lease (epoch {}) is lost; its store fences what this \
                      node still had in flight",
@@ -353,56 +337,41 @@ impl ClusterNode {
                 ));
             });
         }
-        let keys = engine.keys.clone();
-        actix_web::rt::spawn(self.clone().answer_status(engine.clone()));
-        actix_web::rt::spawn(self.clone().answer_markers(engine, store.clone()));
-        actix_web::rt::spawn(self.clone().coordinate(period));
-        let stoppable = [
-            self.clone()
-                .answer_transfer_reads(store.clone())
-                .boxed_local(),
-            self.clone().relay_credits(store.clone()).boxed_local(),
-            self.clone().apply_credits(store.clone()).boxed_local(),
-            self.clone().publish_keys(store).boxed_local(),
-            self.clone().read_keys(keys).boxed_local(),
-        ];
-        for work in stoppable {
-            actix_web::rt::spawn(self.clone().until_stopped(work));
-        }
+        self.spawn_until_stopped(self.clone().answer_status(engine.clone()));
+        self.spawn_until_stopped(self.clone().answer_markers(engine.clone(), store.clone()));
+        self.spawn_until_stopped(self.clone().coordinate(period));
+        self.spawn_until_stopped(self.clone().answer_transfer_reads(store.clone()));
+        self.spawn_until_stopped(self.clone().relay_credits(store.clone()));
+        self.spawn_until_stopped(self.clone().apply_credits(store));
+        self.spawn_until_stopped(self.clone().publish_keys(engine.keys.stored()));
+        self.spawn_until_stopped(self.clone().read_keys(engine.keys));
     }
 
     /// Answers other nodes' reads of this partition's transfers: the transfer's JSON
     /// (as `GET /transfers/{id}` renders it), or an empty answer when this partition
     /// does not hold it. The node that asked decides what its caller may see.
     async fn answer_transfer_reads(self: Arc<Self>, store: Store) {
-        let mut requests = match self
-            .client
-            .subscribe(transfer_subject(self.partition))
-            .await
-        {
-            Ok(requests) => requests,
-            Err(e) => return self.fail(format!("subscribing to transfer reads: {e}")),
-        };
-        while let Some(request) = self.next_or_stop(&mut requests).await {
-            let Some(reply) = request.reply else { continue };
-            let answer = match std::str::from_utf8(&request.payload)
-                .ok()
-                .and_then(|text| crate::domain::TransferId::parse(text).ok())
-            {
-                Some(id) => match store.transfer(id).await {
-                    Ok(transfer) => Some(crate::views::text(crate::views::transfer(&transfer))),
-                    Err(crate::store::StoreError::NotFound) => Some(String::new()),
+        let subject = transfer_subject(self.partition);
+        self.serve(subject, "transfer reads", |request| {
+            let store = store.clone();
+            async move {
+                let id = std::str::from_utf8(&request.payload)
+                    .ok()
+                    .and_then(|text| crate::domain::TransferId::parse(text).ok());
+                let Some(id) = id else {
+                    return Some(Vec::new());
+                };
+                match store.transfer(id).await {
+                    Ok(transfer) => {
+                        Some(crate::views::text(crate::views::transfer(&transfer)).into_bytes())
+                    }
+                    Err(crate::store::StoreError::NotFound) => Some(Vec::new()),
                     // No answer: the asking node hears nothing in time and says so.
                     Err(_) => None,
-                },
-                None => Some(String::new()),
-            };
-            if let Some(answer) = answer {
-                if let Err(e) = self.client.publish(reply, answer.into()).await {
-                    tracing::debug!(error = %e, "transfer read answer not sent");
                 }
             }
-        }
+        })
+        .await
     }
 
     /// A transfer held by another partition: its JSON as that partition renders it,
@@ -445,22 +414,17 @@ impl ClusterNode {
         }
     }
 
-    /// Shares this partition's keys with the others: publishes them whenever they
-    /// change (read every `KEY_RELOAD_INTERVAL`, as the key ring re-reads them), so
-    /// that a key made or revoked on any node works, or stops working, on every node
-    /// within about a second. At most `SHARED_KEYS_MAX` keys are shared.
-    async fn publish_keys(self: Arc<Self>, store: Store) {
-        let mut published: Option<Vec<u8>> = None;
-        let mut tick = tokio::time::interval(crate::actors::keys::KEY_RELOAD_INTERVAL);
+    /// Shares this partition's keys with the others: publishes them as the key ring
+    /// read them from the store at its last reload (every `KEY_RELOAD_INTERVAL`),
+    /// whenever they changed, so that a key made or revoked on any node works, or
+    /// stops working, on every node within about a second. At most
+    /// `SHARED_KEYS_MAX` keys are shared.
+    async fn publish_keys(
+        self: Arc<Self>,
+        mut stored: tokio::sync::watch::Receiver<Vec<KeyRecord>>,
+    ) {
         loop {
-            tick.tick().await;
-            let mut records = match store.keys().await {
-                Ok(records) => records,
-                Err(e) => {
-                    tracing::debug!(error = %error_chain(&e), "keys not read; not shared this time");
-                    continue;
-                }
-            };
+            let mut records = stored.borrow_and_update().clone();
             if records.len() > SHARED_KEYS_MAX {
                 tracing::warn!(
                     keys = records.len(),
@@ -471,12 +435,12 @@ impl ClusterNode {
                 records.truncate(SHARED_KEYS_MAX);
             }
             let json = wire::keys_to_json(&records);
-            if published.as_ref() == Some(&json) {
-                continue;
+            while let Err(e) = self.log.publish_keys(self.partition, json.clone()).await {
+                tracing::debug!(error = %e, "keys not shared; trying again");
+                tokio::time::sleep(crate::actors::keys::KEY_RELOAD_INTERVAL).await;
             }
-            match self.log.publish_keys(self.partition, json.clone()).await {
-                Ok(()) => published = Some(json),
-                Err(e) => tracing::debug!(error = %e, "keys not shared; again at the next tick"),
+            if stored.changed().await.is_err() {
+                return;
             }
         }
     }
@@ -508,11 +472,42 @@ impl ClusterNode {
         }
     }
 
-    /// Runs `work` until it ends or the node stops.
-    async fn until_stopped(self: Arc<Self>, work: LocalBoxFuture<'static, ()>) {
-        tokio::select! {
-            _ = self.failed() => {}
-            _ = work => {}
+    /// Runs `work` on the current (actix) runtime until it ends or the node stops:
+    /// dropped then, with the subscriptions it holds.
+    pub fn spawn_until_stopped(
+        self: &Arc<Self>,
+        work: impl std::future::Future<Output = ()> + 'static,
+    ) {
+        let node = self.clone();
+        actix_web::rt::spawn(async move {
+            tokio::select! {
+                _ = node.failed() => {}
+                _ = work => {}
+            }
+        });
+    }
+
+    /// Answers the requests of `subject` one at a time, each with what `answer`
+    /// makes of it (nothing: the asker hears nothing in time), until the node stops;
+    /// a subscription NATS refuses fails the node.
+    async fn serve<F, Fut>(&self, subject: String, what: &str, mut answer: F)
+    where
+        F: FnMut(async_nats::Message) -> Fut,
+        Fut: std::future::Future<Output = Option<Vec<u8>>>,
+    {
+        let mut requests = match self.client.subscribe(subject).await {
+            Ok(requests) => requests,
+            Err(e) => return self.fail(format!("subscribing to {what}: {e}")),
+        };
+        while let Some(request) = requests.next().await {
+            let Some(reply) = request.reply.clone() else {
+                continue;
+            };
+            if let Some(body) = answer(request).await {
+                if let Err(e) = self.client.publish(reply, body.into()).await {
+                    tracing::debug!(error = %e, what, "an answer was not sent");
+                }
+            }
         }
     }
 
@@ -528,7 +523,7 @@ impl ClusterNode {
                 counted = Instant::now();
                 if let Ok(owed) = store.owed_leg_count().await {
                     let full = owed >= OUTBOX_LEGS_MAX;
-                    if self.outbox_full.swap(full, Ordering::AcqRel) != full {
+                    if self.credits_backlogged.swap(full, Ordering::AcqRel) != full {
                         tracing::warn!(owed, full, "the outbox of credit legs changed state");
                     }
                 }
@@ -631,57 +626,51 @@ impl ClusterNode {
     }
 
     async fn answer_status(self: Arc<Self>, engine: Engine) {
-        let mut requests = match self.client.subscribe(status_subject(self.partition)).await {
-            Ok(requests) => requests,
-            Err(e) => return self.fail(format!("subscribing to status requests: {e}")),
-        };
-        while let Some(request) = self.next_or_stop(&mut requests).await {
-            let Some(reply) = request.reply else { continue };
-            let status = PartitionStatus {
-                node: self.node.0,
-                partition: self.partition.0,
-                epoch: self.epoch.0,
-                open_window: Self::open_window(&engine).await.map(|w| w.get()),
-            };
-            let body = serde_json::to_vec(&status).expect("a status serialises");
-            if let Err(e) = self.client.publish(reply, body.into()).await {
-                tracing::debug!(error = %e, "status answer not sent");
+        let subject = status_subject(self.partition);
+        self.serve(subject, "status requests", |_| {
+            let (node, engine) = (self.clone(), engine.clone());
+            async move {
+                let status = PartitionStatus {
+                    node: node.node.0,
+                    partition: node.partition.0,
+                    epoch: node.epoch.0,
+                    open_window: Self::open_window(&engine).await.map(|w| w.get()),
+                };
+                Some(serde_json::to_vec(&status).expect("a status serialises"))
             }
-        }
+        })
+        .await
     }
 
     /// Answers markers one at a time: a seal takes the window clock's cut-off and
     /// netting, and the coordinator sends one marker per partition at a time.
     async fn answer_markers(self: Arc<Self>, engine: Engine, store: Store) {
-        let mut markers = match self.client.subscribe(cut_subject(self.partition)).await {
-            Ok(markers) => markers,
-            Err(e) => return self.fail(format!("subscribing to cut-off markers: {e}")),
-        };
-        while let Some(message) = self.next_or_stop(&mut markers).await {
-            let Some(reply) = message.reply else { continue };
-            let marker = match wire::marker_from_json(&message.payload) {
-                Ok(marker) => marker,
-                Err(e) => {
-                    tracing::warn!(error = %e, "a cut-off marker that does not read; ignored");
-                    continue;
-                }
-            };
-            let obeyed = self
-                .coordinator_obeyed
-                .fetch_max(marker.coordinator.0, Ordering::AcqRel);
-            let answer: SealAnswer = if marker.coordinator.0 < obeyed {
-                Err(format!(
-                    "marker of coordinator {} refused: this partition obeys {} already",
-                    marker.coordinator, obeyed
-                ))
-            } else {
-                self.seal(&engine, &store, marker.window).await
-            };
-            let body = wire::seal_to_json(marker.window, self.partition, &answer);
-            if let Err(e) = self.client.publish(reply, body.into()).await {
-                tracing::debug!(error = %e, "seal answer not sent");
+        let subject = cut_subject(self.partition);
+        self.serve(subject, "cut-off markers", |message| {
+            let (node, engine, store) = (self.clone(), engine.clone(), store.clone());
+            async move {
+                let marker = match wire::marker_from_json(&message.payload) {
+                    Ok(marker) => marker,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a cut-off marker that does not read; ignored");
+                        return None;
+                    }
+                };
+                let obeyed = node
+                    .coordinator_obeyed
+                    .fetch_max(marker.coordinator.0, Ordering::AcqRel);
+                let answer: SealAnswer = if marker.coordinator.0 < obeyed {
+                    Err(format!(
+                        "marker of coordinator {} refused: this partition obeys {} already",
+                        marker.coordinator, obeyed
+                    ))
+                } else {
+                    node.seal(&engine, &store, marker.window).await
+                };
+                Some(wire::seal_to_json(marker.window, node.partition, &answer))
             }
-        }
+        })
+        .await
     }
 
     /// This partition's sealed sums of `window`: cut first if it is the open one, then
@@ -745,14 +734,6 @@ impl ClusterNode {
     /// Holds (or waits for) the coordinator's lease, and cuts a window every `period`
     /// while it holds it.
     async fn coordinate(self: Arc<Self>, period: Duration) {
-        let node = self.clone();
-        tokio::select! {
-            _ = node.failed() => {}
-            _ = self.coordinate_until_stopped(period) => {}
-        }
-    }
-
-    async fn coordinate_until_stopped(&self, period: Duration) {
         loop {
             let mut keeper = LeaseKeeper::start(
                 self.leases.clone(),

@@ -292,7 +292,7 @@ pub fn keys_to_json(records: &[KeyRecord]) -> Vec<u8> {
             id: r.principal.key_id.as_uuid(),
             role: r.principal.role.as_str().to_string(),
             bank: r.principal.bank.as_ref().map(|b| b.as_str().to_string()),
-            hash: r.secret_hash.0.iter().map(|b| format!("{b:02x}")).collect(),
+            hash: r.secret_hash.to_hex(),
             label: r.label.clone(),
             created_at: r.created_at,
             revoked_at: r.revoked_at,
@@ -317,20 +317,15 @@ pub fn keys_from_json(bytes: &[u8]) -> Result<Vec<KeyRecord>, ClusterError> {
             if (role == Role::Bank) != bank.is_some() {
                 return Err(bad(&"a bank key names its bank, and only it"));
             }
-            let mut hash = [0u8; 32];
-            if k.hash.len() != 64 || !k.hash.is_ascii() {
-                return Err(bad(&"a hash is 64 hex digits"));
-            }
-            for (i, byte) in hash.iter_mut().enumerate() {
-                *byte = u8::from_str_radix(&k.hash[2 * i..2 * i + 2], 16).map_err(|e| bad(&e))?;
-            }
+            let secret_hash =
+                SecretHash::from_hex(&k.hash).ok_or_else(|| bad(&"a hash is 64 hex digits"))?;
             Ok(KeyRecord {
                 principal: Principal {
                     key_id: KeyId::from_uuid(k.id),
                     role,
                     bank,
                 },
-                secret_hash: SecretHash(hash),
+                secret_hash,
                 label: k.label,
                 created_at: k.created_at,
                 revoked_at: k.revoked_at,

@@ -65,6 +65,23 @@ impl SecretHash {
         SecretHash(Sha256::digest(secret).into())
     }
 
+    /// The hash in hex (64 digits), as the cluster's nodes share keys.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// A hash from 64 hex digits; `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut hash = [0u8; 32];
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(SecretHash(hash))
+    }
+
     /// Equal, in time that does not depend on where the two differ.
     fn matches(&self, other: &SecretHash) -> bool {
         self.0

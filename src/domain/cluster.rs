@@ -101,6 +101,13 @@ impl Assignment {
         self.partition_of(bank).unwrap_or(PartitionId(0))
     }
 
+    /// The partition that owns `bank`, when it is not `partition`: where what
+    /// concerns that bank must go from `partition`'s node.
+    pub fn elsewhere(&self, bank: &BankCode, partition: PartitionId) -> Option<PartitionId> {
+        let owner = self.owner(bank);
+        (owner != partition).then_some(owner)
+    }
+
     /// Every partition of the cluster, in order: those some bank is assigned to,
     /// and partition 0, the owner of banks not named.
     pub fn partitions(&self) -> BTreeSet<PartitionId> {
@@ -511,6 +518,11 @@ mod tests {
         // A bank not named belongs to partition 0.
         assert_eq!(a.owner(&bank("ADCB")), PartitionId(0));
         assert_eq!(a.owner(&bank("ENBD")), PartitionId(2));
+        assert_eq!(
+            a.elsewhere(&bank("ENBD"), PartitionId(1)),
+            Some(PartitionId(2))
+        );
+        assert_eq!(a.elsewhere(&bank("ENBD"), PartitionId(2)), None);
         assert_eq!(a.banks_of(PartitionId(1)).count(), 2);
         for bad in ["", "ICICI", "ICICI=x", "ICICI=1,ICICI=2", "=1", "ICICI=-1"] {
             assert!(Assignment::parse(bad).is_err(), "{bad:?}");

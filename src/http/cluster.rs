@@ -13,9 +13,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
 
 use super::auth::Caller;
 use super::{ApiError, AppState};
@@ -31,10 +31,11 @@ const FORWARDED_IN_FLIGHT_MAX: usize = 4096;
 /// its answer.
 const FORWARD_MARGIN: Duration = Duration::from_secs(2);
 
-/// The headers a forwarded answer carries back: its status, and whether it answers a
-/// replay (the body and its content type travel as they are).
+/// A forwarded answer's status, on the wire.
 const STATUS_HEADER: &str = "Deltran-Status";
-const REPLAYED_HEADER: &str = "Idempotent-Replayed";
+/// The headers of a forwarded answer that travel back to the client as they are.
+const CARRIED_HEADERS: [&str; 3] = ["content-type", "idempotent-replayed", "retry-after"];
+/// A forwarded submission's idempotency key, as the client's header gave it.
 const KEY_HEADER: &str = "Idempotency-Key";
 
 fn cluster_of(state: &AppState) -> Result<&Arc<ClusterNode>, ApiError> {
@@ -106,20 +107,10 @@ pub(super) async fn forward_submission(
             ApiError::PartitionUnavailable(format!("partition {}'s answer does not read", owner.0))
         })?;
     let mut response = HttpResponse::build(status);
-    if let Some(content_type) = header(CONTENT_TYPE.as_str()) {
-        response.insert_header((CONTENT_TYPE, content_type));
-    }
-    if header(REPLAYED_HEADER).as_deref() == Some("true") {
-        response.insert_header((
-            HeaderName::from_static("idempotent-replayed"),
-            HeaderValue::from_static("true"),
-        ));
-    }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.insert_header((
-            actix_web::http::header::RETRY_AFTER,
-            HeaderValue::from(super::error::RETRY_AFTER_SECONDS),
-        ));
+    for name in CARRIED_HEADERS {
+        if let Some(value) = header(name) {
+            response.insert_header((name, value));
+        }
     }
     Ok(response.body(answer.payload))
 }
@@ -163,43 +154,40 @@ pub(super) async fn transfer_elsewhere(
 /// Takes the submissions other nodes forward to this node's partition, each decided
 /// as a submission made here, at most `FORWARDED_IN_FLIGHT_MAX` at once.
 pub fn serve_forwarded(state: web::Data<AppState>, node: Arc<ClusterNode>) {
-    actix_web::rt::spawn(async move {
+    let serving = node.clone();
+    node.spawn_until_stopped(async move {
+        let node = serving;
         let mut requests = match node.client.subscribe(submit_subject(node.partition)).await {
             Ok(requests) => requests,
             Err(e) => return node.fail(format!("subscribing to forwarded submissions: {e}")),
         };
         let room = Arc::new(tokio::sync::Semaphore::new(FORWARDED_IN_FLIGHT_MAX));
-        while let Some(request) = node.next_or_stop(&mut requests).await {
+        while let Some(request) = requests.next().await {
             let Some(reply) = request.reply.clone() else {
                 continue;
             };
             let (state, node, room) = (state.clone(), node.clone(), room.clone());
             actix_web::rt::spawn(async move {
-                let response =
-                    match room.try_acquire_owned() {
-                        Ok(_permit) => {
-                            let key = request
-                                .headers
-                                .as_ref()
-                                .and_then(|h| h.get(KEY_HEADER))
-                                .map(|v| v.as_str().to_string());
-                            let response = super::transfers::submit_forwarded(
-                                &state,
-                                key.as_deref(),
-                                &request.payload,
-                                Instant::now(),
-                            )
-                            .await;
-                            into_wire(response).await
-                        }
-                        Err(_) => into_wire(actix_web::ResponseError::error_response(
-                            &ApiError::Overloaded(
-                                "the sender's partition is at its limit of forwarded submissions",
-                            ),
-                        ))
-                        .await,
-                    };
-                let (headers, body) = response;
+                let response = match room.try_acquire_owned() {
+                    Ok(_permit) => {
+                        let key = request
+                            .headers
+                            .as_ref()
+                            .and_then(|h| h.get(KEY_HEADER))
+                            .map(|v| v.as_str().to_string());
+                        super::transfers::submit_forwarded(
+                            &state,
+                            key.as_deref(),
+                            &request.payload,
+                            Instant::now(),
+                        )
+                        .await
+                    }
+                    Err(_) => actix_web::ResponseError::error_response(&ApiError::Overloaded(
+                        "the sender's partition is at its limit of forwarded submissions",
+                    )),
+                };
+                let (headers, body) = into_wire(response).await;
                 if let Err(e) = node
                     .client
                     .publish_with_headers(reply, headers, body.into())
@@ -212,22 +200,17 @@ pub fn serve_forwarded(state: web::Data<AppState>, node: Arc<ClusterNode>) {
     });
 }
 
-/// An answer as it travels back over NATS: status and the headers that matter, and
-/// the body.
+/// An answer as it travels back over NATS: its status, the headers that matter to
+/// the client (`CARRIED_HEADERS`) as they are, and the body.
 async fn into_wire(response: HttpResponse) -> (async_nats::HeaderMap, Vec<u8>) {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(
         STATUS_HEADER,
         response.status().as_u16().to_string().as_str(),
     );
-    for name in [CONTENT_TYPE.as_str(), "idempotent-replayed"] {
+    for name in CARRIED_HEADERS {
         if let Some(value) = response.headers().get(name).and_then(|v| v.to_str().ok()) {
-            let wire_name = if name == "idempotent-replayed" {
-                REPLAYED_HEADER
-            } else {
-                name
-            };
-            headers.insert(wire_name, value);
+            headers.insert(name, value);
         }
     }
     let body = actix_web::body::to_bytes(response.into_body())

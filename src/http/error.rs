@@ -302,6 +302,7 @@ impl From<CommandError> for ApiError {
             e @ CommandError::BankOnAnotherPartition { .. } => {
                 ApiError::BankOnAnotherPartition(e.to_string())
             }
+            e @ CommandError::CreditsBacklogged => ApiError::PartitionUnavailable(e.to_string()),
             e @ CommandError::FundsOutExceedsFree { .. } => {
                 ApiError::FundsOutExceedsFree(e.to_string())
             }

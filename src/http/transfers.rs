@@ -253,25 +253,11 @@ async fn submit_admitted(
 
 /// Decides a submission this engine owns and answers it.
 async fn decide(state: &AppState, draft: TransferDraft) -> Result<HttpResponse, ApiError> {
-    refuse_while_outbox_full(state, &draft)?;
     let submitted = state
         .engine
         .submit_transfer(draft, state.limits.submit_wait_max)
         .await?;
     Ok(answer_for(submitted))
-}
-
-/// Cluster mode: a transfer to another partition's bank while this partition's outbox
-/// of credit legs is full (the log unreachable for long) is refused, `503`.
-fn refuse_while_outbox_full(state: &AppState, draft: &TransferDraft) -> Result<(), ApiError> {
-    match &state.cluster {
-        Some(node) if node.refuses_credit_to(&draft.receiver) => Err(ApiError::PartitionUnavailable(
-            "this partition's credit legs to other partitions are not reaching the cluster's log; \
-             transfers to their banks wait until they do"
-                .into(),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// A submission another node of the cluster forwarded to this one (its sender is on
