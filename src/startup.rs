@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix::Arbiter;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, HttpServer};
 use anyhow::Context as _;
 
 use crate::domain::screening::Thresholds;
@@ -211,30 +211,22 @@ impl Application {
                 store.clone(),
                 Duration::from_millis(settings.window_duration_ms),
             );
-            http::cluster::serve_forwarded(state.clone(), node.clone());
+            http::cluster::serve_forwarded(state.clone(), node.clone(), fault_injection);
         }
         let listener = std::net::TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(actix_web::middleware::from_fn(http::limits::guard))
-                .wrap(actix_web::middleware::from_fn(http::observe))
-                .configure(|cfg| {
-                    http::routes(cfg, fault_injection);
-                })
-        })
-        // No Nagle: a feed message written right after another would otherwise wait
-        // for the client's delayed ACK (up to 40 ms on Linux). Set on the TCP stream
-        // under TLS too.
-        .tcp_nodelay(true)
-        .workers(settings.http_workers)
-        .backlog(4096)
-        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
-        // The engine handles SIGTERM and Ctrl-C itself (`run_until_stopped`): it closes
-        // the feeds first, then stops the server gracefully.
-        .disable_signals();
+        let server = HttpServer::new(move || http::app(state.clone(), fault_injection))
+            // No Nagle: a feed message written right after another would otherwise wait
+            // for the client's delayed ACK (up to 40 ms on Linux). Set on the TCP stream
+            // under TLS too.
+            .tcp_nodelay(true)
+            .workers(settings.http_workers)
+            .backlog(4096)
+            .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
+            // The engine handles SIGTERM and Ctrl-C itself (`run_until_stopped`): it closes
+            // the feeds first, then stops the server gracefully.
+            .disable_signals();
         let tls_on = tls.is_some();
         let server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config)?,

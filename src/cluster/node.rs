@@ -103,6 +103,12 @@ pub fn submit_subject(partition: PartitionId) -> String {
     format!("deltran-rpc.submit.{}", partition.0)
 }
 
+/// The subject a partition's node takes any other forwarded request on (an API
+/// request for one of its banks, or its part of a list asked of every partition).
+pub fn request_subject(partition: PartitionId) -> String {
+    format!("deltran-rpc.request.{}", partition.0)
+}
+
 /// What a node has once it joined the cluster: its NATS connection, the leases and
 /// the log, and its partition's lease.
 pub struct Joined {
@@ -374,19 +380,28 @@ impl ClusterNode {
         .await
     }
 
-    /// A transfer held by another partition: its JSON as that partition renders it,
-    /// asked of every other partition at once; `None` when none holds it. An error when
-    /// a partition did not answer and none that did holds it.
-    pub async fn transfer_elsewhere(
-        &self,
-        id: crate::domain::TransferId,
-    ) -> Result<Option<Vec<u8>>, ClusterError> {
-        let others: Vec<PartitionId> = self
-            .assignment
+    /// The largest message this node's NATS server takes (its `max_payload`).
+    pub fn message_size_max(&self) -> usize {
+        self.client.server_info().max_payload
+    }
+
+    /// Every partition but this node's.
+    pub fn other_partitions(&self) -> Vec<PartitionId> {
+        self.assignment
             .partitions()
             .into_iter()
             .filter(|p| *p != self.partition)
-            .collect();
+            .collect()
+    }
+
+    /// A transfer held by another partition: that partition, and the transfer's JSON
+    /// as it renders it, asked of every other partition at once; `None` when none
+    /// holds it. An error when a partition did not answer and none that did holds it.
+    pub async fn transfer_elsewhere(
+        &self,
+        id: crate::domain::TransferId,
+    ) -> Result<Option<(PartitionId, Vec<u8>)>, ClusterError> {
+        let others = self.other_partitions();
         let answers = futures_util::future::join_all(others.iter().map(|p| {
             self.request(
                 transfer_subject(*p),
@@ -399,7 +414,7 @@ impl ClusterNode {
         for (partition, answer) in others.iter().zip(answers) {
             match answer {
                 Ok(message) if !message.payload.is_empty() => {
-                    return Ok(Some(message.payload.to_vec()))
+                    return Ok(Some((*partition, message.payload.to_vec())))
                 }
                 Ok(_) => {}
                 Err(e) => silent = Some(format!("{partition}: {e}")),

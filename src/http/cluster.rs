@@ -1,28 +1,41 @@
-//! Cluster mode at the HTTP edge (docs/SCALE-OUT.md): a submission whose sender is
-//! on another partition goes to that partition's node over NATS (request and reply)
-//! and its answer comes back as if local; this node takes the submissions others
-//! forward to it; and the cluster's state and windows' results are read here.
+//! Cluster mode at the HTTP edge (docs/SCALE-OUT.md): any node takes any request.
+//! A request about a bank of another partition goes to that partition's node over
+//! NATS (request and reply) and its answer comes back as if local; a list of
+//! transfers is asked of every partition and their pages merged; this node serves
+//! what others forward to it; and the cluster's state and windows' results are read
+//! here.
 //!
 //! A forwarded submission carries the request body as it came and its
 //! `Idempotency-Key` header. The node that took the request has authenticated the
 //! caller and checked that it may send as the sender; the owner parses the body again
 //! (the same parser) and decides it like any submission, so a replay, a rejection or
-//! a refusal reads the same whichever node the client called. NATS is the cluster's
-//! private network: only nodes publish on the forwarding subjects.
+//! a refusal reads the same whichever node the client called. Any other forwarded
+//! request carries its method, path, body and the client's credentials
+//! (`FORWARDED_REQUEST_HEADERS`): the owner runs it through its own application, so
+//! it authenticates the caller itself and decides exactly as if the client had
+//! called it. NATS is the cluster's private network: only nodes publish on the
+//! forwarding subjects.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use std::rc::Rc;
+
+use actix_service::IntoServiceFactory;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpResponse};
 use futures_util::StreamExt;
 
 use super::auth::Caller;
+use super::limits::refuse;
 use super::{ApiError, AppState};
-use crate::cluster::node::submit_subject;
+use crate::cluster::node::{request_subject, submit_subject};
 use crate::cluster::ClusterNode;
 use crate::domain::cluster::PartitionId;
-use crate::domain::WindowId;
+use crate::domain::{BankCode, Principal, TransferId, WindowId};
 
 /// Forwarded submissions a node works on at once; more are answered `503` at once
 /// (the forwarding node passes that on, and the client retries).
@@ -34,7 +47,30 @@ const FORWARD_MARGIN: Duration = Duration::from_secs(2);
 /// A forwarded answer's status, on the wire.
 const STATUS_HEADER: &str = "Deltran-Status";
 /// The headers of a forwarded answer that travel back to the client as they are.
-const CARRIED_HEADERS: [&str; 3] = ["content-type", "idempotent-replayed", "retry-after"];
+const CARRIED_HEADERS: [&str; 5] = [
+    "content-type",
+    "idempotent-replayed",
+    "retry-after",
+    "www-authenticate",
+    "content-disposition",
+];
+/// A forwarded request's method and path (with its query), on the wire.
+const METHOD_HEADER: &str = "Deltran-Method";
+const PATH_HEADER: &str = "Deltran-Path";
+/// The headers of a client's request that travel with it to the owner: its
+/// credentials (the owner authenticates the caller itself), its idempotency key, what
+/// it sends and accepts, and its request id (the owner's log then names it too).
+const FORWARDED_REQUEST_HEADERS: [&str; 5] = [
+    "authorization",
+    "idempotency-key",
+    "content-type",
+    "accept",
+    "x-request-id",
+];
+/// Marks a request another node forwarded: the owner serves it as its own and never
+/// forwards it again (a node that disagrees about the owner answers `421`, it does
+/// not bounce the request back). A client that sets it only loses the forwarding.
+const FORWARDED_HEADER: &str = "deltran-forwarded";
 /// A forwarded submission's idempotency key, as the client's header gave it.
 const KEY_HEADER: &str = "Idempotency-Key";
 
@@ -72,23 +108,68 @@ pub(super) async fn forward_submission(
     if let Some(key) = idempotency_key {
         headers.insert(KEY_HEADER, key);
     }
+    let subject = submit_subject(owner);
+    forward(node, owner, subject, headers, body.to_vec(), wait_max).await
+}
+
+/// A request as it travels to another node: its method, path and query, and the
+/// client's headers that matter, as NATS headers (the body is the message's).
+fn wire_request(req: &actix_web::HttpRequest) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(METHOD_HEADER, req.method().as_str());
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or(req.path(), |p| p.as_str());
+    headers.insert(PATH_HEADER, path);
+    for name in FORWARDED_REQUEST_HEADERS {
+        if let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
+/// Sends a request (`wire_request`) and its body to the node of partition `owner`,
+/// and answers what the owner answered.
+async fn forward_request(
+    node: &ClusterNode,
+    owner: PartitionId,
+    request: async_nats::HeaderMap,
+    body: Vec<u8>,
+    wait_max: Duration,
+) -> Result<HttpResponse, ApiError> {
+    forward(node, owner, request_subject(owner), request, body, wait_max).await
+}
+
+/// Sends `body` with `headers` to `subject`, served by partition `owner`'s node, and
+/// answers its answer: `503 partition_unavailable` when no node serves the partition
+/// or it did not answer within `wait_max` and a margin.
+async fn forward(
+    node: &ClusterNode,
+    owner: PartitionId,
+    subject: String,
+    headers: async_nats::HeaderMap,
+    body: Vec<u8>,
+    wait_max: Duration,
+) -> Result<HttpResponse, ApiError> {
     let request = async_nats::Request::new()
         .headers(headers)
-        .payload(body.to_vec().into())
+        .payload(body.into())
         .timeout(Some(wait_max + FORWARD_MARGIN));
     let answer = node
         .client
-        .send_request(submit_subject(owner), request)
+        .send_request(subject, request)
         .await
         .map_err(|e| {
             ApiError::PartitionUnavailable(match e.kind() {
                 async_nats::client::RequestErrorKind::NoResponders => format!(
-                    "partition {} (the sender's) has no node serving it right now",
+                    "partition {} (the bank's) has no node serving it right now",
                     owner.0
                 ),
                 _ => format!(
-                    "partition {} (the sender's) did not answer in time; the transfer may \
-                     or may not be stored: send it again with the same idempotency key",
+                    "partition {} (the bank's) did not answer in time; what was asked may \
+                     or may not be done: send it again (with the same idempotency key)",
                     owner.0
                 ),
             })
@@ -115,6 +196,268 @@ pub(super) async fn forward_submission(
     Ok(response.body(answer.payload))
 }
 
+/// Where a request is served in cluster mode.
+#[derive(Debug, PartialEq)]
+enum Destination {
+    /// Here: a bank of this partition, a route of the whole hub's registry or of this
+    /// partition's windows, or a route that finds its data across the cluster itself
+    /// (a submission, a transfer's read).
+    Here,
+    /// At the partition that owns the bank the request is about.
+    Partition(PartitionId),
+    /// At the partition that holds the transfer the request acts on.
+    HolderOf(TransferId),
+    /// At the partition of the bank that the JSON body's `field` names.
+    BankInBody(&'static str),
+    /// At every partition, their pages merged: a list of transfers.
+    Everywhere,
+}
+
+/// Where `method path` is served when `caller_bank` (a bank's key; `None` for the
+/// hub's) asks it of the node of `here`, under `assignment`.
+fn destination(
+    method: &Method,
+    path: &str,
+    caller_bank: Option<&BankCode>,
+    assignment: &crate::domain::cluster::Assignment,
+    here: PartitionId,
+) -> Destination {
+    let Some(rest) = path.strip_prefix("/api/v1/") else {
+        return Destination::Here;
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let at_owner = |bank: Option<&BankCode>| {
+        bank.and_then(|b| assignment.elsewhere(b, here))
+            .map_or(Destination::Here, Destination::Partition)
+    };
+    let owner_of = |code: &str| at_owner(BankCode::parse(code).ok().as_ref());
+    match (method.as_str(), segments.as_slice()) {
+        (_, ["banks", code, ..]) => owner_of(code),
+        ("GET", ["reports", "windows", _, "banks", code, "statement"]) => owner_of(code),
+        ("GET", ["tokens", "balances", bank]) => owner_of(bank),
+        ("POST", ["banks"]) => Destination::BankInBody("code"),
+        ("POST", ["tokens", "mint" | "burn"]) => Destination::BankInBody("bank"),
+        ("POST", ["transfers", id, "cancel" | "return" | "release" | "reject"]) => {
+            TransferId::parse(id).map_or(Destination::Here, Destination::HolderOf)
+        }
+        ("GET", ["transfers" | "transactions"]) => Destination::Everywhere,
+        // What a bank sends or reads about itself goes to its own partition.
+        ("POST", ["iso20022", "pacs.008" | "pain.001" | "camt.054"])
+        | ("GET", ["reports", "compliance" | "summary"]) => at_owner(caller_bank),
+        _ => Destination::Here,
+    }
+}
+
+/// In cluster mode, sends a request about a bank of another partition to that
+/// partition's node and answers what it answered (`destination` says which requests
+/// go where); everything else is served here. Inside authentication: a caller that is
+/// refused never costs a hop, and the owner authenticates the caller again itself.
+pub async fn route_to_owner<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("the app has its state")
+        .clone();
+    let node = match &state.cluster {
+        Some(node) if !req.headers().contains_key(FORWARDED_HEADER) => node.clone(),
+        _ => return Ok(next.call(req).await?.map_into_left_body()),
+    };
+    let caller_bank = req
+        .extensions()
+        .get::<Principal>()
+        .and_then(|p| p.only_bank().cloned());
+    let destination = destination(
+        req.method(),
+        req.path(),
+        caller_bank.as_ref(),
+        &node.assignment,
+        node.partition,
+    );
+    let mut body = None;
+    let owner = match destination {
+        Destination::Here => None,
+        Destination::Partition(owner) => Some(owner),
+        Destination::HolderOf(id) => match holder_elsewhere(&state, &node, id).await {
+            Ok(owner) => owner,
+            Err(error) => return Ok(refuse(req, error)),
+        },
+        Destination::BankInBody(field) => {
+            let read = match read_forwardable(&mut req, &state, &node).await {
+                Ok(read) => read,
+                Err(error) => return Ok(refuse(req, error)),
+            };
+            let bank = serde_json::from_slice::<serde_json::Value>(&read)
+                .ok()
+                .and_then(|v| v[field].as_str().and_then(|c| BankCode::parse(c).ok()));
+            let owner = bank.and_then(|b| node.partition_elsewhere(&b));
+            body = Some(read);
+            owner
+        }
+        Destination::Everywhere => return gather_lists(req, next, &state, &node).await,
+    };
+    let Some(owner) = owner else {
+        // Served here: the body read to find the bank goes back where it was.
+        if let Some(read) = body {
+            req.set_payload(actix_web::dev::Payload::from(read));
+        }
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let body = match body {
+        Some(read) => read,
+        None => match read_forwardable(&mut req, &state, &node).await {
+            Ok(read) => read,
+            Err(error) => return Ok(refuse(req, error)),
+        },
+    };
+    let wait = state.limits.submit_wait_max;
+    let request = wire_request(req.request());
+    match forward_request(&node, owner, request, body.to_vec(), wait).await {
+        Ok(response) => {
+            let (request, _) = req.into_parts();
+            Ok(ServiceResponse::new(request, response).map_into_right_body())
+        }
+        Err(error) => Ok(refuse(req, error)),
+    }
+}
+
+/// A request's body, to forward: within the largest body this engine takes (an ISO
+/// 20022 message's; the owner applies the route's own bound) and within what one
+/// NATS message carries.
+async fn read_forwardable(
+    req: &mut ServiceRequest,
+    state: &AppState,
+    node: &ClusterNode,
+) -> Result<web::Bytes, ApiError> {
+    let limit = (state.limits.body_size_max_bytes)
+        .max(state.limits.iso_message_size_max_bytes)
+        .min(node.message_size_max() - FORWARD_HEADROOM_BYTES);
+    super::read_body(req.take_payload(), limit).await
+}
+
+/// Room left in a forwarded message for its headers.
+const FORWARD_HEADROOM_BYTES: usize = 16 * 1024;
+
+/// The partition that holds transfer `id` when it is not this one (`None`: held here,
+/// or nowhere, and this node answers as for any unknown transfer).
+async fn holder_elsewhere(
+    state: &AppState,
+    node: &ClusterNode,
+    id: TransferId,
+) -> Result<Option<PartitionId>, ApiError> {
+    match state.store.transfer(id).await {
+        Ok(_) => Ok(None),
+        Err(crate::store::StoreError::NotFound) => node
+            .transfer_elsewhere(id)
+            .await
+            .map(|found| found.map(|(partition, _)| partition))
+            .map_err(|e| {
+                ApiError::PartitionUnavailable(format!(
+                    "transfer {id} may be on a partition that did not answer ({e}); try again"
+                ))
+            }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A list of transfers across the cluster: the same request (as its caller, so each
+/// partition shows only what the caller may see) asked of every other partition and
+/// of this one at once, and their pages merged by id (the lists' order), cut to the
+/// page size with the cursor of the last one when any partition has more. The
+/// cursor is an id, so the next page asks every partition for what follows it.
+async fn gather_lists<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+    state: &AppState,
+    node: &ClusterNode,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let limit = web::Query::<PageQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| super::page_limit(q.limit.as_deref(), state).ok());
+    // A query this node refuses is refused the same by every other one: no hop.
+    let Some(limit) = limit else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let others = node.other_partitions();
+    let wait = state.limits.submit_wait_max;
+    // The request's parts, not the request: actix routes a request only while
+    // nothing else holds it.
+    let asked = wire_request(req.request());
+    let elsewhere = futures_util::future::join_all(
+        others
+            .iter()
+            .map(|p| forward_request(node, *p, asked.clone(), Vec::new(), wait)),
+    );
+    let (elsewhere, local) = futures_util::future::join(elsewhere, next.call(req)).await;
+    let local = local?;
+    if local.status() != StatusCode::OK {
+        return Ok(local.map_into_left_body());
+    }
+    let (request, response) = local.into_parts();
+    let mut pages = vec![body_bytes(response).await];
+    for answer in elsewhere {
+        match answer {
+            Ok(page) if page.status() == StatusCode::OK => pages.push(body_bytes(page).await),
+            Ok(refused) => return Ok(ServiceResponse::new(request, refused).map_into_right_body()),
+            Err(error) => {
+                let response = actix_web::ResponseError::error_response(&error);
+                return Ok(ServiceResponse::new(request, response).map_into_right_body());
+            }
+        }
+    }
+    let merged = merge_pages(&pages, limit);
+    let response = match merged {
+        Some(merged) => HttpResponse::Ok().json(merged),
+        None => actix_web::ResponseError::error_response(&ApiError::PartitionUnavailable(
+            "a partition's page of transfers does not read".into(),
+        )),
+    };
+    Ok(ServiceResponse::new(request, response).map_into_right_body())
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    limit: Option<String>,
+}
+
+async fn body_bytes<B: MessageBody>(response: HttpResponse<B>) -> web::Bytes {
+    actix_web::body::to_bytes(response.into_body())
+        .await
+        .unwrap_or_default()
+}
+
+/// Pages of transfers (`{"transactions": [...], "next_cursor": ...}`) from several
+/// partitions merged into one of at most `limit`, by id; `None` when one does not
+/// read. More follow when the pages held more than `limit` together, or when any
+/// partition had more than it sent.
+fn merge_pages(pages: &[web::Bytes], limit: i64) -> Option<serde_json::Value> {
+    let mut transfers = Vec::new();
+    let mut more_elsewhere = false;
+    for page in pages {
+        let mut page: serde_json::Value = serde_json::from_slice(page).ok()?;
+        more_elsewhere |= !page["next_cursor"].is_null();
+        let serde_json::Value::Array(items) = page["transactions"].take() else {
+            return None;
+        };
+        for item in items {
+            let id = TransferId::parse(item["transaction_id"].as_str()?).ok()?;
+            transfers.push((id, item));
+        }
+    }
+    transfers.sort_by_key(|(id, _)| *id);
+    let (page, next) = super::paginate(transfers, limit, |(id, _)| id.to_string());
+    let next = next.or_else(|| {
+        more_elsewhere
+            .then(|| page.last().map(|(id, _)| id.to_string()))
+            .flatten()
+    });
+    Some(serde_json::json!({
+        "transactions": page.into_iter().map(|(_, item)| item).collect::<Vec<_>>(),
+        "next_cursor": next,
+    }))
+}
+
 /// A transfer another partition holds, read from it and shown to `caller` only if
 /// it is a party (or reads everything), as a transfer held here would be.
 pub(super) async fn transfer_elsewhere(
@@ -123,7 +466,7 @@ pub(super) async fn transfer_elsewhere(
     id: crate::domain::TransferId,
     what: String,
 ) -> Result<HttpResponse, ApiError> {
-    let view = node
+    let (_, view) = node
         .transfer_elsewhere(id)
         .await
         .map_err(|e| {
@@ -151,58 +494,157 @@ pub(super) async fn transfer_elsewhere(
         .body(view))
 }
 
-/// Takes the submissions other nodes forward to this node's partition, each decided
-/// as a submission made here, at most `FORWARDED_IN_FLIGHT_MAX` at once.
-pub fn serve_forwarded(state: web::Data<AppState>, node: Arc<ClusterNode>) {
-    let serving = node.clone();
-    node.spawn_until_stopped(async move {
-        let node = serving;
-        let mut requests = match node.client.subscribe(submit_subject(node.partition)).await {
-            Ok(requests) => requests,
-            Err(e) => return node.fail(format!("subscribing to forwarded submissions: {e}")),
+/// Takes what other nodes forward to this node's partition: submissions, each
+/// decided as a submission made here, and any other request, run through this
+/// node's own application as if its client had called here; at most
+/// `FORWARDED_IN_FLIGHT_MAX` at once, more are answered `503` at once.
+pub fn serve_forwarded(state: web::Data<AppState>, node: Arc<ClusterNode>, fault_injection: bool) {
+    let room = Arc::new(tokio::sync::Semaphore::new(FORWARDED_IN_FLIGHT_MAX));
+    node.spawn_until_stopped(serve_submissions(state.clone(), node.clone(), room.clone()));
+    node.spawn_until_stopped(serve_requests(state, node.clone(), fault_injection, room));
+}
+
+async fn serve_submissions(
+    state: web::Data<AppState>,
+    node: Arc<ClusterNode>,
+    room: Arc<tokio::sync::Semaphore>,
+) {
+    let mut requests = match node.client.subscribe(submit_subject(node.partition)).await {
+        Ok(requests) => requests,
+        Err(e) => return node.fail(format!("subscribing to forwarded submissions: {e}")),
+    };
+    while let Some(request) = requests.next().await {
+        let Some(reply) = request.reply.clone() else {
+            continue;
         };
-        let room = Arc::new(tokio::sync::Semaphore::new(FORWARDED_IN_FLIGHT_MAX));
-        while let Some(request) = requests.next().await {
-            let Some(reply) = request.reply.clone() else {
-                continue;
-            };
-            let (state, node, room) = (state.clone(), node.clone(), room.clone());
-            actix_web::rt::spawn(async move {
-                let response = match room.try_acquire_owned() {
-                    Ok(_permit) => {
-                        let key = request
-                            .headers
-                            .as_ref()
-                            .and_then(|h| h.get(KEY_HEADER))
-                            .map(|v| v.as_str().to_string());
-                        super::transfers::submit_forwarded(
-                            &state,
-                            key.as_deref(),
-                            &request.payload,
-                            Instant::now(),
-                        )
-                        .await
-                    }
-                    Err(_) => actix_web::ResponseError::error_response(&ApiError::Overloaded(
-                        "the sender's partition is at its limit of forwarded submissions",
-                    )),
-                };
-                let (headers, body) = into_wire(response).await;
-                if let Err(e) = node
-                    .client
-                    .publish_with_headers(reply, headers, body.into())
+        let (state, node, room) = (state.clone(), node.clone(), room.clone());
+        actix_web::rt::spawn(async move {
+            let response = match room.try_acquire_owned() {
+                Ok(_permit) => {
+                    let key = request
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(KEY_HEADER))
+                        .map(|v| v.as_str().to_string());
+                    super::transfers::submit_forwarded(
+                        &state,
+                        key.as_deref(),
+                        &request.payload,
+                        Instant::now(),
+                    )
                     .await
-                {
-                    tracing::debug!(error = %e, "a forwarded submission's answer was not sent");
                 }
-            });
+                Err(_) => overloaded(),
+            };
+            answer(&node, reply, response).await;
+        });
+    }
+}
+
+async fn serve_requests(
+    state: web::Data<AppState>,
+    node: Arc<ClusterNode>,
+    fault_injection: bool,
+    room: Arc<tokio::sync::Semaphore>,
+) {
+    let application = super::app(state, fault_injection)
+        .into_factory()
+        .new_service(actix_web::dev::AppConfig::default())
+        .await;
+    let Ok(application) = application.map(Rc::new) else {
+        return node.fail("building the application for forwarded requests".into());
+    };
+    let mut requests = match node.client.subscribe(request_subject(node.partition)).await {
+        Ok(requests) => requests,
+        Err(e) => return node.fail(format!("subscribing to forwarded requests: {e}")),
+    };
+    while let Some(message) = requests.next().await {
+        let Some(reply) = message.reply.clone() else {
+            continue;
+        };
+        let (application, node, room) = (application.clone(), node.clone(), room.clone());
+        actix_web::rt::spawn(async move {
+            let Ok(_permit) = room.try_acquire_owned() else {
+                return answer(&node, reply, overloaded()).await;
+            };
+            let Some(request) = forwarded_request(&message) else {
+                let error = ApiError::FieldInvalid("a forwarded request that does not read".into());
+                return answer(
+                    &node,
+                    reply,
+                    actix_web::ResponseError::error_response(&error),
+                )
+                .await;
+            };
+            match application.call(request).await {
+                Ok(response) => answer(&node, reply, response.into_parts().1).await,
+                Err(error) => answer(&node, reply, error.error_response()).await,
+            }
+        });
+    }
+}
+
+fn overloaded() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::Overloaded(
+        "the bank's partition is at its limit of forwarded requests",
+    ))
+}
+
+/// A forwarded request as this node's application takes it: its method, path,
+/// headers and body as the client sent them to the node that forwarded it, marked
+/// as forwarded.
+fn forwarded_request(message: &async_nats::Message) -> Option<actix_http::Request> {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    let headers = message.headers.as_ref()?;
+    let method = Method::from_bytes(headers.get(METHOD_HEADER)?.as_str().as_bytes()).ok()?;
+    let uri = headers.get(PATH_HEADER)?.as_str().parse().ok()?;
+    let mut request: actix_http::Request =
+        actix_http::Request::with_payload(actix_http::Payload::from(message.payload.clone()));
+    request.head_mut().method = method;
+    request.head_mut().uri = uri;
+    let carried = request.headers_mut();
+    carried.insert(
+        HeaderName::from_static(FORWARDED_HEADER),
+        HeaderValue::from_static("1"),
+    );
+    for name in FORWARDED_REQUEST_HEADERS {
+        if let Some(value) = headers.get(name) {
+            let value = HeaderValue::from_str(value.as_str()).ok()?;
+            carried.insert(HeaderName::from_static(name), value);
         }
-    });
+    }
+    Some(request)
+}
+
+/// Sends `response` back to the node that forwarded its request. An answer larger
+/// than a NATS message carries is replaced by a refusal that says so.
+async fn answer<B: MessageBody>(
+    node: &ClusterNode,
+    reply: async_nats::Subject,
+    response: HttpResponse<B>,
+) {
+    let (mut headers, mut body) = into_wire(response).await;
+    let most = node.message_size_max() - FORWARD_HEADROOM_BYTES;
+    if body.len() > most {
+        let error = ApiError::RangeTooLarge(format!(
+            "the answer ({} bytes) is larger than a node of the cluster forwards ({most} \
+             bytes): ask for less at once (a smaller page or range)",
+            body.len()
+        ));
+        (headers, body) = into_wire(actix_web::ResponseError::error_response(&error)).await;
+    }
+    if let Err(e) = node
+        .client
+        .publish_with_headers(reply, headers, body.into())
+        .await
+    {
+        tracing::debug!(error = %e, "a forwarded request's answer was not sent");
+    }
 }
 
 /// An answer as it travels back over NATS: its status, the headers that matter to
 /// the client (`CARRIED_HEADERS`) as they are, and the body.
-async fn into_wire(response: HttpResponse) -> (async_nats::HeaderMap, Vec<u8>) {
+async fn into_wire<B: MessageBody>(response: HttpResponse<B>) -> (async_nats::HeaderMap, Vec<u8>) {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(
         STATUS_HEADER,
@@ -213,10 +655,7 @@ async fn into_wire(response: HttpResponse) -> (async_nats::HeaderMap, Vec<u8>) {
             headers.insert(name, value);
         }
     }
-    let body = actix_web::body::to_bytes(response.into_body())
-        .await
-        .map(|b| b.to_vec())
-        .unwrap_or_default();
+    let body = body_bytes(response).await.to_vec();
     (headers, body)
 }
 
@@ -327,4 +766,144 @@ pub async fn window_credits(
             "legs": a.legs,
         })).collect::<Vec<_>>(),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::cluster::Assignment;
+
+    fn at(method: Method, path: &str, caller: Option<&str>) -> Destination {
+        let assignment = Assignment::parse("ICICI=0,ENBD=1").unwrap();
+        let caller = caller.map(|c| BankCode::parse(c).unwrap());
+        destination(&method, path, caller.as_ref(), &assignment, PartitionId(0))
+    }
+
+    #[test]
+    fn a_request_goes_where_its_bank_or_transfer_is() {
+        let elsewhere = Destination::Partition(PartitionId(1));
+        assert_eq!(at(Method::GET, "/api/v1/banks/ENBD", None), elsewhere);
+        assert_eq!(
+            at(Method::POST, "/api/v1/banks/ENBD/balances/funds-in", None),
+            elsewhere
+        );
+        assert_eq!(
+            at(Method::PATCH, "/api/v1/banks/ICICI", None),
+            Destination::Here
+        );
+        assert_eq!(
+            at(
+                Method::GET,
+                "/api/v1/reports/windows/3/banks/ENBD/statement",
+                None
+            ),
+            elsewhere
+        );
+        assert_eq!(
+            at(Method::GET, "/api/v1/tokens/balances/ENBD", None),
+            elsewhere
+        );
+        assert_eq!(
+            at(Method::POST, "/api/v1/banks", None),
+            Destination::BankInBody("code")
+        );
+        let id = TransferId::new();
+        assert_eq!(
+            at(
+                Method::POST,
+                &format!("/api/v1/transfers/{id}/cancel"),
+                None
+            ),
+            Destination::HolderOf(id)
+        );
+        assert_eq!(
+            at(Method::POST, "/api/v1/transfers/not-an-id/cancel", None),
+            Destination::Here
+        );
+        assert_eq!(
+            at(Method::GET, "/api/v1/transfers", None),
+            Destination::Everywhere
+        );
+        // What a bank sends about itself goes to its partition; the hub's own, and
+        // what finds its data across the cluster itself, stays here.
+        assert_eq!(
+            at(Method::POST, "/api/v1/iso20022/pacs.008", Some("ENBD")),
+            elsewhere
+        );
+        assert_eq!(
+            at(Method::POST, "/api/v1/iso20022/pacs.008", Some("ICICI")),
+            Destination::Here
+        );
+        assert_eq!(
+            at(Method::POST, "/api/v1/iso20022/pacs.008", None),
+            Destination::Here
+        );
+        assert_eq!(
+            at(Method::POST, "/api/v1/transfers", Some("ENBD")),
+            Destination::Here
+        );
+        assert_eq!(
+            at(Method::GET, &format!("/api/v1/transfers/{id}"), None),
+            Destination::Here
+        );
+        assert_eq!(
+            at(Method::GET, "/api/v1/windows", Some("ENBD")),
+            Destination::Here
+        );
+        assert_eq!(at(Method::GET, "/health", None), Destination::Here);
+        // A bank not named belongs to partition 0, here.
+        assert_eq!(
+            at(Method::GET, "/api/v1/banks/HDFC", None),
+            Destination::Here
+        );
+    }
+
+    fn page(ids: &[TransferId], next: Option<TransferId>) -> web::Bytes {
+        let items: Vec<_> = ids
+            .iter()
+            .map(|id| serde_json::json!({"transaction_id": id.to_string()}))
+            .collect();
+        let next = next.map(|id| id.to_string());
+        serde_json::to_vec(&serde_json::json!({"transactions": items, "next_cursor": next}))
+            .unwrap()
+            .into()
+    }
+
+    fn ids_of(merged: &serde_json::Value) -> Vec<String> {
+        merged["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["transaction_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn pages_merge_in_id_order_with_a_cursor_while_any_partition_has_more() {
+        let mut ids: Vec<TransferId> = (0..6).map(|_| TransferId::new()).collect();
+        ids.sort();
+        let text = |range: std::ops::Range<usize>| {
+            ids[range]
+                .iter()
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>()
+        };
+        // Together more than the page: cut, and the cursor is the last one kept.
+        let merged = merge_pages(
+            &[page(&[ids[0], ids[3]], None), page(&[ids[1], ids[2]], None)],
+            3,
+        )
+        .unwrap();
+        assert_eq!(ids_of(&merged), text(0..3));
+        assert_eq!(merged["next_cursor"], ids[2].to_string());
+        // Within the page, but a partition has more: the cursor still follows.
+        let merged = merge_pages(&[page(&[ids[4]], Some(ids[4])), page(&[], None)], 3).unwrap();
+        assert_eq!(ids_of(&merged), text(4..5));
+        assert_eq!(merged["next_cursor"], ids[4].to_string());
+        // All of it: no cursor.
+        let merged = merge_pages(&[page(&[ids[5]], None), page(&[], None)], 3).unwrap();
+        assert_eq!(ids_of(&merged), text(5..6));
+        assert!(merged["next_cursor"].is_null());
+        assert!(merge_pages(&[web::Bytes::from_static(b"{}")], 3).is_none());
+    }
 }

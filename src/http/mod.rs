@@ -55,7 +55,10 @@ pub struct AppState {
 }
 
 /// Reads a request body, refusing it as soon as it passes `limit` bytes.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+pub async fn read_body<S>(mut payload: S, limit: usize) -> Result<web::Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
+{
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
@@ -250,12 +253,36 @@ impl<'a> Routes<'a> {
     }
 }
 
+/// The engine's application: its state, the middleware every request passes
+/// (`observe`, then the rate and query guard) and every route. The HTTP server builds
+/// one per worker; in cluster mode a node builds one more for the requests other
+/// nodes forward to it (`cluster::serve_forwarded`).
+pub fn app(
+    state: web::Data<AppState>,
+    fault_injection: bool,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .app_data(state)
+        .wrap(actix_web::middleware::from_fn(limits::guard))
+        .wrap(actix_web::middleware::from_fn(observe))
+        .configure(|cfg| {
+            routes(cfg, fault_injection);
+        })
+}
+
 /// Every route of the v1 API, with the compatibility aliases; with `fault_injection`
 /// also the chaos suite's `POST /api/v1/faults/panic` (see `faults`). Answers the
 /// list of routes it registered.
 pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<ServedRoute> {
     let mut served = Vec::new();
-    let authenticated = || actix_web::middleware::from_fn(auth::authenticate);
     Routes::under("", &mut served)
         .get("/health", health::health)
         .get("/ready", health::ready)
@@ -269,7 +296,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
     served.push(ServedRoute::get("/ws"));
     cfg.service(
         web::resource("/ws")
-            .wrap(authenticated())
+            .wrap(actix_web::middleware::from_fn(auth::authenticate))
             .route(web::get().to(ws::connect)),
     );
     let v1 = Routes::under("/api/v1", &mut served);
@@ -365,7 +392,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, fault_injection: bool) -> Vec<Served
         .get("/cluster/windows/{id}", cluster::window)
         .get("/cluster/windows/{id}/credits", cluster::window_credits)
         .into_scope()
-        .wrap(authenticated());
+        // Inside authentication: only an authenticated request is forwarded.
+        .wrap(actix_web::middleware::from_fn(cluster::route_to_owner))
+        .wrap(actix_web::middleware::from_fn(auth::authenticate));
     cfg.service(v1).default_service(web::to(not_found));
     served
 }

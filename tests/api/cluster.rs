@@ -492,3 +492,152 @@ async fn a_partition_moved_to_another_node_is_served_there_and_fenced_at_its_for
     p0.assert_audit_clean().await;
     p2.assert_audit_clean().await;
 }
+
+/// Any node serves any bank: a request about a bank of the other partition, a
+/// transfer held there, or what a bank sends or reads about itself is served by that
+/// partition's node as if the client had called it; a list of transfers gathers
+/// every partition's.
+#[actix_web::test]
+async fn any_node_serves_a_request_for_any_bank() {
+    let nats = NatsCluster::start();
+    let p0 = spawn_node(&nats, 0, 0, fresh_database().await).await;
+    let p1 = spawn_node(&nats, 1, 1, fresh_database().await).await;
+    // The owner authenticates a forwarded caller itself: each node's keys must have
+    // reached the other (within about a second).
+    for (from, to) in [(&p0, &p1), (&p1, &p0)] {
+        eventually("a node's keys work on the other", || async move {
+            to.get_as(Some(&from.keys.operator), "/api/v1/cluster")
+                .await
+                .status
+                == 200
+        })
+        .await;
+    }
+
+    // The registry of a bank is its partition's: a cap set through node 1 for AXIS
+    // (partition 0) is set at partition 0, which decides AXIS's transfers.
+    p1.set_cap("AXIS", "INR", "0").await;
+    let axis = p0.get("/api/v1/banks/AXIS").await;
+    assert_eq!(axis.status, 200, "{}", axis.body);
+    let refused = p1.submit(&transfer("AXIS", "ADCB", "10.00", "a-1")).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.code(), "limit_exceeded");
+    // A bank's positions, balances and funds, through the node that does not own it.
+    p1.funds_in("ICICI", "INR", "5000.00").await;
+    assert_eq!(
+        p0.balance("ICICI", "INR").await["balance"],
+        json!("5000.00")
+    );
+    assert_eq!(p1.positions("ICICI").await.status, 200);
+    // A bank's key sees its own bank through either node, and not another's.
+    let icici_key = p0.keys.bank("ICICI").to_string();
+    let path = "/api/v1/banks/ENBD/positions";
+    assert_eq!(p0.get_as(Some(&icici_key), path).await.status, 404);
+
+    // ICICI's transfers (held by partition 0) and ENBD's to ICICI (held by 1).
+    let mut ids = Vec::new();
+    for (i, (sender, receiver, amount)) in [
+        ("ICICI", "ENBD", "10.00"),
+        ("ENBD", "ICICI", "1.00"),
+        ("ICICI", "ADCB", "20.00"),
+        ("ENBD", "ICICI", "2.00"),
+        ("HDFC", "ENBD", "30.00"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let sent = p1
+            .submit(&transfer(sender, receiver, amount, &format!("a-2-{i}")))
+            .await;
+        assert_eq!(sent.status, 202, "{}", sent.body);
+        if [sender, receiver].contains(&&"ICICI") {
+            ids.push(sent.str("transaction_id"));
+        }
+    }
+    ids.sort();
+    // ICICI lists the four it is party to, through either node, three at a time:
+    // the pages gather both partitions' in id order.
+    for node in [&p0, &p1] {
+        let mut listed = Vec::new();
+        let mut cursor = String::new();
+        for page in 0.. {
+            assert!(page < 3, "the pages do not end: {listed:?}");
+            let reply = node
+                .get_as(
+                    Some(&icici_key),
+                    &format!("/api/v1/transfers?limit=3{cursor}"),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            for t in reply.body["transactions"].as_array().unwrap() {
+                listed.push(t["transaction_id"].as_str().unwrap().to_string());
+            }
+            match reply.body["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(listed, ids);
+    }
+    let bad = p1.get("/api/v1/transfers?limit=0").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    // A transfer held by the other partition is cancelled through node 1 by its
+    // sender; a bank that is not a party does not see it there either.
+    let mut cancelled = false;
+    for attempt in 0..5 {
+        let sent = p0
+            .submit(&transfer("HDFC", "ADCB", "3.00", &format!("a-3-{attempt}")))
+            .await;
+        let id = sent.str("transaction_id");
+        assert_eq!(
+            p1.cancel_as(p1.keys.bank("ENBD"), &id).await.status,
+            404,
+            "not ENBD's"
+        );
+        let reply = p1.cancel_as(p1.keys.bank("HDFC"), &id).await;
+        if reply.status == 200 {
+            assert_eq!(reply.body["status"], "cancelled", "{}", reply.body);
+            assert_eq!(p0.transfer(&id).await.body["status"], "cancelled");
+            cancelled = true;
+            break;
+        }
+        assert_eq!(reply.status, 409, "{}", reply.body);
+    }
+    assert!(cancelled, "a transfer cancelled while its window was open");
+
+    // An ISO 20022 message from ICICI, sent to node 1, is decided by partition 0.
+    let message = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/iso20022/pacs.008.001.08-two.xml"),
+    )
+    .unwrap();
+    let reply = p1
+        .send_as(
+            Some(&icici_key),
+            "POST",
+            "/api/v1/iso20022/pacs.008",
+            message.into_bytes(),
+            &[("content-type", "application/xml")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    // Both transactions decided and stored there (the first past ICICI's prefunded
+    // balance, which partition 0 holds: rejected).
+    let decided: Vec<&str> = reply
+        .text
+        .split("transaction_id ")
+        .skip(1)
+        .map(|rest| &rest[..36])
+        .collect();
+    assert_eq!(decided.len(), 2, "{}", reply.text);
+    for id in decided {
+        let id = deltran::domain::TransferId::parse(id).unwrap();
+        assert!(
+            p0.store.transfer(id).await.is_ok(),
+            "{id} not at partition 0"
+        );
+    }
+    p0.assert_audit_clean().await;
+    p1.assert_audit_clean().await;
+}
