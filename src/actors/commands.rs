@@ -368,8 +368,19 @@ impl Engine {
                 CommandError::ReturnNotReceiver(id),
             )
             .await?;
+        // Cluster mode: the return is the receiver's transfer, decided by its
+        // partition, while the original and the record of its returns are here.
+        let receiver_elsewhere = self.owned.as_ref().is_some_and(|o| {
+            o.assignment
+                .elsewhere(&original.receiver, o.partition)
+                .is_some()
+        });
         let why = match original.status() {
             _ if original.return_of.is_some() => ": a return cannot itself be returned",
+            _ if receiver_elsewhere => {
+                ": its sender and receiver are on different partitions of the cluster, and \
+                 such a transfer cannot be returned yet: send a new transfer to its sender"
+            }
             TransferStatus::Netted | TransferStatus::Settled => return Ok(original),
             TransferStatus::Accepted => ": its window is still open (its sender may cancel it)",
             _ => "",

@@ -476,7 +476,7 @@ pub struct ReturnBody {
         (status = 400, description = "Problem code: `field_invalid` (the header and body keys differ)"),
         (status = 403, description = "Problem codes: `return_not_receiver` (the original's sender), `auditor_read_only`"),
         (status = 404, description = "Problem code: `not_found` (also another bank's transfer, to a bank key)"),
-        (status = 409, description = "Problem codes: `transfer_not_returnable` (not netted or settled, or itself a return), `idempotency_key_reused`"),
+        (status = 409, description = "Problem codes: `transfer_not_returnable` (not netted or settled, itself a return, or in cluster mode between banks of two partitions), `idempotency_key_reused`"),
         (status = 422, description = "Problem codes. Rejected (stored; `transfer` holds it): `return_exceeds_original` (more than is left of the original), `return_amount_too_small` (a part that gives back nothing at the original's rate), `sender_bank_suspended`, `receiver_bank_suspended`, `limit_exceeded`, `liquidity_insufficient`. Refused input (not stored): `transaction_id_invalid`, `amount_invalid`, `amount_must_be_positive`, `amount_has_too_many_decimals`, `amount_too_large`, `text_too_long`, `text_invalid`, `idempotency_key_invalid`, `on_limit_invalid`, `priority_invalid`. Not storable: `transfer_unstorable`."),
         (status = 503, description = "Problem code: `overloaded` (retry after `Retry-After`)"),
     ))]

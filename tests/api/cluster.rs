@@ -638,6 +638,35 @@ async fn any_node_serves_a_request_for_any_bank() {
             "{id} not at partition 0"
         );
     }
+
+    // A netted transfer between partitions cannot be returned yet: said plainly.
+    let crossing = p0.submit(&transfer("ICICI", "ENBD", "7.00", "a-4")).await;
+    assert_eq!(crossing.status, 202, "{}", crossing.body);
+    let window = crossing.body["window_id"].as_i64().unwrap();
+    p0.wait_for_window_state(window, &["netted", "settled"])
+        .await;
+    let returned = p1
+        .send_as(
+            Some(p1.keys.bank("ENBD")),
+            "POST",
+            &format!(
+                "/api/v1/transfers/{}/return",
+                crossing.str("transaction_id")
+            ),
+            json!({"amount": "0.01"}).to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(returned.status, 409, "{}", returned.body);
+    assert_eq!(returned.code(), "transfer_not_returnable");
+    assert!(
+        returned.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("different partitions"),
+        "{}",
+        returned.body
+    );
     p0.assert_audit_clean().await;
     p1.assert_audit_clean().await;
 }
