@@ -6,7 +6,8 @@
 //! consumer whose messages stay unacknowledged (and come again after `ack_wait`)
 //! until the caller has committed them and acknowledges. The cluster's result of each
 //! window and the keys each partition shares are kept on another stream (`DELTRAN`),
-//! the last message of each subject (a window's, a partition's) only.
+//! the last message of each subject (a window's, a partition's) only; the registry's
+//! records each partition is the home of, on a third (`DELTRAN_REGISTRY`), likewise.
 
 use std::time::Duration;
 
@@ -25,6 +26,11 @@ pub const LEGS_STREAM: &str = "DELTRAN_LEGS";
 /// The cluster's state on the log: each window's result and each partition's keys,
 /// the last message of each subject only.
 pub const STATE_STREAM: &str = "DELTRAN";
+/// The registry as each partition last published what it is the home of
+/// (`cluster::registry`), the last message of each subject only.
+pub const REGISTRY_STREAM: &str = "DELTRAN_REGISTRY";
+/// The registry stream's subjects begin so.
+pub const REGISTRY_SUBJECTS: &str = "deltran.registry.";
 
 fn credit_subject(partition: PartitionId) -> String {
     format!("deltran.credit.{}", partition.0)
@@ -35,6 +41,7 @@ pub struct Log {
     js: jetstream::Context,
     legs: stream::Stream,
     state: stream::Stream,
+    registry: stream::Stream,
     settings: TransportSettings,
 }
 
@@ -76,10 +83,22 @@ impl Log {
             })
             .await
             .map_err(|e| ClusterError::unavailable("opening the state's stream", &e))?;
+        let registry = js
+            .get_or_create_stream(stream::Config {
+                name: REGISTRY_STREAM.to_string(),
+                subjects: vec![format!("{REGISTRY_SUBJECTS}>")],
+                max_messages_per_subject: 1,
+                storage: stream::StorageType::File,
+                num_replicas: settings.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ClusterError::unavailable("opening the registry's stream", &e))?;
         Ok(Log {
             js,
             legs,
             state,
+            registry,
             settings,
         })
     }
@@ -228,6 +247,64 @@ impl Log {
             .await
             .map_err(|e| ClusterError::unavailable("reading the keys", &e))?;
         Ok(SharedKeys { messages })
+    }
+}
+
+impl Log {
+    /// Publishes `payload` on the registry's `subject` (after `REGISTRY_SUBJECTS`),
+    /// replacing its last message.
+    pub async fn publish_registry(
+        &self,
+        subject: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), ClusterError> {
+        let publish = jetstream::message::PublishMessage::build().payload(payload.into());
+        let subject = format!("{REGISTRY_SUBJECTS}{subject}");
+        self.publish(subject, publish, "publishing the registry")
+            .await
+            .map(|_| ())
+    }
+
+    /// The last message of every registry subject, then each new one, as (subject
+    /// after `REGISTRY_SUBJECTS`, payload): an ordered consumer.
+    pub async fn registry(&self) -> Result<RegistryMessages, ClusterError> {
+        let consumer = self
+            .registry
+            .create_consumer(pull::OrderedConfig {
+                // The server takes "last per subject" only with a filter.
+                filter_subject: format!("{REGISTRY_SUBJECTS}>"),
+                deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ClusterError::unavailable("opening the registry's consumer", &e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| ClusterError::unavailable("reading the registry", &e))?;
+        Ok(RegistryMessages { messages })
+    }
+}
+
+/// The registry's messages as they are published.
+pub struct RegistryMessages {
+    messages: pull::Ordered,
+}
+
+impl RegistryMessages {
+    pub async fn next(&mut self) -> Option<Result<(String, Vec<u8>), ClusterError>> {
+        let message = self.messages.next().await?;
+        Some(
+            message
+                .map_err(|e| ClusterError::unavailable("reading the registry", &e))
+                .map(|m| {
+                    let subject = m
+                        .subject
+                        .strip_prefix(REGISTRY_SUBJECTS)
+                        .unwrap_or_default();
+                    (subject.to_string(), m.payload.to_vec())
+                }),
+        )
     }
 }
 

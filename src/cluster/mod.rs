@@ -13,6 +13,7 @@ pub mod keeper;
 pub mod leases;
 pub mod log;
 pub mod node;
+pub mod registry;
 pub mod wire;
 
 use std::time::Duration;

@@ -245,7 +245,7 @@ pub struct ClusterNode {
     pub partition: PartitionId,
     pub assignment: Assignment,
     pub epoch: Epoch,
-    log: Arc<Log>,
+    pub(super) log: Arc<Log>,
     leases: Arc<Leases>,
     lease_ttl: Duration,
     /// Whether this node holds the coordinator's lease now.
@@ -348,7 +348,9 @@ impl ClusterNode {
         self.spawn_until_stopped(self.clone().coordinate(period));
         self.spawn_until_stopped(self.clone().answer_transfer_reads(store.clone()));
         self.spawn_until_stopped(self.clone().relay_credits(store.clone()));
-        self.spawn_until_stopped(self.clone().apply_credits(store));
+        self.spawn_until_stopped(self.clone().apply_credits(store.clone()));
+        self.spawn_until_stopped(self.clone().publish_registry(store.clone()));
+        self.spawn_until_stopped(self.clone().read_registry(engine.clone(), store));
         self.spawn_until_stopped(self.clone().publish_keys(engine.keys.stored()));
         self.spawn_until_stopped(self.clone().read_keys(engine.keys));
     }

@@ -33,6 +33,7 @@ use super::auth::Caller;
 use super::limits::refuse;
 use super::{ApiError, AppState};
 use crate::cluster::node::{request_subject, submit_subject};
+use crate::cluster::registry::REGISTRY_HOME;
 use crate::cluster::ClusterNode;
 use crate::domain::cluster::PartitionId;
 use crate::domain::{BankCode, Principal, TransferId, WindowId};
@@ -67,10 +68,10 @@ const FORWARDED_REQUEST_HEADERS: [&str; 5] = [
     "accept",
     "x-request-id",
 ];
-/// Marks a request another node forwarded: the owner serves it as its own and never
-/// forwards it again (a node that disagrees about the owner answers `421`, it does
-/// not bounce the request back). A client that sets it only loses the forwarding.
-const FORWARDED_HEADER: &str = "deltran-forwarded";
+/// Marks a request another node forwarded (in its extensions, where a client cannot
+/// put it): the owner serves it as its own and never forwards it again (a node that
+/// disagrees about the owner answers `421`, it does not bounce the request back).
+struct Forwarded;
 /// A forwarded submission's idempotency key, as the client's header gave it.
 const KEY_HEADER: &str = "Idempotency-Key";
 
@@ -241,6 +242,14 @@ fn destination(
             TransferId::parse(id).map_or(Destination::Here, Destination::HolderOf)
         }
         ("GET", ["transfers" | "transactions"]) => Destination::Everywhere,
+        // The hub-wide records change at their home, which shares them with every
+        // node; the screening list is read there too (its entries' ids are the
+        // home's).
+        ("POST", ["corridors"]) | ("PATCH", ["corridors", _]) | (_, ["screening", ..])
+            if here != REGISTRY_HOME =>
+        {
+            Destination::Partition(REGISTRY_HOME)
+        }
         // What a bank sends or reads about itself goes to its own partition.
         ("POST", ["iso20022", "pacs.008" | "pain.001" | "camt.054"])
         | ("GET", ["reports", "compliance" | "summary"]) => at_owner(caller_bank),
@@ -261,7 +270,7 @@ pub async fn route_to_owner<B: MessageBody + 'static>(
         .expect("the app has its state")
         .clone();
     let node = match &state.cluster {
-        Some(node) if !req.headers().contains_key(FORWARDED_HEADER) => node.clone(),
+        Some(node) if !req.extensions().contains::<Forwarded>() => node.clone(),
         _ => return Ok(next.call(req).await?.map_into_left_body()),
     };
     let caller_bank = req
@@ -602,11 +611,8 @@ fn forwarded_request(message: &async_nats::Message) -> Option<actix_http::Reques
         actix_http::Request::with_payload(actix_http::Payload::from(message.payload.clone()));
     request.head_mut().method = method;
     request.head_mut().uri = uri;
+    actix_http::HttpMessage::extensions_mut(&request).insert(Forwarded);
     let carried = request.headers_mut();
-    carried.insert(
-        HeaderName::from_static(FORWARDED_HEADER),
-        HeaderValue::from_static("1"),
-    );
     for name in FORWARDED_REQUEST_HEADERS {
         if let Some(value) = headers.get(name) {
             let value = HeaderValue::from_str(value.as_str()).ok()?;
@@ -851,6 +857,21 @@ mod tests {
             Destination::Here
         );
         assert_eq!(at(Method::GET, "/health", None), Destination::Here);
+        // The corridors and the screening list change at partition 0, here.
+        assert_eq!(
+            at(Method::POST, "/api/v1/corridors", None),
+            Destination::Here
+        );
+        let home = |method, path: &str| {
+            let assignment = Assignment::parse("ICICI=0,ENBD=1").unwrap();
+            destination(&method, path, None, &assignment, PartitionId(1))
+        };
+        let at_home = Destination::Partition(PartitionId(0));
+        assert_eq!(home(Method::POST, "/api/v1/corridors"), at_home);
+        assert_eq!(home(Method::PATCH, "/api/v1/corridors/INR-AED"), at_home);
+        assert_eq!(home(Method::GET, "/api/v1/corridors"), Destination::Here);
+        assert_eq!(home(Method::GET, "/api/v1/screening/entries"), at_home);
+        assert_eq!(home(Method::DELETE, "/api/v1/screening/entries/4"), at_home);
         // A bank not named belongs to partition 0, here.
         assert_eq!(
             at(Method::GET, "/api/v1/banks/HDFC", None),

@@ -54,6 +54,19 @@ impl Store {
             .collect()
     }
 
+    /// How many entries the list holds and the newest one's id: a change to the list
+    /// (an entry added or removed, a list imported) changes one or the other.
+    pub async fn screening_mark(&self) -> Result<(i64, i64), StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), coalesce(max(id), 0) FROM screening_entries",
+                &[],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
     /// Entries of `list` (every list when `None`) in id order, after the entry
     /// `after_id` when given, at most `limit`.
     pub async fn screening_entries_page(

@@ -670,3 +670,122 @@ async fn any_node_serves_a_request_for_any_bank() {
     p0.assert_audit_clean().await;
     p1.assert_audit_clean().await;
 }
+
+/// Each record of the registry changes at its home (a bank's at its partition, the
+/// corridors and the screening list at partition 0) whichever node the operator
+/// called, and reaches every other node's copy, which decides with it.
+#[actix_web::test]
+async fn the_registry_changes_at_its_home_and_reaches_every_node() {
+    let nats = NatsCluster::start();
+    let p0 = spawn_node(&nats, 0, 0, fresh_database().await).await;
+    let p1 = spawn_node(&nats, 1, 1, fresh_database().await).await;
+    for (from, to) in [(&p0, &p1), (&p1, &p0)] {
+        eventually("a node's keys work on the other", || async move {
+            to.get_as(Some(&from.keys.operator), "/api/v1/cluster")
+                .await
+                .status
+                == 200
+        })
+        .await;
+    }
+    let corridor = |id: &str| deltran::domain::CorridorId::parse(id).unwrap();
+    let bank = |code: &str| deltran::domain::BankCode::parse(code).unwrap();
+
+    // A corridor made through node 1 is made at partition 0 and reaches partition
+    // 1, which then decides ENBD's transfers to ADCB in it.
+    let made = p1
+        .create_corridor(&json!({"from_currency": "AED", "to_currency": "AED",
+                                 "fx_rate": "1", "amount_max": "1000000"}))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert!(p0.store.corridor(corridor("AED-AED")).await.is_ok());
+    eventually("the corridor reaches partition 1", || async {
+        p1.store.corridor(corridor("AED-AED")).await.is_ok()
+    })
+    .await;
+    let sent = p1.submit(&transfer("ENBD", "ADCB", "5.00", "r-1")).await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    // A rate changed through node 1 likewise.
+    let changed = p1
+        .patch("/api/v1/corridors/INR-AED", &json!({"fx_rate": "0.05"}))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    eventually("the new rate reaches partition 1", || async {
+        p1.store
+            .corridor(corridor("INR-AED"))
+            .await
+            .is_ok_and(|c| c.fx_rate.to_string() == "0.05")
+    })
+    .await;
+
+    // ENBD (partition 1) suspended through node 0: suspended at partition 1, and
+    // partition 0's copy follows, so ICICI's transfer to it is refused there.
+    let suspended = p0
+        .patch("/api/v1/banks/ENBD", &json!({"status": "suspended"}))
+        .await;
+    assert_eq!(suspended.status, 200, "{}", suspended.body);
+    assert_eq!(
+        p1.store.bank(&bank("ENBD")).await.unwrap().status.as_str(),
+        "suspended"
+    );
+    eventually("the suspension reaches partition 0", || async {
+        p0.store
+            .bank(&bank("ENBD"))
+            .await
+            .is_ok_and(|b| b.status.as_str() == "suspended")
+    })
+    .await;
+    let refused = p0.submit(&transfer("ICICI", "ENBD", "5.00", "r-2")).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.code(), "receiver_bank_suspended");
+    // A bank registered through node 1 that the assignment does not name belongs to
+    // partition 0: made there, copied to partition 1.
+    let registered = p1
+        .post_bank(&json!({"code": "FAB", "name": "First Abu Dhabi", "country": "AE"}))
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    assert!(p0.store.bank(&bank("FAB")).await.is_ok());
+    eventually("the new bank reaches partition 1", || async {
+        p1.store.bank(&bank("FAB")).await.is_ok()
+    })
+    .await;
+
+    // A screening entry added through node 1 is added at partition 0 and reaches
+    // partition 1's list; the list reads the same (the home's ids) through either.
+    let added = p1
+        .post(
+            "/api/v1/screening/entries",
+            &json!({"list": "sanctions", "name": "Ivan Example", "reference": "R-1"}),
+        )
+        .await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    eventually("the entry reaches partition 1", || async {
+        p1.store
+            .screening_entries()
+            .await
+            .is_ok_and(|list| list.iter().any(|e| e.reference.as_deref() == Some("R-1")))
+    })
+    .await;
+    let through_0 = p0.get("/api/v1/screening/entries").await;
+    let through_1 = p1.get("/api/v1/screening/entries").await;
+    assert_eq!(through_0.status, 200, "{}", through_0.body);
+    assert_eq!(through_0.body, through_1.body);
+    let removed = p1
+        .send_raw(
+            "DELETE",
+            &format!("/api/v1/screening/entries/{}", added.body["id"]),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    eventually("the removal reaches partition 1", || async {
+        p1.store
+            .screening_entries()
+            .await
+            .is_ok_and(|list| list.iter().all(|e| e.reference.as_deref() != Some("R-1")))
+    })
+    .await;
+    p0.assert_audit_clean().await;
+    p1.assert_audit_clean().await;
+}
