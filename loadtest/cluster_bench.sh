@@ -116,6 +116,8 @@ fi
 
 if phase 2; then
 echo "== 2. credit legs between two partitions (loadgen $LEG_RATE/s for ${DURATION}s on node 0)"
+# The cluster keeps its assignment: another one needs a new NATS cluster.
+stop_nats; start_nats 3
 start_node legs0 0 "${PORTS[0]}" "$TWO"
 start_node legs1 1 "${PORTS[1]}" "$TWO"
 DELTRAN_KEY=$(operator_key "$OUT/legs0/api-keys") target/release/loadgen --url "http://127.0.0.1:${PORTS[0]}" \
@@ -167,6 +169,7 @@ for n in 1 2 3; do
     2) assignment=$TWO ;;
     3) assignment=ICICI=0,ENBD=1,HDFC=1,ADCB=2,AXIS=2 ;;
   esac
+  stop_nats; start_nats 3
   for i in $(seq 0 $((n - 1))); do start_node "scale$n.$i" "$i" "${PORTS[$i]}" "$assignment"; done
   sleep 2
   before=$(busy_ticks)

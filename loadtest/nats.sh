@@ -2,6 +2,8 @@
 # loopback ports, and a NATS JetStream cluster of N servers on loopback (Debian's
 # nats-server, installed by tests/cluster/nats-server.sh when missing).
 #   source loadtest/nats.sh; start_nats N
+#   stop_nats   (stops them and deletes their JetStream data: the next start_nats
+#                begins a new cluster, with no leases, assignment or registry)
 # Needs OUT (the run's directory) and a `fail` function; sets NATS_BIN, NATS_PIDS
 # (the caller stops them) and NATS_URLS (comma-separated client URLs).
 
@@ -46,7 +48,7 @@ cluster {
 $routes  ]
 }
 CONF
-    "$NATS_BIN" -c "$OUT/nats$i.conf" >"$OUT/nats.$i.log" 2>&1 &
+    "$NATS_BIN" -c "$OUT/nats$i.conf" >>"$OUT/nats.$i.log" 2>&1 &
     NATS_PIDS+=($!)
   done
   began=$SECONDS
@@ -65,4 +67,12 @@ CONF
     sleep 0.5
   done
   echo "nats: $n servers up in $((SECONDS - began)) s, JetStream meta leader $(sort -u <<<"$leaders")"
+}
+
+stop_nats() {
+  local p i
+  for p in "${NATS_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${NATS_PIDS[@]}"; do { wait "$p"; } 2>/dev/null || true; done
+  for i in $(seq 0 $((${#NATS_PIDS[@]} - 1))); do rm -rf "${OUT:?}/nats$i"; done
+  NATS_PIDS=()
 }

@@ -286,6 +286,45 @@ impl Log {
     }
 }
 
+/// The registry's subject of the cluster's assignment of banks to partitions.
+pub const ASSIGNMENT_SUBJECT: &str = "assignment";
+
+impl Log {
+    /// The cluster's assignment of banks to partitions, as the log keeps it: the one
+    /// stored, or `proposed` when none is (the first node to start stores its own;
+    /// of two storing at once, one wins and the other reads it).
+    pub async fn assignment(&self, proposed: &str) -> Result<String, ClusterError> {
+        let subject = format!("{REGISTRY_SUBJECTS}{ASSIGNMENT_SUBJECT}");
+        loop {
+            match self
+                .registry
+                .get_last_raw_message_by_subject(&subject)
+                .await
+            {
+                Ok(stored) => {
+                    return String::from_utf8(stored.payload.to_vec())
+                        .map_err(|e| ClusterError::malformed("the stored assignment", &e))
+                }
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
+                Err(e) => return Err(ClusterError::unavailable("reading the assignment", &e)),
+            }
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(proposed.as_bytes().to_vec().into())
+                .expected_last_subject_sequence(0);
+            let stored = match self.js.send_publish(subject.clone(), publish).await {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            match stored {
+                Ok(_) => return Ok(proposed.to_string()),
+                // Another node stored one first: read it.
+                Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {}
+                Err(e) => return Err(ClusterError::unavailable("storing the assignment", &e)),
+            }
+        }
+    }
+}
+
 /// The registry's messages as they are published.
 pub struct RegistryMessages {
     messages: pull::Ordered,

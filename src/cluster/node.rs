@@ -195,6 +195,19 @@ pub async fn join(args: &ClusterArgs) -> Result<Joined, ClusterError> {
             let js = async_nats::jetstream::new(client.clone());
             let leases = Leases::open(&js, &settings).await?;
             let log = Log::open(js, settings.clone()).await?;
+            // One assignment for the whole cluster, kept on the log: a node started
+            // with another one would decide banks it does not own.
+            let stored = log.assignment(&assignment.text()).await?;
+            if stored != assignment.text() {
+                return Err(ClusterError::Malformed {
+                    what: "the partition assignment",
+                    detail: format!(
+                        "this node's --partitions ({}) is not the cluster's ({stored}); a \
+                         bank moves to another partition only with its data",
+                        assignment.text()
+                    ),
+                });
+            }
             Ok::<_, ClusterError>((client, Arc::new(leases), Arc::new(log)))
         };
         match attempt.await {

@@ -450,6 +450,9 @@ fn read_message(
 ) {
     let mut parts = subject.split('.');
     let partition = parts.next().and_then(|p| p.parse().ok()).map(PartitionId);
+    if subject == super::log::ASSIGNMENT_SUBJECT {
+        return;
+    }
     let read = match (partition, parts.next(), parts.next()) {
         (Some(p), None, _) => serde_json::from_slice(payload)
             .map(|m| {

@@ -86,6 +86,16 @@ impl Assignment {
         Ok(Assignment { banks })
     }
 
+    /// The assignment as `parse` reads it, banks in order: the same text for the
+    /// same assignment.
+    pub fn text(&self) -> String {
+        self.banks
+            .iter()
+            .map(|(bank, p)| format!("{bank}={}", p.0))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     pub fn assign(&mut self, bank: BankCode, partition: PartitionId) {
         self.banks.insert(bank, partition);
     }
@@ -496,6 +506,14 @@ impl CutOff {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_assignment_reads_back_from_its_text() {
+        let assignment = Assignment::parse(" HDFC=1, ICICI=0,ENBD=2").unwrap();
+        assert_eq!(assignment.text(), "ENBD=2,HDFC=1,ICICI=0");
+        assert_eq!(Assignment::parse(&assignment.text()).unwrap(), assignment);
+    }
+
     use super::*;
 
     fn w(id: i64) -> WindowId {

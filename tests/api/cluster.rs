@@ -786,6 +786,16 @@ async fn the_registry_changes_at_its_home_and_reaches_every_node() {
             .is_ok_and(|list| list.iter().all(|e| e.reference.as_deref() != Some("R-1")))
     })
     .await;
+
+    // The assignment is the cluster's, kept on the log: a node started with another
+    // one is refused before it claims anything.
+    let mut other = node_settings(&nats, 2, 2);
+    other.cluster.partitions = Some(Assignment::parse("ICICI=2,ENBD=1").unwrap());
+    let refused = deltran::cluster::node::join(&other.cluster).await;
+    let error = refused
+        .err()
+        .expect("a node with another assignment is refused");
+    assert!(error.to_string().contains("not the cluster's"), "{error}");
     p0.assert_audit_clean().await;
     p1.assert_audit_clean().await;
 }
