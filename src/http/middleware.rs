@@ -54,7 +54,17 @@ pub async fn observe(
             .error()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        if status == actix_web::http::StatusCode::INTERNAL_SERVER_ERROR {
+        // A partition of the cluster that is down, restarting or moving is an
+        // outage the operator sees once on the node itself, not once per request.
+        let partition_down = response
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<ApiError>())
+            .is_some_and(|e| matches!(e, ApiError::PartitionUnavailable(_)));
+        if partition_down {
+            tracing::info!(parent: &span, status = status.as_u16(), method, route, problem,
+                           "answered that a partition is unavailable");
+        } else if status == actix_web::http::StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(parent: &span, status = status.as_u16(), method, route, problem,
                             cause, "answered with a server error");
         } else {
