@@ -34,6 +34,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `n` distinct free ports: all held at once while they are chosen.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
 /// Three JetStream servers clustered on loopback, killed when dropped.
 pub struct NatsCluster {
     dir: PathBuf,
@@ -42,15 +52,28 @@ pub struct NatsCluster {
 }
 
 impl NatsCluster {
+    /// Starts the three servers. A port chosen free can be taken by another process
+    /// before its server binds it (tests run in parallel): a server that exits at
+    /// once is a lost race, and the cluster starts again on other ports.
     pub fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "deltran-nats-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
+        static CLUSTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        for _attempt in 0..5 {
+            let n = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("deltran-nats-{}-{n}", std::process::id()));
+            let mut cluster = Self::start_in(dir);
+            if cluster.listening(Duration::from_secs(10)) {
+                return cluster;
+            }
+            eprintln!("a NATS server did not start (a port taken?); starting again");
+        }
+        panic!("the NATS cluster did not start in 5 attempts");
+    }
+
+    fn start_in(dir: PathBuf) -> Self {
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let ports = free_ports(6);
+        let (client_ports, route_ports) = (ports[..3].to_vec(), ports[3..].to_vec());
         for i in 0..3 {
             let routes: Vec<String> = (0..3)
                 .filter(|&j| j != i)
@@ -75,6 +98,31 @@ impl NatsCluster {
             cluster.start_server(i);
         }
         cluster
+    }
+
+    /// Whether every server is running and takes connections within `wait`.
+    fn listening(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        loop {
+            let up = self
+                .client_ports
+                .iter()
+                .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok());
+            let running = self
+                .servers
+                .iter_mut()
+                .all(|s| s.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))));
+            if !running {
+                return false;
+            }
+            if up {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn start_server(&mut self, i: usize) {
