@@ -360,7 +360,8 @@ def list_transfers(node):
     """Every transfer the node's partition stores, paged by id."""
     out, cursor = [], None
     while True:
-        path = "/api/v1/transfers?limit=1000" + (f"&cursor={cursor}" if cursor else "")
+        # This partition's own (a list gathers every partition's by default).
+        path = "/api/v1/transfers?limit=1000&partition_only=true" + (f"&cursor={cursor}" if cursor else "")
         status, page = node.get(path, timeout=60)
         if status != 200:
             raise RuntimeError(f"partition {node.partition}: GET {path} answered {status}: {page}")

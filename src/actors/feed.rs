@@ -1,6 +1,9 @@
 //! The feed hub: fans engine events out to WebSocket sessions. It holds `Recipient`s
 //! (never the session type) and sends with `try_send`, so a session that cannot keep
-//! up loses messages — and is told so — instead of slowing the engine down.
+//! up loses messages — and is told so — instead of slowing the engine down. In cluster
+//! mode it also hands this node's events to the cluster's relay (`RelayTo`, a bounded
+//! queue: full, a publication is not relayed) and fans out the other nodes' events
+//! (`Relayed`) to its own sessions, so a session on any node sees the whole cluster.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,8 +56,9 @@ pub type SeenBy = Arc<dyn Fn(&BankCode) -> Arc<str> + Send + Sync>;
 #[derive(Clone)]
 pub struct Event {
     pub channel: Channel,
-    /// The message `type`, e.g. `transaction`, `window_netted`.
-    pub kind: &'static str,
+    /// The message `type`, e.g. `transaction`, `window_netted` (owned when it came
+    /// from another node of the cluster).
+    pub kind: std::borrow::Cow<'static, str>,
     /// The banks the event concerns; empty for events of general interest (windows).
     pub banks: Vec<BankCode>,
     /// The `data` member, as JSON text.
@@ -82,6 +86,17 @@ impl std::fmt::Debug for Event {
 #[rtype(result = "()")]
 pub struct Publish(pub Vec<Event>);
 
+/// Cluster mode: this node's events go to `0` too (the relay to the other nodes),
+/// and `transactions` are made whatever this node's sessions want.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RelayTo(pub tokio::sync::mpsc::Sender<Vec<Event>>);
+
+/// Cluster mode: events of another node, for this node's sessions only.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relayed(pub Vec<Event>);
+
 /// From the store writer, after a batch commits: its transfers, accepted and rejected.
 /// Serialised only if some session listens to `transactions`.
 #[derive(Message)]
@@ -92,7 +107,7 @@ impl Event {
     pub fn new(channel: Channel, kind: &'static str, banks: Vec<BankCode>, data: String) -> Self {
         Event {
             channel,
-            kind,
+            kind: kind.into(),
             banks,
             data: data.into(),
             seen_by: None,
@@ -181,6 +196,8 @@ pub struct FeedHub {
     /// before the stop) is closed at once too, instead of lingering until the server
     /// drops its connection without a close frame.
     stopping: bool,
+    /// Cluster mode: where this node's events go for the other nodes.
+    relay: Option<tokio::sync::mpsc::Sender<Vec<Event>>>,
 }
 
 impl FeedHub {
@@ -190,14 +207,30 @@ impl FeedHub {
             metrics,
             transactions_wanted,
             stopping: false,
+            relay: None,
+        }
+    }
+
+    /// Hands this node's events to the cluster's relay, if there is one; a full
+    /// queue drops them (the other nodes' sessions miss them, as a lagging session
+    /// would), never waits.
+    fn relay(&self, events: &[Event]) {
+        if let Some(relay) = &self.relay {
+            if relay.try_send(events.to_vec()).is_err() {
+                self.metrics
+                    .ws_messages_dropped
+                    .with_label_values(&["relay"])
+                    .inc_by(events.len() as u64);
+            }
         }
     }
 
     fn refresh_interest(&self) {
-        let wanted = self
-            .sessions
-            .values()
-            .any(|s| s.channels.contains(&Channel::Transactions));
+        let wanted = self.relay.is_some()
+            || self
+                .sessions
+                .values()
+                .any(|s| s.channels.contains(&Channel::Transactions));
         self.transactions_wanted.store(wanted, Ordering::Release);
     }
 
@@ -289,6 +322,24 @@ impl Handler<Publish> for FeedHub {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) {
+        self.relay(&msg.0);
+        self.fan_out(msg.0);
+    }
+}
+
+impl Handler<RelayTo> for FeedHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: RelayTo, _: &mut Context<Self>) {
+        self.relay = Some(msg.0);
+        self.refresh_interest();
+    }
+}
+
+impl Handler<Relayed> for FeedHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Relayed, _: &mut Context<Self>) {
         self.fan_out(msg.0);
     }
 }
@@ -308,7 +359,8 @@ impl Handler<TransfersStored> for FeedHub {
                     views::text(views::transfer(t)),
                 )
             })
-            .collect();
+            .collect::<Vec<_>>();
+        self.relay(&events);
         self.fan_out(events);
     }
 }
@@ -407,6 +459,16 @@ impl Feed {
     /// A committed batch's transfers for `transactions` (call only when wanted).
     pub fn transfers_stored(&self, transfers: Vec<Transfer>) {
         self.hub.do_send(TransfersStored(transfers));
+    }
+
+    /// Cluster mode: this node's events go to `relay` too.
+    pub fn relay_to(&self, relay: tokio::sync::mpsc::Sender<Vec<Event>>) {
+        self.hub.do_send(RelayTo(relay));
+    }
+
+    /// Cluster mode: another node's events, for this node's sessions.
+    pub fn relayed(&self, events: Vec<Event>) {
+        self.hub.do_send(Relayed(events));
     }
 
     /// Closes every feed session now (the engine is stopping).

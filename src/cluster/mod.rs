@@ -9,6 +9,7 @@
 //! runs one partition under its lease, seals its windows when the coordinator says
 //! so, and coordinates the cut-offs while it holds that lease.
 
+pub mod feed;
 pub mod keeper;
 pub mod leases;
 pub mod log;

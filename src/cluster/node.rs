@@ -363,7 +363,9 @@ impl ClusterNode {
         self.spawn_until_stopped(self.clone().relay_credits(store.clone()));
         self.spawn_until_stopped(self.clone().apply_credits(store.clone()));
         self.spawn_until_stopped(self.clone().publish_registry(store.clone()));
-        self.spawn_until_stopped(self.clone().read_registry(engine.clone(), store));
+        self.spawn_until_stopped(self.clone().read_registry(engine.clone(), store.clone()));
+        self.spawn_until_stopped(self.clone().relay_feed(engine.clone(), store));
+        self.spawn_until_stopped(self.clone().read_feed(engine.clone()));
         self.spawn_until_stopped(self.clone().publish_keys(engine.keys.stored()));
         self.spawn_until_stopped(self.clone().read_keys(engine.keys));
     }

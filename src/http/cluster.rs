@@ -381,10 +381,13 @@ async fn gather_lists<B: MessageBody + 'static>(
     state: &AppState,
     node: &ClusterNode,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let limit = web::Query::<PageQuery>::from_query(req.query_string())
-        .ok()
+    let query = web::Query::<PageQuery>::from_query(req.query_string()).ok();
+    let limit = query
+        .as_ref()
+        .filter(|q| q.partition_only.as_deref() != Some("true"))
         .and_then(|q| super::page_limit(q.limit.as_deref(), state).ok());
-    // A query this node refuses is refused the same by every other one: no hop.
+    // A query this node refuses is refused the same by every other one (no hop), and
+    // `partition_only=true` asks for this partition's alone.
     let Some(limit) = limit else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
@@ -428,6 +431,7 @@ async fn gather_lists<B: MessageBody + 'static>(
 #[derive(serde::Deserialize)]
 struct PageQuery {
     limit: Option<String>,
+    partition_only: Option<String>,
 }
 
 async fn body_bytes<B: MessageBody>(response: HttpResponse<B>) -> web::Bytes {

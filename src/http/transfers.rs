@@ -542,6 +542,10 @@ pub struct ListQuery {
     /// The previous page's `next_cursor`.
     #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
+    /// Cluster mode: `true` lists only the transfers the partition of the node called
+    /// holds (by default a list gathers every partition's); alone, it changes nothing.
+    #[param(value_type = Option<bool>)]
+    partition_only: Option<String>,
 }
 
 fn query_bank(value: &Option<String>, field: &'static str) -> Result<Option<BankCode>, ApiError> {
@@ -574,6 +578,12 @@ pub async fn list(
         .into_inner();
     let invalid = |what: &str| ApiError::QueryInvalid(what.to_string());
     let limit = page_limit(query.limit.as_deref(), &state)?;
+    if !matches!(
+        query.partition_only.as_deref(),
+        None | Some("true" | "false")
+    ) {
+        return Err(invalid("partition_only must be true or false"));
+    }
     let status = query
         .status
         .as_deref()

@@ -468,7 +468,7 @@ impl Handler<Deliver> for WsSession {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
         for event in msg.0 {
-            self.send(event.kind, event.channel.as_str(), &event.data, ctx);
+            self.send(&event.kind, event.channel.as_str(), &event.data, ctx);
         }
     }
 }

@@ -13,7 +13,7 @@ use deltran::store::fence;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, fresh_database, test_settings, TestApp};
+use crate::helpers::{eventually, fresh_database, test_settings, TestApp, WsClient};
 use crate::nats::NatsCluster;
 
 /// ICICI, HDFC and AXIS on partition 0; ENBD and ADCB on partition 1.
@@ -534,8 +534,18 @@ async fn any_node_serves_a_request_for_any_bank() {
     let path = "/api/v1/banks/ENBD/positions";
     assert_eq!(p0.get_as(Some(&icici_key), path).await.status, 404);
 
+    // Feeds on node 1: the operator's and ICICI's (a bank of partition 0).
+    let mut operator_feed = WsClient::connect(&p1).await;
+    let mut icici_feed = WsClient::connect_as(&p1, &icici_key).await;
+    for feed in [&mut operator_feed, &mut icici_feed] {
+        feed.send(&json!({"type": "subscribe", "channels": ["transactions"]}))
+            .await;
+        feed.next_of("subscribed").await;
+    }
+
     // ICICI's transfers (held by partition 0) and ENBD's to ICICI (held by 1).
     let mut ids = Vec::new();
+    let mut all_ids = Vec::new();
     for (i, (sender, receiver, amount)) in [
         ("ICICI", "ENBD", "10.00"),
         ("ENBD", "ICICI", "1.00"),
@@ -550,11 +560,37 @@ async fn any_node_serves_a_request_for_any_bank() {
             .submit(&transfer(sender, receiver, amount, &format!("a-2-{i}")))
             .await;
         assert_eq!(sent.status, 202, "{}", sent.body);
+        all_ids.push(sent.str("transaction_id"));
         if [sender, receiver].contains(&&"ICICI") {
             ids.push(sent.str("transaction_id"));
         }
     }
     ids.sort();
+    all_ids.sort();
+    // Node 1's feeds carry every partition's transfers: all five to the operator,
+    // ICICI's four (and not HDFC's to ENBD) to ICICI.
+    for (feed, expected) in [(&mut operator_feed, &all_ids), (&mut icici_feed, &ids)] {
+        let mut seen = Vec::new();
+        while seen.len() < expected.len() {
+            let event = feed.next_of("transaction").await;
+            let id = event["data"]["transaction_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            if id.len() == 36 && all_ids.contains(&id) {
+                seen.push(id);
+            }
+        }
+        seen.sort();
+        assert_eq!(&seen, expected);
+    }
+    let hdfc_id = all_ids.iter().find(|id| !ids.contains(id)).unwrap();
+    while let Some(event) = icici_feed.next(Duration::from_millis(500)).await {
+        assert_ne!(
+            event["data"]["transaction_id"].as_str(),
+            Some(hdfc_id.as_str())
+        );
+    }
     // ICICI lists the four it is party to, through either node, three at a time:
     // the pages gather both partitions' in id order.
     for node in [&p0, &p1] {
@@ -581,6 +617,20 @@ async fn any_node_serves_a_request_for_any_bank() {
     }
     let bad = p1.get("/api/v1/transfers?limit=0").await;
     assert_eq!(bad.status, 400, "{}", bad.body);
+    let bad = p1.get("/api/v1/transfers?partition_only=yes").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    // `partition_only=true`: what the node's own partition holds (ENBD's two).
+    let own = p1
+        .get_as(Some(&icici_key), "/api/v1/transfers?partition_only=true")
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    let senders: Vec<&str> = own.body["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["sender_bank"].as_str().unwrap())
+        .collect();
+    assert_eq!(senders, ["ENBD", "ENBD"], "{}", own.body);
 
     // A transfer held by the other partition is cancelled through node 1 by its
     // sender; a bank that is not a party does not see it there either.
