@@ -233,19 +233,7 @@ impl Log {
     /// ordered consumer (recreated by the client when it misses a message) starting
     /// at the last message of each partition's subject.
     pub async fn shared_keys(&self) -> Result<SharedKeys, ClusterError> {
-        let consumer = self
-            .state
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: "deltran.keys.>".to_string(),
-                deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| ClusterError::unavailable("opening the keys' consumer", &e))?;
-        let messages = consumer
-            .messages()
-            .await
-            .map_err(|e| ClusterError::unavailable("reading the keys", &e))?;
+        let messages = last_per_subject(&self.state, "deltran.keys.>", "the keys").await?;
         Ok(SharedKeys { messages })
     }
 }
@@ -268,20 +256,8 @@ impl Log {
     /// The last message of every registry subject, then each new one, as (subject
     /// after `REGISTRY_SUBJECTS`, payload): an ordered consumer.
     pub async fn registry(&self) -> Result<RegistryMessages, ClusterError> {
-        let consumer = self
-            .registry
-            .create_consumer(pull::OrderedConfig {
-                // The server takes "last per subject" only with a filter.
-                filter_subject: format!("{REGISTRY_SUBJECTS}>"),
-                deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| ClusterError::unavailable("opening the registry's consumer", &e))?;
-        let messages = consumer
-            .messages()
-            .await
-            .map_err(|e| ClusterError::unavailable("reading the registry", &e))?;
+        let filter = format!("{REGISTRY_SUBJECTS}>");
+        let messages = last_per_subject(&self.registry, &filter, "the registry").await?;
         Ok(RegistryMessages { messages })
     }
 }
@@ -323,6 +299,28 @@ impl Log {
             }
         }
     }
+}
+
+/// The last message of each of `stream`'s subjects under `filter`, then each new one:
+/// an ordered consumer (recreated by the client when it misses a message).
+async fn last_per_subject(
+    stream: &stream::Stream,
+    filter: &str,
+    what: &'static str,
+) -> Result<pull::Ordered, ClusterError> {
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            // The server takes "last per subject" only with a filter.
+            filter_subject: filter.to_string(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ClusterError::unavailable(what, &e))?;
+    consumer
+        .messages()
+        .await
+        .map_err(|e| ClusterError::unavailable(what, &e))
 }
 
 /// The registry's messages as they are published.

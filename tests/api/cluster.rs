@@ -48,6 +48,23 @@ async fn spawn_node(
     TestApp::spawn_node(settings, database, Some(joined)).await
 }
 
+/// Partitions 0 and 1 on nodes 0 and 1, once each node's keys work on the other: an
+/// owner authenticates a forwarded caller itself.
+async fn spawn_two_nodes(nats: &NatsCluster) -> (TestApp, TestApp) {
+    let p0 = spawn_node(nats, 0, 0, fresh_database().await).await;
+    let p1 = spawn_node(nats, 1, 1, fresh_database().await).await;
+    for (from, to) in [(&p0, &p1), (&p1, &p0)] {
+        eventually("a node's keys work on the other", || async move {
+            to.get_as(Some(&from.keys.operator), "/api/v1/cluster")
+                .await
+                .status
+                == 200
+        })
+        .await;
+    }
+    (p0, p1)
+}
+
 async fn join(settings: &deltran::config::Settings) -> deltran::cluster::Joined {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -500,19 +517,7 @@ async fn a_partition_moved_to_another_node_is_served_there_and_fenced_at_its_for
 #[actix_web::test]
 async fn any_node_serves_a_request_for_any_bank() {
     let nats = NatsCluster::start();
-    let p0 = spawn_node(&nats, 0, 0, fresh_database().await).await;
-    let p1 = spawn_node(&nats, 1, 1, fresh_database().await).await;
-    // The owner authenticates a forwarded caller itself: each node's keys must have
-    // reached the other (within about a second).
-    for (from, to) in [(&p0, &p1), (&p1, &p0)] {
-        eventually("a node's keys work on the other", || async move {
-            to.get_as(Some(&from.keys.operator), "/api/v1/cluster")
-                .await
-                .status
-                == 200
-        })
-        .await;
-    }
+    let (p0, p1) = spawn_two_nodes(&nats).await;
 
     // The registry of a bank is its partition's: a cap set through node 1 for AXIS
     // (partition 0) is set at partition 0, which decides AXIS's transfers.
@@ -727,17 +732,7 @@ async fn any_node_serves_a_request_for_any_bank() {
 #[actix_web::test]
 async fn the_registry_changes_at_its_home_and_reaches_every_node() {
     let nats = NatsCluster::start();
-    let p0 = spawn_node(&nats, 0, 0, fresh_database().await).await;
-    let p1 = spawn_node(&nats, 1, 1, fresh_database().await).await;
-    for (from, to) in [(&p0, &p1), (&p1, &p0)] {
-        eventually("a node's keys work on the other", || async move {
-            to.get_as(Some(&from.keys.operator), "/api/v1/cluster")
-                .await
-                .status
-                == 200
-        })
-        .await;
-    }
+    let (p0, p1) = spawn_two_nodes(&nats).await;
     let corridor = |id: &str| deltran::domain::CorridorId::parse(id).unwrap();
     let bank = |code: &str| deltran::domain::BankCode::parse(code).unwrap();
 
