@@ -4,6 +4,8 @@
 //! mode it also hands this node's events to the cluster's relay (`RelayTo`, a bounded
 //! queue: full, a publication is not relayed) and fans out the other nodes' events
 //! (`Relayed`) to its own sessions, so a session on any node sees the whole cluster.
+//! Stored transfers, the feed's bulk, are made and relayed only while a session of
+//! this node or of another (`RemoteInterest`) listens to `transactions`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,9 +90,15 @@ pub struct Publish(pub Vec<Event>);
 
 /// Cluster mode: this node's events go to `0` too (the relay to the other nodes),
 /// and `transactions` are made whatever this node's sessions want.
+/// Answers the flag of whether a session of this node listens to `transactions`.
+#[derive(Message)]
+#[rtype(result = "Arc<AtomicBool>")]
+pub struct RelayTo(pub tokio::sync::mpsc::Sender<Vec<Event>>);
+
+/// Cluster mode: whether a session of another node listens to `transactions` now.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RelayTo(pub tokio::sync::mpsc::Sender<Vec<Event>>);
+pub struct RemoteInterest(pub bool);
 
 /// Cluster mode: events of another node, for this node's sessions only.
 #[derive(Message)]
@@ -198,6 +206,10 @@ pub struct FeedHub {
     stopping: bool,
     /// Cluster mode: where this node's events go for the other nodes.
     relay: Option<tokio::sync::mpsc::Sender<Vec<Event>>>,
+    /// Whether a session of this node listens to `transactions` (what this node tells
+    /// the others), and whether one of another node does.
+    local_transactions_wanted: Arc<AtomicBool>,
+    remote_transactions_wanted: bool,
 }
 
 impl FeedHub {
@@ -208,6 +220,8 @@ impl FeedHub {
             transactions_wanted,
             stopping: false,
             relay: None,
+            local_transactions_wanted: Arc::default(),
+            remote_transactions_wanted: false,
         }
     }
 
@@ -226,11 +240,13 @@ impl FeedHub {
     }
 
     fn refresh_interest(&self) {
-        let wanted = self.relay.is_some()
-            || self
-                .sessions
-                .values()
-                .any(|s| s.channels.contains(&Channel::Transactions));
+        let local = self
+            .sessions
+            .values()
+            .any(|s| s.channels.contains(&Channel::Transactions));
+        self.local_transactions_wanted
+            .store(local, Ordering::Release);
+        let wanted = local || (self.relay.is_some() && self.remote_transactions_wanted);
         self.transactions_wanted.store(wanted, Ordering::Release);
     }
 
@@ -328,10 +344,20 @@ impl Handler<Publish> for FeedHub {
 }
 
 impl Handler<RelayTo> for FeedHub {
+    type Result = MessageResult<RelayTo>;
+
+    fn handle(&mut self, msg: RelayTo, _: &mut Context<Self>) -> Self::Result {
+        self.relay = Some(msg.0);
+        self.refresh_interest();
+        MessageResult(self.local_transactions_wanted.clone())
+    }
+}
+
+impl Handler<RemoteInterest> for FeedHub {
     type Result = ();
 
-    fn handle(&mut self, msg: RelayTo, _: &mut Context<Self>) {
-        self.relay = Some(msg.0);
+    fn handle(&mut self, msg: RemoteInterest, _: &mut Context<Self>) {
+        self.remote_transactions_wanted = msg.0;
         self.refresh_interest();
     }
 }
@@ -360,7 +386,9 @@ impl Handler<TransfersStored> for FeedHub {
                 )
             })
             .collect::<Vec<_>>();
-        self.relay(&events);
+        if self.remote_transactions_wanted {
+            self.relay(&events);
+        }
         self.fan_out(events);
     }
 }
@@ -461,9 +489,18 @@ impl Feed {
         self.hub.do_send(TransfersStored(transfers));
     }
 
-    /// Cluster mode: this node's events go to `relay` too.
-    pub fn relay_to(&self, relay: tokio::sync::mpsc::Sender<Vec<Event>>) {
-        self.hub.do_send(RelayTo(relay));
+    /// Cluster mode: this node's events go to `relay` too; answers the flag of
+    /// whether a session of this node listens to `transactions`.
+    pub async fn relay_to(
+        &self,
+        relay: tokio::sync::mpsc::Sender<Vec<Event>>,
+    ) -> Result<Arc<AtomicBool>, MailboxError> {
+        self.hub.send(RelayTo(relay)).await
+    }
+
+    /// Cluster mode: whether a session of another node listens to `transactions`.
+    pub fn remote_interest(&self, transactions: bool) {
+        self.hub.do_send(RemoteInterest(transactions));
     }
 
     /// Cluster mode: another node's events, for this node's sessions.

@@ -9,9 +9,15 @@
 //! session that lags. Each relay message holds a publication's events, in order (cut
 //! into messages of at most `MESSAGE_BYTES_MAX`). An event that a session limited to
 //! one bank sees differently (a netted window: only that bank's positions) travels
-//! with its rendering for each bank of the registry.
+//! with its rendering for each bank of the registry. Stored transfers, the feed's
+//! bulk, are relayed only while some other node has a session listening to
+//! `transactions`: each node says whether it has one on `deltran-feed-interest.<p>`
+//! when that changes and every second, and a node not heard from for
+//! `INTEREST_EXPIRY` counts as having none.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,8 +38,18 @@ const MESSAGE_BYTES_MAX: usize = 512 * 1024;
 /// How long the relay renders per-bank views for the banks it last read.
 const BANKS_REREAD_AFTER: Duration = Duration::from_secs(5);
 
+/// How often a node looks at its sessions' interest, says it again when unchanged,
+/// and forgets another node's when not heard from.
+const INTEREST_CHECK: Duration = Duration::from_millis(250);
+const INTEREST_REPEAT: Duration = Duration::from_secs(1);
+const INTEREST_EXPIRY: Duration = Duration::from_secs(3);
+
 fn feed_subject(partition: PartitionId) -> String {
     format!("deltran-feed.{}", partition.0)
+}
+
+fn interest_subject(partition: PartitionId) -> String {
+    format!("deltran-feed-interest.{}", partition.0)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,7 +136,15 @@ impl ClusterNode {
     /// Relays this node's events to the other nodes as its engine publishes them.
     pub(super) async fn relay_feed(self: Arc<Self>, engine: Engine, store: Store) {
         let (relay, mut published) = tokio::sync::mpsc::channel(RELAY_QUEUE_MAX);
-        engine.feed.relay_to(relay);
+        let local_interest = loop {
+            match engine.feed.relay_to(relay.clone()).await {
+                Ok(flag) => break flag,
+                // The hub is restarting: its next incarnation takes it.
+                Err(_) => tokio::time::sleep(INTEREST_CHECK).await,
+            }
+        };
+        drop(relay);
+        self.spawn_until_stopped(self.clone().share_interest(local_interest));
         let subject = feed_subject(self.partition);
         let mut banks: Vec<BankCode> = Vec::new();
         let mut banks_read: Option<Instant> = None;
@@ -137,6 +161,52 @@ impl ClusterNode {
                 if let Err(e) = self.client.publish(subject.clone(), message.into()).await {
                     tracing::debug!(error = %e, "feed events not relayed");
                 }
+            }
+        }
+    }
+
+    /// Tells the other nodes whether a session of this node listens to
+    /// `transactions`: when it changes, and every `INTEREST_REPEAT`.
+    async fn share_interest(self: Arc<Self>, local: Arc<AtomicBool>) {
+        let subject = interest_subject(self.partition);
+        let mut said: Option<(bool, Instant)> = None;
+        loop {
+            let wanted = local.load(Ordering::Acquire);
+            if said.is_none_or(|(w, at)| w != wanted || at.elapsed() >= INTEREST_REPEAT) {
+                let payload = if wanted { "1" } else { "0" };
+                if let Err(e) = self.client.publish(subject.clone(), payload.into()).await {
+                    tracing::debug!(error = %e, "the feed's interest not said");
+                }
+                said = Some((wanted, Instant::now()));
+            }
+            tokio::time::sleep(INTEREST_CHECK).await;
+        }
+    }
+
+    /// Tells this node's hub whether a session of another node listens to
+    /// `transactions`, as the other nodes say it.
+    pub(super) async fn read_interest(self: Arc<Self>, engine: Engine) {
+        let own = interest_subject(self.partition);
+        let mut heard = match self.client.subscribe("deltran-feed-interest.*").await {
+            Ok(heard) => heard,
+            Err(e) => return self.fail(format!("subscribing to the feed's interest: {e}")),
+        };
+        let mut others: HashMap<String, (bool, Instant)> = HashMap::new();
+        let mut told = None;
+        loop {
+            if let Ok(message) = tokio::time::timeout(INTEREST_CHECK, heard.next()).await {
+                let Some(message) = message else { return };
+                if message.subject.as_str() != own {
+                    let wanted = message.payload.as_ref() == b"1";
+                    others.insert(message.subject.to_string(), (wanted, Instant::now()));
+                }
+            }
+            let wanted = others
+                .values()
+                .any(|(w, at)| *w && at.elapsed() < INTEREST_EXPIRY);
+            if told != Some(wanted) {
+                engine.feed.remote_interest(wanted);
+                told = Some(wanted);
             }
         }
     }

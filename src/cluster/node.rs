@@ -366,6 +366,7 @@ impl ClusterNode {
         self.spawn_until_stopped(self.clone().read_registry(engine.clone(), store.clone()));
         self.spawn_until_stopped(self.clone().relay_feed(engine.clone(), store));
         self.spawn_until_stopped(self.clone().read_feed(engine.clone()));
+        self.spawn_until_stopped(self.clone().read_interest(engine.clone()));
         self.spawn_until_stopped(self.clone().publish_keys(engine.keys.stored()));
         self.spawn_until_stopped(self.clone().read_keys(engine.keys));
     }

@@ -547,6 +547,31 @@ async fn any_node_serves_a_request_for_any_bank() {
             .await;
         feed.next_of("subscribed").await;
     }
+    // Node 0 relays stored transfers once it has heard that node 1 has a session
+    // listening to them (within about a second): probe until one arrives.
+    for probe in 0.. {
+        assert!(
+            probe < 20,
+            "node 0 never relays its stored transfers to node 1"
+        );
+        let sent = p0
+            .submit(&transfer(
+                "HDFC",
+                "ADCB",
+                "1.00",
+                &format!("a-probe-{probe}"),
+            ))
+            .await;
+        assert_eq!(sent.status, 202, "{}", sent.body);
+        let id = sent.body["transaction_id"].clone();
+        let mut arrived = false;
+        while let Some(event) = operator_feed.next(Duration::from_millis(500)).await {
+            arrived |= event["type"] == "transaction" && event["data"]["transaction_id"] == id;
+        }
+        if arrived {
+            break;
+        }
+    }
 
     // ICICI's transfers (held by partition 0) and ENBD's to ICICI (held by 1).
     let mut ids = Vec::new();
