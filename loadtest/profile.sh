@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Where a transfer's CPU goes at saturation (issue 14): the engine with its embedded
+# Postgres (fsync on) under the submission benchmark's wrk load, and meanwhile
+#   - each side's CPU per acknowledged transfer, from /proc (the engine; every
+#     Postgres process; wrk), from the load's first second to its last, the
+#     profiler's own cost included (the rate is the run's, profiled);
+#   - a sampled CPU profile of the engine and of Postgres (perf record, 999 Hz, no
+#     call graphs: the release build has no frame pointers), PROFILE_S seconds from
+#     the third second of the load, each side's hottest symbols by share of its own
+#     samples.
+# Usage: loadtest/profile.sh   (DURATION=20 CONNECTIONS=256 THREADS=2 PROFILE_S=10 TOP=25)
+# Needs wrk and perf (apt-get install wrk linux-perf; installed when missing). One
+# benchmark at a time on a shared machine: it takes /tmp/bench.lock.
+[ -n "${PROFILE_LOCKED:-}" ] || exec env PROFILE_LOCKED=1 flock /tmp/bench.lock "$0" "$@"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-20}
+CONNECTIONS=${CONNECTIONS:-256}
+THREADS=${THREADS:-2}
+PROFILE_S=${PROFILE_S:-10}
+TOP=${TOP:-25}
+ADDR=127.0.0.1:18082
+OUT=$(mktemp -d /tmp/deltran-profile-XXXXXX)
+chmod 755 "$OUT"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null
+cargo build --release --locked --bins >/dev/null 2>&1
+
+wait_up() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+field() { sed -n "s/^$1=//p" "$2"; }
+# CPU time in clock ticks (user + system) of the processes given, threads included.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+# Every process of the embedded Postgres: the postmaster and its children.
+postgres_pids() {
+  local pm
+  pm=$(head -1 "$OUT/engine/pg/postmaster.pid")
+  echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+}
+
+target/release/deltran serve --listen "$ADDR" --data-dir "$OUT/engine" --log-format json \
+  >"$OUT/engine.log" 2>&1 & pids+=($!)
+engine=${pids[0]}
+wait_up "http://$ADDR/health"
+export DELTRAN_KEYS_FILE=$OUT/engine/api-keys
+DELTRAN_KEY=$(awk '$1 == "operator" { print $3; exit }' "$OUT/engine/api-keys")
+export DELTRAN_KEY
+RUN_ID="prof$(date +%s)"
+
+echo "== engine under wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s; perf for ${PROFILE_S}s from the third second"
+RUN_ID=$RUN_ID wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s loadtest/submit.lua "http://$ADDR" >"$OUT/wrk.txt" &
+load=$!
+started=$(date +%s%N)
+sleep 1
+read -r -a pg <<<"$(postgres_pids)"
+engine_before=$(ticks "$engine"); pg_before=$(ticks "${pg[@]}"); wrk_before=$(ticks "$load")
+before_ns=$(date +%s%N)
+sleep 2
+read -r -a pg_now <<<"$(postgres_pids)"
+perf record -q -F 999 -o "$OUT/engine.perf" -p "$engine" -- sleep "$PROFILE_S" >/dev/null 2>&1 &
+perf_engine=$!
+perf record -q -F 999 -o "$OUT/postgres.perf" -p "$(IFS=,; echo "${pg_now[*]}")" -- sleep "$PROFILE_S" >/dev/null 2>&1 &
+perf_pg=$!
+wait "$perf_engine" "$perf_pg" || true
+# Read again a second before the load ends (wrk exits with its report).
+until_ns=$((started + (DURATION - 1) * 1000000000))
+now_ns=$(date +%s%N)
+[ "$now_ns" -ge "$until_ns" ] || sleep "$(awk -v d=$((until_ns - now_ns)) 'BEGIN { printf "%.3f", d / 1e9 }')"
+read -r -a pg_end <<<"$(postgres_pids)"
+engine_after=$(ticks "$engine"); pg_after=$(ticks "${pg_end[@]}"); wrk_after=$(ticks "$load")
+after_ns=$(date +%s%N)
+kill -0 "$load" 2>/dev/null || { echo "FAIL: the load ended before its CPU time was read (raise DURATION)" >&2; exit 1; }
+wait "$load"
+sleep 1
+socket_dir=$(sed -n 5p "$OUT/engine/pg/postmaster.pid")
+stored=$(psql -h "$socket_dir" -U deltran -d deltran -tAc \
+  "SELECT count(*) FROM transfers WHERE idempotency_key LIKE '$RUN_ID-%' AND status = 'accepted'")
+acked=$(sed -n 's/^accepted=\([0-9]*\).*/\1/p' "$OUT/wrk.txt")
+rate=$(field acknowledged_per_second "$OUT/wrk.txt")
+[ "$stored" -ge "$acked" ] || { echo "FAIL: acknowledged transfers missing from the database" >&2; exit 1; }
+# The ticks were read over the span between the two reads (from the load's first
+# second to its last): the transfers acknowledged in it, at the run's mean rate.
+span=$(awk -v a="$after_ns" -v b="$before_ns" 'BEGIN { print (a - b) / 1e9 }')
+hz=$(getconf CLK_TCK)
+per() { awk -v t="$1" -v r="$rate" -v s="$span" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * s) }'; }
+echo "acknowledged_per_second=$rate acknowledged=$acked stored=$stored"
+echo "cpu_us_per_transfer engine=$(per $((engine_after - engine_before))) postgres=$(per $((pg_after - pg_before))) wrk=$(per $((wrk_after - wrk_before)))"
+for side in engine postgres; do
+  echo "== $side: hottest symbols (share of its samples)"
+  perf report -q -i "$OUT/$side.perf" --no-children --sort dso,sym --percent-limit 0.5 --stdio 2>/dev/null \
+    | grep -v '^$' | head -"$TOP"
+done
+echo "outputs in $OUT"
