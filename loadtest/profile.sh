@@ -12,8 +12,7 @@
 # Needs wrk and perf (apt-get install wrk linux-perf; installed when missing). One
 # benchmark at a time on a shared machine: it takes /tmp/bench.lock.
 [ -n "${PROFILE_LOCKED:-}" ] || exec env PROFILE_LOCKED=1 flock /tmp/bench.lock "$0" "$@"
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 
 DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-256}
@@ -21,17 +20,9 @@ THREADS=${THREADS:-2}
 PROFILE_S=${PROFILE_S:-10}
 TOP=${TOP:-25}
 ADDR=127.0.0.1:18082
-OUT=$(mktemp -d /tmp/deltran-profile-XXXXXX)
-chmod 755 "$OUT"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+need_wrk
 command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null
-cargo build --release --locked --bins >/dev/null 2>&1
 
-wait_up() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 field() { sed -n "s/^$1=//p" "$2"; }
 # CPU time in clock ticks (user + system) of the processes given, threads included.
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
@@ -42,13 +33,9 @@ postgres_pids() {
   echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
 }
 
-target/release/deltran serve --listen "$ADDR" --data-dir "$OUT/engine" --log-format json \
-  >"$OUT/engine.log" 2>&1 & pids+=($!)
-engine=${pids[0]}
-wait_up "http://$ADDR/health"
+start_engine "$ADDR"
+engine=$ENGINE
 export DELTRAN_KEYS_FILE=$OUT/engine/api-keys
-DELTRAN_KEY=$(awk '$1 == "operator" { print $3; exit }' "$OUT/engine/api-keys")
-export DELTRAN_KEY
 RUN_ID="prof$(date +%s)"
 
 echo "== engine under wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s; perf for ${PROFILE_S}s from the third second"
