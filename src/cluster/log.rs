@@ -59,41 +59,52 @@ impl Log {
         js: jetstream::Context,
         settings: TransportSettings,
     ) -> Result<Self, ClusterError> {
-        let legs = js
-            .get_or_create_stream(stream::Config {
+        // File storage and the settings' replicas for all three.
+        let open = |config: stream::Config, what: &'static str| {
+            let js = &js;
+            let config = stream::Config {
+                storage: stream::StorageType::File,
+                num_replicas: settings.replicas,
+                ..config
+            };
+            async move {
+                js.get_or_create_stream(config)
+                    .await
+                    .map_err(|e| ClusterError::unavailable(what, &e))
+            }
+        };
+        let legs = open(
+            stream::Config {
                 name: LEGS_STREAM.to_string(),
                 subjects: vec!["deltran.credit.>".to_string()],
                 retention: stream::RetentionPolicy::WorkQueue,
-                storage: stream::StorageType::File,
-                num_replicas: settings.replicas,
                 duplicate_window: settings.duplicate_window,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| ClusterError::unavailable("opening the legs' stream", &e))?;
-        let state = js
-            .get_or_create_stream(stream::Config {
+            },
+            "opening the legs' stream",
+        )
+        .await?;
+        let state = open(
+            stream::Config {
                 name: STATE_STREAM.to_string(),
                 subjects: vec!["deltran.result.>".to_string(), "deltran.keys.>".to_string()],
                 max_messages_per_subject: 1,
-                storage: stream::StorageType::File,
-                num_replicas: settings.replicas,
                 duplicate_window: settings.duplicate_window,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| ClusterError::unavailable("opening the state's stream", &e))?;
-        let registry = js
-            .get_or_create_stream(stream::Config {
+            },
+            "opening the state's stream",
+        )
+        .await?;
+        let registry = open(
+            stream::Config {
                 name: REGISTRY_STREAM.to_string(),
                 subjects: vec![format!("{REGISTRY_SUBJECTS}>")],
                 max_messages_per_subject: 1,
-                storage: stream::StorageType::File,
-                num_replicas: settings.replicas,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| ClusterError::unavailable("opening the registry's stream", &e))?;
+            },
+            "opening the registry's stream",
+        )
+        .await?;
         Ok(Log {
             js,
             legs,

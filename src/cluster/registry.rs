@@ -306,21 +306,9 @@ impl ClusterNode {
                     if *from == self.partition || applied.get(from) == Some(&manifest.generation) {
                         continue;
                     }
-                    let list = match manifest.screening_chunks {
-                        None => None,
-                        Some(n) => match (0..n)
-                            .map(|k| {
-                                chunks
-                                    .get(&(*from, k))
-                                    .filter(|c| c.generation == manifest.generation)
-                                    .map(|c| c.entries.iter().cloned())
-                            })
-                            .collect::<Option<Vec<_>>>()
-                        {
-                            Some(parts) => Some(parts.into_iter().flatten().collect()),
-                            // Not every chunk of this publication is here yet.
-                            None => continue,
-                        },
+                    let Ok(list) = published_list(*from, manifest, &chunks) else {
+                        // Not every chunk of this publication is here yet.
+                        continue;
                     };
                     match self.take(&engine, &store, *from, manifest, list).await {
                         Ok(()) => {
@@ -349,6 +337,13 @@ impl ClusterNode {
         list: Option<Vec<EntryWire>>,
     ) -> Result<(), String> {
         let error = |e: &dyn std::fmt::Display| e.to_string();
+        let local_banks: BTreeMap<BankCode, BankRecord> = store
+            .banks()
+            .await
+            .map_err(|e| error(&e))?
+            .into_iter()
+            .map(|b| (b.code.clone(), b))
+            .collect();
         for published in &manifest.banks {
             let Some(bank) = new_bank(published) else {
                 tracing::warn!(bank = published.code, "a published bank does not read");
@@ -358,14 +353,14 @@ impl ClusterNode {
             if self.assignment.owner(&bank.code) != from {
                 continue;
             }
-            match store.bank(&bank.code).await {
-                Err(StoreError::NotFound) => {
+            match local_banks.get(&bank.code) {
+                None => {
                     engine
                         .create_bank(&REPLICA, bank)
                         .await
                         .map_err(|e| error(&e))?;
                 }
-                Ok(local) if bank_wire(&local) != *published => {
+                Some(local) if bank_wire(local) != *published => {
                     let patch = BankPatch {
                         name: (local.name != bank.name).then_some(bank.name),
                         status: (local.status != bank.status).then_some(bank.status),
@@ -377,13 +372,19 @@ impl ClusterNode {
                         .await
                         .map_err(|e| error(&e))?;
                 }
-                Ok(_) => {}
-                Err(e) => return Err(error(&e)),
+                Some(_) => {}
             }
         }
         if from != REGISTRY_HOME {
             return Ok(());
         }
+        let local_corridors: BTreeMap<CorridorId, CorridorRecord> = store
+            .corridors()
+            .await
+            .map_err(|e| error(&e))?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
         for published in manifest.corridors.iter().flatten() {
             let Some(corridor) = new_corridor(published) else {
                 tracing::warn!(
@@ -392,14 +393,14 @@ impl ClusterNode {
                 );
                 continue;
             };
-            match store.corridor(corridor.id).await {
-                Err(StoreError::NotFound) => {
+            match local_corridors.get(&corridor.id) {
+                None => {
                     engine
                         .create_corridor(&REPLICA, corridor)
                         .await
                         .map_err(|e| error(&e))?;
                 }
-                Ok(local) if corridor_wire(&local) != *published => {
+                Some(local) if corridor_wire(local) != *published => {
                     let patch = CorridorPatch {
                         fx_rate: (local.fx_rate != corridor.fx_rate).then_some(corridor.fx_rate),
                         status: (local.status != corridor.status).then_some(corridor.status),
@@ -414,8 +415,7 @@ impl ClusterNode {
                         .await
                         .map_err(|e| error(&e))?;
                 }
-                Ok(_) => {}
-                Err(e) => return Err(error(&e)),
+                Some(_) => {}
             }
         }
         if let Some(published) = list {
@@ -438,6 +438,27 @@ impl ClusterNode {
         }
         Ok(())
     }
+}
+
+/// The screening list partition `from` published with `manifest` (`None` when it
+/// publishes none), once every chunk of that publication is here (`Err` until then).
+fn published_list(
+    from: PartitionId,
+    manifest: &Manifest,
+    chunks: &BTreeMap<(PartitionId, u32), Chunk>,
+) -> Result<Option<Vec<EntryWire>>, ()> {
+    let Some(n) = manifest.screening_chunks else {
+        return Ok(None);
+    };
+    let mut list = Vec::new();
+    for k in 0..n {
+        let chunk = chunks
+            .get(&(from, k))
+            .filter(|c| c.generation == manifest.generation)
+            .ok_or(())?;
+        list.extend(chunk.entries.iter().cloned());
+    }
+    Ok(Some(list))
 }
 
 /// Files one registry message: a partition's manifest (`<p>`) or a chunk of its

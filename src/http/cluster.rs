@@ -517,41 +517,68 @@ pub fn serve_forwarded(state: web::Data<AppState>, node: Arc<ClusterNode>, fault
     node.spawn_until_stopped(serve_requests(state, node.clone(), fault_injection, room));
 }
 
-async fn serve_submissions(
-    state: web::Data<AppState>,
+/// Answers each forwarded message of `subject` with what `handle` makes of it, many
+/// at once (a task each) within `room`; a message past it is answered `503` at once.
+async fn serve_each<F, Fut>(
     node: Arc<ClusterNode>,
+    subject: String,
+    what: &'static str,
     room: Arc<tokio::sync::Semaphore>,
-) {
-    let mut requests = match node.client.subscribe(submit_subject(node.partition)).await {
-        Ok(requests) => requests,
-        Err(e) => return node.fail(format!("subscribing to forwarded submissions: {e}")),
+    handle: F,
+) where
+    F: Fn(async_nats::Message) -> Fut + 'static,
+    Fut: std::future::Future<Output = HttpResponse> + 'static,
+{
+    let mut messages = match node.client.subscribe(subject).await {
+        Ok(messages) => messages,
+        Err(e) => return node.fail(format!("subscribing to {what}: {e}")),
     };
-    while let Some(request) = requests.next().await {
-        let Some(reply) = request.reply.clone() else {
+    let handle = Rc::new(handle);
+    while let Some(message) = messages.next().await {
+        let Some(reply) = message.reply.clone() else {
             continue;
         };
-        let (state, node, room) = (state.clone(), node.clone(), room.clone());
+        let (node, room, handle) = (node.clone(), room.clone(), handle.clone());
         actix_web::rt::spawn(async move {
             let response = match room.try_acquire_owned() {
-                Ok(_permit) => {
-                    let key = request
-                        .headers
-                        .as_ref()
-                        .and_then(|h| h.get(KEY_HEADER))
-                        .map(|v| v.as_str().to_string());
-                    super::transfers::submit_forwarded(
-                        &state,
-                        key.as_deref(),
-                        &request.payload,
-                        Instant::now(),
-                    )
-                    .await
-                }
+                Ok(_permit) => handle(message).await,
                 Err(_) => overloaded(),
             };
             answer(&node, reply, response).await;
         });
     }
+}
+
+async fn serve_submissions(
+    state: web::Data<AppState>,
+    node: Arc<ClusterNode>,
+    room: Arc<tokio::sync::Semaphore>,
+) {
+    let subject = submit_subject(node.partition);
+    serve_each(
+        node,
+        subject,
+        "forwarded submissions",
+        room,
+        move |message| {
+            let state = state.clone();
+            async move {
+                let key = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(KEY_HEADER))
+                    .map(|v| v.as_str().to_string());
+                super::transfers::submit_forwarded(
+                    &state,
+                    key.as_deref(),
+                    &message.payload,
+                    Instant::now(),
+                )
+                .await
+            }
+        },
+    )
+    .await
 }
 
 async fn serve_requests(
@@ -567,34 +594,21 @@ async fn serve_requests(
     let Ok(application) = application.map(Rc::new) else {
         return node.fail("building the application for forwarded requests".into());
     };
-    let mut requests = match node.client.subscribe(request_subject(node.partition)).await {
-        Ok(requests) => requests,
-        Err(e) => return node.fail(format!("subscribing to forwarded requests: {e}")),
-    };
-    while let Some(message) = requests.next().await {
-        let Some(reply) = message.reply.clone() else {
-            continue;
-        };
-        let (application, node, room) = (application.clone(), node.clone(), room.clone());
-        actix_web::rt::spawn(async move {
-            let Ok(_permit) = room.try_acquire_owned() else {
-                return answer(&node, reply, overloaded()).await;
-            };
+    let subject = request_subject(node.partition);
+    serve_each(node, subject, "forwarded requests", room, move |message| {
+        let application = application.clone();
+        async move {
             let Some(request) = forwarded_request(&message) else {
                 let error = ApiError::FieldInvalid("a forwarded request that does not read".into());
-                return answer(
-                    &node,
-                    reply,
-                    actix_web::ResponseError::error_response(&error),
-                )
-                .await;
+                return actix_web::ResponseError::error_response(&error);
             };
             match application.call(request).await {
-                Ok(response) => answer(&node, reply, response.into_parts().1).await,
-                Err(error) => answer(&node, reply, error.error_response()).await,
+                Ok(response) => response.into_parts().1.map_into_boxed_body(),
+                Err(error) => error.error_response(),
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 fn overloaded() -> HttpResponse {
