@@ -190,6 +190,8 @@ impl Application {
             ),
             limits: HttpLimits {
                 body_size_max_bytes: settings.body_size_max_bytes,
+                batch_transfers_max: settings.transfer_batch_max,
+                batch_size_max_bytes: settings.transfer_batch_size_max_bytes,
                 iso_message_size_max_bytes: settings.iso_message_size_max_bytes,
                 iso_transactions_max: settings.iso_transactions_max,
                 page_size_max: settings.page_size_max,

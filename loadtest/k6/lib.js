@@ -134,6 +134,20 @@ export function outcomeOf(res) {
   return 'invalid';
 }
 
+/// The outcomes of a batch's answer (`POST /api/v1/transfers/batch`), one per transfer,
+/// as `outcomeOf` tells a single submission's; a batch refused whole: none.
+export function batchOutcomes(res) {
+  const body = res.status === 200 ? json(res) : null;
+  if (!body || !Array.isArray(body.results)) return [];
+  return body.results.map((r) => {
+    if (r.replayed) return 'replayed';
+    if (r.status === 202) return 'accepted';
+    if (r.status === 422 && r.problem && r.problem.transaction_id) return 'rejected';
+    if (r.status === 503) return r.problem && r.problem.code === 'overloaded' ? 'refused' : 'unsure';
+    return 'invalid';
+  });
+}
+
 /// Submits one transfer with its sender bank's key and counts its outcome.
 /// `pair` defaults to a random pair of reference banks, `amount` to a random amount
 /// of 1,000 to 1,000,000; `path` may be the compatibility route `/api/v1/transfer`.

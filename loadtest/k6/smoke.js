@@ -16,7 +16,7 @@
 import { check, fail, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
 import {
-  HOME_CURRENCY, OPERATOR_KEY, RUN_ID, api, bankKey, json, openFeed, outcomeOf, requireEnvironment, submissions, waitFor,
+  HOME_CURRENCY, OPERATOR_KEY, RUN_ID, api, bankKey, batchOutcomes, json, openFeed, outcomeOf, requireEnvironment, submissions, waitFor,
 } from './lib.js';
 
 export const options = {
@@ -149,6 +149,10 @@ const ROUTES = [
   ['POST', '/api/v1/transfers', { as: 'ENBD', body: transferBody('ENBD', 'ICICI', '60000000.00', 'rejected'), expect: 422, shape: all(problem('amount_exceeds_corridor_maximum'), has('transaction_id')) }],
   ['POST', '/api/v1/transfers', { as: 'ICICI', body: transferBody('HDFC', 'ENBD', '1000.00', 'not-principal'), expect: 403, shape: problem('sender_not_principal') }],
   ['POST', '/api/v1/transfers', { as: 'ICICI', body: transferBody('ICICI', 'ENBD', 'lots', 'invalid'), expect: 422, shape: problem('amount_invalid') }],
+  // A batch: each transfer answered as its single submission would be (another bank's
+  // refused alone, a used key replayed), in the order sent.
+  ['POST', '/api/v1/transfers/batch', { as: 'ICICI', body: { transfers: [transferBody('ICICI', 'ENBD', '1000.00', 'batch'), transferBody('HDFC', 'ENBD', '1000.00', 'batch-foreign'), transferBody('ICICI', 'ENBD', '250000.00', 'first')] }, expect: 200, shape: (b, c) => has('succeeded', 'failed', 'results')(b) && b.results.map((r) => r.status).join() === '202,403,202' && b.results[1].problem.code === 'sender_not_principal' && b.results[2].replayed === true && b.results[2].transfer.transaction_id === c.transferId }],
+  ['POST', '/api/v1/transfers/batch', { as: 'ICICI', body: { transfers: [] }, expect: 422, shape: problem('batch_empty') }],
   // a transfer cancelled by its sender while its window is open
   ['POST', '/api/v1/transfers', { as: 'HDFC', body: transferBody('HDFC', 'ADCB', '1000.00', 'to-cancel'), expect: 202, shape: transfer('accepted'), keep: (c, b) => { c.cancelledId = b.transaction_id; } }],
   ['POST', '/api/v1/transfers/{cancelledId}/cancel', { as: 'ADCB', expect: 403, shape: problem('cancel_not_sender') }],
@@ -292,6 +296,7 @@ function httpLine(method, route, spec, c) {
     const res = api(method, path, { key: keyFor(spec.as, c), body, name: route, expect });
     // Submissions and returns make transfers: counted for the reconciliation.
     if (method === 'POST' && /^\/api\/v1\/transfers?(\/\{\w+\}\/return)?$/.test(route)) submissions[outcomeOf(res)].add(1);
+    if (method === 'POST' && route === '/api/v1/transfers/batch') batchOutcomes(res).forEach((o) => submissions[o].add(1));
     return res;
   };
   let res = call();

@@ -4,6 +4,7 @@
 //! the actors that cache the state, then publishes what happened on the feed — in
 //! that order, so nothing is announced or acted on that is not stored.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -14,7 +15,7 @@ use super::bank::{
     ReserveFundsOut, SubmitTransfer,
 };
 use super::clock::CloseCurrent;
-use super::corridor::{Quote, QuoteTransfer, TermsChanged};
+use super::corridor::{CorridorActor, Quote, QuoteTransfer, QuoteTransfers, TermsChanged};
 use super::feed::{Channel, Event};
 use super::keys;
 use super::settlement;
@@ -163,6 +164,27 @@ struct ToDecide {
     receiver_status: BankStatus,
 }
 
+/// Where a new transfer goes (`Engine::route`).
+struct Route {
+    sender: BankHandle,
+    corridor: Addr<CorridorActor>,
+    corridor_id: CorridorId,
+    receiver_status: BankStatus,
+}
+
+/// A transfer handed to its sender's bank actor, its answer to come: what was asked
+/// (when a replay could need it) and its corridor, for the counts.
+struct Pending {
+    answer: oneshot::Receiver<PersistOutcome>,
+    asked: Option<TransferDraft>,
+    corridor: CorridorId,
+}
+
+/// A corridor actor that did not answer (it is restarting).
+fn corridor_restarting(id: &CorridorId) -> CommandError {
+    CommandError::Unavailable(format!("corridor {id} is restarting"))
+}
+
 /// The window cut off by `close_window`, and the one that opened.
 #[derive(Clone, Copy, Debug)]
 pub struct ClosedWindow {
@@ -179,10 +201,100 @@ impl Engine {
         draft: TransferDraft,
         wait_max: Duration,
     ) -> Result<Submitted, CommandError> {
+        let route = self.route(&draft)?;
+        let quote = route
+            .corridor
+            .send(QuoteTransfer {
+                amount: draft.amount,
+            })
+            .await
+            .map_err(|_| corridor_restarting(&route.corridor_id))?;
+        let to_decide = self.screened(draft, quote, route.receiver_status);
+        self.decide(&route.sender, to_decide, wait_max).await
+    }
+
+    /// Submits many parsed transfers at once (a batch, the transactions of an ISO
+    /// 20022 message), each decided exactly as `submit_transfer` would decide it
+    /// alone, and answers each one's fate in the order given. What a batch saves is
+    /// the round trips: one quote message per corridor instead of one per transfer,
+    /// and every transfer handed to its sender's bank actor before the first answer
+    /// is awaited, so the writer's group commits take them together.
+    ///
+    /// The transfers of one sender are handed to its bank actor in the order given,
+    /// and an actor's mailbox keeps the order of its sender: so they meet the
+    /// sender's limits in that order, as they would one after the other. One that
+    /// is refused (an unknown bank, a restarting corridor) never stops the others.
+    /// Every answer is awaited within one `wait_max` from the start.
+    pub async fn submit_transfers(
+        &self,
+        drafts: Vec<TransferDraft>,
+        wait_max: Duration,
+    ) -> Vec<Result<Submitted, CommandError>> {
+        let deadline = tokio::time::Instant::now() + wait_max;
+        let routes: Vec<Result<Route, CommandError>> =
+            drafts.iter().map(|d| self.route(d)).collect();
+        // Each corridor quotes its transfers in one message.
+        let mut by_corridor: HashMap<CorridorId, (Addr<CorridorActor>, Vec<usize>)> =
+            HashMap::new();
+        for (i, route) in routes.iter().enumerate() {
+            if let Ok(route) = route {
+                by_corridor
+                    .entry(route.corridor_id)
+                    .or_insert_with(|| (route.corridor.clone(), Vec::new()))
+                    .1
+                    .push(i);
+            }
+        }
+        let asked = by_corridor.into_iter().map(|(id, (corridor, items))| {
+            let amounts = items.iter().map(|&i| drafts[i].amount).collect();
+            async move { (id, items, corridor.send(QuoteTransfers { amounts }).await) }
+        });
+        let mut quotes: Vec<Option<Result<Quote, CommandError>>> =
+            drafts.iter().map(|_| None).collect();
+        for (id, items, answer) in futures_util::future::join_all(asked).await {
+            match answer {
+                Ok(answered) => {
+                    for (i, quote) in items.into_iter().zip(answered) {
+                        quotes[i] = Some(Ok(quote));
+                    }
+                }
+                Err(_) => {
+                    for i in items {
+                        quotes[i] = Some(Err(corridor_restarting(&id)));
+                    }
+                }
+            }
+        }
+        // Handed over in the order given, before any answer is awaited.
+        let handed: Vec<Result<Pending, CommandError>> = drafts
+            .into_iter()
+            .zip(routes)
+            .zip(quotes)
+            .map(|((draft, route), quote)| {
+                let route = route?;
+                let quote = quote.expect("every routed transfer was quoted")?;
+                let to_decide = self.screened(draft, quote, route.receiver_status);
+                Ok(self.hand_over(&route.sender, to_decide))
+            })
+            .collect();
+        let mut fates = Vec::with_capacity(handed.len());
+        for pending in handed {
+            fates.push(match pending {
+                Ok(pending) => self.fate(pending, deadline).await,
+                Err(refused) => Err(refused),
+            });
+        }
+        fates
+    }
+
+    /// Where a transfer goes: its sender's bank actor and its corridor, with the
+    /// receiver's status. Refused when either bank or the corridor is unknown, or (in
+    /// cluster mode) when its sender is another partition's.
+    fn route(&self, draft: &TransferDraft) -> Result<Route, CommandError> {
         if let Some(owned) = &self.owned {
             if let Some(partition) = owned.assignment.elsewhere(&draft.sender, owned.partition) {
                 return Err(CommandError::BankOnAnotherPartition {
-                    bank: draft.sender,
+                    bank: draft.sender.clone(),
                     partition: partition.0,
                 });
             }
@@ -217,17 +329,22 @@ impl Engine {
             .directory
             .corridor(&corridor_id)
             .ok_or(CommandError::CorridorUnknown(corridor_id))?;
-        let quote = corridor
-            .send(QuoteTransfer {
-                amount: draft.amount,
-            })
-            .await
-            .map_err(|_| {
-                CommandError::Unavailable(format!("corridor {corridor_id} is restarting"))
-            })?;
-        let receiver_status = receiver.status();
-        // Screened here, on the caller's thread: the bank actor only applies the
-        // verdict.
+        Ok(Route {
+            sender,
+            corridor,
+            corridor_id,
+            receiver_status: receiver.status(),
+        })
+    }
+
+    /// A quoted transfer with what screening says of its parties. Screened here, on
+    /// the caller's thread: the bank actor only applies the verdict.
+    fn screened(
+        &self,
+        draft: TransferDraft,
+        quote: Quote,
+        receiver_status: BankStatus,
+    ) -> ToDecide {
         let parties: Vec<(PartyRole, &PartyName)> = [
             (PartyRole::Debtor, draft.debtor.as_ref()),
             (PartyRole::Creditor, draft.creditor.as_ref()),
@@ -238,14 +355,13 @@ impl Engine {
         let screening = self
             .screening
             .screen(&parties, &self.metrics.screening_duration);
-        let to_decide = ToDecide {
+        ToDecide {
             draft,
             quote,
             return_terms: None,
             screening,
             receiver_status,
-        };
-        self.decide(&sender, to_decide, wait_max).await
+        }
     }
 
     /// Hands a transfer to its sender's bank actor and waits for its fate: stored as
@@ -256,6 +372,14 @@ impl Engine {
         to_decide: ToDecide,
         wait_max: Duration,
     ) -> Result<Submitted, CommandError> {
+        let pending = self.hand_over(sender, to_decide);
+        self.fate(pending, tokio::time::Instant::now() + wait_max)
+            .await
+    }
+
+    /// Hands a transfer to its sender's bank actor, which decides it and passes it
+    /// to the writer; its answer comes on the returned `Pending`.
+    fn hand_over(&self, sender: &BankHandle, to_decide: ToDecide) -> Pending {
         let ToDecide {
             draft,
             quote,
@@ -263,7 +387,7 @@ impl Engine {
             screening,
             receiver_status,
         } = to_decide;
-        let corridor_id = CorridorId::new(draft.amount.currency(), draft.to_currency);
+        let corridor = CorridorId::new(draft.amount.currency(), draft.to_currency);
         // Kept only when a replay could need it: to compare with what the key stored.
         let asked = draft.idempotency_key.is_some().then(|| draft.clone());
         let (reply, answer) = oneshot::channel();
@@ -276,7 +400,25 @@ impl Engine {
             created_at: now_micros(),
             reply,
         });
-        let outcome = match tokio::time::timeout(wait_max, answer).await {
+        Pending {
+            answer,
+            asked,
+            corridor,
+        }
+    }
+
+    /// The fate of a transfer handed over, once stored (or by `deadline`).
+    async fn fate(
+        &self,
+        pending: Pending,
+        deadline: tokio::time::Instant,
+    ) -> Result<Submitted, CommandError> {
+        let Pending {
+            answer,
+            asked,
+            corridor,
+        } = pending;
+        let outcome = match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted".into()),
             Err(_) => {
@@ -287,7 +429,7 @@ impl Engine {
                 ));
             }
         };
-        let corridor_label = corridor_id.to_string();
+        let corridor_label = corridor.to_string();
         match outcome {
             PersistOutcome::Stored(transfer) => {
                 self.count_transfer(&transfer, &corridor_label, false);

@@ -31,6 +31,14 @@ pub struct QuoteTransfer {
     pub amount: Amount,
 }
 
+/// Asks for quotes for many amounts at once (a batch submission's transfers in this
+/// corridor, in their order): one round trip instead of one per transfer.
+#[derive(Message)]
+#[rtype(result = "Vec<Quote>")]
+pub struct QuoteTransfers {
+    pub amounts: Vec<Amount>,
+}
+
 /// The operator changed the corridor; already stored.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -110,6 +118,15 @@ impl Handler<QuoteTransfer> for CorridorActor {
     fn handle(&mut self, msg: QuoteTransfer, _: &mut Context<Self>) -> Quote {
         // Pure arithmetic on validated inputs; nothing here can panic.
         self.quote(msg.amount)
+    }
+}
+
+impl Handler<QuoteTransfers> for CorridorActor {
+    type Result = MessageResult<QuoteTransfers>;
+
+    fn handle(&mut self, msg: QuoteTransfers, _: &mut Context<Self>) -> Self::Result {
+        // Pure arithmetic on validated inputs, as for one quote.
+        MessageResult(msg.amounts.into_iter().map(|a| self.quote(a)).collect())
     }
 }
 

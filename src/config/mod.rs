@@ -245,6 +245,16 @@ pub struct Settings {
     #[arg(long, env = "DELTRAN_BODY_SIZE_MAX_BYTES", default_value_t = 16 * 1024,
           value_parser = usize_in(4 * KIB..=64 * MIB))]
     pub body_size_max_bytes: usize,
+    /// Most transfers in one `POST /api/v1/transfers/batch`; a batch with more is
+    /// refused whole (413). Range 1 to 100,000.
+    #[arg(long, env = "DELTRAN_TRANSFER_BATCH_MAX", default_value_t = 1000,
+          value_parser = usize_in(1..=100_000))]
+    pub transfer_batch_max: usize,
+    /// Largest body of a `POST /api/v1/transfers/batch`. Range 4 KiB to 64 MiB; a
+    /// transfer takes 150 bytes to 2 KiB of JSON.
+    #[arg(long, env = "DELTRAN_TRANSFER_BATCH_SIZE_MAX_BYTES", default_value_t = 4 * 1024 * 1024,
+          value_parser = usize_in(4 * KIB..=64 * MIB))]
+    pub transfer_batch_size_max_bytes: usize,
     /// Largest ISO 20022 message accepted (`/api/v1/iso20022/…`). Range 4 KiB to 64
     /// MiB; a credit transfer takes 1 to 3 KiB of XML.
     #[arg(long, env = "DELTRAN_ISO_MESSAGE_SIZE_MAX_BYTES", default_value_t = 4 * 1024 * 1024,
@@ -477,6 +487,8 @@ mod tests {
             ("--submissions-in-engine-max", 1, 1_000_000),
             ("--submit-delay-target-ms", 1, 600_000),
             ("--body-size-max-bytes", 4096, 64 * 1024 * 1024),
+            ("--transfer-batch-max", 1, 100_000),
+            ("--transfer-batch-size-max-bytes", 4096, 64 * 1024 * 1024),
             ("--page-size-max", 1, 100_000),
             ("--report-transfers-max", 1, 100_000_000),
             ("--window-duration-ms", 10, 86_400_000),

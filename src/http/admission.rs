@@ -80,14 +80,27 @@ impl Admission {
     /// engine is busy, or says why not. The ticket releases its place when dropped
     /// (answered, failed, or the client went away).
     pub async fn admit(&self, arrived: Instant) -> Result<Ticket<'_>, Refusal> {
-        let counted =
-            Counted::enter(&self.in_flight, self.limits.in_flight_max).ok_or(Refusal::InFlight)?;
-        let permit = match self.in_engine.try_acquire() {
+        self.admit_many(arrived, 1).await
+    }
+
+    /// Admits `count` submissions that arrived together (a batch's transfers): they
+    /// take as many places as they are, up to all of the engine's (a batch larger
+    /// than the engine's count takes every place, and so waits until the engine has
+    /// nothing else in hand rather than never). All or none.
+    pub async fn admit_many(&self, arrived: Instant, count: usize) -> Result<Ticket<'_>, Refusal> {
+        let weight = count
+            .clamp(1, self.limits.in_engine_max.min(self.limits.in_flight_max))
+            .min(u32::MAX as usize);
+        let counted = Counted::enter(&self.in_flight, self.limits.in_flight_max, weight)
+            .ok_or(Refusal::InFlight)?;
+        let permit = match self.in_engine.try_acquire_many(weight as u32) {
             Ok(permit) => permit,
             Err(_) => {
                 let _waiting = Shown::on(&self.waiting_gauge);
                 let deadline = tokio::time::Instant::from_std(arrived + self.limits.delay_target);
-                match tokio::time::timeout_at(deadline, self.in_engine.acquire()).await {
+                match tokio::time::timeout_at(deadline, self.in_engine.acquire_many(weight as u32))
+                    .await
+                {
                     Ok(Ok(permit)) => permit,
                     // Timed out, or the semaphore closed (it never is).
                     _ => return Err(Refusal::Delay),
@@ -123,25 +136,26 @@ pub struct Ticket<'a> {
     _counted: Counted<'a>,
 }
 
-/// One place in a bounded count, given back when dropped.
+/// `places` places in a bounded count, given back when dropped.
 struct Counted<'a> {
     count: &'a AtomicUsize,
+    places: usize,
 }
 
 impl<'a> Counted<'a> {
-    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+    fn enter(count: &'a AtomicUsize, max: usize, places: usize) -> Option<Self> {
         count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
+                (n + places <= max).then_some(n + places)
             })
             .ok()?;
-        Some(Counted { count })
+        Some(Counted { count, places })
     }
 }
 
 impl Drop for Counted<'_> {
     fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
+        self.count.fetch_sub(self.places, Ordering::AcqRel);
     }
 }
 
@@ -190,6 +204,30 @@ mod tests {
         assert_eq!(refused.err(), Some(Refusal::Delay));
         // It gave its place back.
         assert_eq!(admission.in_flight.load(Ordering::Acquire), 1);
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_a_place_per_transfer_up_to_all_of_them() {
+        let admission = admission(10, 4, Duration::from_secs(600));
+        let batch = admission.admit_many(Instant::now(), 3).await.unwrap();
+        // One place is left: a single submission gets it, a second waits.
+        let single = admission.admit(Instant::now()).await.unwrap();
+        let waiting = admission.admit(Instant::now());
+        tokio::pin!(waiting);
+        assert!(waiting.as_mut().now_or_never().is_none());
+        drop(batch);
+        let second = waiting.await.expect("the batch's places came back");
+        // A batch larger than the engine's count waits for every place, then enters.
+        let large = admission.admit_many(Instant::now(), 1000);
+        tokio::pin!(large);
+        assert!(large.as_mut().now_or_never().is_none());
+        drop(single);
+        assert!(
+            large.as_mut().now_or_never().is_none(),
+            "one place is still taken"
+        );
+        drop(second);
+        large.await.expect("every place is free");
     }
 
     #[tokio::test]

@@ -252,6 +252,7 @@ fn destination(
         }
         // What a bank sends or reads about itself goes to its own partition.
         ("POST", ["iso20022", "pacs.008" | "pain.001" | "camt.054"])
+        | ("POST", ["transfers", "batch"])
         | ("GET", ["reports", "compliance" | "summary"]) => at_owner(caller_bank),
         _ => Destination::Here,
     }
@@ -860,6 +861,14 @@ mod tests {
         );
         assert_eq!(
             at(Method::POST, "/api/v1/iso20022/pacs.008", None),
+            Destination::Here
+        );
+        assert_eq!(
+            at(Method::POST, "/api/v1/transfers/batch", Some("ENBD")),
+            elsewhere
+        );
+        assert_eq!(
+            at(Method::POST, "/api/v1/transfers/batch", None),
             Destination::Here
         );
         assert_eq!(

@@ -78,6 +78,12 @@ pub enum ApiError {
     FieldInvalid(String),
     #[error("the body is larger than {0} bytes")]
     BodyTooLarge(usize),
+    /// 413: a batch holds more transfers than the engine takes in one.
+    #[error("a batch holds at most {max} transfers; this one holds {count}")]
+    BatchTooLarge { max: usize, count: usize },
+    /// 422: a batch without a transfer.
+    #[error("the batch holds no transfer")]
+    BatchEmpty,
     #[error("the JSON body nests arrays and objects deeper than {0} levels")]
     JsonTooDeep(usize),
     #[error("the query string is longer than {0} bytes")]
@@ -169,6 +175,8 @@ impl ApiError {
             ApiError::FieldMissing(_) => "field_missing",
             ApiError::FieldInvalid(_) => "field_invalid",
             ApiError::BodyTooLarge(_) => "body_too_large",
+            ApiError::BatchTooLarge { .. } => "batch_too_many_transfers",
+            ApiError::BatchEmpty => "batch_empty",
             ApiError::JsonTooDeep(_) => "json_too_deep",
             ApiError::QueryTooLong(_) => "query_too_long",
             ApiError::UnknownBank { field, .. } => match *field {
@@ -205,18 +213,22 @@ impl ApiError {
     /// Parses JSON text into `T`, telling malformed JSON from missing or mistyped fields.
     /// Every JSON body goes through here, so every route refuses one nested deeper than
     /// [`super::limits::JSON_DEPTH_MAX`] before serde sees it.
-    pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    pub fn parse_json<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ApiError> {
         super::limits::check_json_depth(body)?;
-        serde_json::from_slice(body).map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Data if e.to_string().starts_with("missing field") => {
-                    ApiError::FieldMissing(e.to_string())
-                }
-                Category::Data => ApiError::FieldInvalid(e.to_string()),
-                _ => ApiError::MalformedJson(e.to_string()),
+        serde_json::from_slice(body).map_err(ApiError::from_json)
+    }
+
+    /// A JSON text serde could not read into a type: malformed, or a field missing
+    /// or of the wrong type.
+    pub fn from_json(e: serde_json::Error) -> ApiError {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data if e.to_string().starts_with("missing field") => {
+                ApiError::FieldMissing(e.to_string())
             }
-        })
+            Category::Data => ApiError::FieldInvalid(e.to_string()),
+            _ => ApiError::MalformedJson(e.to_string()),
+        }
     }
 }
 
@@ -311,50 +323,9 @@ impl From<CommandError> for ApiError {
     }
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::Input { .. }
-            | ApiError::UnknownBank { .. }
-            | ApiError::CorridorUnknown(_)
-            | ApiError::Rejected(_)
-            | ApiError::RangeTooLarge(_)
-            | ApiError::CsvInvalid(_)
-            | ApiError::TransferUnstorable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::MalformedJson(_)
-            | ApiError::FieldMissing(_)
-            | ApiError::FieldInvalid(_)
-            | ApiError::QueryInvalid(_)
-            | ApiError::JsonTooDeep(_) => StatusCode::BAD_REQUEST,
-            ApiError::BodyTooLarge(_)
-            | ApiError::IsoMessage(crate::http::iso20022::MessageError::TooManyTransactions {
-                ..
-            }) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::IsoMessage(crate::http::iso20022::MessageError::Xml(_)) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::IsoMessage(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::IdempotencyKeyReused { .. }
-            | ApiError::AlreadyExists(_)
-            | ApiError::InstructionNotPending(_)
-            | ApiError::TransferNotCancellable(_)
-            | ApiError::TransferNotReturnable(_)
-            | ApiError::TransferNotHeld(_)
-            | ApiError::FundsOutExceedsFree(_) => StatusCode::CONFLICT,
-            ApiError::BankOnAnotherPartition(_) => StatusCode::MISDIRECTED_REQUEST,
-            ApiError::Overloaded(_)
-            | ApiError::Unavailable { .. }
-            | ApiError::PartitionUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
+impl ApiError {
+    /// The problem this error answers (also one item's answer in a batch).
+    pub fn problem(&self) -> Problem {
         let status = self.status_code();
         let code = self.code();
         let mut problem = Problem {
@@ -389,6 +360,58 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
+        problem
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Input { .. }
+            | ApiError::UnknownBank { .. }
+            | ApiError::CorridorUnknown(_)
+            | ApiError::Rejected(_)
+            | ApiError::RangeTooLarge(_)
+            | ApiError::BatchEmpty
+            | ApiError::CsvInvalid(_)
+            | ApiError::TransferUnstorable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MalformedJson(_)
+            | ApiError::FieldMissing(_)
+            | ApiError::FieldInvalid(_)
+            | ApiError::QueryInvalid(_)
+            | ApiError::JsonTooDeep(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTooLarge(_)
+            | ApiError::BatchTooLarge { .. }
+            | ApiError::IsoMessage(crate::http::iso20022::MessageError::TooManyTransactions {
+                ..
+            }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::IsoMessage(crate::http::iso20022::MessageError::Xml(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::IsoMessage(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::IdempotencyKeyReused { .. }
+            | ApiError::AlreadyExists(_)
+            | ApiError::InstructionNotPending(_)
+            | ApiError::TransferNotCancellable(_)
+            | ApiError::TransferNotReturnable(_)
+            | ApiError::TransferNotHeld(_)
+            | ApiError::FundsOutExceedsFree(_) => StatusCode::CONFLICT,
+            ApiError::BankOnAnotherPartition(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::Overloaded(_)
+            | ApiError::Unavailable { .. }
+            | ApiError::PartitionUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let problem = self.problem();
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {

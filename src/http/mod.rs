@@ -5,6 +5,7 @@ pub mod admission;
 mod audit_log;
 pub mod auth;
 mod balances;
+mod batch;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
@@ -318,6 +319,7 @@ fn routes_of(
     };
     let v1 = v1
         .post("/transfers", transfers::submit)
+        .post("/transfers/batch", batch::submit_batch)
         .get("/transfers", transfers::list)
         .get("/transfers/{id}", transfers::get)
         .post("/transfers/{id}/cancel", transfers::cancel)

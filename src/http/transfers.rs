@@ -102,7 +102,7 @@ fn idempotency_key<'a>(
 }
 
 /// The `Idempotency-Key` header's text, if the request has one.
-fn header_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+pub(super) fn header_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     match req.headers().get("Idempotency-Key") {
         Some(value) => value.to_str().map(Some).map_err(|_| ApiError::Input {
             field: "idempotency_key",
@@ -125,7 +125,10 @@ fn keys_agree<'a>(
     }
 }
 
-fn parse_draft(header_key: Option<&str>, body: &TransferBody) -> Result<TransferDraft, ApiError> {
+pub(super) fn parse_draft(
+    header_key: Option<&str>,
+    body: &TransferBody,
+) -> Result<TransferDraft, ApiError> {
     let key = keys_agree(header_key, body.idempotency_key.as_deref())?;
     let amount_text = number_text(&body.amount, "amount", InputError::AmountInvalid)?;
     TransferDraft::parse(RawTransfer {
@@ -198,7 +201,19 @@ pub(super) async fn admitted(
     arrived: Instant,
     work: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
 ) -> Result<HttpResponse, ApiError> {
-    let _ticket = state.admission.admit(arrived).await.map_err(|refusal| {
+    admitted_many(state, arrived, 1, work).await
+}
+
+/// `admitted` for `count` submissions that arrived together (a batch's transfers, an
+/// ISO 20022 message's transactions): they take a place each in the engine.
+pub(super) async fn admitted_many(
+    state: &AppState,
+    arrived: Instant,
+    count: usize,
+    work: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let admission = state.admission.admit_many(arrived, count);
+    let _ticket = admission.await.map_err(|refusal| {
         state
             .metrics
             .submissions_refused
@@ -210,9 +225,10 @@ pub(super) async fn admitted(
         })
     })?;
     let metrics = &state.metrics;
-    metrics.submissions_in_flight.inc();
+    let count = count as i64;
+    metrics.submissions_in_flight.add(count);
     let result = work.await;
-    metrics.submissions_in_flight.dec();
+    metrics.submissions_in_flight.sub(count);
     result
 }
 
@@ -225,15 +241,7 @@ async fn submit_admitted(
     let header_key = header_key(req)?;
     let transfer: TransferBody = ApiError::parse_json(body)?;
     let draft = parse_draft(header_key, &transfer)?;
-    if !caller.0.may_send_as(&draft.sender) {
-        return Err(ApiError::Forbidden {
-            code: "sender_not_principal",
-            detail: format!(
-                "this key submits only as bank {}",
-                caller.0.bank.as_ref().map(|b| b.as_str()).unwrap_or("-")
-            ),
-        });
-    }
+    check_principal(caller, &draft)?;
     // Cluster mode: the sender's partition decides (its node is the single writer of
     // the sender's exposure); the caller is checked here, the transfer there.
     if let Some(node) = &state.cluster {
@@ -249,6 +257,20 @@ async fn submit_admitted(
         }
     }
     decide(state, draft).await
+}
+
+/// A bank's key submits only as its own bank (403 `sender_not_principal`).
+pub(super) fn check_principal(caller: &Caller, draft: &TransferDraft) -> Result<(), ApiError> {
+    if caller.0.may_send_as(&draft.sender) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden {
+        code: "sender_not_principal",
+        detail: format!(
+            "this key submits only as bank {}",
+            caller.0.bank.as_ref().map(|b| b.as_str()).unwrap_or("-")
+        ),
+    })
 }
 
 /// Decides a submission this engine owns and answers it.
@@ -642,6 +664,9 @@ pub async fn list(
 #[derive(Clone, Copy, Debug)]
 pub struct HttpLimits {
     pub body_size_max_bytes: usize,
+    /// Most transfers in one batch, and the largest batch body.
+    pub batch_transfers_max: usize,
+    pub batch_size_max_bytes: usize,
     pub iso_message_size_max_bytes: usize,
     pub iso_transactions_max: usize,
     pub page_size_max: i64,

@@ -139,6 +139,13 @@ async fn every_route_answers_each_kind_of_caller_as_the_role_matrix_says() {
             icici_transfer.clone(),
             [202, 403, 403, 202],
         ),
+        // Another bank's key is answered per transfer (403 inside the 200).
+        case(
+            "POST",
+            "/api/v1/transfers/batch",
+            json!({"transfers": [icici_transfer.clone()]}),
+            [200, 200, 403, 200],
+        ),
         case(
             "GET",
             format!("/api/v1/transfers/{transfer}"),

@@ -9,6 +9,7 @@ mod nats;
 mod audit_log;
 mod auth;
 mod balances;
+mod batch;
 mod cli;
 mod cluster;
 mod dashboard;

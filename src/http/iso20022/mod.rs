@@ -14,12 +14,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use actix_web::{web, HttpResponse};
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::transfers::admitted;
+use super::transfers::admitted_many;
 use super::{read_body, AppState};
 use crate::actors::{CommandError, Submitted};
 use crate::domain::rules::{RawTransfer, TransferDraft};
@@ -30,10 +29,6 @@ use crate::domain::{
 pub use funding::camt054;
 use messages::{CreditTransfer, StatedAmount, TransactionStatus};
 pub use messages::{Message, MessageError, MessageKind};
-
-/// How many of a message's transactions are in the engine at once: enough to fill
-/// the writer's batches, few enough that one message does not crowd out others.
-const TRANSACTIONS_IN_FLIGHT_MAX: usize = 64;
 
 /// Take in an ISO 20022 FI-to-FI customer credit transfer.
 ///
@@ -90,7 +85,9 @@ async fn take_in(
     let arrived = Instant::now();
     let body = read_body(payload, state.limits.iso_message_size_max_bytes).await?;
     let message = messages::read(kind, &body, state.limits.iso_transactions_max)?;
-    admitted(state, arrived, answer(state, caller, message)).await
+    // Its transactions take a place each in the engine's admission.
+    let count = message.transactions.len();
+    admitted_many(state, arrived, count, answer(state, caller, message)).await
 }
 
 /// Decides every transaction of `message` and writes the status report.
@@ -105,21 +102,28 @@ async fn answer(
         .iter()
         .map(|tx| plan(tx, &message, &registry, caller))
         .collect();
-    let engine = &state.engine;
-    let wait = state.limits.submit_wait_max;
-    let decided: Vec<Result<Submitted, Refusal>> = futures_util::stream::iter(planned)
-        .map(|plan| async move {
-            match plan {
-                Ok(draft) => engine
-                    .submit_transfer(draft, wait)
-                    .await
-                    .map_err(Refusal::from),
-                Err(refusal) => Err(refusal),
-            }
+    // Decided together, as a batch is (`Engine::submit_transfers`): each on its own,
+    // a sender's transactions in the message's order.
+    let drafts: Vec<TransferDraft> = planned
+        .iter()
+        .filter_map(|p| p.as_ref().ok().cloned())
+        .collect();
+    let mut fates = state
+        .engine
+        .submit_transfers(drafts, state.limits.submit_wait_max)
+        .await
+        .into_iter();
+    let decided: Vec<Result<Submitted, Refusal>> = planned
+        .into_iter()
+        .map(|plan| {
+            plan.and_then(|_| {
+                fates
+                    .next()
+                    .expect("one fate per transaction handed in")
+                    .map_err(Refusal::from)
+            })
         })
-        .buffered(TRANSACTIONS_IN_FLIGHT_MAX)
-        .collect()
-        .await;
+        .collect();
     // A transaction whose fate is unknown makes the whole message "try again": each
     // is keyed by its UETR, so a resend answers what was stored as a replay.
     if let Some(detail) = decided.iter().find_map(|d| match d {

@@ -1,0 +1,210 @@
+//! Batch submission: `POST /api/v1/transfers/batch`, many transfers in one request,
+//! each judged exactly as `POST /api/v1/transfers` would judge it alone.
+//!
+//! A batch is an envelope, not a unit: its transfers are not all-or-nothing. Each
+//! gets the status and the body its single submission would have had (202 with the
+//! transfer, or a problem), in the order sent; one that is malformed, refused or
+//! rejected never changes the fate of another. What a batch saves is everything
+//! that is per request rather than per transfer: the HTTP round trip and its
+//! parsing, the admission, the corridor's quote (one message per corridor,
+//! `Engine::submit_transfers`), and the wait — every transfer is in the engine
+//! before the first answer is awaited, so the writer commits them in the same
+//! group commits.
+
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::error::{ApiError, Problem};
+use super::transfers::{admitted_many, header_key, parse_draft, TransferBody};
+use super::{read_body, AppState};
+use crate::actors::{CommandError, Submitted};
+use crate::domain::rules::TransferDraft;
+use crate::domain::Outcome;
+use crate::views::{self, TransferView};
+
+/// The body of `POST /api/v1/transfers/batch`. Each item is read on its own, so one
+/// that is not a transfer is refused alone.
+#[derive(Deserialize)]
+struct BatchBody<'a> {
+    #[serde(borrow)]
+    transfers: Vec<&'a RawValue>,
+}
+
+/// The body of `POST /api/v1/transfers/batch` (for the API description).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewTransferBatch {
+    /// 1 to `--transfer-batch-max` (1,000) transfers, each as the body of
+    /// `POST /api/v1/transfers`. Each carries its own `idempotency_key`.
+    transfers: Vec<TransferBody>,
+}
+
+/// The answer to a batch: one result per transfer, in the order sent.
+#[derive(Serialize, ToSchema)]
+pub struct BatchAnswer {
+    /// Transfers answered 202: accepted or queued (replays included), and stored.
+    pub succeeded: usize,
+    /// Every other transfer: rejected (stored), refused, or of unknown fate (503).
+    pub failed: usize,
+    pub results: Vec<BatchResult>,
+}
+
+/// What one transfer of a batch was answered: the status and body its single
+/// submission would have had.
+#[derive(Serialize, ToSchema)]
+pub struct BatchResult {
+    /// Its place in the batch, from 0.
+    pub index: usize,
+    /// 202, or the problem's status.
+    pub status: u16,
+    /// `true` when this answers a replay of its idempotency key.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
+    pub replayed: bool,
+    /// With 202: the transfer as stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub transfer: Option<TransferView>,
+    /// Otherwise: the problem `POST /api/v1/transfers` would have answered (a
+    /// rejected transfer is in its `transfer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub problem: Option<Problem>,
+}
+
+/// Submit many transfers at once.
+///
+/// `POST /api/v1/transfers/batch`: up to `--transfer-batch-max` (1,000) transfers,
+/// each judged exactly as a single `POST /api/v1/transfers`: the same checks in the
+/// same order, the sender's limits met in the order of the batch, idempotency per
+/// transfer (its `idempotency_key`; the `Idempotency-Key` header is not taken). The
+/// answer is `200` with one result per transfer: `202` and the transfer, or the
+/// problem its single submission would have had. A `503` result (its fate unknown)
+/// is sent again with the same key; what was stored answers as a replay. The batch
+/// as a whole is refused only when it cannot be read, is empty or too large, or the
+/// engine is overloaded.
+#[utoipa::path(post, path = "/api/v1/transfers/batch", operation_id = "submit_transfer_batch", tag = "transfers",
+    request_body = NewTransferBatch,
+    responses(
+        (status = 200, description = "One result per transfer, in the order sent", body = BatchAnswer),
+        (status = 400, description = "Problem codes: `malformed_json`, `json_too_deep`, `field_missing` (no `transfers`), `field_invalid` (`transfers` is not a list, or an `Idempotency-Key` header was sent)"),
+        (status = 403, description = "Problem code: `auditor_read_only`"),
+        (status = 413, description = "Problem codes: `body_too_large` (`--transfer-batch-size-max-bytes`), `batch_too_many_transfers` (`--transfer-batch-max`)"),
+        (status = 422, description = "Problem code: `batch_empty`"),
+        (status = 503, description = "Problem code: `overloaded` (the engine cannot take this many transfers now; retry after `Retry-After`)"),
+    ))]
+pub async fn submit_batch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_not_auditor("submit transfers")?;
+    let arrived = Instant::now();
+    let body = read_body(payload, state.limits.batch_size_max_bytes).await?;
+    if header_key(&req)?.is_some() {
+        return Err(ApiError::FieldInvalid(
+            "a batch takes each transfer's idempotency_key in the transfer; the \
+             Idempotency-Key header is not taken"
+                .into(),
+        ));
+    }
+    let batch: BatchBody = ApiError::parse_json(&body)?;
+    let count = batch.transfers.len();
+    if count == 0 {
+        return Err(ApiError::BatchEmpty);
+    }
+    let max = state.limits.batch_transfers_max;
+    if count > max {
+        return Err(ApiError::BatchTooLarge { max, count });
+    }
+    // The batch's transfers take a place each in the engine's admission.
+    let work = async {
+        let results = decide_all(&state, &caller, &batch.transfers).await;
+        Ok(HttpResponse::Ok().json(answer(results)))
+    };
+    admitted_many(&state, arrived, count, work).await
+}
+
+/// Reads every item, has the engine decide the readable ones together, and answers
+/// each item's fate in the order sent.
+async fn decide_all(
+    state: &AppState,
+    caller: &Caller,
+    items: &[&RawValue],
+) -> Vec<Result<Submitted, ApiError>> {
+    let read: Vec<Result<TransferDraft, ApiError>> =
+        items.iter().map(|item| read_item(caller, item)).collect();
+    let drafts: Vec<TransferDraft> = read
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned())
+        .collect();
+    let mut decided = state
+        .engine
+        .submit_transfers(drafts, state.limits.submit_wait_max)
+        .await
+        .into_iter();
+    read.into_iter()
+        .map(|r| {
+            r.and_then(|_| {
+                decided
+                    .next()
+                    .expect("one fate per transfer handed in")
+                    .map_err(|e: CommandError| e.into())
+            })
+        })
+        .collect()
+}
+
+/// One item as a single submission reads it: a transfer the caller may send.
+fn read_item(caller: &Caller, item: &RawValue) -> Result<TransferDraft, ApiError> {
+    // The whole body's depth is already checked.
+    let body: TransferBody = serde_json::from_str(item.get()).map_err(ApiError::from_json)?;
+    let draft = parse_draft(None, &body)?;
+    super::transfers::check_principal(caller, &draft)?;
+    Ok(draft)
+}
+
+/// The answer: each fate as its single submission would have been answered.
+fn answer(results: Vec<Result<Submitted, ApiError>>) -> BatchAnswer {
+    let results: Vec<BatchResult> = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, result)| {
+            let failed = |error: ApiError| BatchResult {
+                index,
+                status: actix_web::ResponseError::status_code(&error).as_u16(),
+                replayed: false,
+                transfer: None,
+                problem: Some(error.problem()),
+            };
+            match result {
+                Ok(Submitted { transfer, replayed }) => match transfer.outcome {
+                    Outcome::Rejected(_) => BatchResult {
+                        replayed,
+                        ..failed(ApiError::Rejected(Box::new(transfer)))
+                    },
+                    _ => BatchResult {
+                        index,
+                        status: 202,
+                        replayed,
+                        transfer: Some(views::transfer(&transfer)),
+                        problem: None,
+                    },
+                },
+                Err(error) => failed(error),
+            }
+        })
+        .collect();
+    let succeeded = results.iter().filter(|r| r.status == 202).count();
+    BatchAnswer {
+        succeeded,
+        failed: results.len() - succeeded,
+        results,
+    }
+}

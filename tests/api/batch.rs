@@ -1,0 +1,268 @@
+//! Batch submission (`POST /api/v1/transfers/batch`): each transfer judged exactly as
+//! its single submission, in the batch's order; one bad transfer never harms its
+//! siblings; idempotency per transfer; the batch's own bounds.
+
+use crate::helpers::{inr_to_aed, test_settings, TestApp};
+use serde_json::{json, Value};
+
+fn keyed(amount: &str, key: &str) -> Value {
+    let mut body = inr_to_aed(json!(amount));
+    body["idempotency_key"] = json!(key);
+    body
+}
+
+async fn batch(app: &TestApp, transfers: Vec<Value>) -> crate::helpers::Reply {
+    app.post(
+        "/api/v1/transfers/batch",
+        &json!({ "transfers": transfers }),
+    )
+    .await
+}
+
+fn statuses(reply: &crate::helpers::Reply) -> Vec<u64> {
+    reply.body["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {}", reply.body))
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect()
+}
+
+fn codes(reply: &crate::helpers::Reply) -> Vec<String> {
+    reply.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["problem"]["code"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[actix_web::test]
+async fn each_transfer_is_judged_alone_and_answered_in_order() {
+    let app = TestApp::spawn().await;
+    let mut suspended_receiver = inr_to_aed(json!("5"));
+    suspended_receiver["receiver_bank"] = json!("ADCB");
+    app.update_bank("ADCB", &json!({"status": "suspended"}))
+        .await;
+    let reply = batch(
+        &app,
+        vec![
+            keyed("100.25", "b-1"),
+            // Not a transfer at all: refused alone.
+            json!({"sender_bank": "ICICI", "amount": "1"}),
+            json!("a string"),
+            inr_to_aed(json!("1.001")),
+            json!({"sender_bank": "NOPE", "receiver_bank": "ENBD", "amount": "1",
+                   "from_currency": "INR", "to_currency": "AED"}),
+            // Rejected, and stored as such.
+            suspended_receiver,
+            inr_to_aed(json!(7)),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(statuses(&reply), [202, 400, 400, 422, 422, 422, 202]);
+    assert_eq!(
+        codes(&reply),
+        [
+            "",
+            "field_missing",
+            "field_invalid",
+            "amount_has_too_many_decimals",
+            "sender_bank_unknown",
+            "receiver_bank_suspended",
+            ""
+        ]
+    );
+    assert_eq!(
+        (&reply.body["succeeded"], &reply.body["failed"]),
+        (&json!(2), &json!(5))
+    );
+    let results = reply.body["results"].as_array().unwrap();
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result["index"], json!(i));
+    }
+    let first = &results[0]["transfer"];
+    assert_eq!(first["status"], "accepted");
+    assert_eq!(first["amount"], "100.25");
+    // The rejected one is stored, its problem carries it as a single submission's does.
+    let rejected = &results[5]["problem"];
+    assert_eq!(rejected["transfer"]["status"], "rejected");
+    let stored = app
+        .transfer(rejected["transaction_id"].as_str().unwrap())
+        .await;
+    assert_eq!(stored.str("reject_code"), "receiver_bank_suspended");
+    // Exactly three transfers were stored: two accepted, one rejected.
+    assert_eq!(
+        app.scalar("SELECT count(*)::text FROM transfers").await,
+        "3"
+    );
+    let read = app
+        .transfer(first["transaction_id"].as_str().unwrap())
+        .await;
+    assert_eq!(read.status, 200);
+    app.assert_audit_clean().await;
+}
+
+#[actix_web::test]
+async fn a_senders_transfers_meet_its_limit_in_the_batchs_order() {
+    let app = TestApp::spawn().await;
+    app.set_cap("ICICI", "INR", "1000").await;
+    let mut queue = inr_to_aed(json!("300"));
+    queue["on_limit"] = json!("queue");
+    let reply = batch(
+        &app,
+        vec![
+            inr_to_aed(json!("400")),
+            inr_to_aed(json!("500")),
+            // 900 taken: 200 is past the cap, 100 still fits.
+            inr_to_aed(json!("200")),
+            inr_to_aed(json!("100")),
+            queue,
+            // Another sender's transfer is not held back by ICICI's limit.
+            json!({"sender_bank": "HDFC", "receiver_bank": "ADCB", "amount": "5000",
+                   "from_currency": "INR", "to_currency": "AED"}),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(statuses(&reply), [202, 202, 422, 202, 202, 202]);
+    assert_eq!(codes(&reply)[2], "limit_exceeded");
+    assert_eq!(reply.body["results"][4]["transfer"]["status"], "queued");
+    let row = app.position("ICICI", "INR").await;
+    assert_eq!(row["exposure"], "1000.00");
+}
+
+#[actix_web::test]
+async fn idempotency_holds_per_transfer_within_and_across_batches() {
+    let app = TestApp::spawn().await;
+    let first = batch(
+        &app,
+        vec![keyed("10", "k-1"), keyed("20", "k-2"), keyed("10", "k-1")],
+    )
+    .await;
+    assert_eq!(statuses(&first), [202, 202, 202], "{}", first.body);
+    let results = first.body["results"].as_array().unwrap().clone();
+    // The key used twice in one batch: one transfer, the second answer a replay.
+    assert_eq!(
+        results[0]["transfer"]["transaction_id"],
+        results[2]["transfer"]["transaction_id"]
+    );
+    assert_eq!(results[0].get("replayed"), None);
+    assert_eq!(results[2]["replayed"], true);
+
+    // The batch again: every transfer a replay; a changed body under a used key is
+    // refused alone.
+    let again = batch(
+        &app,
+        vec![keyed("10", "k-1"), keyed("21", "k-2"), keyed("30", "k-3")],
+    )
+    .await;
+    assert_eq!(statuses(&again), [202, 409, 202], "{}", again.body);
+    assert_eq!(again.body["results"][0]["replayed"], true);
+    assert_eq!(codes(&again)[1], "idempotency_key_reused");
+    assert_eq!(
+        again.body["results"][1]["problem"]["transaction_id"],
+        results[1]["transfer"]["transaction_id"]
+    );
+    // A single submission with a batch's key replays it too.
+    let single = app.submit(&keyed("30", "k-3")).await;
+    assert_eq!(single.status, 202);
+    assert_eq!(
+        single.headers.get("idempotent-replayed").unwrap(),
+        "true",
+        "{}",
+        single.body
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*)::text FROM transfers").await,
+        "3"
+    );
+}
+
+#[actix_web::test]
+async fn a_bank_key_sends_only_its_own_transfers() {
+    let app = TestApp::spawn().await;
+    let mut hdfc = inr_to_aed(json!("5"));
+    hdfc["sender_bank"] = json!("HDFC");
+    let body = json!({"transfers": [inr_to_aed(json!("5")), hdfc]});
+    let reply = app
+        .send_as(
+            Some(app.keys.bank("ICICI")),
+            "POST",
+            "/api/v1/transfers/batch",
+            body.to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(statuses(&reply), [202, 403]);
+    assert_eq!(codes(&reply)[1], "sender_not_principal");
+    let auditor = app
+        .send_as(
+            Some(&app.keys.auditor),
+            "POST",
+            "/api/v1/transfers/batch",
+            body.to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (auditor.status.as_u16(), auditor.code()),
+        (403, "auditor_read_only")
+    );
+}
+
+#[actix_web::test]
+async fn a_batch_that_cannot_be_taken_is_refused_whole() {
+    let mut settings = test_settings();
+    settings.transfer_batch_max = 3;
+    settings.transfer_batch_size_max_bytes = 4096;
+    let app = TestApp::spawn_with_settings(settings).await;
+    let refused = |reply: crate::helpers::Reply| (reply.status.as_u16(), reply.code().to_string());
+    let one = || inr_to_aed(json!("1"));
+    assert_eq!(
+        refused(batch(&app, vec![]).await),
+        (422, "batch_empty".into())
+    );
+    assert_eq!(
+        refused(batch(&app, vec![one(), one(), one(), one()]).await),
+        (413, "batch_too_many_transfers".into())
+    );
+    let mut long = one();
+    long["reference"] = json!("r".repeat(5000));
+    assert_eq!(
+        refused(batch(&app, vec![long]).await),
+        (413, "body_too_large".into())
+    );
+    for (body, code) in [
+        (r#"{"transfers": "#, "malformed_json"),
+        (r#"{"transfer": []}"#, "field_missing"),
+        (r#"{"transfers": {}}"#, "field_invalid"),
+    ] {
+        let reply = app
+            .send_raw("POST", "/api/v1/transfers/batch", body.into(), &[])
+            .await;
+        assert_eq!((reply.status.as_u16(), reply.code()), (400, code), "{body}");
+    }
+    let with_header = app
+        .send_raw(
+            "POST",
+            "/api/v1/transfers/batch",
+            json!({"transfers": [one()]}).to_string().into_bytes(),
+            &[("Idempotency-Key", "k")],
+        )
+        .await;
+    assert_eq!(
+        (with_header.status.as_u16(), with_header.code()),
+        (400, "field_invalid")
+    );
+    // Nothing of any of them was stored.
+    assert_eq!(
+        app.scalar("SELECT count(*)::text FROM transfers").await,
+        "0"
+    );
+    // Within the bounds, the same engine takes a batch.
+    let taken = batch(&app, vec![one(), one(), one()]).await;
+    assert_eq!(statuses(&taken), [202, 202, 202]);
+}
