@@ -266,3 +266,47 @@ async fn a_batch_that_cannot_be_taken_is_refused_whole() {
     let taken = batch(&app, vec![one(), one(), one()]).await;
     assert_eq!(statuses(&taken), [202, 202, 202]);
 }
+
+/// Large enough for the writer's group commits to go in by COPY (`COPY_ROWS_MIN`),
+/// and sent again, so that COPY meets used keys and the statement takes over: the
+/// same transfers, replayed, the windows' sums exact either way.
+#[actix_web::test]
+async fn a_large_batch_and_its_replay_are_stored_exactly_once() {
+    let app = TestApp::spawn().await;
+    let transfers: Vec<Value> = (0..900)
+        .map(|i| keyed(&format!("{}.{:02}", 10 + i, i % 100), &format!("big-{i}")))
+        .collect();
+    let first = batch(&app, transfers.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["succeeded"], 900, "{}", first.body["results"][0]);
+    let again = batch(&app, transfers).await;
+    assert_eq!(again.body["succeeded"], 900);
+    let results = again.body["results"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["replayed"] == true));
+    assert_eq!(
+        results[899]["transfer"]["transaction_id"],
+        first.body["results"][899]["transfer"]["transaction_id"]
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*)::text FROM transfers").await,
+        "900"
+    );
+    // What the batch sent is what the window's sums and the sender's exposure hold.
+    let sent: rust_decimal::Decimal = (0..900)
+        .map(|i| {
+            format!("{}.{:02}", 10 + i, i % 100)
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    let row = app.position("ICICI", "INR").await;
+    assert_eq!(
+        row["exposure"]
+            .as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap(),
+        sent
+    );
+    app.assert_audit_clean().await;
+}
