@@ -83,10 +83,10 @@ impl Admission {
         self.admit_many(arrived, 1).await
     }
 
-    /// Admits `count` submissions that arrived together (a batch's transfers): they
-    /// take as many places as they are, up to all of the engine's (a batch larger
-    /// than the engine's count takes every place, and so waits until the engine has
-    /// nothing else in hand rather than never). All or none.
+    /// Admits work that takes `count` places at once (a batch's transfers), all or
+    /// none, up to all of the engine's places (work larger than the engine's count
+    /// takes every place, and so waits until the engine has nothing else in hand
+    /// rather than never).
     pub async fn admit_many(&self, arrived: Instant, count: usize) -> Result<Ticket<'_>, Refusal> {
         let weight = count
             .clamp(1, self.limits.in_engine_max.min(self.limits.in_flight_max))
