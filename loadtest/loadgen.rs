@@ -8,6 +8,12 @@
 //!
 //! Every request carries `Authorization: Bearer <key>` (`--key` or `DELTRAN_KEY`;
 //! an operator key, which may submit as every bank).
+//!
+//! By default the five flows of `pairs.rs` take turns, so every sender bank sends a
+//! fifth of the transfers. `--hot-share 0.7` skews the load (loadtest/fairness.sh):
+//! 70% of the transfers come from the first flow's sender (the hot bank) and the four
+//! others share the rest evenly. Either way the latencies are also reported for each
+//! sender, and for the hot bank against the four others pooled.
 
 use std::time::{Duration, Instant};
 
@@ -36,17 +42,60 @@ struct Args {
     /// The API key sent as `Authorization: Bearer <key>`.
     #[arg(long, env = "DELTRAN_KEY", hide_env_values = true)]
     key: String,
+    /// The fraction of the transfers (0 to 1) sent by the first flow's sender, the
+    /// hot bank; the four other flows share the rest evenly. Without it the five
+    /// flows take turns.
+    #[arg(long, value_parser = hot_share)]
+    hot_share: Option<f64>,
+}
+
+fn hot_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("`{s}` is not a fraction from 0 to 1")),
+    }
 }
 
 #[path = "pairs.rs"]
 mod pairs;
 use pairs::PAIRS;
 
+/// The shares below are counted in millionths, so that which requests are the hot
+/// bank's is integer arithmetic: the same on every run, with no rounding drift.
+const MILLION: u64 = 1_000_000;
+
+/// The index in `PAIRS` of the flow the `n`th request of a sequence sends.
+///
+/// Without a hot share the five flows take turns. With one, the `n`th request is the
+/// hot bank's (`PAIRS[0]`) when the count of hot requests among the first `n + 1`,
+/// `⌊(n + 1) · share⌋`, is one more than among the first `n`: the hot requests are
+/// spread as evenly as they can be over the sequence (never in runs longer than
+/// needed), and any stretch of it holds the share to within one request. The others
+/// go round the four other flows in the order they come, so those share the rest
+/// evenly. No random numbers: a rerun sends the same mix in the same order.
+fn flow(n: u64, hot_millionths: Option<u64>) -> usize {
+    let Some(hot) = hot_millionths else {
+        return (n % PAIRS.len() as u64) as usize;
+    };
+    let hot_before = |n: u64| n * hot / MILLION;
+    if hot_before(n + 1) > hot_before(n) {
+        0
+    } else {
+        // This request's place among the ones that are not the hot bank's.
+        let cold_before = n - hot_before(n);
+        1 + (cold_before % (PAIRS.len() as u64 - 1)) as usize
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u32>,
     /// The second of the run each latency was scheduled in, for `--timeline`.
     seconds: Vec<u32>,
+    /// The flow (index in `PAIRS`) of each latency, to report them by sender.
+    flows: Vec<u8>,
+    /// Requests answered 202, by flow: the per-sender lines report them too.
+    accepted_by_flow: [u64; PAIRS.len()],
     accepted: u64,
     other: u64,
     errors: u64,
@@ -68,9 +117,16 @@ async fn connection(host: String, conn: u64, args: std::sync::Arc<Args>, start: 
     let mut line = String::new();
     let mut body = Vec::new();
     let mut k: u64 = 0;
+    let hot_millionths = args.hot_share.map(|s| (s * MILLION as f64).round() as u64);
     while next < end {
         tokio::time::sleep_until(next.into()).await;
-        let (sender, receiver, from, to) = PAIRS[((conn + k) % 5) as usize];
+        // Every connection carries the whole mix (the hot bank has no connections of
+        // its own: its requests queue behind the others' on the same sockets, as
+        // through a shared gateway); starting each connection's sequence at its own
+        // place keeps the connections, which send one after the other, from all
+        // choosing the same flow at once.
+        let flow = flow(conn + k, hot_millionths);
+        let (sender, receiver, from, to) = PAIRS[flow];
         let payload = format!(
             r#"{{"sender_bank":"{sender}","receiver_bank":"{receiver}","amount":"{}.{:02}","from_currency":"{from}","to_currency":"{to}","idempotency_key":"{}-{conn}-{k}"}}"#,
             100 + k % 900,
@@ -125,8 +181,10 @@ async fn connection(host: String, conn: u64, args: std::sync::Arc<Args>, start: 
         tally
             .seconds
             .push(next.saturating_duration_since(start).as_secs() as u32);
+        tally.flows.push(flow as u8);
         if status == 202 {
             tally.accepted += 1;
+            tally.accepted_by_flow[flow] += 1;
         } else {
             tally.other += 1;
         }
@@ -134,6 +192,15 @@ async fn connection(host: String, conn: u64, args: std::sync::Arc<Args>, start: 
         next += interval;
     }
     tally
+}
+
+/// The `p`th percentile of sorted latencies (µs), in ms; NaN when there are none.
+fn percentile(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted_us.len() - 1) as f64).round() as usize;
+    sorted_us[i] as f64 / 1000.0
 }
 
 fn main() {
@@ -184,21 +251,47 @@ fn main() {
     let accepted: u64 = tallies.iter().map(|t| t.accepted).sum();
     let other: u64 = tallies.iter().map(|t| t.other).sum();
     let errors: u64 = tallies.iter().map(|t| t.errors).sum();
-    let percentile = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((p / 100.0) * (latencies.len() - 1) as f64).round() as usize;
-        latencies[i] as f64 / 1000.0
-    };
     println!("target_rate={}", args.rate);
     println!("accepted={accepted} other={other} connection_errors={errors}");
     println!("acknowledged_per_second={:.0}", accepted as f64 / elapsed);
     for p in [50.0, 90.0, 99.0, 99.9] {
-        println!("latency_p{p}_ms={:.2}", percentile(p));
+        println!("latency_p{p}_ms={:.2}", percentile(&latencies, p));
     }
     println!(
         "latency_max_ms={:.2}",
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0
     );
+    print_by_sender(&tallies);
+}
+
+/// One line for each sender bank (requests, p50, p99, requests answered 202), then
+/// the hot bank's p99 (`PAIRS[0]`'s sender) against the four others' latencies
+/// pooled: whether a bank sending most of the load slows the small senders down
+/// (loadtest/fairness.sh compares them with a uniform run's).
+fn print_by_sender(tallies: &[Tally]) {
+    let mut by_flow: [Vec<u32>; PAIRS.len()] = Default::default();
+    let mut accepted = [0u64; PAIRS.len()];
+    for t in tallies {
+        for (flow, latency) in t.flows.iter().zip(&t.latencies_us) {
+            by_flow[*flow as usize].push(*latency);
+        }
+        for (sum, a) in accepted.iter_mut().zip(t.accepted_by_flow) {
+            *sum += a;
+        }
+    }
+    for (flow, latencies) in by_flow.iter_mut().enumerate() {
+        latencies.sort_unstable();
+        println!(
+            "sender={} requests={} p50_ms={:.2} p99_ms={:.2} accepted={}",
+            PAIRS[flow].0,
+            latencies.len(),
+            percentile(latencies, 50.0),
+            percentile(latencies, 99.0),
+            accepted[flow]
+        );
+    }
+    let mut others: Vec<u32> = by_flow[1..].concat();
+    others.sort_unstable();
+    println!("hot_p99_ms={:.2}", percentile(&by_flow[0], 99.0));
+    println!("others_p99_ms={:.2}", percentile(&others, 99.0));
 }

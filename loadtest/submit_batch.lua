@@ -1,0 +1,105 @@
+-- wrk script: POST batches of transfers (`POST /api/v1/transfers/batch`), each batch
+-- from one sender bank (round robin over the reference corridor's flows), every
+-- transfer with its own idempotency key, and count the transfers each answer says
+-- succeeded (202) and failed.
+--   BATCH=1000 wrk -t2 -c16 -d20s -s loadtest/submit_batch.lua http://127.0.0.1:8080
+-- BATCH (environment): transfers per batch (1000). RUN_ID prefixes every key, so a
+-- run's transfers can be counted in the database afterwards. DELTRAN_KEY is the key
+-- sent as `Authorization: Bearer …`; DELTRAN_KEYS_FILE (an engine's api-keys file)
+-- sends each batch with its sender bank's own key instead, as banks would.
+
+local run_id = os.getenv("RUN_ID") or tostring(os.time())
+local batch = tonumber(os.getenv("BATCH") or "1000")
+local api_key = os.getenv("DELTRAN_KEY")
+local keys_file = os.getenv("DELTRAN_KEYS_FILE")
+local threads = {}
+local thread_id = 0
+
+local pairs_ = {
+  { "ICICI", "ENBD", "INR", "AED" },
+  { "HDFC", "ADCB", "INR", "AED" },
+  { "AXIS", "ENBD", "INR", "AED" },
+  { "ENBD", "ICICI", "AED", "INR" },
+  { "ADCB", "HDFC", "AED", "INR" },
+}
+
+function setup(thread)
+  thread:set("id", thread_id)
+  thread_id = thread_id + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counter = 0
+  requests = 0
+  succeeded = 0
+  failed = 0
+  refused = 0
+  other = 0
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  if api_key and api_key ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. api_key
+  end
+  headers_by_bank = nil
+  if keys_file and keys_file ~= "" then
+    headers_by_bank = {}
+    for line in io.lines(keys_file) do
+      local role, bank, key = line:match("^(%S+)%s+(%S+)%s+(%S+)$")
+      if role == "bank" then
+        headers_by_bank[bank] = {
+          ["Content-Type"] = "application/json",
+          ["Authorization"] = "Bearer " .. key,
+        }
+      end
+    end
+  end
+end
+
+function request()
+  requests = requests + 1
+  local p = pairs_[(requests % #pairs_) + 1]
+  local items = {}
+  for i = 1, batch do
+    counter = counter + 1
+    items[i] = string.format(
+      '{"sender_bank":"%s","receiver_bank":"%s","amount":"%d.%02d","from_currency":"%s","to_currency":"%s","idempotency_key":"%s-%d-%d"}',
+      p[1], p[2], 100 + (counter % 900), counter % 100, p[3], p[4], run_id, id, counter)
+  end
+  local body = '{"transfers":[' .. table.concat(items, ",") .. ']}'
+  local headers = headers_by_bank and headers_by_bank[p[1]] or nil
+  return wrk.format(nil, "/api/v1/transfers/batch", headers, body)
+end
+
+function response(status, headers, body)
+  if status == 200 then
+    local s = body:match('"succeeded":(%d+)')
+    local f = body:match('"failed":(%d+)')
+    succeeded = succeeded + (tonumber(s) or 0)
+    failed = failed + (tonumber(f) or 0)
+  elseif status == 503 then
+    refused = refused + 1
+  else
+    other = other + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local s, f, r, x = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    s = s + t:get("succeeded")
+    f = f + t:get("failed")
+    r = r + t:get("refused")
+    x = x + t:get("other")
+  end
+  local seconds = summary.duration / 1e6
+  io.write(string.format("batches=%d transfers_succeeded=%d transfers_failed=%d batches_refused=%d batches_other=%d\n",
+    summary.requests, s, f, r, x))
+  io.write(string.format("acknowledged_per_second=%.0f\n", s / seconds))
+  for _, p in ipairs({ 50, 90, 99 }) do
+    io.write(string.format("batch_latency_p%s_ms=%.2f\n", p, latency:percentile(p) / 1000))
+  end
+  local e = summary.errors
+  io.write(string.format("socket_errors connect=%d read=%d write=%d timeout=%d\n",
+    e.connect, e.read, e.write, e.timeout))
+end
