@@ -25,12 +25,6 @@ ADDR=127.0.0.1:18084
 need_wrk
 
 field() { sed -n "s/^$1=//p" "$2"; }
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-postgres_pids() {
-  local pm
-  pm=$(head -1 "$OUT/engine/pg/postmaster.pid")
-  echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
-}
 load() { # load URL OUTPUT: wrk with the batch script
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 30s -s loadtest/submit_batch.lua "$1" >"$2"
 }

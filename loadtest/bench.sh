@@ -23,7 +23,12 @@ ENGINE_ADDR=127.0.0.1:18081
 OUT=$(mktemp -d /tmp/deltran-bench-XXXXXX)
 chmod 755 "$OUT"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# The engine's Postgres data goes at the end (gigabytes per run; KEEP_DATA=1 keeps
+# it); the outputs stay.
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  [ -n "${KEEP_DATA:-}" ] || rm -rf "$OUT/engine/pg"
+}
 trap cleanup EXIT
 
 cargo build --release --locked --bins >/dev/null 2>&1

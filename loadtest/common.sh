@@ -15,7 +15,11 @@ stop_engine() {
   if [ -n "$ENGINE" ]; then kill -TERM "$ENGINE" 2>/dev/null || true; wait "$ENGINE" 2>/dev/null || true; fi
   ENGINE=""
 }
-trap 'stop_engine; jobs -p | xargs -r kill 2>/dev/null; wait 2>/dev/null || true' EXIT
+# On exit the engine stops and its Postgres data directory goes (a load run leaves
+# gigabytes there: a session's runs once filled this box's disk); the logs and the
+# outputs stay in $OUT. KEEP_DATA=1 keeps the data directory too.
+drop_data() { [ -n "${KEEP_DATA:-}" ] || rm -rf "$OUT/engine/pg"; }
+trap 'stop_engine; jobs -p | xargs -r kill 2>/dev/null; wait 2>/dev/null || true; drop_data' EXIT
 cargo build --release --locked --bins >/dev/null 2>&1
 
 wait_up() {
@@ -36,6 +40,16 @@ need_wrk() {
   command -v wrk >/dev/null && return 0
   apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } \
     || { echo "wrk is missing and could not be installed (apt-get install wrk)" >&2; exit 1; }
+}
+
+# CPU time in clock ticks (user + system) of the processes given, threads included.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+
+# Every process of the engine's embedded Postgres: the postmaster and its children.
+postgres_pids() {
+  local pm
+  pm=$(head -1 "$OUT/engine/pg/postmaster.pid")
+  echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
 }
 
 # curl with the operator key: api URL [curl flags…]

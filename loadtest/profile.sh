@@ -24,14 +24,6 @@ need_wrk
 command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null
 
 field() { sed -n "s/^$1=//p" "$2"; }
-# CPU time in clock ticks (user + system) of the processes given, threads included.
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-# Every process of the embedded Postgres: the postmaster and its children.
-postgres_pids() {
-  local pm
-  pm=$(head -1 "$OUT/engine/pg/postmaster.pid")
-  echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
-}
 
 start_engine "$ADDR"
 engine=$ENGINE
