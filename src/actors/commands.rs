@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::bank::{
     BankActor, CancelTransfer, DecideHeld, FundsMoved, FundsOutCheck, ProfileChanged,
-    ReserveFundsOut, SubmitTransfer,
+    ReserveFundsOut, SubmitTransfer, SubmitTransfers,
 };
 use super::clock::CloseCurrent;
 use super::corridor::{CorridorActor, Quote, QuoteTransfer, QuoteTransfers, TermsChanged};
@@ -180,6 +180,37 @@ struct Pending {
     corridor: CorridorId,
 }
 
+/// The message that hands a transfer to its sender's bank actor, and where its
+/// answer will come.
+fn submission(to_decide: ToDecide) -> (SubmitTransfer, Pending) {
+    let ToDecide {
+        draft,
+        quote,
+        return_terms,
+        screening,
+        receiver_status,
+    } = to_decide;
+    let corridor = CorridorId::new(draft.amount.currency(), draft.to_currency);
+    // Kept only when a replay could need it: to compare with what the key stored.
+    let asked = draft.idempotency_key.is_some().then(|| draft.clone());
+    let (reply, answer) = oneshot::channel();
+    let message = SubmitTransfer {
+        draft,
+        quote,
+        return_terms,
+        screening,
+        receiver_status,
+        created_at: now_micros(),
+        reply,
+    };
+    let pending = Pending {
+        answer,
+        asked,
+        corridor,
+    };
+    (message, pending)
+}
+
 /// A corridor actor that did not answer (it is restarting).
 fn corridor_restarting(id: &CorridorId) -> CommandError {
     CommandError::Unavailable(format!("corridor {id} is restarting"))
@@ -265,7 +296,9 @@ impl Engine {
                 }
             }
         }
-        // Handed over in the order given, before any answer is awaited.
+        // Handed over before any answer is awaited: each sender's in the order given,
+        // in one message to its bank actor.
+        let mut by_sender: Vec<(BankHandle, Vec<SubmitTransfer>)> = Vec::new();
         let handed: Vec<Result<Pending, CommandError>> = drafts
             .into_iter()
             .zip(routes)
@@ -274,9 +307,20 @@ impl Engine {
                 let route = route?;
                 let quote = quote.expect("every routed transfer was quoted")?;
                 let to_decide = self.screened(draft, quote, route.receiver_status);
-                Ok(self.hand_over(&route.sender, to_decide))
+                let (message, pending) = submission(to_decide);
+                match by_sender
+                    .iter_mut()
+                    .find(|(sender, _)| sender.addr == route.sender.addr)
+                {
+                    Some((_, messages)) => messages.push(message),
+                    None => by_sender.push((route.sender, vec![message])),
+                }
+                Ok(pending)
             })
             .collect();
+        for (sender, messages) in by_sender {
+            sender.addr.do_send(SubmitTransfers(messages));
+        }
         let mut fates = Vec::with_capacity(handed.len());
         for pending in handed {
             fates.push(match pending {
@@ -380,31 +424,9 @@ impl Engine {
     /// Hands a transfer to its sender's bank actor, which decides it and passes it
     /// to the writer; its answer comes on the returned `Pending`.
     fn hand_over(&self, sender: &BankHandle, to_decide: ToDecide) -> Pending {
-        let ToDecide {
-            draft,
-            quote,
-            return_terms,
-            screening,
-            receiver_status,
-        } = to_decide;
-        let corridor = CorridorId::new(draft.amount.currency(), draft.to_currency);
-        // Kept only when a replay could need it: to compare with what the key stored.
-        let asked = draft.idempotency_key.is_some().then(|| draft.clone());
-        let (reply, answer) = oneshot::channel();
-        sender.addr.do_send(SubmitTransfer {
-            draft,
-            quote,
-            return_terms,
-            screening,
-            receiver_status,
-            created_at: now_micros(),
-            reply,
-        });
-        Pending {
-            answer,
-            asked,
-            corridor,
-        }
+        let (message, pending) = submission(to_decide);
+        sender.addr.do_send(message);
+        pending
     }
 
     /// The fate of a transfer handed over, once stored (or by `deadline`).

@@ -34,6 +34,12 @@ pub struct SubmitTransfer {
     pub reply: oneshot::Sender<PersistOutcome>,
 }
 
+/// New transfers from this bank, decided in the order given (a batch's transfers of
+/// one sender): one message to the actor, and one to the writer, for all.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubmitTransfers(pub Vec<SubmitTransfer>);
+
 /// What one committed batch changed in one currency of a bank's books.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BookDelta {

@@ -28,7 +28,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::feed::{Channel, Event, Feed};
-use super::writer::{CutOffMarker, Persist, PersistOutcome, RequestSnapshot, StoreWriter};
+use super::writer::{
+    CutOffMarker, Persist, PersistMany, PersistOutcome, RequestSnapshot, StoreWriter,
+};
 use super::{guard, now_micros, Guarded, InjectPanic};
 use crate::domain::gridlock::Standing;
 use crate::domain::returns::Returned;
@@ -43,7 +45,7 @@ use crate::views;
 pub use messages::{
     BookDelta, BookUpdate, CancelTransfer, CutOffBank, DecideHeld, FundsMoved, FundsOutCheck,
     GridlockQuery, ProfileChanged, QueueStanding, ReadPositions, ReserveFundsOut, Resync, Snapshot,
-    SnapshotFailed, SubmitTransfer, WindowReleased,
+    SnapshotFailed, SubmitTransfer, SubmitTransfers, WindowReleased,
 };
 
 /// What a bank actor needs to know of the queue's settings and shared figures.
@@ -246,19 +248,28 @@ impl BankActor {
     }
 
     fn submit(&mut self, msg: SubmitTransfer) {
+        if let Some(record) = self.decide_submission(msg) {
+            // do_send keeps this bank's records in order on the way to the writer.
+            self.writer.do_send(record);
+        }
+    }
+
+    /// Decides a new transfer and answers the record for the writer; `None` when it
+    /// waits for the books (or was refused for that).
+    fn decide_submission(&mut self, msg: SubmitTransfer) -> Option<Persist> {
         let net_debit_cap = self.cap(msg.draft.amount.currency());
         let books = match (&mut self.books, self.recovering || self.frozen) {
             (Some(books), false) => books,
             _ if self.waiting.len() < WAITING_SUBMISSIONS_MAX => {
                 self.waiting.push_back(msg);
-                return;
+                return None;
             }
             _ => {
                 let _ = msg.reply.send(PersistOutcome::Failed(format!(
                     "bank {} is re-reading its books",
                     self.code
                 )));
-                return;
+                return None;
             }
         };
         let amount = msg.draft.amount;
@@ -365,8 +376,7 @@ impl BankActor {
             self.queue.push(transfer.clone(), false);
             self.queue_changed();
         }
-        // do_send keeps this bank's records in order on the way to the writer.
-        self.writer.do_send(Persist::new(transfer, msg.reply));
+        Some(Persist::new(transfer, msg.reply))
     }
 
     /// Releases from the queue, first in, first out, every transfer that now fits
@@ -578,6 +588,24 @@ impl Handler<SubmitTransfer> for BankActor {
 
     fn handle(&mut self, msg: SubmitTransfer, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, _| act.submit(msg));
+    }
+}
+
+impl Handler<SubmitTransfers> for BankActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubmitTransfers, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, _| {
+            let records: Vec<Persist> = msg
+                .0
+                .into_iter()
+                .filter_map(|m| act.decide_submission(m))
+                .collect();
+            if !records.is_empty() {
+                // One message, in this bank's order, like the records sent one by one.
+                act.writer.do_send(PersistMany(records));
+            }
+        });
     }
 }
 

@@ -44,6 +44,12 @@ pub struct Persist {
     pub reply: Option<oneshot::Sender<PersistOutcome>>,
 }
 
+/// Many records from one bank actor at once, in its order (a batch's transfers of
+/// one sender): one message, and one start of the writer's next batch, for all.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PersistMany(pub Vec<Persist>);
+
 impl Persist {
     /// A new transfer, answered on `reply`.
     pub fn new(transfer: Transfer, reply: oneshot::Sender<PersistOutcome>) -> Self {

@@ -30,8 +30,8 @@ use crate::store::{Store, StoreError, SumSlot, TransferWrite};
 use queue::{Step, WriteQueue};
 
 pub use messages::{
-    BeginCutOff, CutOffMarker, Drain, Persist, PersistOutcome, ReleaseWindow, RequestSnapshot,
-    TrustWindowsFrom, WindowProgress,
+    BeginCutOff, CutOffMarker, Drain, Persist, PersistMany, PersistOutcome, ReleaseWindow,
+    RequestSnapshot, TrustWindowsFrom, WindowProgress,
 };
 pub use queue::WriterLimits;
 
@@ -306,18 +306,38 @@ impl Handler<Persist> for StoreWriter {
 
     fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, ctx| {
-            if let (Some(window), Some(sealed)) = (msg.window(), act.sealed_max) {
-                if window <= sealed {
-                    act.refuse_late(msg);
-                    return;
-                }
-            }
-            act.queue.push(Pending {
-                transfer: msg.transfer,
-                was: msg.was,
-                reply: msg.reply,
-            });
+            act.take(msg);
             act.pump(ctx);
+        });
+    }
+}
+
+impl Handler<PersistMany> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: PersistMany, ctx: &mut Context<Self>) {
+        guard(self, ctx, |act, ctx| {
+            for record in msg.0 {
+                act.take(record);
+            }
+            act.pump(ctx);
+        });
+    }
+}
+
+impl StoreWriter {
+    /// Queues a record for its batch, or refuses it when its window is sealed.
+    fn take(&mut self, msg: Persist) {
+        if let (Some(window), Some(sealed)) = (msg.window(), self.sealed_max) {
+            if window <= sealed {
+                self.refuse_late(msg);
+                return;
+            }
+        }
+        self.queue.push(Pending {
+            transfer: msg.transfer,
+            was: msg.was,
+            reply: msg.reply,
         });
     }
 }
