@@ -747,6 +747,38 @@ async fn any_node_serves_a_request_for_any_bank() {
         "{}",
         returned.body
     );
+
+    // A batch sent with a bank's key goes to that bank's partition from either node;
+    // the operator's batch is decided where it arrives, and a transfer of another
+    // partition's sender in it is answered 421 alone.
+    let enbd_batch = json!({"transfers": [transfer("ENBD", "ICICI", "3.00", "a-batch-1")]});
+    let via_p0 = p0
+        .send_as(
+            Some(p1.keys.bank("ENBD")),
+            "POST",
+            "/api/v1/transfers/batch",
+            enbd_batch.to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(via_p0.status, 200, "{}", via_p0.body);
+    assert_eq!(via_p0.body["results"][0]["status"], 202, "{}", via_p0.body);
+    let mixed = p0
+        .post(
+            "/api/v1/transfers/batch",
+            &json!({"transfers": [transfer("HDFC", "ADCB", "2.00", "a-batch-2"),
+                                  transfer("ENBD", "ICICI", "2.00", "a-batch-3")]}),
+        )
+        .await;
+    assert_eq!(mixed.status, 200, "{}", mixed.body);
+    let results = &mixed.body["results"];
+    assert_eq!(
+        (&results[0]["status"], &results[1]["status"]),
+        (&json!(202), &json!(421)),
+        "{}",
+        mixed.body
+    );
+    assert_eq!(results[1]["problem"]["code"], "bank_on_another_partition");
     p0.assert_audit_clean().await;
     p1.assert_audit_clean().await;
 }
