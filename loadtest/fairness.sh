@@ -9,8 +9,9 @@
 #         the tail at speed (target: 10 ms or less);
 #      b. skewed: one bank (ICICI) sends ${HOT_SHARE} of the transfers and the four
 #         others (HDFC, AXIS, ENBD, ADCB) share the rest (loadgen --hot-share). The
-#         four small senders' p99, pooled, against theirs in the uniform run (target:
-#         within 2×), and the hot bank's own p99;
+#         four small senders' p99, pooled, against theirs in the uniform runs (target:
+#         within 2× of the lower of the two), and the hot bank's own p99;
+#      c. uniform again, so that the order does not favour the skewed run;
 #   3. every transfer either loadgen run saw acknowledged (202) counted in the
 #      database by its run's idempotency-key prefix.
 # Latency counts every answer, 202 or not (loadgen counts the others as `other`; the
@@ -58,18 +59,25 @@ half=$((max / 2))
 stamp=$(date +%s)
 uniform_id="funi$stamp"
 skewed_id="fskw$stamp"
-echo "== uniform: open loop, $half/s for ${DURATION}s, $CONNECTIONS connections (loadgen)"
-target/release/loadgen --url "http://$ADDR" --rate "$half" --duration-s "$DURATION" \
-  --connections "$CONNECTIONS" --run-id "$uniform_id" | tee "$OUT/uniform.txt"
-sleep 1
+again_id="funa$stamp"
+uniform() { # uniform RUN_ID OUTPUT
+  echo "== uniform: open loop, $half/s for ${DURATION}s, $CONNECTIONS connections (loadgen)"
+  target/release/loadgen --url "http://$ADDR" --rate "$half" --duration-s "$DURATION" \
+    --connections "$CONNECTIONS" --run-id "$1" | tee "$2"
+  sleep 1
+}
+# Uniform before and after the skewed run, so that neither the order nor the table's
+# growth favours the skewed one: it is compared with the better of the two.
+uniform "$uniform_id" "$OUT/uniform.txt"
 echo "== skewed: open loop, $half/s for ${DURATION}s, ICICI sends $HOT_SHARE (loadgen --hot-share $HOT_SHARE)"
 target/release/loadgen --url "http://$ADDR" --rate "$half" --duration-s "$DURATION" \
   --connections "$CONNECTIONS" --run-id "$skewed_id" --hot-share "$HOT_SHARE" | tee "$OUT/skewed.txt"
 sleep 1
+uniform "$again_id" "$OUT/again.txt"
 
-echo "== durability: every acknowledged transfer of both runs in the database"
+echo "== durability: every acknowledged transfer of the three runs in the database"
 socket_dir=$(sed -n 5p "$OUT/engine/pg/postmaster.pid")
-for run in uniform skewed; do
+for run in uniform skewed again; do
   id_var=${run}_id
   stored=$(psql -h "$socket_dir" -U deltran -d deltran -tAc \
     "SELECT count(*) FROM transfers WHERE idempotency_key LIKE '${!id_var}-%' AND status = 'accepted'")
@@ -79,7 +87,10 @@ for run in uniform skewed; do
 done
 
 uniform_p99=$(field latency_p99_ms "$OUT/uniform.txt")
-uniform_small=$(field others_p99_ms "$OUT/uniform.txt")
+again_p99=$(field latency_p99_ms "$OUT/again.txt")
+# The stricter baseline: the lower of the two uniform runs' small senders' p99.
+uniform_small=$(awk -v a="$(field others_p99_ms "$OUT/uniform.txt")" -v b="$(field others_p99_ms "$OUT/again.txt")" \
+  'BEGIN { print (a < b) ? a : b }')
 skewed_small=$(field others_p99_ms "$OUT/skewed.txt")
 hot_p99=$(field hot_p99_ms "$OUT/skewed.txt")
 # The share ICICI actually sent in the skewed run, from the per-sender lines.
@@ -90,15 +101,15 @@ yes_if() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 echo "== summary"
 echo "engine_max_per_second=$max"
 echo "half_rate=$half"
-for run in uniform skewed; do
+for run in uniform skewed again; do
   echo "${run}_acknowledged_per_second=$(field acknowledged_per_second "$OUT/$run.txt") ${run}_accepted=$(field accepted "$OUT/$run.txt") ${run}_other=$(field other "$OUT/$run.txt") ${run}_connection_errors=$(field connection_errors "$OUT/$run.txt")"
 done
-echo "uniform_p99_ms=$uniform_p99"
-echo "uniform_small_p99_ms=$uniform_small"
+echo "uniform_p99_ms=$uniform_p99 again_p99_ms=$again_p99"
+echo "uniform_small_p99_ms=$uniform_small (the lower of the two uniform runs: $(field others_p99_ms "$OUT/uniform.txt") and $(field others_p99_ms "$OUT/again.txt"))"
 echo "skewed_p99_ms=$(field latency_p99_ms "$OUT/skewed.txt")"
 echo "skewed_small_p99_ms=$skewed_small"
 echo "small_senders_ratio=$(awk -v s="$skewed_small" -v u="$uniform_small" 'BEGIN { printf "%.2f", s / u }')"
 echo "hot_p99_ms=$hot_p99 hot_requests=$(sender_field ICICI requests "$OUT/skewed.txt") hot_share_sent=$hot_measured"
-echo "tail_target_met=$(yes_if "$uniform_p99 <= 10")"
+echo "tail_target_met=$(yes_if "$uniform_p99 <= 10 && $again_p99 <= 10") (both uniform runs)"
 echo "fairness_target_met=$(yes_if "$skewed_small <= 2 * $uniform_small")"
 echo "outputs in $OUT"
