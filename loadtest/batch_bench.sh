@@ -57,9 +57,7 @@ after_ns=$(date +%s%N)
 wait "$wrk_pid"
 cat "$OUT/engine.txt"
 sleep 1
-socket_dir=$(sed -n 5p "$OUT/engine/pg/postmaster.pid")
-stored=$(psql -h "$socket_dir" -U deltran -d deltran -tAc \
-  "SELECT count(*) FROM transfers WHERE idempotency_key LIKE '$RUN_ID-%' AND status = 'accepted'")
+stored=$(stored_count "$RUN_ID")
 acked=$(sed -n 's/.*transfers_succeeded=\([0-9]*\).*/\1/p' "$OUT/engine.txt")
 echo "acknowledged_by_wrk=$acked stored_in_postgres=$stored"
 [ "$stored" -ge "$acked" ] || { echo "FAIL: acknowledged transfers missing from the database" >&2; exit 1; }

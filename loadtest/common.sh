@@ -52,6 +52,13 @@ postgres_pids() {
   echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
 }
 
+# How many of a run's transfers the engine's store holds accepted: stored_count RUN_ID
+# (the run's idempotency keys start with `RUN_ID-`).
+stored_count() {
+  psql -h "$(sed -n 5p "$OUT/engine/pg/postmaster.pid")" -U deltran -d deltran -tAc \
+    "SELECT count(*) FROM transfers WHERE idempotency_key LIKE '$1-%' AND status = 'accepted'"
+}
+
 # curl with the operator key: api URL [curl flags…]
 api() { curl -fs -H "Authorization: Bearer $DELTRAN_KEY" "$@"; }
 

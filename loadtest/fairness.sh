@@ -76,11 +76,9 @@ sleep 1
 uniform "$again_id" "$OUT/again.txt"
 
 echo "== durability: every acknowledged transfer of the three runs in the database"
-socket_dir=$(sed -n 5p "$OUT/engine/pg/postmaster.pid")
 for run in uniform skewed again; do
   id_var=${run}_id
-  stored=$(psql -h "$socket_dir" -U deltran -d deltran -tAc \
-    "SELECT count(*) FROM transfers WHERE idempotency_key LIKE '${!id_var}-%' AND status = 'accepted'")
+  stored=$(stored_count "${!id_var}")
   acked=$(field accepted "$OUT/$run.txt")
   echo "$run acknowledged=$acked stored_in_postgres=$stored"
   if [ "$stored" -lt "$acked" ]; then echo "FAIL: $run: acknowledged transfers missing from the database" >&2; exit 1; fi

@@ -55,9 +55,7 @@ after_ns=$(date +%s%N)
 kill -0 "$load" 2>/dev/null || { echo "FAIL: the load ended before its CPU time was read (raise DURATION)" >&2; exit 1; }
 wait "$load"
 sleep 1
-socket_dir=$(sed -n 5p "$OUT/engine/pg/postmaster.pid")
-stored=$(psql -h "$socket_dir" -U deltran -d deltran -tAc \
-  "SELECT count(*) FROM transfers WHERE idempotency_key LIKE '$RUN_ID-%' AND status = 'accepted'")
+stored=$(stored_count "$RUN_ID")
 acked=$(sed -n 's/^accepted=\([0-9]*\).*/\1/p' "$OUT/wrk.txt")
 rate=$(field acknowledged_per_second "$OUT/wrk.txt")
 [ "$stored" -ge "$acked" ] || { echo "FAIL: acknowledged transfers missing from the database" >&2; exit 1; }

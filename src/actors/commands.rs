@@ -416,17 +416,10 @@ impl Engine {
         to_decide: ToDecide,
         wait_max: Duration,
     ) -> Result<Submitted, CommandError> {
-        let pending = self.hand_over(sender, to_decide);
-        self.fate(pending, tokio::time::Instant::now() + wait_max)
-            .await
-    }
-
-    /// Hands a transfer to its sender's bank actor, which decides it and passes it
-    /// to the writer; its answer comes on the returned `Pending`.
-    fn hand_over(&self, sender: &BankHandle, to_decide: ToDecide) -> Pending {
         let (message, pending) = submission(to_decide);
         sender.addr.do_send(message);
-        pending
+        self.fate(pending, tokio::time::Instant::now() + wait_max)
+            .await
     }
 
     /// The fate of a transfer handed over, once stored (or by `deadline`).

@@ -123,7 +123,6 @@ pub async fn submit_batch(
     if count > max {
         return Err(ApiError::BatchTooLarge { max, count });
     }
-    // The batch's transfers take a place each in the engine's admission.
     let work = async {
         let results = decide_all(&state, &caller, &batch.transfers).await;
         let answer = answer(results);
@@ -145,12 +144,21 @@ async fn decide_all(
     caller: &Caller,
     items: &[&RawValue],
 ) -> Vec<Result<Submitted, ApiError>> {
-    // The readable transfers go to the engine (moved, not copied); the others keep
-    // their place with their refusal.
+    let read = items.iter().map(|item| read_item(caller, item)).collect();
+    decide_in_place(state, read).await
+}
+
+/// Has the engine decide the transfers of `items` that were read together
+/// (`Engine::submit_transfers`; moved, not copied), and answers every item in its
+/// place: its fate, or the refusal it already had. Batches and ISO 20022 messages.
+pub(super) async fn decide_in_place<E: From<CommandError>>(
+    state: &AppState,
+    items: Vec<Result<TransferDraft, E>>,
+) -> Vec<Result<Submitted, E>> {
     let mut drafts = Vec::with_capacity(items.len());
-    let refused: Vec<Option<ApiError>> = items
-        .iter()
-        .map(|item| match read_item(caller, item) {
+    let refused: Vec<Option<E>> = items
+        .into_iter()
+        .map(|item| match item {
             Ok(draft) => {
                 drafts.push(draft);
                 None
@@ -170,7 +178,7 @@ async fn decide_all(
             None => decided
                 .next()
                 .expect("one fate per transfer handed in")
-                .map_err(|e: CommandError| e.into()),
+                .map_err(E::from),
         })
         .collect()
 }

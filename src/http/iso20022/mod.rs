@@ -85,7 +85,7 @@ async fn take_in(
     let arrived = Instant::now();
     let body = read_body(payload, state.limits.iso_message_size_max_bytes).await?;
     let message = messages::read(kind, &body, state.limits.iso_transactions_max)?;
-    // Its transactions take a place each in the engine's admission.
+    // Its transactions take places in the engine's admission as a batch's do.
     let count = message.transactions.len();
     admitted_many(state, arrived, count, answer(state, caller, message)).await
 }
@@ -102,28 +102,10 @@ async fn answer(
         .iter()
         .map(|tx| plan(tx, &message, &registry, caller))
         .collect();
-    // Decided together, as a batch is (`Engine::submit_transfers`): each on its own,
-    // a sender's transactions in the message's order.
-    let drafts: Vec<TransferDraft> = planned
-        .iter()
-        .filter_map(|p| p.as_ref().ok().cloned())
-        .collect();
-    let mut fates = state
-        .engine
-        .submit_transfers(drafts, state.limits.submit_wait_max)
-        .await
-        .into_iter();
-    let decided: Vec<Result<Submitted, Refusal>> = planned
-        .into_iter()
-        .map(|plan| {
-            plan.and_then(|_| {
-                fates
-                    .next()
-                    .expect("one fate per transaction handed in")
-                    .map_err(Refusal::from)
-            })
-        })
-        .collect();
+    // Decided together, as a batch is: each on its own, a sender's transactions in
+    // the message's order.
+    let decided: Vec<Result<Submitted, Refusal>> =
+        super::batch::decide_in_place(state, planned).await;
     // A transaction whose fate is unknown makes the whole message "try again": each
     // is keyed by its UETR, so a resend answers what was stored as a replay.
     if let Some(detail) = decided.iter().find_map(|d| match d {
