@@ -135,7 +135,8 @@ pub(super) fn naming(what: String) -> impl Fn(StoreError) -> CommandError {
 /// stored answer to an earlier submission with the same idempotency key.
 #[derive(Debug)]
 pub struct Submitted {
-    pub transfer: Transfer,
+    /// Boxed: a batch's answers are moved through several lists on their way out.
+    pub transfer: Box<Transfer>,
     pub replayed: bool,
 }
 
@@ -172,11 +173,10 @@ struct Route {
     receiver_status: BankStatus,
 }
 
-/// A transfer handed to its sender's bank actor, its answer to come: what was asked
-/// (when a replay could need it) and its corridor, for the counts.
+/// A transfer handed to its sender's bank actor, its answer to come, and its
+/// corridor, for the counts.
 struct Pending {
     answer: oneshot::Receiver<PersistOutcome>,
-    asked: Option<TransferDraft>,
     corridor: CorridorId,
 }
 
@@ -191,8 +191,6 @@ fn submission(to_decide: ToDecide) -> (SubmitTransfer, Pending) {
         receiver_status,
     } = to_decide;
     let corridor = CorridorId::new(draft.amount.currency(), draft.to_currency);
-    // Kept only when a replay could need it: to compare with what the key stored.
-    let asked = draft.idempotency_key.is_some().then(|| draft.clone());
     let (reply, answer) = oneshot::channel();
     let message = SubmitTransfer {
         draft,
@@ -203,11 +201,7 @@ fn submission(to_decide: ToDecide) -> (SubmitTransfer, Pending) {
         created_at: now_micros(),
         reply,
     };
-    let pending = Pending {
-        answer,
-        asked,
-        corridor,
-    };
+    let pending = Pending { answer, corridor };
     (message, pending)
 }
 
@@ -428,11 +422,7 @@ impl Engine {
         pending: Pending,
         deadline: tokio::time::Instant,
     ) -> Result<Submitted, CommandError> {
-        let Pending {
-            answer,
-            asked,
-            corridor,
-        } = pending;
+        let Pending { answer, corridor } = pending;
         let outcome = match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => PersistOutcome::Failed("the bank actor restarted".into()),
@@ -449,13 +439,15 @@ impl Engine {
             PersistOutcome::Stored(transfer) => {
                 self.count_transfer(&transfer, &corridor_label, false);
                 Ok(Submitted {
-                    transfer: *transfer,
+                    transfer,
                     replayed: false,
                 })
             }
-            PersistOutcome::Existing(stored) => {
-                let same = asked.as_ref().is_some_and(|d| stored.matches_request(d));
-                if !same {
+            PersistOutcome::Existing {
+                stored,
+                same_request,
+            } => {
+                if !same_request {
                     return Err(CommandError::IdempotencyKeyReused {
                         key: stored.idempotency_key.clone().unwrap_or_default(),
                         transaction_id: stored.id.to_string(),
@@ -463,7 +455,7 @@ impl Engine {
                 }
                 self.count_transfer(&stored, &corridor_label, true);
                 Ok(Submitted {
-                    transfer: *stored,
+                    transfer: stored,
                     replayed: true,
                 })
             }
@@ -637,7 +629,7 @@ impl Engine {
             PersistOutcome::Stored(changed) => Ok(*changed),
             PersistOutcome::Unchanged => Err(not_held(&self.store.transfer(id).await?)),
             PersistOutcome::Failed(detail) => Err(CommandError::Unavailable(detail)),
-            PersistOutcome::Existing(_) | PersistOutcome::Unstorable { .. } => Err(
+            PersistOutcome::Existing { .. } | PersistOutcome::Unstorable { .. } => Err(
                 CommandError::Unavailable("the decision could not be stored; retry".into()),
             ),
         }
@@ -703,7 +695,7 @@ impl Engine {
                 }
             }
             PersistOutcome::Failed(detail) => Err(CommandError::Unavailable(detail)),
-            PersistOutcome::Existing(_) | PersistOutcome::Unstorable { .. } => Err(
+            PersistOutcome::Existing { .. } | PersistOutcome::Unstorable { .. } => Err(
                 CommandError::Unavailable("the cancellation could not be stored; retry".into()),
             ),
         }

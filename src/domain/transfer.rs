@@ -6,7 +6,6 @@ use super::errors::RejectCode;
 use super::fx::FxRate;
 use super::ids::{BankCode, TransferId, WindowId};
 use super::money::{Amount, Currency};
-use super::rules::TransferDraft;
 use super::screening::{PartyName, ScreeningMatch};
 use super::window::WindowState;
 
@@ -132,21 +131,23 @@ text_enum! {
 }
 
 impl Transfer {
-    /// Whether `draft` asks for the same thing as this stored transfer, field by field:
-    /// the test that tells an idempotent replay from a conflicting reuse of a key.
-    pub fn matches_request(&self, draft: &TransferDraft) -> bool {
-        self.sender == draft.sender
-            && self.receiver == draft.receiver
-            && self.amount == draft.amount
-            && self.to_currency == draft.to_currency
-            && self.sender_account == draft.sender_account
-            && self.receiver_account == draft.receiver_account
-            && self.reference == draft.reference
-            && self.queue == draft.queue
-            && self.return_of == draft.return_of
-            && self.iso == draft.iso
-            && self.debtor == draft.debtor
-            && self.creditor == draft.creditor
+    /// Whether `other` (a transfer decided from a new request) asks for the same
+    /// thing as this stored transfer, field by field over what a request carries: the
+    /// test that tells an idempotent replay from a conflicting reuse of a key. Made
+    /// where both meet (the writer), so no copy of the request travels to compare.
+    pub fn asks_the_same_as(&self, other: &Transfer) -> bool {
+        self.sender == other.sender
+            && self.receiver == other.receiver
+            && self.amount == other.amount
+            && self.to_currency == other.to_currency
+            && self.sender_account == other.sender_account
+            && self.receiver_account == other.receiver_account
+            && self.reference == other.reference
+            && self.queue == other.queue
+            && self.return_of == other.return_of
+            && self.iso == other.iso
+            && self.debtor == other.debtor
+            && self.creditor == other.creditor
     }
 
     /// The status as stored: `accepted`, `rejected`, `queued`, `expired` or

@@ -209,7 +209,7 @@ fn answer(results: Vec<Result<Submitted, ApiError>>) -> BatchAnswer {
                 Ok(Submitted { transfer, replayed }) => match transfer.outcome {
                     Outcome::Rejected(_) => BatchResult {
                         replayed,
-                        ..failed(ApiError::Rejected(Box::new(transfer)))
+                        ..failed(ApiError::Rejected(transfer))
                     },
                     _ => BatchResult {
                         index,

@@ -327,7 +327,7 @@ pub(super) async fn submit_forwarded(
 fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
     let mut response = match transfer.outcome {
         Outcome::Rejected(_) => {
-            actix_web::ResponseError::error_response(&ApiError::Rejected(Box::new(transfer)))
+            actix_web::ResponseError::error_response(&ApiError::Rejected(transfer))
         }
         // Accepted or queued when decided; a replay answers the transfer as it is now
         // (a queued one may have been released, expired or cancelled since).

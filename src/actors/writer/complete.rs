@@ -157,7 +157,11 @@ impl StoreWriter {
                     PersistOutcome::Stored(Box::new(pending.transfer))
                 }
                 Written::Committed(InsertOutcome::Existing(stored)) => {
-                    PersistOutcome::Existing(stored)
+                    let same_request = stored.asks_the_same_as(&pending.transfer);
+                    PersistOutcome::Existing {
+                        stored,
+                        same_request,
+                    }
                 }
                 Written::Committed(InsertOutcome::Unchanged) => {
                     // The row moved on behind the bank's back (its queue or books are

@@ -14,8 +14,13 @@ use crate::store::StoreError;
 pub enum PersistOutcome {
     /// Committed as decided.
     Stored(Box<Transfer>),
-    /// The sender had used this idempotency key before; this is the stored transfer.
-    Existing(Box<Transfer>),
+    /// The sender had used this idempotency key before; this is the stored transfer,
+    /// and whether the new request asked for the same thing (`asks_the_same_as`): a
+    /// replay, or a conflicting reuse of the key.
+    Existing {
+        stored: Box<Transfer>,
+        same_request: bool,
+    },
     /// Not known to be committed: the database failed. The client may retry.
     Failed(String),
     /// Certainly not committed: the database refused this transfer's own data (the
