@@ -256,13 +256,32 @@ impl Engine {
         wait_max: Duration,
     ) -> Vec<Result<Submitted, CommandError>> {
         let deadline = tokio::time::Instant::now() + wait_max;
-        let routes: Vec<Result<Route, CommandError>> =
-            drafts.iter().map(|d| self.route(d)).collect();
+        // Routed once per sender, receiver and corridor (a batch has few): a route
+        // looks up and copies actor addresses, and each copy allocates.
+        let mut table: Vec<Route> = Vec::new();
+        let mut known: HashMap<(&BankCode, &BankCode, CorridorId), usize> = HashMap::new();
+        let routes: Vec<Result<usize, CommandError>> = drafts
+            .iter()
+            .map(|d| {
+                let key = (
+                    &d.sender,
+                    &d.receiver,
+                    CorridorId::new(d.amount.currency(), d.to_currency),
+                );
+                if let Some(&known) = known.get(&key) {
+                    return Ok(known);
+                }
+                table.push(self.route(d)?);
+                known.insert(key, table.len() - 1);
+                Ok(table.len() - 1)
+            })
+            .collect();
         // Each corridor quotes its transfers in one message.
         let mut by_corridor: HashMap<CorridorId, (Addr<CorridorActor>, Vec<usize>)> =
             HashMap::new();
         for (i, route) in routes.iter().enumerate() {
             if let Ok(route) = route {
+                let route = &table[*route];
                 by_corridor
                     .entry(route.corridor_id)
                     .or_insert_with(|| (route.corridor.clone(), Vec::new()))
@@ -291,8 +310,28 @@ impl Engine {
             }
         }
         // Handed over before any answer is awaited: each sender's in the order given,
-        // in one message to its bank actor.
+        // in one message to its bank actor, its list sized at once (a message is some
+        // hundreds of bytes; a growing list would copy them as it grows).
         let mut by_sender: Vec<(BankHandle, Vec<SubmitTransfer>)> = Vec::new();
+        let sender_of: Vec<usize> = table
+            .iter()
+            .map(|route| {
+                let known = by_sender
+                    .iter()
+                    .position(|(sender, _)| sender.addr == route.sender.addr);
+                known.unwrap_or_else(|| {
+                    by_sender.push((route.sender.clone(), Vec::new()));
+                    by_sender.len() - 1
+                })
+            })
+            .collect();
+        let mut counts = vec![0; by_sender.len()];
+        for &route in routes.iter().flatten() {
+            counts[sender_of[route]] += 1;
+        }
+        for ((_, messages), count) in by_sender.iter_mut().zip(counts) {
+            messages.reserve_exact(count);
+        }
         let handed: Vec<Result<Pending, CommandError>> = drafts
             .into_iter()
             .zip(routes)
@@ -300,15 +339,9 @@ impl Engine {
             .map(|((draft, route), quote)| {
                 let route = route?;
                 let quote = quote.expect("every routed transfer was quoted")?;
-                let to_decide = self.screened(draft, quote, route.receiver_status);
+                let to_decide = self.screened(draft, quote, table[route].receiver_status);
                 let (message, pending) = submission(to_decide);
-                match by_sender
-                    .iter_mut()
-                    .find(|(sender, _)| sender.addr == route.sender.addr)
-                {
-                    Some((_, messages)) => messages.push(message),
-                    None => by_sender.push((route.sender, vec![message])),
-                }
+                by_sender[sender_of[route]].1.push(message);
                 Ok(pending)
             })
             .collect();
@@ -355,13 +388,12 @@ impl Engine {
                     field: "sender_bank",
                     code: draft.sender.clone(),
                 })?;
-        let receiver =
-            self.directory
-                .bank(&draft.receiver)
-                .ok_or_else(|| CommandError::BankUnknown {
-                    field: "receiver_bank",
-                    code: draft.receiver.clone(),
-                })?;
+        let receiver_status = self.directory.bank_status(&draft.receiver).ok_or_else(|| {
+            CommandError::BankUnknown {
+                field: "receiver_bank",
+                code: draft.receiver.clone(),
+            }
+        })?;
         let corridor_id = CorridorId::new(draft.amount.currency(), draft.to_currency);
         let corridor = self
             .directory
@@ -371,7 +403,7 @@ impl Engine {
             sender,
             corridor,
             corridor_id,
-            receiver_status: receiver.status(),
+            receiver_status,
         })
     }
 

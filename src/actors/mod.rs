@@ -90,6 +90,15 @@ impl Directory {
         self.banks.read().expect("lock").get(code).cloned()
     }
 
+    /// A bank's status, without a copy of its actor's address (which allocates).
+    pub fn bank_status(&self, code: &BankCode) -> Option<BankStatus> {
+        self.banks
+            .read()
+            .expect("lock")
+            .get(code)
+            .map(BankHandle::status)
+    }
+
     pub fn add_bank(&self, code: BankCode, handle: BankHandle) {
         self.banks.write().expect("lock").insert(code, handle);
     }

@@ -987,7 +987,7 @@ fn change_status(
     transfer.status_at = Some(at);
     transfer.window_state = None;
     writer.do_send(Persist {
-        transfer,
+        transfer: Box::new(transfer),
         was: Some(was),
         reply,
     });

@@ -43,7 +43,7 @@ impl StoreWriter {
                         Written::Committed(InsertOutcome::Inserted | InsertOutcome::Changed)
                     )
                 })
-                .map(|(p, _)| p.transfer.clone())
+                .map(|(p, _)| (*p.transfer).clone())
                 .collect();
             if !stored.is_empty() {
                 self.feed.transfers_stored(stored);
@@ -154,7 +154,7 @@ impl StoreWriter {
             }
             let answer = match row {
                 Written::Committed(InsertOutcome::Inserted | InsertOutcome::Changed) => {
-                    PersistOutcome::Stored(Box::new(pending.transfer))
+                    PersistOutcome::Stored(pending.transfer)
                 }
                 Written::Committed(InsertOutcome::Existing(stored)) => {
                     let same_request = stored.asks_the_same_as(&pending.transfer);

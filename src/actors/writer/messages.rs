@@ -40,8 +40,10 @@ pub enum PersistOutcome {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Persist {
-    /// The transfer as it is to be stored: with its new outcome, for a change.
-    pub transfer: Transfer,
+    /// The transfer as it is to be stored: with its new outcome, for a change. Boxed
+    /// where it is decided, it travels through the writer's queue and batches and
+    /// back in its answer without being copied.
+    pub transfer: Box<Transfer>,
     /// `None` for a new transfer; for a change, the outcome the stored row must still
     /// have (a queued transfer released, expired or cancelled: `Queued`; an accepted
     /// one cancelled: `Accepted` with its window).
@@ -59,7 +61,7 @@ impl Persist {
     /// A new transfer, answered on `reply`.
     pub fn new(transfer: Transfer, reply: oneshot::Sender<PersistOutcome>) -> Self {
         Persist {
-            transfer,
+            transfer: Box::new(transfer),
             was: None,
             reply: Some(reply),
         }

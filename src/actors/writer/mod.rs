@@ -52,7 +52,7 @@ struct CutOff {
 /// A record waiting for its batch (a new transfer or a change of one's status), with
 /// the submission or command to answer, if any.
 struct Pending {
-    transfer: Transfer,
+    transfer: Box<Transfer>,
     was: Option<Outcome>,
     reply: Option<oneshot::Sender<PersistOutcome>>,
 }
