@@ -88,12 +88,14 @@ pub struct EmbeddedOptions {
 impl EmbeddedOptions {
     /// The settings the engine runs its own cluster with. Durability stays at the
     /// defaults (fsync, synchronous commit, full-page writes); what changes is room:
-    /// enough shared buffers that backends do not evict dirty pages mid-insert, and
-    /// enough WAL between checkpoints that a sustained load does not force them.
+    /// enough shared buffers that backends do not evict dirty pages mid-insert
+    /// (`shared_buffers_mb`), and enough WAL between checkpoints that a sustained load
+    /// does not force them.
     pub fn engine() -> Self {
+        let shared_buffers = format!("{}MB", shared_buffers_mb(memory_mb()));
         EmbeddedOptions {
             settings: [
-                ("shared_buffers", "512MB"),
+                ("shared_buffers", shared_buffers.as_str()),
                 ("max_wal_size", "4GB"),
                 ("wal_buffers", "32MB"),
                 // New WAL segments are not zero-filled first: a 64 MB write stall
@@ -115,6 +117,38 @@ impl EmbeddedOptions {
             // transfers/s load made one every ~4 s and the stalls showed in its p99.
             wal_segment_size_mb: Some(256),
         }
+    }
+}
+
+/// The engine's cluster's shared buffers, for a machine (or container) with
+/// `memory_mb` of memory: an eighth of it, from 128 MB to 2 GB (512 MB when the
+/// memory is unknown). The cluster is the engine's own, and what its buffers must
+/// hold is the transfers table's unique idempotency index, whose pages a load
+/// touches in the order of its keys, not of time. Issue 14, 2026-12-07: with 512 MB
+/// a 20 s batch load at 112,000 transfers/s filled them in seconds, after which
+/// backends wrote out a dirty page before each new one (pg_stat_bgwriter's
+/// `buffers_backend`: 96,512 pages, 790 MB, more than the 600 MB the run stored),
+/// index pages again and again; with 2 GB the checkpointer writes each once, in
+/// the background.
+fn shared_buffers_mb(memory_mb: Option<u64>) -> u64 {
+    memory_mb.map_or(512, |memory| (memory / 8).clamp(128, 2048))
+}
+
+/// The memory this process may use, in MB: the machine's (`/proc/meminfo`), or its
+/// container's limit (cgroup v2 `memory.max`) when that is lower.
+fn memory_mb() -> Option<u64> {
+    let machine = fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
+        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024)
+    });
+    let limit = fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|max| max.trim().parse::<u64>().ok())
+        .map(|bytes| bytes / (1024 * 1024));
+    match (machine, limit) {
+        (Some(machine), Some(limit)) => Some(machine.min(limit)),
+        (machine, limit) => machine.or(limit),
     }
 }
 
@@ -287,5 +321,30 @@ impl EmbeddedPostgres {
 impl Drop for EmbeddedPostgres {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_buffers_are_an_eighth_of_memory_within_bounds() {
+        assert_eq!(shared_buffers_mb(Some(24 * 1024)), 2048);
+        assert_eq!(shared_buffers_mb(Some(8 * 1024)), 1024);
+        assert_eq!(shared_buffers_mb(Some(512)), 128);
+        assert_eq!(shared_buffers_mb(None), 512);
+    }
+
+    #[test]
+    fn the_engine_settings_name_the_shared_buffers_in_mb() {
+        let options = EmbeddedOptions::engine();
+        let (_, value) = options
+            .settings
+            .iter()
+            .find(|(name, _)| name == "shared_buffers")
+            .expect("shared_buffers is set");
+        let mb: u64 = value.strip_suffix("MB").expect("in MB").parse().unwrap();
+        assert!((128..=2048).contains(&mb), "{value}");
     }
 }
