@@ -44,6 +44,11 @@ async fn each_transfer_is_judged_alone_and_answered_in_order() {
     suspended_receiver["receiver_bank"] = json!("ADCB");
     app.update_bank("ADCB", &json!({"status": "suspended"}))
         .await;
+    // Nested deeper than a single submission's body may be: refused alone too.
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!([deep]);
+    }
     let reply = batch(
         &app,
         vec![
@@ -56,12 +61,13 @@ async fn each_transfer_is_judged_alone_and_answered_in_order() {
                    "from_currency": "INR", "to_currency": "AED"}),
             // Rejected, and stored as such.
             suspended_receiver,
+            json!({ "sender_bank": deep }),
             inr_to_aed(json!(7)),
         ],
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(statuses(&reply), [202, 400, 400, 422, 422, 422, 202]);
+    assert_eq!(statuses(&reply), [202, 400, 400, 422, 422, 422, 400, 202]);
     assert_eq!(
         codes(&reply),
         [
@@ -71,12 +77,13 @@ async fn each_transfer_is_judged_alone_and_answered_in_order() {
             "amount_has_too_many_decimals",
             "sender_bank_unknown",
             "receiver_bank_suspended",
+            "json_too_deep",
             ""
         ]
     );
     assert_eq!(
         (&reply.body["succeeded"], &reply.body["failed"]),
-        (&json!(2), &json!(5))
+        (&json!(2), &json!(6))
     );
     let results = reply.body["results"].as_array().unwrap();
     for (i, result) in results.iter().enumerate() {
