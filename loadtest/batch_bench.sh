@@ -5,12 +5,16 @@
 #      transfer, and answers a result per transfer) under wrk;
 #   2. the engine with its embedded Postgres (fsync on) under the same wrk load
 #      (loadtest/submit_batch.lua: BATCH transfers per request, each batch from one
-#      sender bank with its own key, every transfer with its own idempotency key),
+#      sender bank with its own key, every transfer with its own idempotency key,
+#      the brief answer unless ANSWER=full),
 #      with the engine's and Postgres' CPU per acknowledged transfer read from /proc
 #      over the load, then a count in the database of every transfer the answers
 #      said succeeded.
 # Usage: loadtest/batch_bench.sh [deltran serve flags…]   (DURATION=20 CONNECTIONS=8
-#        THREADS=2 BATCH=1000)
+#        THREADS=2 BATCH=1000 ANSWER=brief)
+# The bare route answers about 80 bytes per transfer whatever is asked; the engine's
+# brief answer is about 150, its full one about 420 (which wrk, on the same two cores,
+# then spends more time reading).
 # Needs wrk (installed when missing) and psql. One benchmark at a time on a shared
 # machine: it takes /tmp/bench.lock.
 [ -n "${BENCH_LOCKED:-}" ] || exec env BENCH_LOCKED=1 flock /tmp/bench.lock bash "$0" "$@"
@@ -20,9 +24,14 @@ DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 export BATCH=${BATCH:-1000}
+export ANSWER=${ANSWER:-brief}
 BARE_ADDR=127.0.0.1:18083
 ADDR=127.0.0.1:18084
 need_wrk
+# An earlier run's writes still in the page cache would be flushed while this one
+# runs, on the same two cores and disk (a run right after another measured 10–15 %
+# less): they are flushed first.
+sync
 
 field() { sed -n "s/^$1=//p" "$2"; }
 load() { # load URL OUTPUT: wrk with the batch script
@@ -68,7 +77,7 @@ span=$(awk -v a="$after_ns" -v b="$before_ns" 'BEGIN { print (a - b) / 1e9 }')
 hz=$(getconf CLK_TCK)
 per() { awk -v t="$1" -v r="$engine_rate" -v s="$span" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * s) }'; }
 echo "== summary"
-echo "batch_size=$BATCH connections=$CONNECTIONS"
+echo "batch_size=$BATCH connections=$CONNECTIONS answer=$ANSWER"
 echo "bare_route_transfers_per_second=$bare_rate"
 echo "engine_acknowledged_per_second=$engine_rate"
 awk -v e="$engine_rate" -v b="$bare_rate" 'BEGIN { printf "engine_to_bare_ratio=%.3f\n", e / b }'

@@ -14,9 +14,9 @@
 use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
@@ -24,7 +24,7 @@ use super::transfers::{admitted_many, header_key, parse_draft, TransferBody};
 use super::{read_body, AppState};
 use crate::actors::{CommandError, Submitted};
 use crate::domain::rules::TransferDraft;
-use crate::domain::Outcome;
+use crate::domain::{Outcome, Transfer};
 use crate::views::{self, TransferView};
 
 /// The body of `POST /api/v1/transfers/batch`. Each item is read on its own, so one
@@ -42,6 +42,40 @@ pub struct NewTransferBatch {
     /// 1 to `--transfer-batch-max` (1,000) transfers, each as the body of
     /// `POST /api/v1/transfers`. Each carries its own `idempotency_key`.
     transfers: Vec<TransferBody>,
+}
+
+/// The query of `POST /api/v1/transfers/batch`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BatchQuery {
+    /// `full` (the default): each transfer answered 202 as stored, in `transfer`, as
+    /// `POST /api/v1/transfers` answers it. `brief`: only what the engine decided,
+    /// in `decided` (its id, status, window, rate and converted amount); the rest is
+    /// what was sent. A brief answer is about a fifth of the bytes, to render and to
+    /// read: for large volumes.
+    #[param(pattern = "^(full|brief)$")]
+    answer: Option<String>,
+}
+
+/// How each accepted transfer is answered (`BatchQuery::answer`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AnswerForm {
+    Full,
+    Brief,
+}
+
+impl AnswerForm {
+    fn of(req: &HttpRequest) -> Result<AnswerForm, ApiError> {
+        let query = web::Query::<BatchQuery>::from_query(req.query_string())
+            .map_err(|e| ApiError::QueryInvalid(e.to_string()))?;
+        match query.answer.as_deref() {
+            None | Some("full") => Ok(AnswerForm::Full),
+            Some("brief") => Ok(AnswerForm::Brief),
+            Some(_) => Err(ApiError::QueryInvalid(
+                "answer must be full or brief".into(),
+            )),
+        }
+    }
 }
 
 /// The answer to a batch: one result per transfer, in the order sent.
@@ -66,15 +100,64 @@ pub struct BatchResult {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(required = false)]
     pub replayed: bool,
-    /// With 202: the transfer as stored.
+    /// With 202: the transfer as stored (`answer=full`, the default).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub transfer: Option<TransferView>,
+    /// With 202 and `answer=brief`: what the engine decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub decided: Option<Decided>,
     /// Otherwise: the problem `POST /api/v1/transfers` would have answered (a
     /// rejected transfer is in its `transfer`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub problem: Option<Problem>,
+}
+
+/// What the engine decided of a transfer answered 202, for `answer=brief`: rendered
+/// straight from the stored transfer, with no text made and copied first.
+#[derive(Serialize, ToSchema)]
+pub struct Decided {
+    /// The engine's id (UUID v7).
+    #[schema(value_type = String, format = Uuid)]
+    pub transaction_id: uuid::Uuid,
+    /// `accepted`, `queued` or `held`.
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+    /// The window it is in; null when queued or held.
+    pub window_id: Option<i64>,
+    /// The corridor's rate fixed at acceptance, as a decimal string.
+    #[schema(value_type = String, example = "0.04405")]
+    #[serde(serialize_with = "as_text")]
+    pub fx_rate: Option<crate::domain::FxRate>,
+    /// `amount` at `fx_rate`, in `to_currency`.
+    #[schema(value_type = String, example = "44.05")]
+    #[serde(serialize_with = "as_text")]
+    pub converted_amount: Option<crate::domain::Amount>,
+}
+
+impl Decided {
+    fn of(t: &Transfer) -> Decided {
+        Decided {
+            transaction_id: t.id.as_uuid(),
+            status: t.status().as_str(),
+            window_id: t.window_id().map(|w| w.get()),
+            fx_rate: t.fx_rate,
+            converted_amount: t.converted,
+        }
+    }
+}
+
+/// A value as its text (`Display`), written straight into the answer; null if none.
+fn as_text<T: std::fmt::Display, S: Serializer>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// Submit many transfers at once.
@@ -87,12 +170,14 @@ pub struct BatchResult {
 /// problem its single submission would have had. A `503` result (its fate unknown)
 /// is sent again with the same key; what was stored answers as a replay. The batch
 /// as a whole is refused only when it cannot be read, is empty or too large, or the
-/// engine is overloaded.
+/// engine is overloaded. With `answer=brief`, each accepted transfer is answered by
+/// what the engine decided of it rather than the whole transfer.
 #[utoipa::path(post, path = "/api/v1/transfers/batch", operation_id = "submit_transfer_batch", tag = "transfers",
+    params(BatchQuery),
     request_body = NewTransferBatch,
     responses(
         (status = 200, description = "One result per transfer, in the order sent", body = BatchAnswer),
-        (status = 400, description = "Problem codes: `malformed_json`, `json_too_deep`, `field_missing` (no `transfers`), `field_invalid` (`transfers` is not a list, or an `Idempotency-Key` header was sent)"),
+        (status = 400, description = "Problem codes: `malformed_json`, `json_too_deep`, `field_missing` (no `transfers`), `field_invalid` (`transfers` is not a list, or an `Idempotency-Key` header was sent), `query_invalid` (`answer` is neither `full` nor `brief`)"),
         (status = 403, description = "Problem code: `auditor_read_only`"),
         (status = 413, description = "Problem codes: `body_too_large` (`--transfer-batch-size-max-bytes`), `batch_too_many_transfers` (`--transfer-batch-max`)"),
         (status = 422, description = "Problem code: `batch_empty`"),
@@ -105,6 +190,7 @@ pub async fn submit_batch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_not_auditor("submit transfers")?;
+    let form = AnswerForm::of(&req)?;
     let arrived = Instant::now();
     let body = read_body(payload, state.limits.batch_size_max_bytes).await?;
     if header_key(&req)?.is_some() {
@@ -130,10 +216,11 @@ pub async fn submit_batch(
     }
     let work = async {
         let results = decide_all(&state, &caller, &batch.transfers).await;
-        let answer = answer(results);
+        let answer = answer(results, form);
         // Rendered into a buffer sized for it at once (a transfer renders in about
-        // 400 bytes), not grown and copied while rendering.
-        let mut body = Vec::with_capacity(512 * answer.results.len() + 64);
+        // 400 bytes, 150 brief), not grown and copied while rendering.
+        let per_result = if form == AnswerForm::Brief { 192 } else { 512 };
+        let mut body = Vec::with_capacity(per_result * answer.results.len() + 64);
         serde_json::to_writer(&mut body, &answer).expect("an answer always renders");
         Ok(HttpResponse::Ok()
             .content_type("application/json")
@@ -196,8 +283,9 @@ fn read_item(caller: &Caller, item: &RawValue) -> Result<TransferDraft, ApiError
     Ok(draft)
 }
 
-/// The answer: each fate as its single submission would have been answered.
-fn answer(results: Vec<Result<Submitted, ApiError>>) -> BatchAnswer {
+/// The answer: each fate as its single submission would have been answered (an
+/// accepted transfer briefly, by what was decided, when asked).
+fn answer(results: Vec<Result<Submitted, ApiError>>, form: AnswerForm) -> BatchAnswer {
     let results: Vec<BatchResult> = results
         .into_iter()
         .enumerate()
@@ -207,6 +295,7 @@ fn answer(results: Vec<Result<Submitted, ApiError>>) -> BatchAnswer {
                 status: actix_web::ResponseError::status_code(&error).as_u16(),
                 replayed: false,
                 transfer: None,
+                decided: None,
                 problem: Some(error.problem()),
             };
             match result {
@@ -219,7 +308,8 @@ fn answer(results: Vec<Result<Submitted, ApiError>>) -> BatchAnswer {
                         index,
                         status: 202,
                         replayed,
-                        transfer: Some(views::transfer(&transfer)),
+                        transfer: (form == AnswerForm::Full).then(|| views::transfer(&transfer)),
+                        decided: (form == AnswerForm::Brief).then(|| Decided::of(&transfer)),
                         problem: None,
                     },
                 },

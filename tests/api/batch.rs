@@ -317,3 +317,50 @@ async fn a_large_batch_and_its_replay_are_stored_exactly_once() {
     );
     app.assert_audit_clean().await;
 }
+
+/// `answer=brief`: each accepted transfer answered by what the engine decided (the
+/// same id, status, window, rate and converted amount as the full answer's transfer),
+/// a refusal by the same problem; an unknown form refused.
+#[actix_web::test]
+async fn a_brief_answer_carries_what_the_engine_decided() {
+    let app = TestApp::spawn().await;
+    let path = "/api/v1/transfers/batch?answer=brief";
+    let sent = json!({ "transfers": [keyed("10.50", "brief-1"), inr_to_aed(json!("1.001"))] });
+    let reply = app.post(path, &sent).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(statuses(&reply), [202, 422]);
+    assert_eq!(codes(&reply), ["", "amount_has_too_many_decimals"]);
+    let decided = &reply.body["results"][0]["decided"];
+    assert!(reply.body["results"][0].get("transfer").is_none());
+    let stored = app
+        .transfer(decided["transaction_id"].as_str().expect("an id"))
+        .await
+        .body;
+    for (brief, full) in [
+        ("transaction_id", "transaction_id"),
+        ("status", "status"),
+        ("window_id", "window_id"),
+        ("fx_rate", "fx_rate"),
+        ("converted_amount", "converted_amount"),
+    ] {
+        assert_eq!(
+            decided[brief], stored[full],
+            "{brief}: {decided} against {stored}"
+        );
+    }
+    assert_eq!(decided.as_object().unwrap().len(), 5, "{decided}");
+    // A replay answers briefly too, as a replay.
+    let again = app
+        .post(path, &json!({ "transfers": [keyed("10.50", "brief-1")] }))
+        .await;
+    assert_eq!(again.body["results"][0]["replayed"], true);
+    assert_eq!(again.body["results"][0]["decided"], *decided);
+    let unknown = app
+        .post("/api/v1/transfers/batch?answer=short", &sent)
+        .await;
+    assert_eq!(
+        (unknown.status.as_u16(), unknown.code()),
+        (400, "query_invalid")
+    );
+    app.assert_audit_clean().await;
+}
