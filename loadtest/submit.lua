@@ -12,8 +12,6 @@
 -- (loadtest/screening_bench.sh).
 
 local run_id = os.getenv("RUN_ID") or tostring(os.time())
-local api_key = os.getenv("DELTRAN_KEY")
-local keys_file = os.getenv("DELTRAN_KEYS_FILE")
 local with_parties = os.getenv("PARTIES") == "1"
 local firsts = { "Asha", "Ravi", "Meera", "Anil", "Priya", "Sunil", "Kavita", "Farhan", "Layla",
   "Omar", "Noura", "Khalid", "Zainab", "Yusuf", "Samir", "Hana" }
@@ -24,22 +22,10 @@ local function party_name(n)
   return string.format("%s %s %s", firsts[(n % #firsts) + 1], lasts[(math.floor(n / 7) % #lasts) + 1],
     trades[(math.floor(n / 3) % #trades) + 1])
 end
-local threads = {}
-local thread_id = 0
 
-local pairs_ = {
-  { "ICICI", "ENBD", "INR", "AED" },
-  { "HDFC", "ADCB", "INR", "AED" },
-  { "AXIS", "ENBD", "INR", "AED" },
-  { "ENBD", "ICICI", "AED", "INR" },
-  { "ADCB", "HDFC", "AED", "INR" },
-}
-
-function setup(thread)
-  thread:set("id", thread_id)
-  thread_id = thread_id + 1
-  table.insert(threads, thread)
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk_common.lua")
+local pairs_ = common.flows
+setup = common.setup
 
 function init(args)
   counter = 0
@@ -47,25 +33,7 @@ function init(args)
   rejected = 0
   overloaded = 0
   other = 0
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  if api_key and api_key ~= "" then
-    wrk.headers["Authorization"] = "Bearer " .. api_key
-  end
-  -- One header set per sender bank, made once: `bank CODE KEY` lines of the file.
-  headers_by_bank = nil
-  if keys_file and keys_file ~= "" then
-    headers_by_bank = {}
-    for line in io.lines(keys_file) do
-      local role, bank, key = line:match("^(%S+)%s+(%S+)%s+(%S+)$")
-      if role == "bank" then
-        headers_by_bank[bank] = {
-          ["Content-Type"] = "application/json",
-          ["Authorization"] = "Bearer " .. key,
-        }
-      end
-    end
-  end
+  headers_by_bank = common.init_requests()
 end
 
 function request()
@@ -98,7 +66,7 @@ end
 
 function done(summary, latency, requests)
   local a, r, o, x = 0, 0, 0, 0
-  for _, t in ipairs(threads) do
+  for _, t in ipairs(common.threads) do
     a = a + t:get("accepted")
     r = r + t:get("rejected")
     o = o + t:get("overloaded")

@@ -16,24 +16,10 @@ local path = "/api/v1/transfers/batch"
 if os.getenv("ANSWER") == "brief" then
   path = path .. "?answer=brief"
 end
-local api_key = os.getenv("DELTRAN_KEY")
-local keys_file = os.getenv("DELTRAN_KEYS_FILE")
-local threads = {}
-local thread_id = 0
 
-local pairs_ = {
-  { "ICICI", "ENBD", "INR", "AED" },
-  { "HDFC", "ADCB", "INR", "AED" },
-  { "AXIS", "ENBD", "INR", "AED" },
-  { "ENBD", "ICICI", "AED", "INR" },
-  { "ADCB", "HDFC", "AED", "INR" },
-}
-
-function setup(thread)
-  thread:set("id", thread_id)
-  thread_id = thread_id + 1
-  table.insert(threads, thread)
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk_common.lua")
+local pairs_ = common.flows
+setup = common.setup
 
 function init(args)
   counter = 0
@@ -42,24 +28,7 @@ function init(args)
   failed = 0
   refused = 0
   other = 0
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  if api_key and api_key ~= "" then
-    wrk.headers["Authorization"] = "Bearer " .. api_key
-  end
-  headers_by_bank = nil
-  if keys_file and keys_file ~= "" then
-    headers_by_bank = {}
-    for line in io.lines(keys_file) do
-      local role, bank, key = line:match("^(%S+)%s+(%S+)%s+(%S+)$")
-      if role == "bank" then
-        headers_by_bank[bank] = {
-          ["Content-Type"] = "application/json",
-          ["Authorization"] = "Bearer " .. key,
-        }
-      end
-    end
-  end
+  headers_by_bank = common.init_requests()
 end
 
 function request()
@@ -98,7 +67,7 @@ end
 
 function done(summary, latency, requests)
   local s, f, r, x = 0, 0, 0, 0
-  for _, t in ipairs(threads) do
+  for _, t in ipairs(common.threads) do
     s = s + t:get("succeeded")
     f = f + t:get("failed")
     r = r + t:get("refused")

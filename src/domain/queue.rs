@@ -210,37 +210,17 @@ impl SenderQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Amount, BankCode, Outcome};
-    use chrono::Utc;
+    use crate::domain::{Amount, Outcome};
 
     fn queued(amount: &str, currency: &str, priority: QueuePriority, window: i64) -> Transfer {
         let currency = Currency::parse(currency).unwrap();
         let amount = Amount::parse(amount, currency).unwrap();
+        let aed = Currency::parse("AED").unwrap();
         Transfer {
-            id: TransferId::new(),
-            sender: BankCode::parse("ICICI").unwrap(),
-            receiver: BankCode::parse("ENBD").unwrap(),
-            amount,
-            to_currency: Currency::parse("AED").unwrap(),
-            fx_rate: None,
             converted: Some(amount),
-            outcome: Outcome::Queued,
-            sender_account: None,
-            receiver_account: None,
-            reference: None,
-            idempotency_key: None,
-            created_at: Utc::now(),
             queue: Some(priority),
             queued_in: Some(WindowId::new(window).unwrap()),
-            status_at: None,
-            window_state: None,
-            return_of: None,
-            returns: None,
-            iso: None,
-            debtor: None,
-            creditor: None,
-            screening: None,
-            flagged: false,
+            ..Transfer::for_test("ICICI", "ENBD", amount, aed, Outcome::Queued)
         }
     }
 

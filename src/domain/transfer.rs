@@ -150,6 +150,44 @@ impl Transfer {
             && self.creditor == other.creditor
     }
 
+    /// A new transfer of `amount` from `sender` to `receiver`, decided `outcome`, with
+    /// nothing optional set: tests set what they need over it.
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        sender: &str,
+        receiver: &str,
+        amount: Amount,
+        to_currency: Currency,
+        outcome: Outcome,
+    ) -> Transfer {
+        Transfer {
+            id: TransferId::new(),
+            sender: BankCode::parse(sender).unwrap(),
+            receiver: BankCode::parse(receiver).unwrap(),
+            amount,
+            to_currency,
+            fx_rate: None,
+            converted: None,
+            outcome,
+            sender_account: None,
+            receiver_account: None,
+            reference: None,
+            idempotency_key: None,
+            created_at: Utc::now(),
+            queue: None,
+            queued_in: None,
+            status_at: None,
+            window_state: None,
+            return_of: None,
+            returns: None,
+            iso: None,
+            debtor: None,
+            creditor: None,
+            screening: None,
+            flagged: false,
+        }
+    }
+
     /// The status as stored: `accepted`, `rejected`, `queued`, `expired` or
     /// `cancelled` (netted and settled are its window's states).
     pub fn decision(&self) -> TransferStatus {

@@ -999,30 +999,9 @@ mod tests {
         let amount = Amount::parse(amount, inr).unwrap();
         let rate = FxRate::parse("0.044").unwrap();
         Transfer {
-            id: TransferId::new(),
-            sender: BankCode::parse(sender).unwrap(),
-            receiver: BankCode::parse(receiver).unwrap(),
-            amount,
-            to_currency: aed,
             fx_rate: Some(rate),
             converted: Some(crate::domain::convert(amount, rate, aed)),
-            outcome,
-            sender_account: None,
-            receiver_account: None,
-            reference: None,
-            idempotency_key: None,
-            created_at: Utc::now(),
-            queue: None,
-            queued_in: None,
-            status_at: None,
-            window_state: None,
-            return_of: None,
-            returns: None,
-            iso: None,
-            debtor: None,
-            creditor: None,
-            screening: None,
-            flagged: false,
+            ..Transfer::for_test(sender, receiver, amount, aed, outcome)
         }
     }
 
