@@ -801,8 +801,10 @@ async fn the_registry_changes_at_its_home_and_reaches_every_node() {
         .await;
     assert_eq!(made.status, 201, "{}", made.body);
     assert!(p0.store.corridor(corridor("AED-AED")).await.is_ok());
+    // Stored first, then its actor started: wait for the engine, which decides.
     eventually("the corridor reaches partition 1", || async {
         p1.store.corridor(corridor("AED-AED")).await.is_ok()
+            && p1.engine.directory.corridor(&corridor("AED-AED")).is_some()
     })
     .await;
     let sent = p1.submit(&transfer("ENBD", "ADCB", "5.00", "r-1")).await;
@@ -835,6 +837,8 @@ async fn the_registry_changes_at_its_home_and_reaches_every_node() {
             .bank(&bank("ENBD"))
             .await
             .is_ok_and(|b| b.status.as_str() == "suspended")
+            && p0.engine.directory.bank_status(&bank("ENBD"))
+                == Some(deltran::domain::BankStatus::Suspended)
     })
     .await;
     let refused = p0.submit(&transfer("ICICI", "ENBD", "5.00", "r-2")).await;
