@@ -26,6 +26,7 @@ pub struct Metrics {
     pub store_flush_failures: IntCounter,
     pub store_unstorable_transfers: IntCounter,
     pub store_isolating_statements: IntCounter,
+    pub store_group_commits: IntCounterVec,
     pub actor_restarts: IntCounterVec,
     pub actor_panics: IntCounterVec,
     pub faults_injected: IntCounterVec,
@@ -135,6 +136,16 @@ impl Metrics {
             "deltran_store_isolating_statements_total",
             "Statements written again, on parts of a batch, to isolate the transfers \
              the database refused for their own data",
+        )
+        .expect("valid metric");
+        let store_group_commits = IntCounterVec::new(
+            Opts::new(
+                "deltran_store_group_commits_total",
+                "Group commits that went in whole, by how: copy (binary COPY, large \
+                 batches of new transfers), insert (one plain insert, smaller ones), \
+                 statement (status changes, or a batch with a used key)",
+            ),
+            &["path"],
         )
         .expect("valid metric");
         let actor_restarts = IntCounterVec::new(
@@ -326,6 +337,7 @@ impl Metrics {
             Box::new(store_flush_failures.clone()),
             Box::new(store_unstorable_transfers.clone()),
             Box::new(store_isolating_statements.clone()),
+            Box::new(store_group_commits.clone()),
             Box::new(actor_restarts.clone()),
             Box::new(actor_panics.clone()),
             Box::new(faults_injected.clone()),
@@ -366,6 +378,7 @@ impl Metrics {
             store_flush_failures,
             store_unstorable_transfers,
             store_isolating_statements,
+            store_group_commits,
             actor_restarts,
             actor_panics,
             faults_injected,

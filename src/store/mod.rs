@@ -27,7 +27,7 @@ use tokio_postgres::NoTls;
 pub use error::{BoxError, StoreError};
 pub use reports::ComplianceLine;
 pub use transfers::{
-    InsertOutcome, SumSlot, TransferFilter, TransferPage, TransferParts, TransferWrite,
+    InsertOutcome, SumSlot, TransferFilter, TransferPage, TransferParts, TransferWrite, WritePath,
 };
 
 /// Migrations in order; each runs once, recorded in `schema_migrations`.

@@ -204,10 +204,13 @@ const COPY_TYPES: [Type; 29] = [
     Type::BOOL,
 ];
 
-/// With `COPY_TRANSFERS`, in the same transaction: the batch's accepted transfers
-/// added to the windows' running sums in the batch's slot (`$1`), summed beforehand
-/// (`LegSums`). Each upsert takes its rows in key order, as `INSERT_TRANSFERS` does.
-const ADD_LEGS: &str = "WITH bank_legs AS (INSERT INTO window_bank_legs AS l (window_id, \
+/// The upserts of a batch's pre-summed legs (`LegSums`) into the windows' running sums
+/// in the batch's slot (`$1`), as common table expressions and a final statement: the
+/// body of `ADD_LEGS` and of `INSERT_NEW_TRANSFERS`. Each upsert takes its rows in key
+/// order, as `INSERT_TRANSFERS` does.
+macro_rules! add_legs {
+    () => {
+        "bank_legs AS (INSERT INTO window_bank_legs AS l (window_id, \
     slot, bank, currency, debits, credits, debit_count, credit_count) \
     SELECT w, $1::int2, b, c, d, cr, dn, cn FROM UNNEST($2::int8[], $3::text[], $4::text[], \
     $5::numeric[], $6::numeric[], $7::int8[], $8::int8[]) AS x(w, b, c, d, cr, dn, cn) \
@@ -224,7 +227,37 @@ const ADD_LEGS: &str = "WITH bank_legs AS (INSERT INTO window_bank_legs AS l (wi
     ON CONFLICT (window_id, slot, from_currency, to_currency) DO UPDATE SET \
     source_amount = l.source_amount + excluded.source_amount, \
     destination_amount = l.destination_amount + excluded.destination_amount, \
-    transfer_count = l.transfer_count + excluded.transfer_count";
+    transfer_count = l.transfer_count + excluded.transfer_count"
+    };
+}
+
+/// With `COPY_TRANSFERS`, in the same transaction: the batch's accepted transfers
+/// added to the windows' running sums in the batch's slot (`$1`), summed beforehand
+/// (`LegSums`).
+const ADD_LEGS: &str = concat!("WITH ", add_legs!());
+
+/// The fast path of a small group commit of new transfers only
+/// (`Store::insert_transfers`): a plain insert of the rows ($15 on, in
+/// `COPY_TRANSFERS`' column order) and the accepted ones' legs, summed beforehand, in
+/// one statement and one round trip. Without `ON CONFLICT` Postgres does not probe the
+/// idempotency index before each row, keeps no `RETURNING` rows and sums nothing:
+/// about half the statement's cost per row (docs/PERFORMANCE.md). A used key or a
+/// refused value fails the whole statement, which then wrote nothing, and the batch
+/// goes through `INSERT_TRANSFERS`, as with COPY.
+const INSERT_NEW_TRANSFERS: &str = concat!(
+    "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
+    from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
+    idempotency_key, sender_account, receiver_account, reference, created_at, \
+    queue_priority, queued_in, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
+    creditor_name, creditor_country, screening_entry, screening_role, screening_score, \
+    flagged) \
+    SELECT * FROM UNNEST($15::uuid[], $16::text[], $17::text[], $18::numeric[], $19::text[], \
+    $20::numeric[], $21::text[], $22::numeric[], $23::text[], $24::text[], $25::int8[], \
+    $26::text[], $27::text[], $28::text[], $29::text[], $30::timestamptz[], $31::text[], \
+    $32::int8[], $33::uuid[], $34::text[], $35::uuid[], $36::text[], $37::text[], \
+    $38::text[], $39::text[], $40::int8[], $41::text[], $42::numeric[], $43::bool[])), ",
+    add_legs!()
+);
 
 /// What a batch's accepted transfers add to their windows' running sums: per window,
 /// bank and currency its debits and credits; per window and corridor what the hub
@@ -283,6 +316,199 @@ impl<'a> LegSums<'a> {
             corridor.count += 1;
         }
         sums
+    }
+}
+
+/// `LegSums` as the 13 arrays of `ADD_LEGS`' `$2` to `$14`.
+struct LegArrays<'a> {
+    windows: Vec<i64>,
+    banks: Vec<&'a str>,
+    currencies: Vec<&'a str>,
+    debits: Vec<Decimal>,
+    credits: Vec<Decimal>,
+    debit_counts: Vec<i64>,
+    credit_counts: Vec<i64>,
+    corridor_windows: Vec<i64>,
+    froms: Vec<&'a str>,
+    tos: Vec<&'a str>,
+    sources: Vec<Decimal>,
+    destinations: Vec<Decimal>,
+    counts: Vec<i64>,
+}
+
+impl<'a> LegArrays<'a> {
+    fn of(sums: &LegSums<'a>) -> Self {
+        let (banks, corridors) = (&sums.banks, &sums.corridors);
+        LegArrays {
+            windows: banks.keys().map(|k| k.0).collect(),
+            banks: banks.keys().map(|k| k.1).collect(),
+            currencies: banks.keys().map(|k| k.2).collect(),
+            debits: banks.values().map(|v| v.debits).collect(),
+            credits: banks.values().map(|v| v.credits).collect(),
+            debit_counts: banks.values().map(|v| v.debit_count).collect(),
+            credit_counts: banks.values().map(|v| v.credit_count).collect(),
+            corridor_windows: corridors.keys().map(|k| k.0).collect(),
+            froms: corridors.keys().map(|k| k.1).collect(),
+            tos: corridors.keys().map(|k| k.2).collect(),
+            sources: corridors.values().map(|v| v.source).collect(),
+            destinations: corridors.values().map(|v| v.destination).collect(),
+            counts: corridors.values().map(|v| v.count).collect(),
+        }
+    }
+
+    /// `ADD_LEGS`' parameters, `$1` (the slot) first.
+    fn params<'s>(&'s self, slot: &'s i16) -> [&'s (dyn ToSql + Sync); 14] {
+        [
+            slot,
+            &self.windows,
+            &self.banks,
+            &self.currencies,
+            &self.debits,
+            &self.credits,
+            &self.debit_counts,
+            &self.credit_counts,
+            &self.corridor_windows,
+            &self.froms,
+            &self.tos,
+            &self.sources,
+            &self.destinations,
+            &self.counts,
+        ]
+    }
+}
+
+/// New transfers as the 29 arrays of their columns, in `COPY_TRANSFERS`' order.
+struct NewRows<'a> {
+    ids: Vec<Uuid>,
+    senders: Vec<&'a str>,
+    receivers: Vec<&'a str>,
+    amounts: Vec<Decimal>,
+    froms: Vec<&'a str>,
+    converted: Vec<Option<Decimal>>,
+    tos: Vec<&'a str>,
+    rates: Vec<Option<Decimal>>,
+    statuses: Vec<&'a str>,
+    rejects: Vec<Option<&'a str>>,
+    windows: Vec<Option<i64>>,
+    keys: Vec<Option<&'a str>>,
+    sender_accounts: Vec<Option<&'a str>>,
+    receiver_accounts: Vec<Option<&'a str>>,
+    references: Vec<Option<&'a str>>,
+    created: Vec<DateTime<Utc>>,
+    priorities: Vec<Option<&'a str>>,
+    queued_in: Vec<Option<i64>>,
+    returns_of: Vec<Option<Uuid>>,
+    end_to_end_ids: Vec<Option<&'a str>>,
+    uetrs: Vec<Option<Uuid>>,
+    debtor_names: Vec<Option<&'a str>>,
+    debtor_countries: Vec<Option<&'a str>>,
+    creditor_names: Vec<Option<&'a str>>,
+    creditor_countries: Vec<Option<&'a str>>,
+    screened_entries: Vec<Option<i64>>,
+    screened_roles: Vec<Option<&'a str>>,
+    screened_scores: Vec<Option<Decimal>>,
+    flagged: Vec<bool>,
+}
+
+impl<'a> NewRows<'a> {
+    fn of(batch: &[&'a Transfer]) -> Self {
+        fn column<'a, T>(batch: &[&'a Transfer], f: impl Fn(&'a Transfer) -> T) -> Vec<T> {
+            batch.iter().map(|t| f(t)).collect()
+        }
+        NewRows {
+            ids: column(batch, |t| t.id.as_uuid()),
+            senders: column(batch, |t| t.sender.as_str()),
+            receivers: column(batch, |t| t.receiver.as_str()),
+            amounts: column(batch, |t| t.amount.value()),
+            froms: column(batch, |t| t.amount.currency().as_str()),
+            converted: column(batch, |t| t.converted.map(|c| c.value())),
+            tos: column(batch, |t| t.to_currency.as_str()),
+            rates: column(batch, |t| t.fx_rate.map(|r| r.value())),
+            statuses: column(batch, |t| t.decision().as_str()),
+            rejects: column(batch, |t| t.reject_code().map(|r| r.code())),
+            windows: column(batch, |t| t.window_id().map(|w| w.get())),
+            keys: column(batch, |t| t.idempotency_key.as_deref()),
+            sender_accounts: column(batch, |t| t.sender_account.as_deref()),
+            receiver_accounts: column(batch, |t| t.receiver_account.as_deref()),
+            references: column(batch, |t| t.reference.as_deref()),
+            created: column(batch, |t| t.created_at),
+            priorities: column(batch, |t| t.queue.map(|p| p.as_str())),
+            queued_in: column(batch, |t| t.queued_in.map(|w| w.get())),
+            returns_of: column(batch, |t| t.return_of.map(|r| r.as_uuid())),
+            end_to_end_ids: column(batch, |t| {
+                t.iso.as_ref().and_then(|i| i.end_to_end_id.as_deref())
+            }),
+            uetrs: column(batch, |t| t.iso.as_ref().map(|i| i.uetr)),
+            debtor_names: column(batch, |t| t.debtor.as_ref().map(|p| p.name.as_str())),
+            debtor_countries: column(batch, |t| {
+                t.debtor.as_ref().and_then(|p| p.country.as_deref())
+            }),
+            creditor_names: column(batch, |t| t.creditor.as_ref().map(|p| p.name.as_str())),
+            creditor_countries: column(batch, |t| {
+                t.creditor.as_ref().and_then(|p| p.country.as_deref())
+            }),
+            screened_entries: column(batch, |t| t.screening.as_ref().map(|m| m.entry_id)),
+            screened_roles: column(batch, |t| t.screening.as_ref().map(|m| m.role.as_str())),
+            screened_scores: column(batch, |t| t.screening.as_ref().map(|m| m.score)),
+            flagged: column(batch, |t| t.flagged),
+        }
+    }
+
+    /// The arrays in `COPY_TRANSFERS`' column order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 29] {
+        [
+            &self.ids,
+            &self.senders,
+            &self.receivers,
+            &self.amounts,
+            &self.froms,
+            &self.converted,
+            &self.tos,
+            &self.rates,
+            &self.statuses,
+            &self.rejects,
+            &self.windows,
+            &self.keys,
+            &self.sender_accounts,
+            &self.receiver_accounts,
+            &self.references,
+            &self.created,
+            &self.priorities,
+            &self.queued_in,
+            &self.returns_of,
+            &self.end_to_end_ids,
+            &self.uetrs,
+            &self.debtor_names,
+            &self.debtor_countries,
+            &self.creditor_names,
+            &self.creditor_countries,
+            &self.screened_entries,
+            &self.screened_roles,
+            &self.screened_scores,
+            &self.flagged,
+        ]
+    }
+}
+
+/// How a group commit's batch went in (`deltran_store_group_commits_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WritePath {
+    /// Binary COPY (`COPY_TRANSFERS`): large batches of new transfers.
+    Copy,
+    /// One plain insert (`INSERT_NEW_TRANSFERS`): smaller batches of new transfers.
+    Insert,
+    /// The full statement (`INSERT_TRANSFERS`): status changes, or a batch the fast
+    /// paths could not take (a used key, a refused value).
+    Statement,
+}
+
+impl WritePath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WritePath::Copy => "copy",
+            WritePath::Insert => "insert",
+            WritePath::Statement => "statement",
+        }
     }
 }
 
@@ -456,36 +682,72 @@ impl Drop for TransferParts {
 }
 
 impl Store {
-    /// Writes a batch of decided transfers in one statement, adding the accepted ones
-    /// to their windows' sums in `slot`'s rows. A row whose idempotency key the sender
-    /// already used is not written; its outcome carries the stored one.
+    /// Writes a batch of decided transfers, adding the accepted ones to their windows'
+    /// sums in `slot`'s rows, and says how (`WritePath`). A row whose idempotency key
+    /// the sender already used is not written; its outcome carries the stored one.
     ///
-    /// A batch of `COPY_ROWS_MIN` new transfers or more goes in by binary COPY first (`COPY_TRANSFERS`,
-    /// with `ADD_LEGS` in the same transaction). COPY writes all of its rows or none:
-    /// a row the table refuses — a key the sender used before, found by the unique
-    /// index whether it was used a second or a restart ago, or data the table's
-    /// checks refuse — leaves nothing written, and the batch goes through the
-    /// statement, which tells those apart row by row. So idempotency stays exactly
-    /// the index's, and a replay costs its batch the fast path, nothing more.
+    /// A batch of new transfers only goes in by a fast path first: binary COPY from
+    /// `COPY_ROWS_MIN` rows (`COPY_TRANSFERS`, with `ADD_LEGS` in the same
+    /// transaction), one plain insert below (`INSERT_NEW_TRANSFERS`). Either writes
+    /// all of its rows or none: a row the table refuses — a key the sender used
+    /// before, found by the unique index whether it was used a second or a restart
+    /// ago, or data the table's checks refuse — leaves nothing written, and the batch
+    /// goes through the statement (`INSERT_TRANSFERS`), which tells those apart row by
+    /// row. So idempotency stays exactly the index's, and a replay costs its batch the
+    /// fast path, nothing more.
     pub async fn insert_transfers(
         &self,
         batch: &[TransferWrite<'_>],
         slot: SumSlot,
-    ) -> Result<Vec<InsertOutcome>, StoreError> {
+    ) -> Result<(Vec<InsertOutcome>, WritePath), StoreError> {
         let mut client = self.client().await?;
-        if batch.len() >= COPY_ROWS_MIN && batch.iter().all(|w| w.was.is_none()) {
+        if batch.iter().all(|w| w.was.is_none()) {
             let transfers: Vec<&Transfer> = batch.iter().map(|w| w.transfer).collect();
-            match Self::copy_transfers(&mut client, &transfers, slot).await {
-                Ok(()) => return Ok(vec![InsertOutcome::Inserted; batch.len()]),
-                Err(CopyFailed::AtCommit(e)) => return Err(e.into()),
-                // Rolled back: the statement below takes the batch.
-                Err(CopyFailed::Before(refused)) => {
-                    let error = crate::telemetry::error_chain(&refused);
-                    tracing::debug!(%error, "COPY did not take the batch; the statement does");
+            let inserted = || vec![InsertOutcome::Inserted; batch.len()];
+            if batch.len() >= COPY_ROWS_MIN {
+                match Self::copy_transfers(&mut client, &transfers, slot).await {
+                    Ok(()) => return Ok((inserted(), WritePath::Copy)),
+                    Err(CopyFailed::AtCommit(e)) => return Err(e.into()),
+                    // Rolled back: the statement below takes the batch.
+                    Err(CopyFailed::Before(refused)) => {
+                        let error = crate::telemetry::error_chain(&refused);
+                        tracing::debug!(%error, "COPY did not take the batch; the statement does");
+                    }
+                }
+            } else {
+                match Self::insert_new_transfers(&client, &transfers, slot).await {
+                    Ok(()) => return Ok((inserted(), WritePath::Insert)),
+                    // Refused by the database: the statement failed whole, nothing of
+                    // it was written, and the statement below takes the batch.
+                    Err(refused) if refused.as_db_error().is_some() => {
+                        let error = crate::telemetry::error_chain(&refused);
+                        tracing::debug!(%error, "the insert did not take the batch; the statement does");
+                    }
+                    // The connection failed: the batch's fate is unknown.
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
-        Self::insert_transfers_on(&client, batch, slot).await
+        let outcomes = Self::insert_transfers_on(&client, batch, slot).await?;
+        Ok((outcomes, WritePath::Statement))
+    }
+
+    /// Writes new transfers and adds the accepted ones to their windows' sums in
+    /// `slot`'s rows, in one statement (`INSERT_NEW_TRANSFERS`).
+    async fn insert_new_transfers(
+        client: &deadpool_postgres::Client,
+        batch: &[&Transfer],
+        slot: SumSlot,
+    ) -> Result<(), tokio_postgres::Error> {
+        let statement = client.prepare_cached(INSERT_NEW_TRANSFERS).await?;
+        let sums = LegSums::of(batch);
+        let legs = LegArrays::of(&sums);
+        let rows = NewRows::of(batch);
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(43);
+        params.extend(legs.params(&slot.0));
+        params.extend(rows.params());
+        client.execute(&statement, &params).await?;
+        Ok(())
     }
 
     /// Writes new transfers by binary COPY and adds the accepted ones to their
@@ -555,42 +817,10 @@ impl Store {
                 .prepare_cached(ADD_LEGS)
                 .await
                 .map_err(CopyFailed::Before)?;
-            let banks = &sums.banks;
-            let corridors = &sums.corridors;
-            let windows: Vec<i64> = banks.keys().map(|k| k.0).collect();
-            let bank_codes: Vec<&str> = banks.keys().map(|k| k.1).collect();
-            let currencies: Vec<&str> = banks.keys().map(|k| k.2).collect();
-            let debits: Vec<Decimal> = banks.values().map(|v| v.debits).collect();
-            let credits: Vec<Decimal> = banks.values().map(|v| v.credits).collect();
-            let debit_counts: Vec<i64> = banks.values().map(|v| v.debit_count).collect();
-            let credit_counts: Vec<i64> = banks.values().map(|v| v.credit_count).collect();
-            let corridor_windows: Vec<i64> = corridors.keys().map(|k| k.0).collect();
-            let froms: Vec<&str> = corridors.keys().map(|k| k.1).collect();
-            let tos: Vec<&str> = corridors.keys().map(|k| k.2).collect();
-            let sources: Vec<Decimal> = corridors.values().map(|v| v.source).collect();
-            let destinations: Vec<Decimal> = corridors.values().map(|v| v.destination).collect();
-            let counts: Vec<i64> = corridors.values().map(|v| v.count).collect();
-            tx.execute(
-                &add,
-                &[
-                    &slot.0,
-                    &windows,
-                    &bank_codes,
-                    &currencies,
-                    &debits,
-                    &credits,
-                    &debit_counts,
-                    &credit_counts,
-                    &corridor_windows,
-                    &froms,
-                    &tos,
-                    &sources,
-                    &destinations,
-                    &counts,
-                ],
-            )
-            .await
-            .map_err(CopyFailed::Before)?;
+            let legs = LegArrays::of(&sums);
+            tx.execute(&add, &legs.params(&slot.0))
+                .await
+                .map_err(CopyFailed::Before)?;
         }
         tx.commit().await.map_err(CopyFailed::AtCommit)
     }
@@ -624,40 +854,7 @@ impl Store {
             .iter()
             .filter_map(|w| w.was.map(|was| (w.transfer, was)))
             .collect();
-        let ids: Vec<Uuid> = batch.iter().map(|t| t.id.as_uuid()).collect();
-        let senders: Vec<&str> = batch.iter().map(|t| t.sender.as_str()).collect();
-        let receivers: Vec<&str> = batch.iter().map(|t| t.receiver.as_str()).collect();
-        let amounts: Vec<Decimal> = batch.iter().map(|t| t.amount.value()).collect();
-        let froms: Vec<&str> = batch.iter().map(|t| t.amount.currency().as_str()).collect();
-        let converted: Vec<Option<Decimal>> = batch
-            .iter()
-            .map(|t| t.converted.map(|c| c.value()))
-            .collect();
-        let tos: Vec<&str> = batch.iter().map(|t| t.to_currency.as_str()).collect();
-        let rates: Vec<Option<Decimal>> =
-            batch.iter().map(|t| t.fx_rate.map(|r| r.value())).collect();
-        let statuses: Vec<&str> = batch.iter().map(|t| t.decision().as_str()).collect();
-        let rejects: Vec<Option<&str>> = batch
-            .iter()
-            .map(|t| t.reject_code().map(|r| r.code()))
-            .collect();
-        let windows: Vec<Option<i64>> = batch
-            .iter()
-            .map(|t| t.window_id().map(|w| w.get()))
-            .collect();
-        let keys: Vec<Option<&str>> = batch.iter().map(|t| t.idempotency_key.as_deref()).collect();
-        let sender_accounts: Vec<Option<&str>> =
-            batch.iter().map(|t| t.sender_account.as_deref()).collect();
-        let receiver_accounts: Vec<Option<&str>> = batch
-            .iter()
-            .map(|t| t.receiver_account.as_deref())
-            .collect();
-        let references: Vec<Option<&str>> = batch.iter().map(|t| t.reference.as_deref()).collect();
-        let created: Vec<DateTime<Utc>> = batch.iter().map(|t| t.created_at).collect();
-        let priorities: Vec<Option<&str>> =
-            batch.iter().map(|t| t.queue.map(|p| p.as_str())).collect();
-        let queued_in: Vec<Option<i64>> =
-            batch.iter().map(|t| t.queued_in.map(|w| w.get())).collect();
+        let rows = NewRows::of(&batch);
         let change_ids: Vec<Uuid> = changes.iter().map(|(t, _)| t.id.as_uuid()).collect();
         let was: Vec<&str> = changes
             .iter()
@@ -676,89 +873,52 @@ impl Store {
             .iter()
             .map(|(t, _)| t.status_at.unwrap_or(t.created_at))
             .collect();
-        let returns_of: Vec<Option<Uuid>> = batch
-            .iter()
-            .map(|t| t.return_of.map(|r| r.as_uuid()))
-            .collect();
-        let end_to_end_ids: Vec<Option<&str>> = batch
-            .iter()
-            .map(|t| t.iso.as_ref().and_then(|i| i.end_to_end_id.as_deref()))
-            .collect();
-        let uetrs: Vec<Option<Uuid>> = batch
-            .iter()
-            .map(|t| t.iso.as_ref().map(|i| i.uetr))
-            .collect();
         let change_rejects: Vec<Option<&str>> = changes
             .iter()
             .map(|(t, _)| t.reject_code().map(|r| r.code()))
             .collect();
-        let party_names = |side: fn(&Transfer) -> &Option<PartyName>| -> Vec<Option<&str>> {
-            batch
-                .iter()
-                .map(|t| side(t).as_ref().map(|p| p.name.as_str()))
-                .collect()
-        };
-        let party_countries = |side: fn(&Transfer) -> &Option<PartyName>| -> Vec<Option<&str>> {
-            batch
-                .iter()
-                .map(|t| side(t).as_ref().and_then(|p| p.country.as_deref()))
-                .collect()
-        };
-        let debtor_names = party_names(|t| &t.debtor);
-        let debtor_countries = party_countries(|t| &t.debtor);
-        let creditor_names = party_names(|t| &t.creditor);
-        let creditor_countries = party_countries(|t| &t.creditor);
-        let screened_entries: Vec<Option<i64>> = batch
-            .iter()
-            .map(|t| t.screening.as_ref().map(|m| m.entry_id))
-            .collect();
-        let screened_roles: Vec<Option<&str>> = batch
-            .iter()
-            .map(|t| t.screening.as_ref().map(|m| m.role.as_str()))
-            .collect();
-        let screened_scores: Vec<Option<Decimal>> = batch
-            .iter()
-            .map(|t| t.screening.as_ref().map(|m| m.score))
-            .collect();
-        let flagged: Vec<bool> = batch.iter().map(|t| t.flagged).collect();
+        // The new rows' columns are $1 to $16, $18, $19, $26 to $28 and $30 to $37, in
+        // `COPY_TRANSFERS`' order; the slot is $17, the changes $20 to $25 and $29.
+        let [ids, senders, receivers, amounts, froms, converted, tos, rates, statuses, rejects, windows, keys, sender_accounts, receiver_accounts, references, created, priorities, queued_in, returns_of, end_to_end_ids, uetrs, debtor_names, debtor_countries, creditor_names, creditor_countries, screened_entries, screened_roles, screened_scores, flagged] =
+            rows.params();
         let params: [&(dyn ToSql + Sync); 37] = [
-            &ids,
-            &senders,
-            &receivers,
-            &amounts,
-            &froms,
-            &converted,
-            &tos,
-            &rates,
-            &statuses,
-            &rejects,
-            &windows,
-            &keys,
-            &sender_accounts,
-            &receiver_accounts,
-            &references,
-            &created,
+            ids,
+            senders,
+            receivers,
+            amounts,
+            froms,
+            converted,
+            tos,
+            rates,
+            statuses,
+            rejects,
+            windows,
+            keys,
+            sender_accounts,
+            receiver_accounts,
+            references,
+            created,
             &slot.0,
-            &priorities,
-            &queued_in,
+            priorities,
+            queued_in,
             &change_ids,
             &was,
             &was_windows,
             &new_statuses,
             &new_windows,
             &changed_at,
-            &returns_of,
-            &end_to_end_ids,
-            &uetrs,
+            returns_of,
+            end_to_end_ids,
+            uetrs,
             &change_rejects,
-            &debtor_names,
-            &debtor_countries,
-            &creditor_names,
-            &creditor_countries,
-            &screened_entries,
-            &screened_roles,
-            &screened_scores,
-            &flagged,
+            debtor_names,
+            debtor_countries,
+            creditor_names,
+            creditor_countries,
+            screened_entries,
+            screened_roles,
+            screened_scores,
+            flagged,
         ];
         let row = client.query_one(&statement, &params).await?;
         let inserted_count: i64 = row.get(0);
@@ -781,7 +941,7 @@ impl Store {
         }
         // The statement went in; which of our ids are in the table now?
         let inserted: HashSet<Uuid> = client
-            .query("SELECT id FROM transfers WHERE id = ANY($1)", &[&ids])
+            .query("SELECT id FROM transfers WHERE id = ANY($1)", &[&rows.ids])
             .await?
             .iter()
             .map(|r| r.get(0))
@@ -977,7 +1137,8 @@ mod tests {
     use super::*;
     use crate::domain::{Currency, FxRate};
 
-    /// The COPY writes the same columns as the statement, in the same order.
+    /// The COPY and the plain insert write the same columns as the statement, in the
+    /// same order.
     #[test]
     fn the_copy_and_the_statement_write_the_same_columns() {
         let listed = |text: &str, from: &str| -> Vec<String> {
@@ -990,7 +1151,25 @@ mod tests {
         };
         let copied = listed(COPY_TRANSFERS, "COPY transfers (");
         assert_eq!(copied, listed(INSERT_TRANSFERS, "INSERT INTO transfers ("));
+        assert_eq!(
+            copied,
+            listed(INSERT_NEW_TRANSFERS, "INSERT INTO transfers (")
+        );
         assert_eq!(copied.len(), COPY_TYPES.len());
+        // The plain insert takes them, in that order, after `ADD_LEGS`' 14 parameters.
+        let unnested = listed(INSERT_NEW_TRANSFERS, "SELECT * FROM UNNEST(");
+        let numbers: Vec<String> = (15..15 + COPY_TYPES.len()).map(|n| n.to_string()).collect();
+        let taken: Vec<&str> = unnested
+            .iter()
+            .map(|p| p.trim_start_matches('$').split("::").next().unwrap())
+            .collect();
+        assert_eq!(taken, numbers);
+        for (parameter, column) in unnested.iter().zip(&COPY_TYPES) {
+            assert!(
+                parameter.ends_with(&format!("::{}[]", column.name())),
+                "{parameter}"
+            );
+        }
     }
 
     fn transfer(sender: &str, receiver: &str, amount: &str, outcome: Outcome) -> Transfer {

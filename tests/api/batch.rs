@@ -318,6 +318,62 @@ async fn a_large_batch_and_its_replay_are_stored_exactly_once() {
     app.assert_audit_clean().await;
 }
 
+/// A small group commit of new transfers goes in by one plain insert; one that meets a
+/// used key is refused whole and the full statement takes it, which tells the replay
+/// from the new transfers beside it. The sums are exact either way.
+#[actix_web::test]
+async fn a_small_group_commit_meeting_a_used_key_is_taken_by_the_statement() {
+    let app = TestApp::spawn().await;
+    let commits = |path: &str| {
+        app.metrics
+            .store_group_commits
+            .with_label_values(&[path])
+            .get()
+    };
+    let first = batch(
+        &app,
+        vec![keyed("10.00", "small-1"), keyed("20.00", "small-2")],
+    )
+    .await;
+    assert_eq!(statuses(&first), [202, 202], "{}", first.body);
+    assert!(commits("insert") >= 1);
+    assert_eq!(commits("statement"), 0);
+    let second = batch(
+        &app,
+        vec![
+            keyed("10.00", "small-1"),
+            keyed("30.00", "small-3"),
+            keyed("40.00", "small-4"),
+        ],
+    )
+    .await;
+    assert_eq!(statuses(&second), [202, 202, 202], "{}", second.body);
+    let results = second.body["results"].as_array().unwrap();
+    assert_eq!(results[0]["replayed"], true);
+    assert_eq!(
+        results[0]["transfer"]["transaction_id"],
+        first.body["results"][0]["transfer"]["transaction_id"]
+    );
+    assert!(results[1..]
+        .iter()
+        .all(|r| r.get("replayed") != Some(&json!(true))));
+    assert!(
+        commits("statement") >= 1,
+        "the replay went to the statement"
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*)::text FROM transfers").await,
+        "4"
+    );
+    let exposure = app.position("ICICI", "INR").await["exposure"]
+        .as_str()
+        .unwrap()
+        .parse::<rust_decimal::Decimal>()
+        .unwrap();
+    assert_eq!(exposure, rust_decimal::Decimal::new(100, 0));
+    app.assert_audit_clean().await;
+}
+
 /// `answer=brief`: each accepted transfer answered by what the engine decided (the
 /// same id, status, window, rate and converted amount as the full answer's transfer),
 /// a refusal by the same problem; an unknown form refused.

@@ -30,7 +30,14 @@ impl StoreWriter {
             rows,
             error,
             split_statements,
+            path,
         } = written;
+        if let Some(path) = path {
+            self.metrics
+                .store_group_commits
+                .with_label_values(&[path.as_str()])
+                .inc();
+        }
         if self.feed.transactions_wanted() {
             // New transfers stored and status changes made: each is a `transaction`
             // event with the transfer as it now stands.

@@ -8,7 +8,9 @@
 
 use std::ops::Range;
 
-use crate::store::{InsertOutcome, Store, StoreError, SumSlot, TransferParts, TransferWrite};
+use crate::store::{
+    InsertOutcome, Store, StoreError, SumSlot, TransferParts, TransferWrite, WritePath,
+};
 
 /// What became of one record of a batch.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub(super) struct BatchWritten<O, E> {
     pub error: Option<E>,
     /// Statements run to isolate refused records (0 when the batch went in whole).
     pub split_statements: usize,
+    /// How the batch went in, when it went in whole.
+    pub path: Option<WritePath>,
 }
 
 impl<O, E> BatchWritten<O, E> {
@@ -38,6 +42,7 @@ impl<O, E> BatchWritten<O, E> {
             rows: (0..len).map(|_| Written::Failed).collect(),
             error: Some(error),
             split_statements: 0,
+            path: None,
         }
     }
 }
@@ -65,11 +70,12 @@ pub(super) async fn write_transfers(
     slot: SumSlot,
 ) -> BatchWritten<InsertOutcome, StoreError> {
     let refusal = match store.insert_transfers(batch, slot).await {
-        Ok(outcomes) => {
+        Ok((outcomes, path)) => {
             return BatchWritten {
                 rows: outcomes.into_iter().map(Written::Committed).collect(),
                 error: None,
                 split_statements: 0,
+                path: Some(path),
             }
         }
         Err(error) => match refused_for_its_data(&error) {
@@ -82,6 +88,7 @@ pub(super) async fn write_transfers(
             rows: vec![Written::Unstorable(refusal)],
             error: None,
             split_statements: 0,
+            path: None,
         };
     }
     let mut parts = match store.begin_transfer_parts(slot).await {
@@ -178,6 +185,7 @@ pub(super) async fn split<W: PartWriter>(
             .collect(),
         error,
         split_statements: statements,
+        path: None,
     }
 }
 
