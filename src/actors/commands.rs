@@ -15,7 +15,7 @@ use super::bank::{
     ReserveFundsOut, SubmitTransfer, SubmitTransfers,
 };
 use super::clock::CloseCurrent;
-use super::corridor::{CorridorActor, Quote, QuoteTransfer, QuoteTransfers, TermsChanged};
+use super::corridor::{CorridorTerms, Quote, TermsChanged};
 use super::feed::{Channel, Event};
 use super::keys;
 use super::settlement;
@@ -168,8 +168,7 @@ struct ToDecide {
 /// Where a new transfer goes (`Engine::route`).
 struct Route {
     sender: BankHandle,
-    corridor: Addr<CorridorActor>,
-    corridor_id: CorridorId,
+    corridor: CorridorTerms,
     receiver_status: BankStatus,
 }
 
@@ -205,11 +204,6 @@ fn submission(to_decide: ToDecide) -> (SubmitTransfer, Pending) {
     (message, pending)
 }
 
-/// A corridor actor that did not answer (it is restarting).
-fn corridor_restarting(id: &CorridorId) -> CommandError {
-    CommandError::Unavailable(format!("corridor {id} is restarting"))
-}
-
 /// The window cut off by `close_window`, and the one that opened.
 #[derive(Clone, Copy, Debug)]
 pub struct ClosedWindow {
@@ -227,13 +221,7 @@ impl Engine {
         wait_max: Duration,
     ) -> Result<Submitted, CommandError> {
         let route = self.route(&draft)?;
-        let quote = route
-            .corridor
-            .send(QuoteTransfer {
-                amount: draft.amount,
-            })
-            .await
-            .map_err(|_| corridor_restarting(&route.corridor_id))?;
+        let quote = route.corridor.quote(draft.amount);
         let to_decide = self.screened(draft, quote, route.receiver_status);
         self.decide(&route.sender, to_decide, wait_max).await
     }
@@ -241,9 +229,9 @@ impl Engine {
     /// Submits many parsed transfers at once (a batch, the transactions of an ISO
     /// 20022 message), each decided exactly as `submit_transfer` would decide it
     /// alone, and answers each one's fate in the order given. What a batch saves is
-    /// the round trips: one quote message per corridor instead of one per transfer,
-    /// and every transfer handed to its sender's bank actor before the first answer
-    /// is awaited, so the writer's group commits take them together.
+    /// the round trips: every transfer handed to its sender's bank actor, one message
+    /// per sender, before the first answer is awaited, so the writer's group commits
+    /// take them together.
     ///
     /// The transfers of one sender are handed to its bank actor in the order given,
     /// and an actor's mailbox keeps the order of its sender: so they meet the
@@ -276,39 +264,6 @@ impl Engine {
                 Ok(table.len() - 1)
             })
             .collect();
-        // Each corridor quotes its transfers in one message.
-        let mut by_corridor: HashMap<CorridorId, (Addr<CorridorActor>, Vec<usize>)> =
-            HashMap::new();
-        for (i, route) in routes.iter().enumerate() {
-            if let Ok(route) = route {
-                let route = &table[*route];
-                by_corridor
-                    .entry(route.corridor_id)
-                    .or_insert_with(|| (route.corridor.clone(), Vec::new()))
-                    .1
-                    .push(i);
-            }
-        }
-        let asked = by_corridor.into_iter().map(|(id, (corridor, items))| {
-            let amounts = items.iter().map(|&i| drafts[i].amount).collect();
-            async move { (id, items, corridor.send(QuoteTransfers { amounts }).await) }
-        });
-        let mut quotes: Vec<Option<Result<Quote, CommandError>>> =
-            drafts.iter().map(|_| None).collect();
-        for (id, items, answer) in futures_util::future::join_all(asked).await {
-            match answer {
-                Ok(answered) => {
-                    for (i, quote) in items.into_iter().zip(answered) {
-                        quotes[i] = Some(Ok(quote));
-                    }
-                }
-                Err(_) => {
-                    for i in items {
-                        quotes[i] = Some(Err(corridor_restarting(&id)));
-                    }
-                }
-            }
-        }
         // Handed over before any answer is awaited: each sender's in the order given,
         // in one message to its bank actor, its list sized at once (a message is some
         // hundreds of bytes; a growing list would copy them as it grows).
@@ -335,10 +290,9 @@ impl Engine {
         let handed: Vec<Result<Pending, CommandError>> = drafts
             .into_iter()
             .zip(routes)
-            .zip(quotes)
-            .map(|((draft, route), quote)| {
+            .map(|(draft, route)| {
                 let route = route?;
-                let quote = quote.expect("every routed transfer was quoted")?;
+                let quote = table[route].corridor.quote(draft.amount);
                 let to_decide = self.screened(draft, quote, table[route].receiver_status);
                 let (message, pending) = submission(to_decide);
                 by_sender[sender_of[route]].1.push(message);
@@ -397,12 +351,11 @@ impl Engine {
         let corridor_id = CorridorId::new(draft.amount.currency(), draft.to_currency);
         let corridor = self
             .directory
-            .corridor(&corridor_id)
+            .corridor_terms(&corridor_id)
             .ok_or(CommandError::CorridorUnknown(corridor_id))?;
         Ok(Route {
             sender,
             corridor,
-            corridor_id,
             receiver_status,
         })
     }
@@ -792,7 +745,7 @@ impl Engine {
             .insert_corridor(origin, &corridor)
             .await
             .map_err(naming(format!("corridor {}", corridor.id)))?;
-        self.start_corridor(record.clone());
+        self.start_corridor(record);
         Ok(record)
     }
 
@@ -813,7 +766,9 @@ impl Engine {
             .update_corridor(origin, id, &patch)
             .await
             .map_err(naming(what))?;
-        actor.do_send(TermsChanged(record.clone()));
+        // Published before the answer, so that the next quote uses them. The actor
+        // applies them in its turn; were it stopped, the store already holds them.
+        let _ = actor.send(TermsChanged(record)).await;
         if patch.status.is_some() {
             let kind = match record.status {
                 CorridorStatus::Suspended => "corridor_suspended",

@@ -1,7 +1,8 @@
-//! One actor per corridor: its rate, status and per-transfer maximum. It quotes each
-//! transfer, fixing the rate and converted amount at acceptance.
+//! One actor per corridor: the owner of its rate, status and per-transfer maximum.
+//! It publishes them (`CorridorTerms`), and each transfer is quoted from what it
+//! published, fixing the rate and converted amount at acceptance.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
 use rust_decimal::Decimal;
@@ -14,7 +15,7 @@ use crate::store::Store;
 use crate::telemetry::error_chain;
 
 /// The corridor's terms for one transfer.
-#[derive(Clone, Copy, Debug, MessageResponse)]
+#[derive(Clone, Copy, Debug)]
 pub struct Quote {
     pub status: CorridorStatus,
     pub amount_max: Decimal,
@@ -24,19 +25,43 @@ pub struct Quote {
     pub converted: Amount,
 }
 
-/// Asks for a quote for `amount` (in the corridor's source currency).
-#[derive(Message)]
-#[rtype(result = "Quote")]
-pub struct QuoteTransfer {
-    pub amount: Amount,
-}
+/// A corridor's terms as its actor last published them. A quote reads them here, on
+/// the submitting caller's thread: a quote is a read, and asking the actor for it was
+/// a round trip to the engine's thread per submission that carried nothing else
+/// (issue 14). The actor stays the only writer: a change the operator made, or the
+/// terms it read again from the store after a restart.
+#[derive(Clone)]
+pub struct CorridorTerms(Arc<RwLock<CorridorRecord>>);
 
-/// Asks for quotes for many amounts at once (a batch submission's transfers in this
-/// corridor, in their order): one round trip instead of one per transfer.
-#[derive(Message)]
-#[rtype(result = "Vec<Quote>")]
-pub struct QuoteTransfers {
-    pub amounts: Vec<Amount>,
+impl CorridorTerms {
+    pub fn new(terms: CorridorRecord) -> Self {
+        CorridorTerms(Arc::new(RwLock::new(terms)))
+    }
+
+    /// The terms for a transfer of `amount` (in the corridor's source currency).
+    pub fn quote(&self, amount: Amount) -> Quote {
+        let terms = *self.0.read().expect("corridor terms lock");
+        Quote {
+            status: terms.status,
+            amount_max: terms.amount_max,
+            report_threshold: terms.report_threshold,
+            rate: terms.fx_rate,
+            converted: convert(amount, terms.fx_rate, terms.id.to),
+        }
+    }
+
+    fn current(&self) -> CorridorRecord {
+        *self.0.read().expect("corridor terms lock")
+    }
+
+    /// Publishes `terms` unless those published are newer (a reload after a restart
+    /// that read the store before a change was stored).
+    fn publish(&self, terms: CorridorRecord) {
+        let mut published = self.0.write().expect("corridor terms lock");
+        if terms.updated_at >= published.updated_at {
+            *published = terms;
+        }
+    }
 }
 
 /// The operator changed the corridor; already stored.
@@ -45,29 +70,19 @@ pub struct QuoteTransfers {
 pub struct TermsChanged(pub CorridorRecord);
 
 pub struct CorridorActor {
-    terms: CorridorRecord,
+    terms: CorridorTerms,
     store: Store,
     metrics: Arc<Metrics>,
     feed: Feed,
 }
 
 impl CorridorActor {
-    pub fn new(terms: CorridorRecord, store: Store, metrics: Arc<Metrics>, feed: Feed) -> Self {
+    pub fn new(terms: CorridorTerms, store: Store, metrics: Arc<Metrics>, feed: Feed) -> Self {
         CorridorActor {
             terms,
             store,
             metrics,
             feed,
-        }
-    }
-
-    fn quote(&self, amount: Amount) -> Quote {
-        Quote {
-            status: self.terms.status,
-            amount_max: self.terms.amount_max,
-            report_threshold: self.terms.report_threshold,
-            rate: self.terms.fx_rate,
-            converted: convert(amount, self.terms.fx_rate, self.terms.id.to),
         }
     }
 }
@@ -88,15 +103,15 @@ impl Supervised for CorridorActor {
             .actor_restarts
             .with_label_values(&["corridor"])
             .inc();
+        let id = self.terms.current().id;
         self.feed
-            .actor_restarted("corridor", &self.terms.id.to_string(), Vec::new());
+            .actor_restarted("corridor", &id.to_string(), Vec::new());
         let store = self.store.clone();
-        let id = self.terms.id;
         let reload = async move { store.corridor(id).await };
-        wait_contained(self, ctx, reload, |result, act, _| match result {
-            Ok(terms) => act.terms = terms,
+        wait_contained(self, ctx, reload, move |result, act, _| match result {
+            Ok(terms) => act.terms.publish(terms),
             Err(error) => {
-                tracing::warn!(corridor = %act.terms.id, error = %error_chain(&error), "kept last known terms")
+                tracing::warn!(corridor = %id, error = %error_chain(&error), "kept last known terms")
             }
         });
     }
@@ -112,33 +127,11 @@ impl Guarded for CorridorActor {
     }
 }
 
-impl Handler<QuoteTransfer> for CorridorActor {
-    type Result = Quote;
-
-    fn handle(&mut self, msg: QuoteTransfer, _: &mut Context<Self>) -> Quote {
-        // Pure arithmetic on validated inputs; nothing here can panic.
-        self.quote(msg.amount)
-    }
-}
-
-impl Handler<QuoteTransfers> for CorridorActor {
-    type Result = MessageResult<QuoteTransfers>;
-
-    fn handle(&mut self, msg: QuoteTransfers, _: &mut Context<Self>) -> Self::Result {
-        // Pure arithmetic on validated inputs, as for one quote.
-        MessageResult(msg.amounts.into_iter().map(|a| self.quote(a)).collect())
-    }
-}
-
 impl Handler<TermsChanged> for CorridorActor {
     type Result = ();
 
     fn handle(&mut self, msg: TermsChanged, ctx: &mut Context<Self>) {
-        guard(self, ctx, |act, _| {
-            if msg.0.updated_at >= act.terms.updated_at {
-                act.terms = msg.0;
-            }
-        });
+        guard(self, ctx, |act, _| act.terms.publish(msg.0));
     }
 }
 
@@ -147,7 +140,7 @@ impl Handler<InjectPanic> for CorridorActor {
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
         guard(self, ctx, |act, _| {
-            panic!("injected panic in corridor {}", act.terms.id)
+            panic!("injected panic in corridor {}", act.terms.current().id)
         });
     }
 }

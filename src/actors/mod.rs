@@ -36,7 +36,7 @@ use crate::store::Store;
 pub use bank::BankActor;
 pub use clock::{WindowClock, WindowSettings};
 pub use commands::{ClosedWindow, CommandError, Submitted};
-pub use corridor::CorridorActor;
+pub use corridor::{CorridorActor, CorridorTerms};
 pub use writer::StoreWriter;
 
 /// Mailbox capacity of bank and corridor actors for `send()` callers; `do_send`
@@ -75,7 +75,8 @@ impl BankHandle {
 #[derive(Default)]
 pub struct Directory {
     banks: RwLock<HashMap<BankCode, BankHandle>>,
-    corridors: RwLock<HashMap<CorridorId, Addr<CorridorActor>>>,
+    /// Each corridor's actor and the terms it publishes.
+    corridors: RwLock<HashMap<CorridorId, (Addr<CorridorActor>, CorridorTerms)>>,
     /// Transfers queued in every bank's queue (see `bank::QueueSettings`).
     queued_total: Arc<AtomicI64>,
 }
@@ -104,11 +105,27 @@ impl Directory {
     }
 
     pub fn corridor(&self, id: &CorridorId) -> Option<Addr<CorridorActor>> {
-        self.corridors.read().expect("lock").get(id).cloned()
+        self.corridors
+            .read()
+            .expect("lock")
+            .get(id)
+            .map(|(addr, _)| addr.clone())
     }
 
-    pub fn add_corridor(&self, id: CorridorId, addr: Addr<CorridorActor>) {
-        self.corridors.write().expect("lock").insert(id, addr);
+    /// The terms a corridor's actor publishes, to quote from.
+    pub fn corridor_terms(&self, id: &CorridorId) -> Option<CorridorTerms> {
+        self.corridors
+            .read()
+            .expect("lock")
+            .get(id)
+            .map(|(_, terms)| terms.clone())
+    }
+
+    pub fn add_corridor(&self, id: CorridorId, addr: Addr<CorridorActor>, terms: CorridorTerms) {
+        self.corridors
+            .write()
+            .expect("lock")
+            .insert(id, (addr, terms));
     }
 
     /// Every bank's handle, in code order: one consistent list for a broadcast.
@@ -375,14 +392,19 @@ impl Engine {
 
     fn start_corridor(&self, record: CorridorRecord) {
         let id = record.id;
+        let terms = CorridorTerms::new(record);
         let addr = {
-            let (store, metrics, feed) =
-                (self.store.clone(), self.metrics.clone(), self.feed.clone());
+            let (terms, store, metrics, feed) = (
+                terms.clone(),
+                self.store.clone(),
+                self.metrics.clone(),
+                self.feed.clone(),
+            );
             actix::Supervisor::start_in_arbiter(&self.arbiter, move |_| {
-                CorridorActor::new(record, store, metrics, feed)
+                CorridorActor::new(terms, store, metrics, feed)
             })
         };
-        self.directory.add_corridor(id, addr);
+        self.directory.add_corridor(id, addr, terms);
     }
 
     /// Waits until every transfer handed to the writer so far is committed or failed.

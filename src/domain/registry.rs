@@ -47,7 +47,7 @@ pub struct BankPatch {
 
 /// A corridor: its rate (units of `to` per unit of `from`), status and the largest
 /// amount one transfer may carry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CorridorRecord {
     pub id: CorridorId,
     pub fx_rate: FxRate,
