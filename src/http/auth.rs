@@ -119,7 +119,6 @@ pub async fn authenticate(
         .clone();
     match authenticated(req.request(), &state) {
         Ok(principal) => {
-            tracing::Span::current().record("caller", tracing::field::display(&principal.key_id));
             req.extensions_mut().insert(principal);
             Ok(next.call(req).await?.map_into_left_body())
         }
