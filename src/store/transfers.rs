@@ -77,6 +77,19 @@ const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_cur
     queued_in, status_at, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
     creditor_name, creditor_country, screening_entry, screening_role, screening_score, flagged";
 
+/// The columns a new transfer is written with, in the order of `COPY_TYPES` and of
+/// the arrays each insert takes them from (`NewRows`).
+macro_rules! new_transfer_columns {
+    () => {
+        "id, sender_bank, receiver_bank, amount, \
+    from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
+    idempotency_key, sender_account, receiver_account, reference, created_at, \
+    queue_priority, queued_in, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
+    creditor_name, creditor_country, screening_entry, screening_role, screening_score, \
+    flagged"
+    };
+}
+
 /// Answers how many rows went in and which changes took: one row back instead of one
 /// per transfer, since a conflict (a reused idempotency key) is rare and looked up
 /// separately.
@@ -94,14 +107,10 @@ const TRANSFER_COLUMNS: &str = "id, sender_bank, receiver_bank, amount, from_cur
 /// savepoint adds nothing either. Each upsert takes its rows in key order, so that two
 /// statements sharing a slot (a batch left running by a restarted writer) wait on
 /// each other rather than deadlock.
-const INSERT_TRANSFERS: &str =
-    "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
-    from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
-    idempotency_key, sender_account, receiver_account, reference, created_at, \
-    queue_priority, queued_in, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
-    creditor_name, creditor_country, screening_entry, screening_role, screening_score, \
-    flagged) \
-    SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], \
+const INSERT_TRANSFERS: &str = concat!(
+    "WITH inserted AS (INSERT INTO transfers (",
+    new_transfer_columns!(),
+    ") SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], \
     $6::numeric[], $7::text[], $8::numeric[], $9::text[], $10::text[], $11::int8[], \
     $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $18::text[], \
     $19::int8[], $26::uuid[], $27::text[], $28::uuid[], $30::text[], $31::text[], \
@@ -149,19 +158,19 @@ const INSERT_TRANSFERS: &str =
     destination_amount = l.destination_amount + excluded.destination_amount, \
     transfer_count = l.transfer_count + excluded.transfer_count) \
     SELECT (SELECT count(*) FROM inserted), \
-    (SELECT coalesce(array_agg(id), '{}') FROM changed)";
+    (SELECT coalesce(array_agg(id), '{}') FROM changed)"
+);
 
 /// The fast path of a group commit of new transfers only (`Store::insert_transfers`):
 /// the rows go in by binary COPY, which writes each row without the statement's
 /// per-row work (the arrays taken apart, the conflict check against the
 /// idempotency index before each insert, the RETURNING rows kept for the sums).
 /// The column list is `INSERT_TRANSFERS`'s (a unit test holds them together).
-const COPY_TRANSFERS: &str = "COPY transfers (id, sender_bank, receiver_bank, amount, \
-    from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
-    idempotency_key, sender_account, receiver_account, reference, created_at, \
-    queue_priority, queued_in, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
-    creditor_name, creditor_country, screening_entry, screening_role, screening_score, \
-    flagged) FROM STDIN (FORMAT binary)";
+const COPY_TRANSFERS: &str = concat!(
+    "COPY transfers (",
+    new_transfer_columns!(),
+    ") FROM STDIN (FORMAT binary)"
+);
 
 /// The fewest rows a group commit writes by COPY. COPY takes five round trips to the
 /// server (begin, copy, its data, the sums, commit) where the statement takes one;
@@ -245,13 +254,9 @@ const ADD_LEGS: &str = concat!("WITH ", add_legs!());
 /// refused value fails the whole statement, which then wrote nothing, and the batch
 /// goes through `INSERT_TRANSFERS`, as with COPY.
 const INSERT_NEW_TRANSFERS: &str = concat!(
-    "WITH inserted AS (INSERT INTO transfers (id, sender_bank, receiver_bank, amount, \
-    from_currency, converted_amount, to_currency, fx_rate, status, reject_code, window_id, \
-    idempotency_key, sender_account, receiver_account, reference, created_at, \
-    queue_priority, queued_in, return_of, end_to_end_id, uetr, debtor_name, debtor_country, \
-    creditor_name, creditor_country, screening_entry, screening_role, screening_score, \
-    flagged) \
-    SELECT * FROM UNNEST($15::uuid[], $16::text[], $17::text[], $18::numeric[], $19::text[], \
+    "WITH inserted AS (INSERT INTO transfers (",
+    new_transfer_columns!(),
+    ") SELECT * FROM UNNEST($15::uuid[], $16::text[], $17::text[], $18::numeric[], $19::text[], \
     $20::numeric[], $21::text[], $22::numeric[], $23::text[], $24::text[], $25::int8[], \
     $26::text[], $27::text[], $28::text[], $29::text[], $30::timestamptz[], $31::text[], \
     $32::int8[], $33::uuid[], $34::text[], $35::uuid[], $36::text[], $37::text[], \
@@ -1137,39 +1142,46 @@ mod tests {
     use super::*;
     use crate::domain::{Currency, FxRate};
 
-    /// The COPY and the plain insert write the same columns as the statement, in the
-    /// same order.
+    /// Each insert takes the new rows' columns (`new_transfer_columns!`) from arrays
+    /// of their types (`COPY_TYPES`), in order: the statement from its own parameter
+    /// numbers, the plain insert from `$15` on, after `ADD_LEGS`' 14 parameters.
     #[test]
-    fn the_copy_and_the_statement_write_the_same_columns() {
-        let listed = |text: &str, from: &str| -> Vec<String> {
-            let start = text.find(from).expect("the column list") + from.len();
-            let end = start + text[start..].find(')').expect("its end");
+    fn every_insert_takes_each_column_from_an_array_of_its_type() {
+        let unnested = |text: &str| -> Vec<(u32, String)> {
+            let from = "SELECT * FROM UNNEST(";
+            let start = text.find(from).expect("the arrays") + from.len();
+            let end = start + text[start..].find(')').expect("their end");
             text[start..end]
                 .split(',')
-                .map(|c| c.trim().to_string())
+                .map(|p| {
+                    let (number, cast) = p.trim().trim_start_matches('$').split_once("::").unwrap();
+                    (number.parse().unwrap(), cast.to_string())
+                })
                 .collect()
         };
-        let copied = listed(COPY_TRANSFERS, "COPY transfers (");
-        assert_eq!(copied, listed(INSERT_TRANSFERS, "INSERT INTO transfers ("));
-        assert_eq!(
-            copied,
-            listed(INSERT_NEW_TRANSFERS, "INSERT INTO transfers (")
-        );
-        assert_eq!(copied.len(), COPY_TYPES.len());
-        // The plain insert takes them, in that order, after `ADD_LEGS`' 14 parameters.
-        let unnested = listed(INSERT_NEW_TRANSFERS, "SELECT * FROM UNNEST(");
-        let numbers: Vec<String> = (15..15 + COPY_TYPES.len()).map(|n| n.to_string()).collect();
-        let taken: Vec<&str> = unnested
+        let columns = new_transfer_columns!().split(',').count();
+        assert_eq!(columns, COPY_TYPES.len());
+        let types: Vec<String> = COPY_TYPES
             .iter()
-            .map(|p| p.trim_start_matches('$').split("::").next().unwrap())
+            .map(|t| format!("{}[]", t.name()))
             .collect();
-        assert_eq!(taken, numbers);
-        for (parameter, column) in unnested.iter().zip(&COPY_TYPES) {
-            assert!(
-                parameter.ends_with(&format!("::{}[]", column.name())),
-                "{parameter}"
-            );
+        let statement = unnested(INSERT_TRANSFERS);
+        let plain = unnested(INSERT_NEW_TRANSFERS);
+        for arrays in [&statement, &plain] {
+            let casts: Vec<&String> = arrays.iter().map(|(_, cast)| cast).collect();
+            assert_eq!(casts, types.iter().collect::<Vec<_>>());
         }
+        let numbers: Vec<u32> = plain.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, (15..15 + columns as u32).collect::<Vec<_>>());
+        // `NewRows::params` hands them in that order; the statement places them.
+        let placed: Vec<u32> = statement.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            placed,
+            [
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 26, 27, 28, 30, 31,
+                32, 33, 34, 35, 36, 37
+            ]
+        );
     }
 
     fn transfer(sender: &str, receiver: &str, amount: &str, outcome: Outcome) -> Transfer {
