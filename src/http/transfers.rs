@@ -331,7 +331,8 @@ fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
         }
         // Accepted or queued when decided; a replay answers the transfer as it is now
         // (a queued one may have been released, expired or cancelled since).
-        _ => HttpResponse::Accepted().json(views::transfer(&transfer)),
+        // `TransferView`'s JSON, written without building the view first.
+        _ => HttpResponse::Accepted().json(views::TransferJson(&transfer)),
     };
     if replayed {
         response.headers_mut().insert(
