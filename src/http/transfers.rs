@@ -331,8 +331,7 @@ fn answer_for(Submitted { transfer, replayed }: Submitted) -> HttpResponse {
         }
         // Accepted or queued when decided; a replay answers the transfer as it is now
         // (a queued one may have been released, expired or cancelled since).
-        // `TransferView`'s JSON, written without building the view first.
-        _ => HttpResponse::Accepted().json(views::TransferJson(&transfer)),
+        _ => HttpResponse::Accepted().json(views::transfer(&transfer)),
     };
     if replayed {
         response.headers_mut().insert(
