@@ -165,7 +165,7 @@ const INSERT_TRANSFERS: &str = concat!(
 /// the rows go in by binary COPY, which writes each row without the statement's
 /// per-row work (the arrays taken apart, the conflict check against the
 /// idempotency index before each insert, the RETURNING rows kept for the sums).
-/// The column list is `INSERT_TRANSFERS`'s (a unit test holds them together).
+/// Its columns are `new_transfer_columns!`, its rows `NewRows::row`.
 const COPY_TRANSFERS: &str = concat!(
     "COPY transfers (",
     new_transfer_columns!(),
@@ -382,6 +382,45 @@ impl<'a> LegArrays<'a> {
     }
 }
 
+/// `NewRows`' arrays in `COPY_TRANSFERS`' column order, each as `&rows.array`
+/// followed by what is given after it: nothing for the whole array, `[i]` for row `i`'s
+/// value. One list for the statements' parameters and COPY's rows.
+macro_rules! in_column_order {
+    ($rows:ident $(, $at:tt)?) => {
+        [
+            &$rows.ids $($at)?,
+            &$rows.senders $($at)?,
+            &$rows.receivers $($at)?,
+            &$rows.amounts $($at)?,
+            &$rows.froms $($at)?,
+            &$rows.converted $($at)?,
+            &$rows.tos $($at)?,
+            &$rows.rates $($at)?,
+            &$rows.statuses $($at)?,
+            &$rows.rejects $($at)?,
+            &$rows.windows $($at)?,
+            &$rows.keys $($at)?,
+            &$rows.sender_accounts $($at)?,
+            &$rows.receiver_accounts $($at)?,
+            &$rows.references $($at)?,
+            &$rows.created $($at)?,
+            &$rows.priorities $($at)?,
+            &$rows.queued_in $($at)?,
+            &$rows.returns_of $($at)?,
+            &$rows.end_to_end_ids $($at)?,
+            &$rows.uetrs $($at)?,
+            &$rows.debtor_names $($at)?,
+            &$rows.debtor_countries $($at)?,
+            &$rows.creditor_names $($at)?,
+            &$rows.creditor_countries $($at)?,
+            &$rows.screened_entries $($at)?,
+            &$rows.screened_roles $($at)?,
+            &$rows.screened_scores $($at)?,
+            &$rows.flagged $($at)?,
+        ]
+    };
+}
+
 /// New transfers as the 29 arrays of their columns, in `COPY_TRANSFERS`' order.
 struct NewRows<'a> {
     ids: Vec<Uuid>,
@@ -461,37 +500,12 @@ impl<'a> NewRows<'a> {
 
     /// The arrays in `COPY_TRANSFERS`' column order.
     fn params(&self) -> [&(dyn ToSql + Sync); 29] {
-        [
-            &self.ids,
-            &self.senders,
-            &self.receivers,
-            &self.amounts,
-            &self.froms,
-            &self.converted,
-            &self.tos,
-            &self.rates,
-            &self.statuses,
-            &self.rejects,
-            &self.windows,
-            &self.keys,
-            &self.sender_accounts,
-            &self.receiver_accounts,
-            &self.references,
-            &self.created,
-            &self.priorities,
-            &self.queued_in,
-            &self.returns_of,
-            &self.end_to_end_ids,
-            &self.uetrs,
-            &self.debtor_names,
-            &self.debtor_countries,
-            &self.creditor_names,
-            &self.creditor_countries,
-            &self.screened_entries,
-            &self.screened_roles,
-            &self.screened_scores,
-            &self.flagged,
-        ]
+        in_column_order!(self)
+    }
+
+    /// Row `i`'s values, in the same order: a row of `COPY_TRANSFERS`.
+    fn row(&self, i: usize) -> [&(dyn ToSql + Sync); 29] {
+        in_column_order!(self, [i])
     }
 }
 
@@ -770,48 +784,12 @@ impl Store {
         let sink = tx.copy_in(&copy).await.map_err(CopyFailed::Before)?;
         let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
         futures_util::pin_mut!(writer);
-        fn party(p: &Option<PartyName>) -> (Option<&str>, Option<&str>) {
-            p.as_ref()
-                .map(|p| (Some(p.name.as_str()), p.country.as_deref()))
-                .unwrap_or_default()
-        }
-        for t in batch {
-            let (debtor_name, debtor_country) = party(&t.debtor);
-            let (creditor_name, creditor_country) = party(&t.creditor);
-            let row: [&(dyn ToSql + Sync); 29] = [
-                &t.id.as_uuid(),
-                &t.sender.as_str(),
-                &t.receiver.as_str(),
-                &t.amount.value(),
-                &t.amount.currency().as_str(),
-                &t.converted.map(|c| c.value()),
-                &t.to_currency.as_str(),
-                &t.fx_rate.map(|r| r.value()),
-                &t.decision().as_str(),
-                &t.reject_code().map(|r| r.code()),
-                &t.window_id().map(|w| w.get()),
-                &t.idempotency_key.as_deref(),
-                &t.sender_account.as_deref(),
-                &t.receiver_account.as_deref(),
-                &t.reference.as_deref(),
-                &t.created_at,
-                &t.queue.map(|p| p.as_str()),
-                &t.queued_in.map(|w| w.get()),
-                &t.return_of.map(|r| r.as_uuid()),
-                &t.iso.as_ref().and_then(|i| i.end_to_end_id.as_deref()),
-                &t.iso.as_ref().map(|i| i.uetr),
-                &debtor_name,
-                &debtor_country,
-                &creditor_name,
-                &creditor_country,
-                &t.screening.as_ref().map(|m| m.entry_id),
-                &t.screening.as_ref().map(|m| m.role.as_str()),
-                &t.screening.as_ref().map(|m| m.score),
-                &t.flagged,
-            ];
+        // Each row from the same column arrays as the statements' parameters.
+        let rows = NewRows::of(batch);
+        for i in 0..batch.len() {
             writer
                 .as_mut()
-                .write(&row)
+                .write(&rows.row(i))
                 .await
                 .map_err(CopyFailed::Before)?;
         }
